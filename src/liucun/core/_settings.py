@@ -1,0 +1,116 @@
+"""Settings: ``liucun.toml`` in the workspace, overridden by ``LIUCUN_*`` environment variables.
+
+Nested settings use ``__`` in environment variables, e.g.
+``LIUCUN_INGEST__FUTURE_TOLERANCE_HOURS=48``.
+"""
+
+from __future__ import annotations
+
+import zoneinfo
+from pathlib import Path
+
+from pydantic import BaseModel, Field, field_validator
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
+
+from liucun.core._errors import ConfigError
+
+SETTINGS_FILE = "liucun.toml"
+
+
+def check_timezone(name: str) -> str:
+    """Return ``name`` if it is an IANA time zone, else raise :class:`ConfigError`."""
+    try:
+        zoneinfo.ZoneInfo(name)
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+        raise ConfigError(
+            f"unknown time zone {name!r}; use an IANA name such as 'UTC', 'Asia/Shanghai' "
+            "or 'Europe/Berlin'"
+        ) from None
+    return name
+
+
+class IngestSettings(BaseModel):
+    """How ingestion validates input."""
+
+    future_tolerance_hours: float = Field(
+        24.0, ge=0, description="Timestamps later than now + this many hours are rejected."
+    )
+    custom_event_types: list[str] = Field(
+        default_factory=list, description="Event types accepted besides the standard ones."
+    )
+    source_timezone: str = Field(
+        "UTC", description="Time zone of naive timestamps in input files."
+    )
+    timestamp_format: str | None = Field(
+        None, description="strftime format of timestamps, e.g. '%d/%m/%Y %H:%M'; None = ISO 8601."
+    )
+    max_reject_rate: float = Field(
+        1.0, ge=0, le=1, description="Fail the load when more than this share is quarantined."
+    )
+
+    @field_validator("source_timezone")
+    @classmethod
+    def _tz(cls, value: str) -> str:
+        return check_timezone(value)
+
+
+class Settings(BaseSettings):
+    """Workspace settings. Precedence: arguments > ``LIUCUN_*`` env > ``liucun.toml``."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="LIUCUN_", env_nested_delimiter="__", extra="forbid"
+    )
+
+    warehouse_url: str = Field(
+        "duckdb",
+        description="'duckdb' (the workspace's file), 'duckdb:///path/file.duckdb', "
+        "'pyspark' (local mode) or 'pyspark://MASTER' (e.g. spark://host:7077).",
+    )
+    reporting_timezone: str = "UTC"
+    mapping: dict[str, str] = Field(
+        default_factory=dict, description="Input column → canonical column, e.g. amount = 'revenue'."
+    )
+    ingest: IngestSettings = Field(default_factory=IngestSettings)
+
+    @field_validator("reporting_timezone")
+    @classmethod
+    def _tz(cls, value: str) -> str:
+        return check_timezone(value)
+
+
+def load_settings(workspace: Path | None = None, **overrides: object) -> Settings:
+    """Read settings for ``workspace`` (its ``liucun.toml`` if present) plus the environment."""
+    toml_file = (workspace / SETTINGS_FILE) if workspace is not None else None
+
+    class _WorkspaceSettings(Settings):
+        @classmethod
+        def settings_customise_sources(
+            cls,
+            settings_cls: type[BaseSettings],
+            init_settings: PydanticBaseSettingsSource,
+            env_settings: PydanticBaseSettingsSource,
+            dotenv_settings: PydanticBaseSettingsSource,
+            file_secret_settings: PydanticBaseSettingsSource,
+        ) -> tuple[PydanticBaseSettingsSource, ...]:
+            sources: list[PydanticBaseSettingsSource] = [init_settings, env_settings]
+            if toml_file is not None and toml_file.is_file():
+                sources.append(TomlConfigSettingsSource(settings_cls, toml_file=toml_file))
+            return tuple(sources)
+
+    try:
+        return _WorkspaceSettings(**overrides)  # type: ignore[arg-type]
+    except ConfigError:
+        raise
+    except Exception as exc:  # pydantic ValidationError or a TOML syntax error
+        where = str(toml_file) if toml_file is not None else "the environment"
+        raise ConfigError(f"invalid settings in {where}: {_first_line(exc)}") from None
+
+
+def _first_line(exc: Exception) -> str:
+    text = " ".join(str(exc).split())
+    return text[:400]
