@@ -1,0 +1,93 @@
+"""What every warehouse offers, whichever backend stores the tables."""
+
+from __future__ import annotations
+
+import contextlib
+from abc import ABC, abstractmethod
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+
+import ibis.expr.types as ir
+from ibis.backends.duckdb import Backend as DuckDBBackend
+
+from liucun.schema import TABLES
+from liucun.warehouse._engine import FileFormat, drop_view, read_file
+
+
+class Writer(ABC):
+    """Collects the writes of one transaction; nothing is visible until it commits."""
+
+    @abstractmethod
+    def append(self, table: str, rows: ir.Table) -> None:
+        """Append ``rows`` (an engine expression with the table's columns) to ``table``."""
+
+    @abstractmethod
+    def upsert(self, table: str, rows: ir.Table, key: Sequence[str]) -> None:
+        """Replace the rows of ``table`` whose ``key`` appears in ``rows``, and add the rest."""
+
+
+class Warehouse(ABC):
+    """One workspace's store of canonical tables.
+
+    Two Ibis connections are involved: :attr:`engine`, an in-process DuckDB that parses,
+    validates and deduplicates input and in which every canonical table is visible by
+    name; and the analytics connection behind :meth:`table`, which is the same DuckDB
+    for the default store and a Spark session for the Parquet store.
+    """
+
+    url: str
+    engine: DuckDBBackend
+
+    @abstractmethod
+    def table(self, name: str) -> ir.Table:
+        """Canonical table ``name`` on the analytics backend."""
+
+    def engine_table(self, name: str) -> ir.Table:
+        """Canonical table ``name`` as the ingest engine sees it."""
+        _check_table(name)
+        return self.engine.table(name)
+
+    @abstractmethod
+    @contextlib.contextmanager
+    def transaction(self) -> Iterator[Writer]:
+        """A unit of work: every write in it lands, or none does."""
+
+    @property
+    @abstractmethod
+    def backend_name(self) -> str:
+        """Short name of the analytics backend ('duckdb' or 'pyspark')."""
+
+    def read_file(self, path: Path, fmt: FileFormat, *, name: str) -> ir.Table:
+        """Expose a file to the engine as a table with a ``_line`` column."""
+        return read_file(self.engine, path, fmt, name=name)
+
+    def forget(self, name: str) -> None:
+        """Drop a view made by :meth:`read_file` or a temp table made by :meth:`materialize`."""
+        with contextlib.suppress(Exception):
+            drop_view(self.engine, name)
+        with contextlib.suppress(Exception):
+            self.engine.drop_table(name, force=True)
+
+    def materialize(self, expr: ir.Table, *, name: str) -> ir.Table:
+        """Compute ``expr`` once into an engine temp table and return that table."""
+        return self.engine.create_table(name, expr, temp=True, overwrite=True)
+
+    def count(self, name: str) -> int:
+        """Rows in canonical table ``name``."""
+        return int(self.engine_table(name).count().to_pyarrow().as_py())
+
+    @abstractmethod
+    def close(self) -> None:
+        """Release connections and file locks."""
+
+    def __enter__(self) -> Warehouse:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def _check_table(name: str) -> None:
+    if name not in TABLES:
+        known = ", ".join(sorted(TABLES))
+        raise KeyError(f"no canonical table {name!r}; the tables are {known}")

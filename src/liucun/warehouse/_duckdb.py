@@ -1,0 +1,92 @@
+"""The default store: every canonical table in one DuckDB file.
+
+Transactions are DuckDB transactions, so a load that fails or is killed part-way leaves
+the file as it was (DuckDB replays only committed work from its write-ahead log).
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+
+import duckdb
+import ibis.expr.types as ir
+import sqlglot as sg
+import sqlglot.expressions as sge
+
+from liucun.core import WarehouseError
+from liucun.schema import TABLES, ibis_schema
+from liucun.warehouse._base import Warehouse, Writer, _check_table
+from liucun.warehouse._engine import new_engine
+
+
+class _DuckDBWriter(Writer):
+    def __init__(self, warehouse: DuckDBWarehouse) -> None:
+        self._wh = warehouse
+
+    def append(self, table: str, rows: ir.Table) -> None:
+        _check_table(table)
+        self._wh.engine.insert(table, rows.select(*ibis_schema(table).names))
+
+    def upsert(self, table: str, rows: ir.Table, key: Sequence[str]) -> None:
+        _check_table(table)
+        con = self._wh.engine
+        staged_name = f"_upsert_{table}"
+        staged = con.create_table(staged_name, rows, temp=True, overwrite=True)
+        target = sg.table(table, quoted=True)
+        keys = sge.Tuple(expressions=[sg.column(k, table=table, quoted=True) for k in key])
+        subquery = sg.select(*[sg.column(k, quoted=True) for k in key]).from_(
+            sg.table(staged_name, quoted=True)
+        )
+        delete = sge.Delete(this=target, where=sge.Where(this=keys.isin(query=subquery.subquery())))
+        con.raw_sql(delete)
+        con.insert(table, staged.select(*ibis_schema(table).names))
+        con.drop_table(staged_name, force=True)
+
+
+class DuckDBWarehouse(Warehouse):
+    """Canonical tables in the DuckDB file at ``path``."""
+
+    def __init__(self, path: Path, *, threads: int | None = None) -> None:
+        self.path = Path(path)
+        self.url = f"duckdb:///{self.path}"
+        try:
+            self.engine = new_engine(self.path, threads=threads)
+        except duckdb.IOException as exc:
+            if "lock" in str(exc).lower():
+                raise WarehouseError(
+                    f"the warehouse {self.path} is in use by another process; wait for it "
+                    "to finish (only one liucun command can write a workspace at a time)"
+                ) from None
+            raise WarehouseError(f"cannot open the warehouse {self.path}: {exc}") from None
+        self._create_tables()
+
+    @property
+    def backend_name(self) -> str:
+        return "duckdb"
+
+    def _create_tables(self) -> None:
+        existing = set(self.engine.list_tables())
+        for name in TABLES:
+            if name not in existing:
+                self.engine.create_table(name, schema=ibis_schema(name))
+
+    def table(self, name: str) -> ir.Table:
+        return self.engine_table(name)
+
+    @contextlib.contextmanager
+    def transaction(self) -> Iterator[Writer]:
+        raw = self.engine.con
+        raw.begin()
+        try:
+            yield _DuckDBWriter(self)
+        except BaseException:
+            raw.rollback()
+            raise
+        raw.commit()
+        raw.execute("CHECKPOINT")
+
+    def close(self) -> None:
+        with contextlib.suppress(Exception):
+            self.engine.disconnect()
