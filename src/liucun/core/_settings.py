@@ -43,9 +43,7 @@ class IngestSettings(BaseModel):
     custom_event_types: list[str] = Field(
         default_factory=list, description="Event types accepted besides the standard ones."
     )
-    source_timezone: str = Field(
-        "UTC", description="Time zone of naive timestamps in input files."
-    )
+    source_timezone: str = Field("UTC", description="Time zone of naive timestamps in input files.")
     timestamp_format: str | None = Field(
         None, description="strftime format of timestamps, e.g. '%d/%m/%Y %H:%M'; None = ISO 8601."
     )
@@ -73,7 +71,8 @@ class Settings(BaseSettings):
     )
     reporting_timezone: str = "UTC"
     mapping: dict[str, str] = Field(
-        default_factory=dict, description="Input column → canonical column, e.g. amount = 'revenue'."
+        default_factory=dict,
+        description="Input column → canonical column, e.g. amount = 'revenue'.",
     )
     ingest: IngestSettings = Field(default_factory=IngestSettings)
 

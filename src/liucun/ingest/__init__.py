@@ -1,0 +1,33 @@
+"""Ingestion: read files, map columns, validate, quarantine, deduplicate, resolve identities."""
+
+from liucun.ingest._columns import normalize_name, parse_mapping
+from liucun.ingest._identity import IdentityChanges, identity_changes, resolve_identities
+from liucun.ingest._inspect import WarehouseStatus, quarantined_rows, warehouse_status
+from liucun.ingest._load import (
+    IngestOptions,
+    IngestResult,
+    ingest_events,
+    ingest_tables,
+    ingest_users,
+)
+from liucun.ingest._sources import Source, discover, file_format, sniff
+
+__all__ = [
+    "IdentityChanges",
+    "IngestOptions",
+    "IngestResult",
+    "Source",
+    "WarehouseStatus",
+    "discover",
+    "file_format",
+    "identity_changes",
+    "ingest_events",
+    "ingest_tables",
+    "ingest_users",
+    "normalize_name",
+    "parse_mapping",
+    "quarantined_rows",
+    "resolve_identities",
+    "sniff",
+    "warehouse_status",
+]

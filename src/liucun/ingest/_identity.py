@@ -234,7 +234,7 @@ def identity_changes(
     )
     before, after = joined.column("user_id_old"), joined.column("user_id_new")
     changed = pc.fill_null(pc.not_equal(before, after), False)
-    closing = changed
+    closing = pc.or_(changed, pc.and_(pc.is_valid(before), pc.is_null(after)))
     opening = pc.or_(changed, pc.and_(pc.is_null(before), pc.is_valid(after)))
 
     close = _sorted(joined.filter(closing).select(list(_KEY)))

@@ -13,9 +13,11 @@ from liucun.warehouse._engine import (
     json_valid,
     local_to_utc,
     new_engine,
+    read_arrow,
     try_strptime,
 )
 from liucun.warehouse._parquet import ParquetWarehouse
+from liucun.warehouse._views import current_identities, resolved_events, resolved_users
 from liucun.warehouse._workspace import (
     Workspace,
     connect_warehouse,
@@ -32,11 +34,15 @@ __all__ = [
     "Workspace",
     "Writer",
     "connect_warehouse",
+    "current_identities",
     "init_workspace",
     "json_merge_patch",
     "json_valid",
     "local_to_utc",
     "new_engine",
     "open_workspace",
+    "read_arrow",
+    "resolved_events",
+    "resolved_users",
     "try_strptime",
 ]

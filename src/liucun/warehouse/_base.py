@@ -8,18 +8,19 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 import ibis.expr.types as ir
+import pyarrow as pa
 from ibis.backends.duckdb import Backend as DuckDBBackend
 
 from liucun.schema import TABLES
-from liucun.warehouse._engine import FileFormat, drop_view, read_file
+from liucun.warehouse._engine import FileFormat, drop_view, read_arrow, read_file
 
 
 class Writer(ABC):
     """Collects the writes of one transaction; nothing is visible until it commits."""
 
     @abstractmethod
-    def append(self, table: str, rows: ir.Table) -> None:
-        """Append ``rows`` (an engine expression with the table's columns) to ``table``."""
+    def append(self, table: str, rows: ir.Table) -> int:
+        """Append ``rows`` (an engine expression with the table's columns); return the count."""
 
     @abstractmethod
     def upsert(self, table: str, rows: ir.Table, key: Sequence[str]) -> None:
@@ -60,6 +61,10 @@ class Warehouse(ABC):
     def read_file(self, path: Path, fmt: FileFormat, *, name: str) -> ir.Table:
         """Expose a file to the engine as a table with a ``_line`` column."""
         return read_file(self.engine, path, fmt, name=name)
+
+    def read_arrow(self, data: pa.Table, *, name: str) -> ir.Table:
+        """Expose in-memory Arrow data to the engine as a table with a ``_line`` column."""
+        return read_arrow(self.engine, data, name=name)
 
     def forget(self, name: str) -> None:
         """Drop a view made by :meth:`read_file` or a temp table made by :meth:`materialize`."""

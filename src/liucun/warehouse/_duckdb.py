@@ -25,9 +25,11 @@ class _DuckDBWriter(Writer):
     def __init__(self, warehouse: DuckDBWarehouse) -> None:
         self._wh = warehouse
 
-    def append(self, table: str, rows: ir.Table) -> None:
+    def append(self, table: str, rows: ir.Table) -> int:
         _check_table(table)
+        before = self._wh.count(table)
         self._wh.engine.insert(table, rows.select(*ibis_schema(table).names))
+        return self._wh.count(table) - before
 
     def upsert(self, table: str, rows: ir.Table, key: Sequence[str]) -> None:
         _check_table(table)

@@ -13,6 +13,7 @@ from typing import Any, Literal
 import ibis
 import ibis.expr.datatypes as dt
 import ibis.expr.types as ir
+import pyarrow as pa
 from ibis.backends.duckdb import Backend as DuckDBBackend
 
 FileFormat = Literal["csv", "tsv", "parquet", "jsonl"]
@@ -65,6 +66,12 @@ def read_file(con: DuckDBBackend, path: Path, fmt: FileFormat, *, name: str) -> 
         return table.rename({LINE: "file_row_number"}).mutate(**{LINE: ibis._[LINE] + 1})
     offset = 2 if fmt in ("csv", "tsv") else 1
     return table.mutate(**{LINE: ibis.row_number() + offset})
+
+
+def read_arrow(con: DuckDBBackend, data: pa.Table, *, name: str) -> ir.Table:
+    """Register in-memory Arrow data as view ``name`` with a :data:`LINE` (row number) column."""
+    con.con.register(name, data)
+    return con.table(name).mutate(**{LINE: ibis.row_number() + 1})
 
 
 def drop_view(con: DuckDBBackend, name: str) -> None:

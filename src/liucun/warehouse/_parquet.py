@@ -36,7 +36,7 @@ class _ParquetWriter(Writer):
         self._wh, self._tx = wh, tx
         self.ops: list[dict[str, Any]] = []
 
-    def _stage(self, table: str, rows: ir.Table) -> list[str]:
+    def _stage(self, table: str, rows: ir.Table) -> tuple[list[str], int]:
         staging = self._wh.root / table / f".staging-{self._tx}"
         staging.mkdir(parents=True, exist_ok=True)
         schema = arrow_schema(table)
@@ -44,14 +44,18 @@ class _ParquetWriter(Writer):
         reader = self._wh.engine.to_pyarrow_batches(
             rows.select(*schema.names).cast(ibis_schema(table)), chunk_size=500_000
         )
+        n = 0
         with pq.ParquetWriter(part, schema, compression="zstd") as out:
             for batch in reader:
                 out.write_batch(batch.cast(schema))
-        return [str(part)]
+                n += batch.num_rows
+        return [str(part)], n
 
-    def append(self, table: str, rows: ir.Table) -> None:
+    def append(self, table: str, rows: ir.Table) -> int:
         _check_table(table)
-        self.ops.append({"table": table, "delete": [], "add": self._stage(table, rows)})
+        files, n = self._stage(table, rows)
+        self.ops.append({"table": table, "delete": [], "add": files})
+        return n
 
     def upsert(self, table: str, rows: ir.Table, key: Sequence[str]) -> None:
         _check_table(table)
@@ -59,7 +63,8 @@ class _ParquetWriter(Writer):
         kept = current.anti_join(rows.select(*key), list(key))
         merged = kept.union(rows.select(*ibis_schema(table).names).cast(ibis_schema(table)))
         existing = [str(p) for p in self._wh.data_files(table)]
-        self.ops.append({"table": table, "delete": existing, "add": self._stage(table, merged)})
+        files, _ = self._stage(table, merged)
+        self.ops.append({"table": table, "delete": existing, "add": files})
 
 
 class ParquetWarehouse(Warehouse):

@@ -1,0 +1,96 @@
+"""Column mapping: input names → canonical names; everything else goes to a JSON column."""
+
+from __future__ import annotations
+
+import difflib
+import re
+from collections.abc import Mapping, Sequence
+
+from liucun.core import ConfigError, InvalidInput
+
+_NON_WORD = re.compile(r"[^0-9a-z]+")
+
+
+def normalize_name(name: str) -> str:
+    """``'Order Date '`` → ``'order_date'``: lower case, runs of other characters → ``_``."""
+    return _NON_WORD.sub("_", name.strip().lower()).strip("_")
+
+
+def parse_mapping(pairs: Sequence[str]) -> dict[str, str]:
+    """Parse ``--map SOURCE=CANONICAL`` options."""
+    mapping: dict[str, str] = {}
+    for pair in pairs:
+        source, sep, target = pair.partition("=")
+        if not sep or not source.strip() or not target.strip():
+            raise ConfigError(f"--map {pair!r} is not SOURCE=CANONICAL, e.g. --map order_date=ts")
+        mapping[source.strip()] = target.strip()
+    return mapping
+
+
+def plan_columns(
+    columns: Sequence[str],
+    mapping: Mapping[str, str],
+    canonical: Sequence[str],
+    *,
+    source: str,
+) -> dict[str, str]:
+    """Decide the canonical name of every input column; returns ``{input: canonical}``.
+
+    Input columns that are neither mapped nor canonical (after name normalization) map to
+    themselves and end up in the JSON column (``properties`` / ``attributes``).
+    """
+    canonical_set = set(canonical)
+    by_normal = {normalize_name(c): c for c in columns}
+    for target in mapping.values():
+        if target not in canonical_set:
+            raise ConfigError(
+                f"mapping target {target!r} is not a canonical column; choose one of "
+                f"{', '.join(canonical)}"
+            )
+    plan: dict[str, str] = {}
+    for src, target in mapping.items():
+        actual = src if src in columns else by_normal.get(normalize_name(src))
+        if actual is None:
+            continue  # a workspace-wide mapping need not apply to every file
+        plan[actual] = target
+    taken = set(plan.values())
+    for col in columns:
+        if col in plan:
+            continue
+        normal = normalize_name(col)
+        if normal in canonical_set and normal not in taken:
+            plan[col] = normal
+            taken.add(normal)
+        else:
+            plan[col] = col
+    targets = [t for t in plan.values() if t in canonical_set]
+    dupes = sorted({t for t in targets if targets.count(t) > 1})
+    if dupes:
+        raise InvalidInput(
+            f"{source}: several input columns map to {', '.join(dupes)}; keep one (check --map)"
+        )
+    return plan
+
+
+def missing_column_error(
+    missing: str, columns: Sequence[str], *, source: str, hint: str = ""
+) -> InvalidInput:
+    """An error for a required column that is absent, suggesting a ``--map``."""
+    close = difflib.get_close_matches(missing, list(columns), n=1, cutoff=0.5)
+    shown = ", ".join(columns[:12]) + (" …" if len(columns) > 12 else "")
+    suggestion = (
+        f"; if '{close[0]}' holds it, pass --map {close[0]}={missing}"
+        if close
+        else f"; map the column that holds it with --map YOUR_COLUMN={missing}"
+    )
+    return InvalidInput(
+        f"{source}: required column '{missing}' is missing (columns: {shown}){suggestion}{hint}"
+    )
+
+
+def looks_headerless(columns: Sequence[str]) -> bool:
+    """True when the 'header' looks like data: numbers, dates or ids rather than names."""
+    data_like = re.compile(r"^[-+]?\d[\d.:/ T+-]*Z?$")
+    return bool(columns) and sum(bool(data_like.match(c.strip())) for c in columns) >= max(
+        1, len(columns) // 2
+    )

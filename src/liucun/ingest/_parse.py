@@ -1,0 +1,104 @@
+"""Column parsers as Ibis expressions: text, numbers, timestamps, dates, JSON.
+
+Each parser looks at the *input* column's type when the expression is built, so typed
+input (Parquet) costs nothing and text input (CSV) is converted with ``TRY_CAST``-style
+operations that give NULL instead of failing the file.
+"""
+
+from __future__ import annotations
+
+import ibis
+import ibis.expr.datatypes as dt
+import ibis.expr.types as ir
+
+from liucun.warehouse import json_valid, local_to_utc, try_strptime
+
+UTC_TS = dt.Timestamp(timezone="UTC", scale=6)
+_OFFSET = r"(Z|z|[+-]\d\d(:?\d\d)?)$"
+_EPOCH_S = r"^\d{9,10}(\.\d+)?$"
+_EPOCH_MS = r"^\d{12,13}$"
+
+
+def text(col: ir.Value) -> ir.StringValue:
+    """Trimmed text; empty becomes NULL."""
+    s = col if col.type().is_string() else col.cast("string")
+    s = s.strip()
+    return s.nullif("")
+
+
+def shown(col: ir.Value, width: int = 60) -> ir.StringValue:
+    """The value as it should appear inside an error message."""
+    s = col if col.type().is_string() else col.cast("string")
+    return s.fill_null("").substr(0, width)
+
+
+def number(col: ir.Value) -> ir.FloatingValue:
+    """A float64, NULL when the text is not a number."""
+    if col.type().is_numeric():
+        return col.cast("float64")
+    return text(col).try_cast("float64")
+
+
+def timestamp_utc(col: ir.Value, *, fmt: str | None, zone: str) -> ir.TimestampValue:
+    """A UTC timestamp from text (ISO 8601, epoch seconds/millis, or ``fmt``), dates or timestamps.
+
+    Naive values are wall-clock times in ``zone``.
+    """
+    kind = col.type()
+    if kind.is_timestamp():
+        if kind.timezone is not None:
+            return col.cast(UTC_TS)
+        return _localize(col.cast(dt.Timestamp(scale=6)), zone)
+    if kind.is_date():
+        return _localize(col.cast(dt.Timestamp(scale=6)), zone)
+    if kind.is_integer() or kind.is_floating():
+        seconds = ibis.ifelse(col.abs() >= 100_000_000_000, col / 1000, col)
+        return _from_epoch(seconds)
+    s = text(col)
+    if fmt is not None:
+        parsed = try_strptime(s, fmt)
+        return parsed.cast(UTC_TS) if "%z" in fmt else _localize(parsed, zone)
+    aware = s.try_cast(UTC_TS)
+    naive = _localize(s.try_cast(dt.Timestamp(scale=6)), zone)
+    epoch_s = _from_epoch(s.try_cast("float64"))
+    epoch_ms = _from_epoch(s.try_cast("float64") / 1000)
+    return ibis.cases(
+        (s.re_search(_OFFSET), aware),
+        (s.re_search(_EPOCH_S), epoch_s),
+        (s.re_search(_EPOCH_MS), epoch_ms),
+        else_=naive,
+    )
+
+
+def _from_epoch(seconds: ir.NumericValue) -> ir.TimestampValue:
+    millis = (seconds.cast("float64") * 1000).round().cast("int64")
+    return millis.as_timestamp("ms").cast(UTC_TS)  # type: ignore[attr-defined]
+
+
+def _localize(naive: ir.TimestampValue, zone: str) -> ir.TimestampValue:
+    if zone == "UTC":
+        return naive.cast(UTC_TS)
+    return local_to_utc(zone, naive)
+
+
+def date(col: ir.Value, *, fmt: str | None = None) -> ir.DateValue:
+    """A date from text (ISO ``YYYY-MM-DD`` or ``fmt``), a date or a timestamp."""
+    kind = col.type()
+    if kind.is_date():
+        return col
+    if kind.is_timestamp():
+        return col.date()
+    s = text(col)
+    if fmt is not None:
+        return try_strptime(s, fmt).date()
+    return s.try_cast("date")
+
+
+def json_object_text(col: ir.Value) -> ir.StringValue:
+    """JSON text of a JSON column (NULL when absent)."""
+    return text(col)
+
+
+def is_json_object(s: ir.StringValue) -> ir.BooleanValue:
+    """True when ``s`` is NULL or a JSON object."""
+    return s.isnull() | (json_valid(s) & s.startswith("{"))

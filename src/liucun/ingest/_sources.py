@@ -1,0 +1,153 @@
+"""Finding input files, telling their format, and refusing garbage with one clear sentence."""
+
+from __future__ import annotations
+
+import glob as globlib
+import gzip
+from dataclasses import dataclass
+from pathlib import Path
+
+import pyarrow as pa
+
+from liucun.core import InvalidInput
+from liucun.warehouse import FileFormat
+
+_SUFFIXES: dict[str, FileFormat] = {
+    ".csv": "csv",
+    ".tsv": "tsv",
+    ".tab": "tsv",
+    ".parquet": "parquet",
+    ".pq": "parquet",
+    ".jsonl": "jsonl",
+    ".ndjson": "jsonl",
+    ".json": "jsonl",
+}
+SNIFF_BYTES = 1 << 20  # 1 MiB
+
+
+@dataclass(frozen=True)
+class Source:
+    """One input: a file and its format, or in-memory Arrow ``data`` named by ``path``."""
+
+    path: Path
+    format: FileFormat
+    compressed: bool
+    data: pa.Table | None = None
+
+    @classmethod
+    def from_arrow(cls, data: pa.Table, name: str) -> Source:
+        return cls(Path(name), "parquet", False, data)
+
+
+def file_format(path: Path) -> tuple[FileFormat, bool]:
+    """Format and gzip flag from the file name, e.g. ``orders.csv.gz`` → ``("csv", True)``."""
+    suffixes = [s.lower() for s in path.suffixes]
+    compressed = bool(suffixes) and suffixes[-1] in (".gz", ".gzip")
+    if compressed:
+        suffixes = suffixes[:-1]
+    if suffixes and suffixes[-1] in _SUFFIXES:
+        return _SUFFIXES[suffixes[-1]], compressed
+    known = ", ".join(sorted(_SUFFIXES))
+    raise InvalidInput(
+        f"{path}: cannot tell the file format from its name; use one of the extensions "
+        f"{known} (optionally followed by .gz)"
+    )
+
+
+def discover(paths: list[str | Path]) -> list[Source]:
+    """Expand files, directories (recursively) and glob patterns into sources, sorted."""
+    found: list[Path] = []
+    for raw in paths:
+        text = str(raw)
+        if any(ch in text for ch in "*?["):
+            matches = [Path(m) for m in globlib.glob(text, recursive=True)]
+            if not matches:
+                raise InvalidInput(f"no file matches {text!r}")
+            found.extend(m for m in matches if m.is_file())
+            continue
+        path = Path(text)
+        if path.is_dir():
+            inside = [
+                p
+                for p in path.rglob("*")
+                if p.is_file()
+                and not any(part.startswith((".", "_")) for part in p.relative_to(path).parts)
+            ]
+            found.extend(p for p in inside if _has_known_suffix(p))
+            if not inside:
+                raise InvalidInput(f"directory {path} has no files to ingest")
+        elif path.is_file():
+            found.append(path)
+        else:
+            raise InvalidInput(f"{path} does not exist; check the path")
+    if not found:
+        raise InvalidInput("no input files: give files, directories or glob patterns")
+    unique = sorted(set(found))
+    return [Source(p, *file_format(p)) for p in unique]
+
+
+def _has_known_suffix(path: Path) -> bool:
+    try:
+        file_format(path)
+    except InvalidInput:
+        return False
+    return True
+
+
+def sniff(source: Source) -> None:
+    """Refuse files that cannot be what their name says, before any parser sees them."""
+    path = source.path
+    if source.data is not None:
+        return
+    if path.stat().st_size == 0:
+        raise InvalidInput(f"{path} is empty; export the data again")
+    if source.format == "parquet":
+        _sniff_parquet(path)
+        return
+    head = _head(source)
+    if not head.strip():
+        raise InvalidInput(f"{path} is empty (no rows, not even a header); export the data again")
+    if b"\x00" in head:
+        raise InvalidInput(
+            f"{path} looks binary, not {source.format.upper()} text; check that it is the "
+            "right file (a spreadsheet must be saved as CSV first)"
+        )
+    try:
+        head.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        if exc.start < len(head) - 4:  # not just a character cut at the sample's end
+            raise InvalidInput(
+                f"{path} is not UTF-8 text (byte {exc.start + 1} is invalid); convert it, e.g. "
+                f"`iconv -f GBK -t UTF-8 {path.name} > {path.stem}.utf8{path.suffix}`"
+            ) from None
+    if b"\n" not in head and len(head) >= SNIFF_BYTES:
+        raise InvalidInput(
+            f"{path}: line 1 is longer than {SNIFF_BYTES // (1 << 20)} MiB; this is not a "
+            f"line-based {source.format.upper()} file"
+        )
+    if source.format == "jsonl" and not head.lstrip(b"\xef\xbb\xbf \t\r\n").startswith(b"{"):
+        raise InvalidInput(
+            f"{path}: JSON Lines must hold one JSON object per line, starting with '{{'"
+        )
+
+
+def _head(source: Source) -> bytes:
+    if source.compressed:
+        try:
+            with gzip.open(source.path, "rb") as fh:
+                return fh.read(SNIFF_BYTES)
+        except (OSError, EOFError) as exc:
+            raise InvalidInput(f"{source.path} is not a valid gzip file ({exc})") from None
+    with open(source.path, "rb") as fh:
+        return fh.read(SNIFF_BYTES)
+
+
+def _sniff_parquet(path: Path) -> None:
+    with open(path, "rb") as fh:
+        start = fh.read(4)
+        fh.seek(-4, 2) if path.stat().st_size >= 8 else None
+        end = fh.read(4)
+    if start != b"PAR1" or end != b"PAR1":
+        raise InvalidInput(
+            f"{path} is not a Parquet file (no PAR1 marker); check the file or its extension"
+        )
