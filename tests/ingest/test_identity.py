@@ -227,6 +227,21 @@ def test_many_random_links_match_the_oracle() -> None:
     assert len(resolved) < len({(t, x) for t, x, *_ in links} | {(t, x) for *_, t, x in links})
 
 
+def test_many_alias_types_match_the_oracle() -> None:
+    """Hundreds of alias types make the (type, alias) key space sparse (hash numbering)."""
+    rng = np.random.default_rng(7)
+    n = 600
+    ta = [f"type{i}" for i in rng.integers(0, 400, n)]
+    a = [f"x{i}" for i in rng.integers(0, 300, n)]
+    tb = [
+        USER_ID if flip else f"type{i}"
+        for flip, i in zip(rng.random(n) < 0.3, rng.integers(0, 400, n), strict=True)
+    ]
+    b = [f"u{i}" for i in rng.integers(0, 300, n)]
+    links = list(zip(ta, a, tb, b, strict=True))
+    assert rows(resolve_identities(links_table(links))) == oracle(links)
+
+
 # -- properties ----------------------------------------------------------------------------
 
 alias_types = st.sampled_from([USER_ID, USER_ID, "anonymous_id", "device_id", "email_hash"])

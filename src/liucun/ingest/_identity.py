@@ -27,7 +27,7 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
-from scipy.sparse import coo_array
+from scipy.sparse import csr_array
 from scipy.sparse.csgraph import connected_components
 
 from liucun.core import InvalidInput
@@ -118,20 +118,9 @@ def resolve_identities(
     user_ids = _check_users(users)
 
     # Every alias occurrence: side a of each link, side b, then the bare users.
-    types = pa.concat_arrays(
-        [
-            _as_large_string(links.column("alias_type_a")),
-            _as_large_string(links.column("alias_type_b")),
-            pa.array(np.full(len(user_ids), USER_ID, dtype=object), type=pa.large_string()),
-        ]
-    )
-    aliases = pa.concat_arrays(
-        [
-            _as_large_string(links.column("alias_a")),
-            _as_large_string(links.column("alias_b")),
-            user_ids,
-        ]
-    )
+    user_types = pa.array(np.full(len(user_ids), USER_ID, dtype=object), type=pa.string())
+    types = _concat([links.column("alias_type_a"), links.column("alias_type_b"), user_types])
+    aliases = _concat([links.column("alias_a"), links.column("alias_b"), user_ids])
     if len(aliases) == 0:
         return _RESOLVED_SCHEMA.empty_table()
 
@@ -143,14 +132,14 @@ def resolve_identities(
     alias_order, alias_rank = _order_and_rank(alias_dict.dictionary)
     n_alias = np.int64(len(alias_dict.dictionary))
     key = type_rank[_indices(type_dict)] * n_alias + alias_rank[_indices(alias_dict)]
-    node, node_key = pd.factorize(key, sort=True)  # node ids in output order
+    node, node_key = _number_nodes(key, space=len(type_dict.dictionary) * int(n_alias))
 
     n_nodes = len(node_key)
-    graph = coo_array(
+    graph = csr_array(
         (np.ones(n_links), (node[:n_links], node[n_links : 2 * n_links])),
         shape=(n_nodes, n_nodes),
     )
-    n_components, component = connected_components(graph, directed=True, connection="weak")
+    n_components, component = connected_components(graph, directed=False)
 
     node_type = node_key // n_alias
     node_alias = alias_order[node_key % n_alias]  # index into alias_dict.dictionary
@@ -277,22 +266,43 @@ def _check_links(links: pa.Table) -> int:
     return links.num_rows
 
 
-def _check_users(users: pa.Array | pa.ChunkedArray | None) -> pa.Array:
+def _check_users(users: pa.Array | pa.ChunkedArray | None) -> pa.Array | pa.ChunkedArray:
     if users is None:
-        return pa.array([], type=pa.large_string())
+        return pa.array([], type=pa.string())
     if not (pa.types.is_string(users.type) or pa.types.is_large_string(users.type)):
         raise InvalidInput(f"users is {users.type}; pass the user ids as strings")
     if users.null_count:
         raise InvalidInput(f"users has {users.null_count} null user id(s); drop them first")
-    return _as_large_string(users)
+    return users
 
 
-def _as_large_string(values: pa.Array | pa.ChunkedArray) -> pa.Array:
-    """One contiguous large_string array, so 10 M links never overflow 32-bit offsets."""
-    values = values.cast(pa.large_string())
-    if isinstance(values, pa.ChunkedArray):
-        return values.combine_chunks()
-    return values
+def _concat(parts: list[pa.Array | pa.ChunkedArray]) -> pa.Array:
+    """One contiguous string array; large_string only when 32-bit offsets would overflow."""
+    large = sum(part.nbytes for part in parts) >= 2**31 - 1
+    string_type = pa.large_string() if large else pa.string()
+    chunks: list[pa.Array] = []
+    for part in parts:
+        part = part.cast(string_type)
+        chunks += part.chunks if isinstance(part, pa.ChunkedArray) else [part]
+    return pa.concat_arrays(chunks) if chunks else pa.array([], type=string_type)
+
+
+def _number_nodes(key: np.ndarray, *, space: int) -> tuple[np.ndarray, np.ndarray]:
+    """Dense node ids for integer ``key`` values in ``[0, space)``, numbered in key order.
+
+    Returns each occurrence's node id and each node's key. A lookup table over the whole
+    key space is used when it is small next to the input (a handful of alias types);
+    otherwise a hash factorization.
+    """
+    if space > 8 * len(key) + 1024:
+        node, node_key = pd.factorize(key, sort=True)
+        return node, node_key
+    seen = np.zeros(space, dtype=bool)
+    seen[key] = True
+    node_key = np.flatnonzero(seen)
+    lookup = np.empty(space, dtype=np.int32 if len(node_key) < 2**31 else np.int64)
+    lookup[node_key] = np.arange(len(node_key), dtype=lookup.dtype)
+    return lookup[key], node_key
 
 
 def _indices(encoded: pa.DictionaryArray) -> np.ndarray:

@@ -14,9 +14,10 @@ import ibis.expr.types as ir
 from liucun.warehouse import json_valid, local_to_utc, try_strptime
 
 UTC_TS = dt.Timestamp(timezone="UTC", scale=6)
-_OFFSET = r"(Z|z|[+-]\d\d(:?\d\d)?)$"
-_EPOCH_S = r"^\d{9,10}(\.\d+)?$"
+_OFFSET = r"\d:\d\d(:\d\d(\.\d*)?)?\s*(Z|z|[+-]\d\d(:?\d\d)?)$"
+_EPOCH_S = r"^(\d{1,7}|\d{9,11})(\.\d+)?$"  # 8 digits are a compact date, YYYYMMDD
 _EPOCH_MS = r"^\d{12,13}$"
+_COMPACT_DATE = r"^\d{8}$"
 
 
 def text(col: ir.Value) -> ir.StringValue:
@@ -66,6 +67,7 @@ def timestamp_utc(col: ir.Value, *, fmt: str | None, zone: str) -> ir.TimestampV
         (s.re_search(_OFFSET), aware),
         (s.re_search(_EPOCH_S), epoch_s),
         (s.re_search(_EPOCH_MS), epoch_ms),
+        (s.re_search(_COMPACT_DATE), _localize(try_strptime(s, "%Y%m%d"), zone)),
         else_=naive,
     )
 

@@ -47,6 +47,12 @@ class Calendar:
         """``M(b) - M(a)``, clipped at zero."""
         return np.maximum(self.integral(b) - self.integral(a), 0.0)
 
+    def sample(self, rng: np.random.Generator, a: FloatArray, b: FloatArray) -> FloatArray:
+        """One time in each ``[a, b)``, distributed like the calendar intensity."""
+        ma, mb = self.integral(a), self.integral(b)
+        t = self.inverse(ma + rng.random(np.shape(a)) * (mb - ma))
+        return np.clip(t, a, np.nextafter(b, a))
+
 
 def day_multipliers(preset: Preset, dates: np.ndarray) -> FloatArray:
     """Weekday factor × sale-day spike for each ``datetime64[D]`` date (local)."""

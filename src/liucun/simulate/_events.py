@@ -14,11 +14,13 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from liucun.schema import MONETARY_EVENT_TYPES, STANDARD_EVENT_TYPES, TS, arrow_schema
+from liucun.schema import MONETARY_EVENT_TYPES, STANDARD_EVENT_TYPES, arrow_schema
 from liucun.simulate._calendar import Calendar
 from liucun.simulate._population import Population
 from liucun.simulate._presets import Preset
 from liucun.simulate._strings import choose, numbered
+
+TS = arrow_schema("events").field("ts").type
 
 EVENT_CODE = {name: code for code, name in enumerate(STANDARD_EVENT_TYPES)}
 _MONETARY = np.array([t in MONETARY_EVENT_TYPES for t in STANDARD_EVENT_TYPES])

@@ -14,17 +14,31 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from liucun.schema import TS
+from liucun.schema import arrow_schema
 from liucun.simulate._calendar import Calendar
 from liucun.simulate._presets import FX_PER_USD, Preset
 from liucun.simulate._strings import choose, hex_strings, json_object, numbered, quoted
 
+TS = arrow_schema("events").field("ts").type
+
 ID_WIDTH = 8
+
+#: Columns of ``users.parquet``: the canonical ones minus what ingest adds, plus identity.
+USER_SCHEMA = pa.schema(
+    [f for f in arrow_schema("users") if f.name not in ("ingested_at", "load_id")]
+    + [pa.field("email_hash", pa.string()), pa.field("loyalty_card", pa.string())]
+)
 DEVICES = ("ios", "android", "desktop", "mobile_web", "wechat")
 MEDIA = ("email", "push", "sms")
 #: Campaign starts this many days before the end of the window.
 CAMPAIGN_LEAD_DAYS = 90
 CAMPAIGN_DAYS = 30
+
+
+def campaign_names(start_date: np.datetime64, days: int) -> tuple[str, str]:
+    """The campaign's id and coupon code, named after its start date."""
+    day = str(start_date + np.timedelta64(days - CAMPAIGN_LEAD_DAYS, "D")).replace("-", "")
+    return f"cmp-{day}-coupon", f"CMP{day}"
 
 
 @dataclass
@@ -79,14 +93,6 @@ def _pick(rng: np.random.Generator, weights: np.ndarray, n: int) -> np.ndarray:
     return np.minimum(np.searchsorted(cdf, rng.random(n), side="right"), weights.size - 1)
 
 
-def _uniform_op_time(
-    rng: np.random.Generator, cal: Calendar, a: np.ndarray, b: np.ndarray
-) -> np.ndarray:
-    """Times in ``[a, b)`` distributed like the calendar intensity."""
-    ma, mb = cal.integral(a), cal.integral(b)
-    return np.clip(cal.inverse(ma + rng.random(a.size) * (mb - ma)), a, np.nextafter(b, a))
-
-
 def make_population(
     preset: Preset,
     rng: np.random.Generator,
@@ -134,7 +140,7 @@ def make_population(
     old = rng.random(n) < preset.pre_window_share
     lo = np.where(old, -float(preset.pre_window_days), 0.0) + off
     hi = np.where(old, 0.0, float(days)) + off
-    signup = _uniform_op_time(rng, cal, lo, hi)
+    signup = cal.sample(rng, lo, hi)
 
     # latent behaviour (BG/NBD + Gamma-Gamma) shifted by covariates
     geo_rate = np.array([g.rate_mult for g in geos])[geo]
@@ -177,13 +183,13 @@ def make_population(
 
     # campaign: heterogeneous effect, some negative ("sleeping dogs")
     heavy_organic = (acq_names == "organic") & (interest > 1.5 * preset.r / preset.alpha)
-    effect = 1.3 * (price_sens - 0.33) + 0.25 * paid - 0.6 * heavy_organic
+    effect = 1.3 * (price_sens - 0.3) + 0.25 * paid - 0.45 * heavy_organic
     effect = effect + 0.15 * rng.standard_normal(n)
     quiet = rng.random(n) < 0.4
     effect = np.where(quiet & ~heavy_organic, 0.03 * rng.standard_normal(n), effect)
-    effect = np.clip(effect, -0.7, 2.5)
+    effect = np.clip(effect, -0.6, 2.5)
     c0 = float(days - CAMPAIGN_LEAD_DAYS)
-    issue_t = c0 + off + (10.0 + rng.random(n)) / 24.0
+    issue_t = c0 + (10.0 + rng.random(n)) / 24.0
     in_campaign = signup < issue_t
     treated = in_campaign & (rng.random(n) < 0.5)
 
@@ -318,5 +324,6 @@ def users_table(
             "attributes": attrs,
             "email_hash": hex_strings(email),
             "loyalty_card": pc.if_else(pa.array(card), card_no, pa.scalar(None, pa.string())),
-        }
+        },
+        schema=USER_SCHEMA,
     )

@@ -36,11 +36,13 @@ def choose(labels: Sequence[str], codes: np.ndarray) -> pa.Array:
     return pa.array(list(labels), type=pa.string()).take(indices)
 
 
-def number_text(values: np.ndarray, decimals: int | None = None) -> pa.Array:
-    """JSON number text for floats (rounded to ``decimals``) or integers."""
+def number_text(
+    values: np.ndarray, decimals: int | None = None, *, mask: np.ndarray | None = None
+) -> pa.Array:
+    """JSON number text for floats (rounded to ``decimals``) or integers; null where ``mask``."""
     if decimals is not None:
         values = np.round(values, decimals)
-    return pc.cast(pa.array(values), pa.string())
+    return pc.cast(pa.array(values, mask=mask), pa.string())
 
 
 def quoted(values: pa.Array) -> pa.Array:
