@@ -29,6 +29,7 @@ from liucun.ingest._rules import (
     RuleSet,
     checked_table,
     event_rules,
+    fingerprint,
     identity_values,
     rejected_rows,
     user_rules,
@@ -323,8 +324,11 @@ def _write_users(
         .filter(ibis._["_rank"] == 0)
         .select(*_USER_VALUES)
     )
-    current = wh.engine_table("users").select(*_USER_VALUES)
-    same = last.semi_join(current, _USER_VALUES)  # identical rows: nothing to do
+    current = wh.engine_table("users")
+    current = current.select("user_id", _fp=fingerprint([current[c] for c in _USER_VALUES]))
+    same = last.mutate(_fp=fingerprint([last[c] for c in _USER_VALUES])).semi_join(
+        current, ["user_id", "_fp"]
+    )  # identical rows: nothing to do
     changed_or_new = last.anti_join(same, "user_id")
     updated = int(changed_or_new.semi_join(current, "user_id").count().to_pyarrow().as_py())
     n = int(changed_or_new.count().to_pyarrow().as_py())

@@ -14,7 +14,7 @@ renders the failures of the rows that broke at least one rule.
 from __future__ import annotations
 
 import zoneinfo
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
@@ -328,8 +328,13 @@ _ID_FIELDS = (
 
 
 def derived_event_id(v: Mapping[str, ir.Value]) -> ir.StringValue:
-    """A deterministic id from the row's identifying fields (md5 of their text)."""
-    parts = [v[f].cast("string").fill_null("\x1e") for f in _ID_FIELDS]
+    """A deterministic id from the row's identifying fields."""
+    return fingerprint([v[f] for f in _ID_FIELDS])
+
+
+def fingerprint(values: Sequence[ir.Value]) -> ir.StringValue:
+    """md5 of the values' text, NULL-safe (NULL and '' differ), as 32 hex digits."""
+    parts = [x.cast("string").fill_null("\x1e") for x in values]
     return ibis.literal("\x1f").join(parts).hexdigest("md5")
 
 

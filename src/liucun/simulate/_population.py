@@ -182,8 +182,8 @@ def make_population(
     has_device = rng.random(n) < 0.6
 
     # campaign: heterogeneous effect, some negative ("sleeping dogs")
-    heavy_organic = (acq_names == "organic") & (interest > 1.5 * preset.r / preset.alpha)
-    effect = 1.3 * (price_sens - 0.3) + 0.25 * paid - 0.45 * heavy_organic
+    heavy_organic = (acq_names == "organic") & (interest > 2.0 * preset.r / preset.alpha)
+    effect = 1.3 * (price_sens - 0.3) + 0.25 * paid - 0.3 * heavy_organic
     effect = effect + 0.15 * rng.standard_normal(n)
     quiet = rng.random(n) < 0.4
     effect = np.where(quiet & ~heavy_organic, 0.03 * rng.standard_normal(n), effect)

@@ -50,6 +50,7 @@ TRUTH_SCHEMA = pa.schema(
         ("in_campaign", pa.bool_()),
         ("treated", pa.bool_()),
         ("propensity", pa.float64()),
+        ("campaign_start_ts", TS),
         ("campaign_lift", pa.float64()),
         ("campaign_orders_if_control", pa.float64()),
         ("campaign_orders_if_treated", pa.float64()),
@@ -101,6 +102,7 @@ def truth_table(
     death = life.death_t
     dead = np.isnan(death)
     death_us = start_us + np.round((np.where(dead, 0.0, death) - pop.off) * 86_400e6)
+    issue_us = start_us + np.round((pop.issue_t - pop.off) * 86_400e6).astype(np.int64)
     truth = {
         "user_id": pop.user_id,
         "canonical_user_id": pop.user_id.take(pa.array(pop.person)),
@@ -126,6 +128,7 @@ def truth_table(
         "in_campaign": pop.in_campaign,
         "treated": pop.treated,
         "propensity": pa.array(np.full(n, 0.5), mask=~pop.in_campaign),
+        "campaign_start_ts": pa.array(issue_us, type=TS, mask=~pop.in_campaign),
         "campaign_lift": pop.effect,
         "campaign_orders_if_control": control,
         "campaign_orders_if_treated": treated,

@@ -56,7 +56,7 @@ def read_file(con: DuckDBBackend, path: Path, fmt: FileFormat, *, name: str) -> 
         rel = con.con.read_parquet(src, file_row_number=True)
     elif fmt == "jsonl":
         rel = con.con.read_json(
-            src, format="newline_delimited", records=True, maximum_object_size=16_777_216
+            src, format="newline_delimited", records="true", maximum_object_size=16_777_216
         )
     else:  # pragma: no cover - guarded by the caller
         raise ValueError(fmt)
