@@ -1,3 +1,14 @@
-"""liucun (留存): a retention engine for e-commerce."""
+"""liucun (留存): a retention engine for e-commerce.
+
+>>> import liucun
+>>> ws = liucun.open("liucun-data")          # doctest: +SKIP
+>>> ws.warehouse.table("events").count()     # doctest: +SKIP
+"""
+
+from liucun.core import LiucunError
+from liucun.warehouse import Workspace, init_workspace
+from liucun.warehouse import open_workspace as open
 
 __version__ = "0.1.0"
+
+__all__ = ["LiucunError", "Workspace", "__version__", "init_workspace", "open"]

@@ -15,6 +15,7 @@ from typing import Annotated, Any, TypeVar
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
@@ -56,6 +57,11 @@ def _fail(message: str, code: int = 1) -> typer.Exit:
     return typer.Exit(code)
 
 
+def _one_line(exc: Exception) -> str:
+    """The error as one line of literal text (never Rich markup)."""
+    return escape(" ".join(str(exc).split()))
+
+
 def friendly(fn: F) -> F:
     """Turn LiucunError into a one-line message and exit code 1."""
 
@@ -64,9 +70,9 @@ def friendly(fn: F) -> F:
         try:
             return fn(*args, **kwargs)
         except RejectRateExceeded as exc:
-            raise _fail(f"[red]RejectRateExceeded[/red]: {exc}", 2) from None
+            raise _fail(f"[red]RejectRateExceeded[/red]: {_one_line(exc)}", 2) from None
         except LiucunError as exc:
-            raise _fail(f"[red]{type(exc).__name__}[/red]: {exc}") from None
+            raise _fail(f"[red]{type(exc).__name__}[/red]: {_one_line(exc)}") from None
         except KeyboardInterrupt:
             raise _fail("[yellow]Interrupted[/yellow]: nothing was committed.", 130) from None
 
@@ -352,7 +358,12 @@ def quarantine_show(
         for col in ("source", "line", "raw", "reasons"):
             table.add_column(col, overflow="fold")
         for row in rows.itertuples():
-            table.add_row(Path(row.source).name, str(row.line), row.raw, "\n".join(row.reasons))
+            table.add_row(
+                escape(Path(row.source).name),
+                str(row.line),
+                escape(row.raw),
+                escape("\n".join(row.reasons)),
+            )
         console.print(table)
 
 

@@ -23,8 +23,19 @@ def main(argv: list[str] | None = None) -> int:
     workspace, shop = args.dir / "workspace", args.dir / "shop"
     steps = [
         ["init", str(workspace)],
-        ["simulate", "--preset", "b2c", "--users", str(args.users), "--days", "365",
-         "--seed", str(args.seed), "--out", str(shop)],
+        [
+            "simulate",
+            "--preset",
+            "b2c",
+            "--users",
+            str(args.users),
+            "--days",
+            "365",
+            "--seed",
+            str(args.seed),
+            "--out",
+            str(shop),
+        ],
         ["-w", str(workspace), "ingest", "simulated", str(shop)],
         ["-w", str(workspace), "status"],
     ]
@@ -40,8 +51,10 @@ def main(argv: list[str] | None = None) -> int:
     console.print(f"Workspace:        {workspace.resolve()}  (warehouse.duckdb, liucun.toml)")
     console.print(f"Simulated shop:   {shop.resolve()}  (users.parquet, events/, truth.parquet)")
     console.print(f"Try:  .venv/bin/liucun -w {workspace} quarantine show")
-    console.print(f"      .venv/bin/liucun -w {workspace} ingest events YOUR_ORDERS.csv "
-                  "--event-type order --map YOUR_TIME_COLUMN=ts --currency CNY")
+    console.print(
+        f"      .venv/bin/liucun -w {workspace} ingest events YOUR_ORDERS.csv "
+        "--event-type order --map YOUR_TIME_COLUMN=ts --currency CNY"
+    )
     return 0
 
 

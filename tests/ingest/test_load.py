@@ -22,12 +22,33 @@ from liucun.warehouse import init_workspace, resolved_events
 NOW = datetime(2026, 6, 1, tzinfo=UTC)
 OPTS = IngestOptions(now=NOW)
 ROWS = [
-    {"event_id": "e1", "user_id": "u1", "event_type": "order", "ts": "2026-05-01T10:00:00Z",
-     "revenue": "10.5", "currency": "CNY", "coupon": "A"},
-    {"event_id": "e2", "user_id": "u2", "event_type": "view", "ts": "2026-05-02T11:00:00Z",
-     "revenue": None, "currency": None, "coupon": None},
-    {"event_id": "e3", "user_id": "u1", "event_type": "refund", "ts": "2026-05-03T12:00:00Z",
-     "revenue": "3", "currency": "CNY", "coupon": None},
+    {
+        "event_id": "e1",
+        "user_id": "u1",
+        "event_type": "order",
+        "ts": "2026-05-01T10:00:00Z",
+        "revenue": "10.5",
+        "currency": "CNY",
+        "coupon": "A",
+    },
+    {
+        "event_id": "e2",
+        "user_id": "u2",
+        "event_type": "view",
+        "ts": "2026-05-02T11:00:00Z",
+        "revenue": None,
+        "currency": None,
+        "coupon": None,
+    },
+    {
+        "event_id": "e3",
+        "user_id": "u1",
+        "event_type": "refund",
+        "ts": "2026-05-03T12:00:00Z",
+        "revenue": "3",
+        "currency": "CNY",
+        "coupon": None,
+    },
 ]
 
 
@@ -42,8 +63,11 @@ def _write_all_formats(folder: Path) -> dict[str, Path]:
     df = pd.DataFrame(ROWS)
     folder.mkdir(parents=True, exist_ok=True)
     out = {
-        "csv": folder / "e.csv", "tsv": folder / "e.tsv", "parquet": folder / "e.parquet",
-        "jsonl": folder / "e.jsonl", "csv.gz": folder / "e.csv.gz",
+        "csv": folder / "e.csv",
+        "tsv": folder / "e.tsv",
+        "parquet": folder / "e.parquet",
+        "jsonl": folder / "e.jsonl",
+        "csv.gz": folder / "e.csv.gz",
         "jsonl.gz": folder / "e.jsonl.gz",
     }
     df.to_csv(out["csv"], index=False)
@@ -82,8 +106,11 @@ def test_globs_and_directories(tmp_path: Path, workspace) -> None:  # type: igno
 
 
 def test_reingest_adds_nothing(workspace, write) -> None:  # type: ignore[no-untyped-def]
-    path = write("e.csv", "user_id,event_type,ts,revenue,currency\n"
-                 "u1,order,2026-05-01,5,CNY\nu1,order,2026-05-01,5,CNY\nu2,view,2026-05-01,,\n")
+    path = write(
+        "e.csv",
+        "user_id,event_type,ts,revenue,currency\n"
+        "u1,order,2026-05-01,5,CNY\nu1,order,2026-05-01,5,CNY\nu2,view,2026-05-01,,\n",
+    )
     first = ingest_events(workspace.warehouse, [path], OPTS)
     # the second line repeats the first: same derived event_id, counted as a duplicate
     assert (first.rows_read, first.accepted, first.duplicates) == (3, 2, 1)
@@ -114,17 +141,23 @@ def test_requarantine_is_not_stored_twice(workspace, write) -> None:  # type: ig
     assert workspace.warehouse.count("quarantine") == 1
 
 
-row_strategy = st.fixed_dictionaries({
-    "user_id": st.sampled_from(["u1", "u2", "", " "]),
-    "event_type": st.sampled_from(["order", "view", "bogus"]),
-    "ts": st.sampled_from(["2026-05-01", "2026-05-02T10:00:00Z", "garbage", "2099-01-01", ""]),
-    "revenue": st.sampled_from(["", "5", "-1", "x"]),
-    "currency": st.sampled_from(["", "CNY", "zzz"]),
-})
+row_strategy = st.fixed_dictionaries(
+    {
+        "user_id": st.sampled_from(["u1", "u2", "", " "]),
+        "event_type": st.sampled_from(["order", "view", "bogus"]),
+        "ts": st.sampled_from(["2026-05-01", "2026-05-02T10:00:00Z", "garbage", "2099-01-01", ""]),
+        "revenue": st.sampled_from(["", "5", "-1", "x"]),
+        "currency": st.sampled_from(["", "CNY", "zzz"]),
+    }
+)
 
 
-@settings(max_examples=12, deadline=None, derandomize=True,
-          suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(
+    max_examples=12,
+    deadline=None,
+    derandomize=True,
+    suppress_health_check=[HealthCheck.function_scoped_fixture],
+)
 @given(rows=st.lists(row_strategy, min_size=1, max_size=30))
 def test_counts_always_add_up(tmp_path_factory, rows) -> None:  # type: ignore[no-untyped-def]
     """read = accepted + duplicates + quarantined, on any mix of good, bad and repeated rows."""
@@ -136,17 +169,24 @@ def test_counts_always_add_up(tmp_path_factory, rows) -> None:  # type: ignore[n
             r = ingest_events(ws.warehouse, [path], OPTS)
             assert r.rows_read == len(rows)
             assert r.rows_read == r.accepted + r.duplicates + r.quarantined
-        assert ws.warehouse.count("events") == ws.warehouse.table("loads").accepted.sum().to_pyarrow().as_py()
+        assert (
+            ws.warehouse.count("events")
+            == ws.warehouse.table("loads").accepted.sum().to_pyarrow().as_py()
+        )
     shutil.rmtree(folder)
 
 
 def test_mapping_event_type_and_currency(workspace, write) -> None:  # type: ignore[no-untyped-def]
-    path = write("orders.csv", "Customer No,Order Date,Amount,Shop\n"
-                 "c1,2026-05-01 08:00,99.5,Shanghai\n")
-    opts = IngestOptions(now=NOW, mapping={"Customer No": "user_id", "order date": "ts",
-                                           "amount": "revenue"},
-                         event_type="order", default_currency="cny",
-                         source_timezone="Asia/Shanghai")
+    path = write(
+        "orders.csv", "Customer No,Order Date,Amount,Shop\nc1,2026-05-01 08:00,99.5,Shanghai\n"
+    )
+    opts = IngestOptions(
+        now=NOW,
+        mapping={"Customer No": "user_id", "order date": "ts", "amount": "revenue"},
+        event_type="order",
+        default_currency="cny",
+        source_timezone="Asia/Shanghai",
+    )
     result = ingest_events(workspace.warehouse, [path], opts)
     assert result.accepted == 1
     ev = _stored(workspace).iloc[0]
@@ -198,11 +238,14 @@ def test_last_row_of_a_user_in_a_load_wins(workspace, write) -> None:  # type: i
 
 def test_identities_merge_aliases_for_analytics(workspace, write) -> None:  # type: ignore[no-untyped-def]
     users = write("u.csv", "user_id,email\nshop-7,a@x.com\napp-3,A@X.com\nweb-9,b@y.com\n")
-    events = write("e.csv", "user_id,anonymous_id,event_type,ts,revenue,currency\n"
-                   ",anon-1,visit,2026-05-01,,\n"
-                   "web-9,anon-1,view,2026-05-02,,\n"
-                   "shop-7,,order,2026-05-03,5,CNY\n"
-                   "app-3,,order,2026-05-04,7,CNY\n")
+    events = write(
+        "e.csv",
+        "user_id,anonymous_id,event_type,ts,revenue,currency\n"
+        ",anon-1,visit,2026-05-01,,\n"
+        "web-9,anon-1,view,2026-05-02,,\n"
+        "shop-7,,order,2026-05-03,5,CNY\n"
+        "app-3,,order,2026-05-04,7,CNY\n",
+    )
     ru = ingest_users(workspace.warehouse, [users], OPTS)
     assert ru.identity_merges == 0
     re_ = ingest_events(workspace.warehouse, [events], OPTS)
@@ -230,9 +273,15 @@ def test_a_later_link_merges_and_keeps_history(workspace, write) -> None:  # typ
 
 
 def test_arrow_tables_go_through_the_same_checks(workspace) -> None:  # type: ignore[no-untyped-def]
-    events = pa.table({"user_id": ["u1", None], "event_type": ["order", "order"],
-                       "ts": pa.array([NOW, NOW], pa.timestamp("us", tz="UTC")),
-                       "revenue": [1.0, 2.0], "currency": ["USD", "USD"]})
+    events = pa.table(
+        {
+            "user_id": ["u1", None],
+            "event_type": ["order", "order"],
+            "ts": pa.array([NOW, NOW], pa.timestamp("us", tz="UTC")),
+            "revenue": [1.0, 2.0],
+            "currency": ["USD", "USD"],
+        }
+    )
     (r,) = ingest_tables(workspace.warehouse, events=events, source="memory:test", options=OPTS)
     assert (r.accepted, r.quarantined) == (1, 1)
     q = workspace.warehouse.table("quarantine").to_pandas()

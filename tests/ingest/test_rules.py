@@ -17,33 +17,62 @@ GOOD = "u1,,order,2026-05-01T10:00:00Z,10.5,CNY,CN,\n"
 CASES = [
     ("missing_id", "u1,,view,2026-05-01,,,,", ",,view,2026-05-01,,,,", "needs one of them"),
     ("missing_id", ",anon-1,view,2026-05-01,,,,", " , ,view,2026-05-01,,,,", "anonymous_id"),
-    ("unknown_event_type", "u1,,Add_To_Cart,2026-05-01,,,,", "u1,,teleport,2026-05-01,,,,",
-     "custom_event_types"),
-    ("bad_timestamp", "u1,,view,2026-05-01 23:59:59,,,,", "u1,,view,2026-13-01,,,,",
-     "'2026-13-01' is not a date/time"),
+    (
+        "unknown_event_type",
+        "u1,,Add_To_Cart,2026-05-01,,,,",
+        "u1,,teleport,2026-05-01,,,,",
+        "custom_event_types",
+    ),
+    (
+        "bad_timestamp",
+        "u1,,view,2026-05-01 23:59:59,,,,",
+        "u1,,view,2026-13-01,,,,",
+        "'2026-13-01' is not a date/time",
+    ),
     ("bad_timestamp", "u1,,view,1714557600,,,,", "u1,,view,yesterday,,,,", "ISO 8601"),
     ("missing_timestamp", "u1,,view,2026-05-01,,,,", "u1,,view,,,,,", "needs a time"),
-    ("future_timestamp", "u1,,view,2026-06-01T23:00:00Z,,,,", "u1,,view,2026-06-03,,,,",
-     "in the future"),
+    (
+        "future_timestamp",
+        "u1,,view,2026-06-01T23:00:00Z,,,,",
+        "u1,,view,2026-06-03,,,,",
+        "in the future",
+    ),
     ("ancient_timestamp", "u1,,view,1997-01-01,,,,", "u1,,view,0,,,,", "before 1971"),
     ("ancient_timestamp", "u1,,view,19970101,,,,", "u1,,view,1970-01-01,,,,", "wrong unit"),
-    ("bad_revenue", "u1,,order,2026-05-01,0,USD,,", "u1,,order,2026-05-01,12;50,USD,,",
-     "not a number"),
-    ("bad_revenue", "u1,,order,2026-05-01,1e3,USD,,", "u1,,order,2026-05-01,NaN,USD,,",
-     "not a number"),
-    ("negative_revenue", "u1,,refund,2026-05-01,3,USD,,", "u1,,refund,2026-05-01,-3,USD,,",
-     "positive numbers"),
-    ("missing_revenue", "u1,,view,2026-05-01,,,,", "u1,,order,2026-05-01,,USD,,",
-     "needs its amount"),
-    ("bad_currency", "u1,,order,2026-05-01,1,eur,,", "u1,,order,2026-05-01,1,EURO,,",
-     "ISO 4217"),
+    (
+        "bad_revenue",
+        "u1,,order,2026-05-01,0,USD,,",
+        "u1,,order,2026-05-01,12;50,USD,,",
+        "not a number",
+    ),
+    (
+        "bad_revenue",
+        "u1,,order,2026-05-01,1e3,USD,,",
+        "u1,,order,2026-05-01,NaN,USD,,",
+        "not a number",
+    ),
+    (
+        "negative_revenue",
+        "u1,,refund,2026-05-01,3,USD,,",
+        "u1,,refund,2026-05-01,-3,USD,,",
+        "positive numbers",
+    ),
+    (
+        "missing_revenue",
+        "u1,,view,2026-05-01,,,,",
+        "u1,,order,2026-05-01,,USD,,",
+        "needs its amount",
+    ),
+    ("bad_currency", "u1,,order,2026-05-01,1,eur,,", "u1,,order,2026-05-01,1,EURO,,", "ISO 4217"),
     ("bad_currency", "u1,,order,2026-05-01,1,JPY,,", "u1,,order,2026-05-01,1,XYZ,,", "ISO 4217"),
-    ("missing_currency", "u1,,view,2026-05-01,,,,", "u1,,order,2026-05-01,5,,,",
-     "--currency"),
-    ("bad_country", "u1,,view,2026-05-01,,,de,", "u1,,view,2026-05-01,,,Germany,",
-     "ISO 3166-1"),
-    ("bad_json", 'u1,,view,2026-05-01,,,,"{""a"": 1}"', "u1,,view,2026-05-01,,,,[1 2",
-     "not a JSON object"),
+    ("missing_currency", "u1,,view,2026-05-01,,,,", "u1,,order,2026-05-01,5,,,", "--currency"),
+    ("bad_country", "u1,,view,2026-05-01,,,de,", "u1,,view,2026-05-01,,,Germany,", "ISO 3166-1"),
+    (
+        "bad_json",
+        'u1,,view,2026-05-01,,,,"{""a"": 1}"',
+        "u1,,view,2026-05-01,,,,[1 2",
+        "not a JSON object",
+    ),
 ]
 
 
@@ -77,7 +106,10 @@ def test_every_reason_of_a_row_is_recorded(workspace, write) -> None:  # type: i
     )
     assert len(q.reasons[0]) == 4
     assert result.by_reason == {
-        "bad_country": 1, "bad_currency": 1, "bad_timestamp": 1, "negative_revenue": 1
+        "bad_country": 1,
+        "bad_currency": 1,
+        "bad_timestamp": 1,
+        "negative_revenue": 1,
     }
 
 
@@ -90,8 +122,12 @@ def test_raw_payload_is_the_row_as_read(workspace, write) -> None:  # type: igno
 
 
 def test_custom_event_types_are_accepted_when_configured(workspace, write) -> None:  # type: ignore[no-untyped-def]
-    result = _load(workspace, write, ["u1,,livestream_watch,2026-05-01,,,,"],
-                   custom_event_types=("livestream_watch",))
+    result = _load(
+        workspace,
+        write,
+        ["u1,,livestream_watch,2026-05-01,,,,"],
+        custom_event_types=("livestream_watch",),
+    )
     assert (result.accepted, result.quarantined) == (1, 0)
 
 
@@ -124,15 +160,17 @@ def test_values_are_normalized_and_parsed(workspace, write) -> None:  # type: ig
     ],
 )
 def test_timestamps_are_stored_in_utc(workspace, write, value, fmt, zone, expected) -> None:  # type: ignore[no-untyped-def]
-    _load(workspace, write, [f"u1,,view,{value},,,,"], timestamp_format=fmt,
-          source_timezone=zone)
+    _load(workspace, write, [f"u1,,view,{value},,,,"], timestamp_format=fmt, source_timezone=zone)
     ts = workspace.warehouse.table("events").to_pandas().ts[0]
     assert ts == pd.Timestamp(expected)
 
 
 def test_unknown_columns_are_kept_in_properties(workspace, write) -> None:  # type: ignore[no-untyped-def]
-    path = write("o.csv", 'user_id,event_type,ts,revenue,currency,coupon,properties\n'
-                 'u1,order,2026-05-01,5,CNY,SPRING,"{""device"": ""ios""}"\n')
+    path = write(
+        "o.csv",
+        "user_id,event_type,ts,revenue,currency,coupon,properties\n"
+        'u1,order,2026-05-01,5,CNY,SPRING,"{""device"": ""ios""}"\n',
+    )
     ingest_events(workspace.warehouse, [path], IngestOptions(now=NOW))
     props = workspace.warehouse.table("events").to_pandas().properties[0]
     assert '"coupon":"SPRING"' in props.replace(" ", "")
@@ -140,15 +178,23 @@ def test_unknown_columns_are_kept_in_properties(workspace, write) -> None:  # ty
 
 
 def test_user_rules(workspace, write) -> None:  # type: ignore[no-untyped-def]
-    path = write("users.csv",
-                 "user_id,customer_type,timezone,acquisition_cost,birthday,country,email,tier\n"
-                 "u1,B2C,Asia/Shanghai,12.5,1990-02-03,cn,A@x.com ,gold\n"
-                 "u2,b2x,Mars/Olympus,-1,1990-02-31,China,,\n"
-                 ",b2c,,,,,,\n")
+    path = write(
+        "users.csv",
+        "user_id,customer_type,timezone,acquisition_cost,birthday,country,email,tier\n"
+        "u1,B2C,Asia/Shanghai,12.5,1990-02-03,cn,A@x.com ,gold\n"
+        "u2,b2x,Mars/Olympus,-1,1990-02-31,China,,\n"
+        ",b2c,,,,,,\n",
+    )
     result = ingest_users(workspace.warehouse, [path], IngestOptions(now=NOW))
     assert (result.rows_read, result.accepted, result.quarantined) == (3, 1, 2)
-    assert result.by_reason == {"bad_cost": 1, "bad_country": 1, "bad_customer_type": 1,
-                                "bad_date": 1, "bad_timezone": 1, "missing_id": 1}
+    assert result.by_reason == {
+        "bad_cost": 1,
+        "bad_country": 1,
+        "bad_customer_type": 1,
+        "bad_date": 1,
+        "bad_timezone": 1,
+        "missing_id": 1,
+    }
     users = workspace.warehouse.table("users").to_pandas()
     row = users.iloc[0]
     assert (row.customer_type, row.country, row.timezone) == ("b2c", "CN", "Asia/Shanghai")

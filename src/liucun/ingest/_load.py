@@ -190,7 +190,7 @@ def _ingest(
         step("committing")
         with wh.transaction() as writer:
             if target == "events":
-                new = _new_events(wh, valid).mutate(**stamp)
+                new = _new_events(wh, valid, n_valid).mutate(**stamp)
                 accepted, updated = writer.append("events", new), 0
                 links.append(_event_links(valid))
             else:
@@ -299,11 +299,13 @@ def _apply_rules(
     return table, rules
 
 
-def _new_events(wh: Warehouse, valid: ir.Table) -> ir.Table:
+def _new_events(wh: Warehouse, valid: ir.Table, n_valid: int) -> ir.Table:
     """Valid rows whose event_id is neither earlier in this load nor already stored."""
-    first = valid.mutate(
-        _rank=ibis.row_number().over(group_by="event_id", order_by=[_SRC, LINE])
-    ).filter(ibis._["_rank"] == 0)
+    first = valid
+    if int(valid.event_id.nunique().to_pyarrow().as_py()) < n_valid:  # repeats in this load
+        first = valid.mutate(
+            _rank=ibis.row_number().over(group_by="event_id", order_by=[_SRC, LINE])
+        ).filter(ibis._["_rank"] == 0)
     existing = wh.engine_table("events").select("event_id")
     return first.anti_join(existing, "event_id").select(*column_names("events")[:-2])
 

@@ -27,6 +27,11 @@ def text(col: ir.Value) -> ir.StringValue:
     return s.nullif("")
 
 
+def present(col: ir.Value) -> ir.BooleanValue:
+    """True when the input holds a value (text that is not blank, or any typed value)."""
+    return text(col).notnull() if col.type().is_string() else col.notnull()
+
+
 def shown(col: ir.Value, width: int = 60) -> ir.StringValue:
     """The value as it should appear inside an error message."""
     s = col if col.type().is_string() else col.cast("string")

@@ -26,12 +26,13 @@ from liucun.ingest._parse import (
     date,
     is_json_object,
     number,
+    present,
     shown,
     text,
     timestamp_utc,
 )
 from liucun.schema import MONETARY_EVENT_TYPES, STANDARD_EVENT_TYPES, column_names
-from liucun.warehouse import LINE, json_merge_patch
+from liucun.warehouse import LINE, epoch_us, json_merge_patch
 
 OK = "_ok"
 MIN_TS = datetime(1971, 1, 1, tzinfo=UTC)
@@ -64,6 +65,8 @@ class RuleSet:
     values: dict[str, ir.Value]
     checks: list[Check]
     extras: dict[str, ir.Value]
+    #: when set, a NULL ``event_id`` is derived from these parsed columns
+    id_fields: tuple[str, ...] = ()
 
 
 def _msg(line: ir.IntegerValue, field: str, *parts: str | ir.Value) -> ir.StringValue:
@@ -114,7 +117,7 @@ def _timestamp_checks(
     *,
     required: bool,
 ) -> list[Check]:
-    given = text(raw).notnull()
+    given = present(raw)
     hint = (
         f"use the format {opts.timestamp_format!r} (--timestamp-format)"
         if opts.timestamp_format
@@ -212,7 +215,7 @@ def event_rules(t: ir.Table, opts: RuleOptions) -> RuleSet:
         raw_rev = col["revenue"]
         rev = number(raw_rev)
         v["revenue"] = rev
-        given = text(raw_rev).notnull()
+        given = present(raw_rev)
         checks += [
             _check(
                 "bad_revenue",
@@ -304,10 +307,8 @@ def event_rules(t: ir.Table, opts: RuleOptions) -> RuleSet:
     props, prop_checks = _properties(t, extras, "properties")
     v["properties"] = props
     checks += prop_checks
-    v["event_id"] = (
-        given_id.fill_null(derived_event_id(v)) if "event_id" in col else (derived_event_id(v))
-    )
-    return RuleSet(v, checks, extras)
+    v["event_id"] = given_id
+    return RuleSet(v, checks, extras, id_fields=_ID_FIELDS)
 
 
 _ID_FIELDS = (
@@ -327,14 +328,12 @@ _ID_FIELDS = (
 )
 
 
-def derived_event_id(v: Mapping[str, ir.Value]) -> ir.StringValue:
-    """A deterministic id from the row's identifying fields."""
-    return fingerprint([v[f] for f in _ID_FIELDS])
-
-
 def fingerprint(values: Sequence[ir.Value]) -> ir.StringValue:
     """md5 of the values' text, NULL-safe (NULL and '' differ), as 32 hex digits."""
-    parts = [x.cast("string").fill_null("\x1e") for x in values]
+    parts = [
+        (epoch_us(x) if x.type().is_timestamp() else x).cast("string").fill_null("\x1e")
+        for x in values
+    ]
     return ibis.literal("\x1f").join(parts).hexdigest("md5")
 
 
@@ -461,7 +460,11 @@ def checked_table(
     ok = ibis.literal(True)
     for check in rules.checks:
         ok = ok & ~check.failed
-    return t.select(**rules.values, **(keep or {}), **{LINE: t[LINE], OK: ok})
+    out = t.select(**rules.values, **(keep or {}), **{LINE: t[LINE], OK: ok})
+    if rules.id_fields:  # derived ids hash the parsed columns, computed once above
+        derived = fingerprint([out[f] for f in rules.id_fields])
+        out = out.mutate(event_id=out.event_id.fill_null(derived))
+    return out
 
 
 def rejected_rows(t: ir.Table, rules: RuleSet) -> ir.Table:

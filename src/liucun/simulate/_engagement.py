@@ -24,7 +24,10 @@ def signup_block(ctx: Chunk) -> Block:
     method = np.where(pop.is_dup[rows], 1, 0)
     props = json_object(
         [
-            ("acquisition_channel", quoted(choose([a.name for a in ctx.preset.acquisition], pop.acq[rows]))),
+            (
+                "acquisition_channel",
+                quoted(choose([a.name for a in ctx.preset.acquisition], pop.acq[rows])),
+            ),
             ("method", quoted(choose(("online", "loyalty_card"), method))),
         ],
         rows.size,
@@ -49,7 +52,9 @@ def message_blocks(ctx: Chunk, life: Lifetimes) -> list[Block]:
     first += (10.0 + rng.random(n)) / 24.0
     unsub = pop.signup + rng.exponential(UNSUBSCRIBE_DAYS, n)
     dead = ~np.isnan(life.death_t)
-    after = np.where(dead, life.death_t, np.inf) + rng.exponential(UNSUBSCRIBE_AFTER_DROPOUT_DAYS, n)
+    after = np.where(dead, life.death_t, np.inf) + rng.exponential(
+        UNSUBSCRIBE_AFTER_DROPOUT_DAYS, n
+    )
     unsub = np.minimum(unsub, after)
     limit = np.minimum(unsub, ctx.days + pop.off)
     k_min = np.maximum(0.0, np.ceil((pop.off - first) / interval))
@@ -77,7 +82,10 @@ def message_blocks(ctx: Chunk, life: Lifetimes) -> list[Block]:
         [("message_id", quoted(mid)), ("medium", quoted(medium)), ("topic", '"newsletter"')], m
     )
     out = [block("message_sent", rows, t, sent_props)]
-    for name, mask, times in (("message_opened", opened, t_open), ("message_clicked", clicked, t_click)):
+    for name, mask, times in (
+        ("message_opened", opened, t_open),
+        ("message_clicked", clicked, t_click),
+    ):
         i = np.flatnonzero(mask & ctx.in_window(times))
         take = pa.array(i)
         props = json_object(

@@ -125,8 +125,8 @@ class Chunk:
         return np.where(self.rng.random(rows.size) < loyal, self.fav_category[rows], other)
 
     def seconds_text(self, t_utc: np.ndarray) -> pa.Array:
-        """ISO 8601 UTC text (whole seconds) of times in days since the window start."""
-        secs = self.start_us // 1_000_000 + np.floor(t_utc * 86_400.0).astype(np.int64)
+        """ISO 8601 UTC text (nearest second) of times in days since the window start."""
+        secs = self.start_us // 1_000_000 + np.round(t_utc * 86_400.0).astype(np.int64)
         stamps = pa.array(secs, type=pa.timestamp("s", tz="UTC"))
         return pc.strftime(stamps, format="%Y-%m-%dT%H:%M:%SZ")
 

@@ -136,7 +136,7 @@ def order_blocks(ctx: Chunk, orders: Orders) -> list[Block]:
     off = pop.off[person]
     promised = day0 + promised_days + 20.0 / 24.0 - off
     delivered = day0 + actual_days + (9.0 + 11.0 * rng.random(m)) / 24.0 - off
-    delivered = np.floor(delivered * 86_400.0) / 86_400.0
+    delivered = np.round(delivered * 86_400.0) / 86_400.0  # whole seconds, as in the text
     d = np.flatnonzero(ctx.in_window(delivered))
     delivery_props = json_object(
         [
@@ -151,7 +151,9 @@ def order_blocks(ctx: Chunk, orders: Orders) -> list[Block]:
     )
 
     # support tickets: far more likely after a late delivery; some resolve slowly
-    opened = np.where(late, promised + 0.1 + 0.9 * rng.random(m), delivered + 0.1 + 3 * rng.random(m))
+    opened = np.where(
+        late, promised + 0.1 + 0.9 * rng.random(m), delivered + 0.1 + 3 * rng.random(m)
+    )
     first_resp = rng.lognormal(np.where(slow, np.log(10.0), np.log(2.0)), 0.6)
     fast_res = first_resp + 0.5 + 40.0 * rng.random(m)
     resolution = np.where(slow, 48.0 + rng.exponential(72.0, m), np.minimum(fast_res, 47.9))
@@ -251,8 +253,6 @@ def _feedback(
     f = np.flatnonzero(
         (rng.random(m) < 0.002 + 0.02 * (satisfaction > 1.0)) & ctx.in_window(referral_t)
     )
-    referral_props = json_object(
-        [("referral_code", quoted(numbered("R", number[f], 14)))], f.size
-    )
+    referral_props = json_object([("referral_code", quoted(numbered("R", number[f], 14)))], f.size)
     out.append(block("referral", row[f], referral_t[f], referral_props))
     return out

@@ -136,4 +136,3 @@ def truth_table(
         "true_effect_revenue": (treated - control) * mov,
     }
     return pa.table(truth, schema=TRUTH_SCHEMA)
-

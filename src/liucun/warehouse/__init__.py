@@ -9,6 +9,7 @@ from liucun.warehouse._duckdb import DuckDBWarehouse
 from liucun.warehouse._engine import (
     LINE,
     FileFormat,
+    epoch_us,
     json_merge_patch,
     json_valid,
     local_to_utc,
@@ -35,6 +36,7 @@ __all__ = [
     "Writer",
     "connect_warehouse",
     "current_identities",
+    "epoch_us",
     "init_workspace",
     "json_merge_patch",
     "json_valid",

@@ -95,6 +95,11 @@ def local_to_utc(zone: str, value: _NAIVE_TS) -> _UTC_TS:  # type: ignore[empty-
     """Interpret naive ``value`` as wall-clock time in ``zone`` and return it in UTC."""
 
 
+@ibis.udf.scalar.builtin(name="epoch_us")
+def epoch_us(value: _UTC_TS) -> int:  # type: ignore[empty-body,valid-type]
+    """Microseconds since 1970-01-01 UTC."""
+
+
 @ibis.udf.scalar.builtin(name="json_valid")
 def json_valid(value: str) -> bool:  # type: ignore[empty-body]
     """True when ``value`` is valid JSON."""
