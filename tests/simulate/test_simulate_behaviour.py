@@ -18,7 +18,9 @@ CN_OFFSET_US = 8 * 3_600_000_000
 
 
 def _np(table: pa.Table, column: str) -> np.ndarray:
-    return table[column].to_numpy(zero_copy_only=False)
+    """A column as numpy; text becomes fixed-width unicode so sorting and isin run in C."""
+    values = table[column].to_numpy(zero_copy_only=False)
+    return values.astype(str) if pa.types.is_string(table[column].type) else values
 
 
 def _prop(table: pa.Table, key: str) -> pa.Array:
