@@ -188,7 +188,7 @@ def _summary(result: Any, ws_path: Path) -> None:
     )
     if result.identity_links:
         table.add_row("new identity links", f"{result.identity_links:,}")
-        table.add_row("identity merges", f"{result.identity_merges:,}")
+        table.add_row("accounts merged into another", f"{result.identity_merges:,}")
     table.add_row("seconds", f"{result.seconds:.1f}")
     console.print(table)
     if result.by_reason:

@@ -201,7 +201,7 @@ GARBAGE: dict[str, Garbage | pytest.param] = {  # type: ignore[valid-type]
             strict=True,
             reason="src bug: read_csv leaves `skip` to the sniffer, which skips the header "
             "and takes the wide row as the header: \"required column 'user_id' is missing "
-            "(columns: u_x, order, …)\"",
+            '(columns: u_x, order, …)"',
         ),
     ),
     "unterminated_quote": pytest.param(
@@ -216,7 +216,9 @@ GARBAGE: dict[str, Garbage | pytest.param] = {  # type: ignore[valid-type]
         ),
     ),
     "line_over_8mb": Garbage(
-        _write("long.csv", (HEADER + "u1,order,2024-01-01T00:00:00Z,1," + "X" * 9_000_000).encode()),
+        _write(
+            "long.csv", (HEADER + "u1,order,2024-01-01T00:00:00Z,1," + "X" * 9_000_000).encode()
+        ),
         r"longer than 8 MB",
     ),
     "unknown_extension": Garbage(_write("orders.xlsx", b"PK\x03\x04junk"), r"file format"),
@@ -275,11 +277,6 @@ def test_two_gigabyte_single_line(workspace: Path, tmp_path: Path) -> None:
     assert counts(workspace) == {"events": 0, "loads": 0, "quarantine": 0}
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="src bug: cli._fail prints the exception text with Rich markup enabled; "
-    "'[/x]' raises rich.errors.MarkupError (a traceback) and '[bold]' vanishes",
-)
 def test_markup_in_a_header_is_printed_not_interpreted(workspace: Path, tmp_path: Path) -> None:
     """Column names end up in the message; Rich must not read them as markup."""
     path = tmp_path / "odd.csv"
@@ -291,14 +288,7 @@ def test_markup_in_a_header_is_printed_not_interpreted(workspace: Path, tmp_path
     assert "[bold]amount" in line
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="src bug: a newline inside a quoted header name is copied into the "
-    "'required column … is missing (columns: …)' message, which then spans two lines",
-)
-def test_newline_in_a_header_keeps_the_message_on_one_line(
-    workspace: Path, tmp_path: Path
-) -> None:
+def test_newline_in_a_header_keeps_the_message_on_one_line(workspace: Path, tmp_path: Path) -> None:
     path = tmp_path / "multiline_header.csv"
     path.write_text('"order\nid",amount\n1,2\n')
     code, out = run_cli(["-w", str(workspace), "ingest", "events", str(path)])

@@ -247,7 +247,7 @@ def test_identities_merge_aliases_for_analytics(workspace, write) -> None:  # ty
         "app-3,,order,2026-05-04,7,CNY\n",
     )
     ru = ingest_users(workspace.warehouse, [users], OPTS)
-    assert ru.identity_merges == 0
+    assert ru.identity_merges == 1  # shop-7 joins app-3
     re_ = ingest_events(workspace.warehouse, [events], OPTS)
     assert re_.identity_links == 1
     wh = workspace.warehouse

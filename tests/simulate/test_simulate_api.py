@@ -10,7 +10,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import liucun.simulate
@@ -133,9 +133,7 @@ def test_out_dir_that_is_a_file_is_refused(tmp_path: Path) -> None:
         simulate_shop(target, users=10)
 
 
-@settings(
-    max_examples=12, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
-)
+@settings(max_examples=12, deadline=None)
 @given(
     preset=st.sampled_from(sorted(PRESETS)),
     users=st.integers(1, 80),

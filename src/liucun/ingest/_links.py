@@ -8,6 +8,7 @@ from datetime import datetime
 import ibis
 import ibis.expr.types as ir
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from liucun.ingest._identity import identity_changes, resolve_identities
 from liucun.schema import arrow_schema, column_names
@@ -19,7 +20,10 @@ _KEY = ["alias_type_a", "alias_a", "alias_type_b", "alias_b"]
 def update_identities(
     wh: Warehouse, writer: Writer, links: Sequence[ir.Table], *, now: datetime, load_id: str
 ) -> tuple[int, int]:
-    """Record new alias links and re-resolve identities; returns (new links, merges).
+    """Record new alias links and re-resolve identities.
+
+    Returns the number of new links and of user accounts this load merged into another
+    (canonical) user.
 
     Resolution runs over every link ever seen, so the result does not depend on the order
     in which links arrived, and re-running it changes nothing.
@@ -48,4 +52,14 @@ def update_identities(
     if changes.open.num_rows:
         opened = changes.open.select(list(column_names("identities")))
         writer.append("identities", ibis.memtable(opened.cast(arrow_schema("identities"))))
-    return new_links.num_rows, changes.merges
+    opened = changes.open
+    merged_accounts = (
+        pc.sum(
+            pc.and_(
+                pc.equal(opened["alias_type"], "user_id"),
+                pc.not_equal(opened["alias"], opened["user_id"]),
+            )
+        ).as_py()
+        or 0
+    )
+    return new_links.num_rows, int(merged_accounts)

@@ -73,9 +73,13 @@ def discover(paths: list[str | Path]) -> list[Source]:
                 if p.is_file()
                 and not any(part.startswith((".", "_")) for part in p.relative_to(path).parts)
             ]
-            found.extend(p for p in inside if _has_known_suffix(p))
-            if not inside:
-                raise InvalidInput(f"directory {path} has no files to ingest")
+            usable = [p for p in inside if _has_known_suffix(p)]
+            if not usable:
+                raise InvalidInput(
+                    f"directory {path} has no files to ingest (looked for "
+                    f"{', '.join(sorted(_SUFFIXES))}, optionally .gz)"
+                )
+            found.extend(usable)
         elif path.is_file():
             found.append(path)
         else:

@@ -206,10 +206,11 @@ def make_population(
     end_local = days + off
     dup_signup = signup[originals] + rng.random(n_dup) * (end_local[originals] - signup[originals])
     copy = [geo, off, size, industry, account_no, never_buyer, interest, lam, p, nu]
-    copy += [spend_mult, late_prob, price_sens, sat, effect, in_campaign, treated, currency]
-    for arr in copy:
+    copy += [spend_mult, late_prob, price_sens, sat, effect, issue_t, in_campaign, treated]
+    for arr in [*copy, currency]:
         arr[dup_rows] = arr[originals]
-    acq[dup_rows] = [a.name for a in acqs].index("offline_store")
+    if "offline_store" in (names := [a.name for a in acqs]):
+        acq[dup_rows] = names.index("offline_store")
     signup[dup_rows] = dup_signup
     checkout[dup_rows] = False
     is_first[dup_rows] = False

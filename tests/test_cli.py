@@ -1,0 +1,476 @@
+"""The ``liucun`` command line: help, workspace selection, reject rates, the quarantine and
+the ingest options, run in-process through Typer's test runner against real DuckDB files.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import re
+import traceback
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from liucun.cli import app
+from liucun.warehouse import init_workspace, open_workspace
+
+HEADER = "user_id,event_type,ts,revenue,currency"
+_ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")
+_LINE_BREAK = re.compile(r"\r\n|\n|\r")
+
+
+def run(args: list[str], env: dict[str, str | None] | None = None) -> tuple[int, str]:
+    """Exit code and everything printed; an uncaught exception is shown as its traceback."""
+    res = CliRunner().invoke(app, args, env=env)
+    out = _ANSI.sub("", res.output)
+    if res.exception is not None and not isinstance(res.exception, SystemExit):
+        out += "".join(traceback.format_exception(res.exception))
+    return res.exit_code, out
+
+
+def one_line(out: str) -> str:
+    assert "Traceback" not in out, out
+    lines = _LINE_BREAK.split(out.strip())
+    assert len(lines) == 1 and lines[0], f"expected one line:\n{out}"
+    return lines[0]
+
+
+def make_workspace(path: Path) -> Path:
+    init_workspace(path).close()
+    return path
+
+
+def counts(ws: Path) -> dict[str, int]:
+    with open_workspace(ws) as opened:
+        wh = opened.warehouse
+        return {t: wh.count(t) for t in ("events", "loads", "quarantine")}
+
+
+def stored_events(ws: Path) -> list[dict[str, object]]:
+    with open_workspace(ws) as opened:
+        return opened.warehouse.table("events").order_by("ts").to_pyarrow().to_pylist()
+
+
+def status_events(out: str) -> int:
+    """The 'events' figure of ``liucun status``."""
+    m = re.search(r"│\s*events\s*│\s*([\d,]+)\s*│", out)
+    assert m, out
+    return int(m.group(1).replace(",", ""))
+
+
+@pytest.fixture
+def workspace(tmp_path: Path) -> Path:
+    return make_workspace(tmp_path / "ws")
+
+
+@pytest.fixture(autouse=True)
+def _no_ambient_workspace(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in ("LIUCUN_WORKSPACE", "LIUCUN_WAREHOUSE_URL", "LIUCUN_INGEST__MAX_REJECT_RATE"):
+        monkeypatch.delenv(name, raising=False)
+
+
+# -- help ---------------------------------------------------------------------------------
+
+LEAF_COMMANDS = [
+    ["init"],
+    ["ingest", "events"],
+    ["ingest", "users"],
+    ["ingest", "simulated"],
+    ["ingest", "cdnow"],
+    ["quarantine", "show"],
+    ["status"],
+    ["simulate"],
+]
+_NO_EXAMPLE = pytest.mark.xfail(
+    strict=True,
+    reason="src bug: Typer(help=...) replaces the callback docstring, so `liucun --help` and "
+    "the ingest/quarantine groups show no Example (STYLE: help ends with an example)",
+)
+GROUPS = [
+    pytest.param([], id="liucun", marks=_NO_EXAMPLE),
+    pytest.param(["ingest"], id="ingest", marks=_NO_EXAMPLE),
+    pytest.param(["quarantine"], id="quarantine", marks=_NO_EXAMPLE),
+]
+
+
+@pytest.mark.parametrize("flag", ["--help", "-h"])
+@pytest.mark.parametrize("command", LEAF_COMMANDS, ids=" ".join)
+def test_every_command_has_help_with_an_example(command: list[str], flag: str) -> None:
+    code, out = run([*command, flag])
+    assert code == 0, out
+    assert "Usage: liucun " + " ".join(command) in " ".join(out.split())
+    example = out[out.index("Example") :]
+    assert "liucun " in example
+
+
+@pytest.mark.parametrize("command", GROUPS)
+def test_every_group_has_help_with_an_example(command: list[str]) -> None:
+    code, out = run([*command, "--help"])
+    assert code == 0, out
+    assert "Example" in out
+
+
+# -- a directory that is not a workspace --------------------------------------------------
+
+
+def _not_workspace_args(tmp_path: Path) -> dict[str, list[str]]:
+    orders = tmp_path / "orders.csv"
+    orders.write_text(f"{HEADER}\nu1,order,2024-01-01T00:00:00Z,1,USD\n")
+    users = tmp_path / "users.csv"
+    users.write_text("user_id,country\nu1,CN\n")
+    shop = tmp_path / "shop"
+    (shop / "events").mkdir(parents=True)
+    (shop / "users.parquet").write_bytes(b"PAR1")
+    cdnow = tmp_path / "CDNOW_sample.txt"
+    cdnow.write_text(" 00004 0001 19970101  2   29.33\n 00004 0001 19970118  2   29.73\n")
+    return {
+        "status": ["status"],
+        "quarantine": ["quarantine", "show"],
+        "events": ["ingest", "events", str(orders)],
+        "users": ["ingest", "users", str(users)],
+        "simulated": ["ingest", "simulated", str(shop)],
+        "cdnow": ["ingest", "cdnow", "--path", str(cdnow)],
+    }
+
+
+@pytest.mark.parametrize("where", ["empty-dir", "missing-dir"])
+@pytest.mark.parametrize(
+    "command", ["status", "quarantine", "events", "users", "simulated", "cdnow"]
+)
+def test_not_a_workspace_says_run_liucun_init(command: str, where: str, tmp_path: Path) -> None:
+    args = _not_workspace_args(tmp_path)[command]
+    target = tmp_path / "not-a-workspace"
+    if where == "empty-dir":
+        target.mkdir()
+
+    code, out = run(["-w", str(target), *args])
+
+    line = one_line(out)
+    assert code == 1
+    assert line.startswith("WorkspaceError: ")
+    assert f"liucun init {target}" in line
+    assert not (target / "liucun.toml").exists()
+    assert not (target / "warehouse.duckdb").exists()
+
+
+def test_init_on_a_file_fails_in_one_line(tmp_path: Path) -> None:
+    target = tmp_path / "taken"
+    target.write_text("not a directory")
+    code, out = run(["init", str(target)])
+    assert code == 1
+    assert one_line(out).startswith("WorkspaceError: ")
+    assert target.read_text() == "not a directory"
+
+
+def test_broken_settings_fail_in_one_line(workspace: Path) -> None:
+    (workspace / "liucun.toml").write_text(
+        'warehouse_url = "duckdb"\nreporting_timezone = "Mars"\n'
+    )
+    code, out = run(["-w", str(workspace), "status"])
+    assert code == 1
+    line = one_line(out)
+    assert line.startswith("ConfigError: ")
+    assert "liucun.toml" in line
+
+
+# -- choosing the workspace ---------------------------------------------------------------
+
+
+@pytest.fixture
+def two_workspaces(tmp_path: Path) -> tuple[Path, Path]:
+    """``full`` holds 3 events, ``empty`` none."""
+    full, empty = make_workspace(tmp_path / "full"), make_workspace(tmp_path / "empty")
+    orders = tmp_path / "orders.csv"
+    orders.write_text(
+        f"{HEADER}\n"
+        + "".join(f"u{i},order,2024-01-0{i}T00:00:00Z,{i}.5,USD\n" for i in range(1, 4))
+    )
+    code, out = run(["-w", str(full), "ingest", "events", str(orders)])
+    assert code == 0, out
+    return full, empty
+
+
+def test_root_w_option_selects_the_workspace(two_workspaces: tuple[Path, Path]) -> None:
+    full, empty = two_workspaces
+    assert status_events(run(["-w", str(full), "status"])[1]) == 3
+    assert status_events(run(["-w", str(empty), "status"])[1]) == 0
+    assert status_events(run(["--workspace", str(full), "status"])[1]) == 3
+
+
+def test_env_selects_the_workspace(two_workspaces: tuple[Path, Path]) -> None:
+    full, empty = two_workspaces
+    code, out = run(["status"], env={"LIUCUN_WORKSPACE": str(full)})
+    assert code == 0, out
+    assert status_events(out) == 3
+    # an explicit option wins over the environment, the sub-command's over the root's
+    assert status_events(run(["-w", str(empty), "status"], {"LIUCUN_WORKSPACE": str(full)})[1]) == 0
+    assert status_events(run(["-w", str(empty), "status", "-w", str(full)])[1]) == 3
+
+
+def test_default_workspace_is_liucun_data(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    make_workspace(tmp_path / "liucun-data")
+    monkeypatch.chdir(tmp_path)
+    code, out = run(["status"])
+    assert code == 0, out
+    assert status_events(out) == 0
+
+
+def test_root_w_option_directs_ingest(two_workspaces: tuple[Path, Path], tmp_path: Path) -> None:
+    full, empty = two_workspaces
+    code, out = run(["-w", str(empty), "ingest", "events", str(tmp_path / "orders.csv")])
+    assert code == 0, out
+    assert counts(empty) == {"events": 3, "loads": 1, "quarantine": 0}
+    assert counts(full) == {"events": 3, "loads": 1, "quarantine": 0}
+
+
+# -- reject rate --------------------------------------------------------------------------
+
+
+def half_bad(path: Path, n: int = 20) -> Path:
+    rows = [
+        f"u{i},order,{'2024-03-01T10:00:00Z' if i % 2 else 'yesterday'},{i}.5,USD" for i in range(n)
+    ]
+    path.write_text(HEADER + "\n" + "\n".join(rows) + "\n")
+    return path
+
+
+def test_reject_rate_above_the_limit_exits_2_and_loads_nothing(
+    workspace: Path, tmp_path: Path
+) -> None:
+    source = half_bad(tmp_path / "orders.csv")
+    code, out = run(
+        ["-w", str(workspace), "ingest", "events", str(source), "--max-reject-rate", "0.1"]
+    )
+    line = one_line(out)
+    assert code == 2
+    assert line.startswith("RejectRateExceeded: ")
+    assert "10 of 20 rows (50.0%)" in line
+    assert counts(workspace) == {"events": 0, "loads": 0, "quarantine": 0}
+
+
+def test_reject_rate_at_the_limit_loads(workspace: Path, tmp_path: Path) -> None:
+    source = half_bad(tmp_path / "orders.csv")
+    code, out = run(
+        ["-w", str(workspace), "ingest", "events", str(source), "--max-reject-rate", "0.5"]
+    )
+    assert code == 0, out
+    assert counts(workspace) == {"events": 10, "loads": 1, "quarantine": 10}
+
+
+def test_reject_rate_from_settings_file(workspace: Path, tmp_path: Path) -> None:
+    toml = workspace / "liucun.toml"
+    toml.write_text(toml.read_text().replace("max_reject_rate = 1.0", "max_reject_rate = 0.1"))
+    code, out = run(["-w", str(workspace), "ingest", "events", str(half_bad(tmp_path / "o.csv"))])
+    assert code == 2, out
+    assert counts(workspace) == {"events": 0, "loads": 0, "quarantine": 0}
+
+
+# -- quarantine show ----------------------------------------------------------------------
+
+MIXED = [  # (CSV line, reason code or None); line 1 is the header
+    ("u1,order,2024-03-01T10:00:00Z,10.5,USD", None),
+    ("u2,order,2024-13-45T10:00:00Z,10.5,USD", "bad_timestamp"),
+    ("u3,order,2024-03-01T10:00:00Z,10.5,USD", None),
+    ("u4,teleport,2024-03-01T10:00:00Z,,", "unknown_event_type"),
+    ("u5,order,2024-03-01T10:00:00Z,-3,USD", "negative_revenue"),
+    ("u6,view,2024-03-01T11:00:00Z,,", None),
+    (",order,2024-03-01T10:00:00Z,10.5,USD", "missing_id"),
+    ("u8,order,2024-03-01T10:00:00Z,10.5,XYZ", "bad_currency"),
+    ("u9,order,2024-03-01T12:00:00Z,10.5,USD", None),
+]
+
+
+@pytest.fixture
+def quarantined(workspace: Path, tmp_path: Path) -> tuple[Path, Path]:
+    source = tmp_path / "mixed.csv"
+    source.write_text(HEADER + "\n" + "\n".join(row for row, _ in MIXED) + "\n")
+    code, out = run(["-w", str(workspace), "ingest", "events", str(source)])
+    assert code == 0, out
+    return workspace, source
+
+
+def test_quarantine_json_has_one_object_per_rejected_row(
+    quarantined: tuple[Path, Path],
+) -> None:
+    workspace, source = quarantined
+    code, out = run(["-w", str(workspace), "quarantine", "show", "--format", "json"])
+    assert code == 0, out
+
+    records = [json.loads(line) for line in out.splitlines() if line.strip()]
+
+    expected = {i + 2: (row, reason) for i, (row, reason) in enumerate(MIXED) if reason}
+    assert sorted(r["line"] for r in records) == sorted(expected)
+    for rec in records:
+        row, reason = expected[rec["line"]]
+        assert rec["source"] == str(source)
+        raw = json.loads(rec["raw"])
+        assert list(raw) == HEADER.split(",")
+        assert [raw[k] or "" for k in raw] == row.split(",")
+        assert reason in rec["reason_codes"]
+        assert rec["reasons"], rec
+        assert all(r.startswith(f"line {rec['line']}, field '") for r in rec["reasons"])
+
+
+def test_quarantine_filters_by_reason_and_load(quarantined: tuple[Path, Path]) -> None:
+    workspace, _ = quarantined
+    code, out = run(
+        ["-w", str(workspace), "quarantine", "show", "--format", "json", "--reason", "bad_currency"]
+    )
+    assert code == 0, out
+    (record,) = [json.loads(line) for line in out.splitlines() if line.strip()]
+    assert record["line"] == 9
+    code, out = run(["-w", str(workspace), "quarantine", "show", "--format", "json", "--load", "x"])
+    assert code == 0
+    assert out.strip() == ""
+
+
+def test_quarantine_line_numbers_in_a_big_file(workspace: Path, tmp_path: Path) -> None:
+    """Rows are numbered in file order even when DuckDB reads the file in parallel."""
+    bad = {1_801, 5_071, 63_399, 87_196, 120_000, 150_001}
+    lines = [HEADER]
+    for line in range(2, 150_002):
+        ts = "not a time" if line in bad else f"2024-01-01T{line % 24:02d}:00:00Z"
+        lines.append(f"u{line},order,{ts},{line % 100}.5,USD")
+    source = tmp_path / "big.csv"
+    source.write_text("\n".join(lines) + "\n")
+    assert run(["-w", str(workspace), "ingest", "events", str(source)])[0] == 0
+
+    code, out = run(["-w", str(workspace), "quarantine", "show", "--format", "json"])
+
+    assert code == 0, out
+    assert {json.loads(line)["line"] for line in out.splitlines() if line.strip()} == bad
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="src bug: _line is the record number (row_number() + 2), not the line; a quoted "
+    "field spanning lines shifts every later line number",
+)
+def test_quarantine_line_counts_lines_of_multiline_fields(workspace: Path, tmp_path: Path) -> None:
+    source = tmp_path / "notes.csv"
+    source.write_text(
+        f"{HEADER},note\n"
+        'u1,order,2024-03-01T10:00:00Z,1.5,USD,"a note\nover two lines"\n'
+        "u2,order,never,1.5,USD,plain\n"
+    )
+    assert run(["-w", str(workspace), "ingest", "events", str(source)])[0] == 0
+    code, out = run(["-w", str(workspace), "quarantine", "show", "--format", "json"])
+    assert code == 0, out
+    (record,) = [json.loads(line) for line in out.splitlines() if line.strip()]
+    assert record["line"] == 4
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="src bug: quarantine show prints data through Rich with markup and emoji on: "
+    "'[b]…[/b]' vanishes, ':smile:' becomes an emoji, and '[/x]' raises MarkupError",
+)
+@pytest.mark.parametrize("fmt", ["json", "csv"])
+def test_quarantine_prints_raw_values_verbatim(workspace: Path, tmp_path: Path, fmt: str) -> None:
+    note = "[b]bold[/b] :smile: [/x]"
+    source = tmp_path / "notes.csv"
+    source.write_text(f'{HEADER},note\nu1,order,never,1.5,USD,"{note}"\n')
+    assert run(["-w", str(workspace), "ingest", "events", str(source)])[0] == 0
+
+    code, out = run(["-w", str(workspace), "quarantine", "show", "--format", fmt])
+
+    assert code == 0, out
+    if fmt == "json":
+        raw = json.loads(json.loads(out.strip())["raw"])
+    else:
+        raw = json.loads(next(csv.DictReader(io.StringIO(out)))["raw"])
+    assert raw["note"] == note
+
+
+# -- ingest options -----------------------------------------------------------------------
+
+EXPORT = "cust,paid_at,amount\nc1,01/02/2024 08:00,99.50\n"
+OPTIONS = {
+    "map": ["--map", "cust=user_id", "--map", "paid_at=ts", "-m", "amount=revenue"],
+    "event-type": ["--event-type", "order"],
+    "currency": ["--currency", "cny"],
+    "timestamp-format": ["--timestamp-format", "%d/%m/%Y %H:%M"],
+    "source-timezone": ["--source-timezone", "Asia/Shanghai"],
+}
+
+
+def ingest_export(ws: Path, tmp_path: Path, *, without: str | None = None) -> tuple[int, str]:
+    source = tmp_path / "export.csv"
+    source.write_text(EXPORT)
+    args = [a for name, opts in OPTIONS.items() if name != without for a in opts]
+    return run(["-w", str(ws), "ingest", "events", str(source), *args])
+
+
+def test_options_shape_what_is_stored(workspace: Path, tmp_path: Path) -> None:
+    code, out = ingest_export(workspace, tmp_path)
+    assert code == 0, out
+    (event,) = stored_events(workspace)
+    assert event["user_id"] == "c1"
+    assert event["event_type"] == "order"
+    assert event["ts"] == datetime(2024, 2, 1, 0, 0, tzinfo=UTC)  # 08:00 in Shanghai
+    assert event["revenue"] == 99.5
+    assert event["currency"] == "CNY"
+    assert event["properties"] is None  # every input column was mapped
+
+
+def test_without_source_timezone_naive_times_are_utc(workspace: Path, tmp_path: Path) -> None:
+    code, out = ingest_export(workspace, tmp_path, without="source-timezone")
+    assert code == 0, out
+    assert [e["ts"] for e in stored_events(workspace)] == [datetime(2024, 2, 1, 8, tzinfo=UTC)]
+
+
+@pytest.mark.parametrize(
+    ("without", "reason"),
+    [("currency", "missing_currency"), ("timestamp-format", "bad_timestamp")],
+)
+def test_without_an_option_the_row_is_quarantined(
+    workspace: Path, tmp_path: Path, without: str, reason: str
+) -> None:
+    code, out = ingest_export(workspace, tmp_path, without=without)
+    assert code == 0, out
+    assert counts(workspace) == {"events": 0, "loads": 1, "quarantine": 1}
+    _, shown = run(["-w", str(workspace), "quarantine", "show", "--format", "json"])
+    assert json.loads(shown)["reason_codes"] == [reason]
+
+
+@pytest.mark.parametrize(
+    ("without", "says"),
+    [
+        ("map", "required column 'user_id' is missing"),
+        ("event-type", "--event-type"),
+    ],
+)
+def test_without_an_option_the_file_is_refused(
+    workspace: Path, tmp_path: Path, without: str, says: str
+) -> None:
+    code, out = ingest_export(workspace, tmp_path, without=without)
+    assert code == 1
+    line = one_line(out)
+    assert line.startswith("InvalidInput: ")
+    assert says in line
+    assert counts(workspace) == {"events": 0, "loads": 0, "quarantine": 0}
+
+
+@pytest.mark.parametrize(
+    ("option", "says"),
+    [
+        (["--map", "amount"], "--map 'amount' is not SOURCE=CANONICAL"),
+        (["--map", "amount=price"], "mapping target 'price' is not a canonical column"),
+        (["--source-timezone", "Mars/Olympus"], "unknown time zone 'Mars/Olympus'"),
+    ],
+)
+def test_bad_option_values_fail_in_one_line(
+    workspace: Path, tmp_path: Path, option: list[str], says: str
+) -> None:
+    source = tmp_path / "export.csv"
+    source.write_text(EXPORT)
+    code, out = run(["-w", str(workspace), "ingest", "events", str(source), *option])
+    assert code == 1
+    line = one_line(out)
+    assert line.startswith("ConfigError: ")
+    assert says in line
+    assert counts(workspace) == {"events": 0, "loads": 0, "quarantine": 0}
