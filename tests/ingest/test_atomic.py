@@ -9,6 +9,7 @@ moment, the reopened workspace holds either nothing or the whole load with exact
 The Parquet store (``warehouse_url = "pyspark"``) is exercised without Spark: loads and
 counts go through its DuckDB engine. Its journal recovery is also tested directly, by
 leaving staging directories behind and by stopping a commit after its commit point.
+DuckDB's write-ahead log is tested directly too, by tearing the tail of a commit.
 """
 
 from __future__ import annotations
@@ -32,8 +33,12 @@ from liucun.ingest import ingest_events
 from liucun.warehouse import ParquetWarehouse, init_workspace, open_workspace
 
 LIUCUN = str(Path(sys.executable).parent / "liucun")
-N_FAST = 500_000  # ~2.5 s per load on a 2-core runner, half of it starting Python
+# ~2-3 s per load on a 2-core runner, half of it starting Python. The DuckDB load stays
+# below one row group (122,880 rows): bigger inserts are written "optimistically" and hit a
+# DuckDB WAL-replay bug, tested deterministically in test_torn_wal_is_all_or_nothing.
+N_FAST = {"duckdb": 100_000, "pyspark": 200_000}
 N_SLOW = 2_000_000
+ROW_GROUP = 122_880
 STORES = ("duckdb", "pyspark")
 
 
@@ -163,11 +168,11 @@ def _appears(pattern: str) -> Callable[[Path], Armed]:
     return lambda ws: lambda: any(ws.glob(pattern))
 
 
-DELAYS = [Kill(f"{d:g}s", delay=d) for d in (0.3, 1.0, 2.0)]
+DELAYS = [Kill(f"{d:g}s", delay=d) for d in (0.3, 1.0)]
 HOOKS = {
     "duckdb": [
         Kill("duckdb-file-grows", arm=_duckdb_grows),
-        # the commit is being written to the write-ahead log
+        # the commit is being written to the write-ahead log (see N_FAST)
         Kill("wal-appears", arm=_appears("warehouse.duckdb.wal")),
         # committed; the log is being folded into the file, just before the process ends
         Kill("checkpoint", arm=_checkpointing),
@@ -182,7 +187,11 @@ HOOKS = {
 }
 FAST_KILLS = {store: [*DELAYS, *hooks] for store, hooks in HOOKS.items()}
 SLOW_KILLS = {
-    store: [*(Kill(f"{d:g}s", delay=d) for d in (0.5, 1.5, 2.5, 3.5, 4.5)), *hooks]
+    store: [
+        *(Kill(f"{d:g}s", delay=d) for d in (0.3, 1.0, 2.0, 3.0, 5.0)),
+        # a torn WAL of a big load is test_torn_wal_is_all_or_nothing's (xfail) case
+        *(k for k in hooks if k.name != "wal-appears"),
+    ]
     for store, hooks in HOOKS.items()
 }
 
@@ -252,17 +261,18 @@ def _kill_cases(kills: dict[str, list[Kill]]) -> list[object]:
 def test_killed_load_is_all_or_nothing(
     store: str, kill: Kill, orders: Callable[[int], Path], tmp_path: Path
 ) -> None:
+    n = N_FAST[store]
     ws = new_workspace(tmp_path / "ws", store)
-    source = orders(N_FAST)
+    source = orders(n)
 
     code = ingest_and_kill(ws, source, kill)
 
-    state = assert_all_or_nothing(ws, N_FAST)
+    state = assert_all_or_nothing(ws, n)
     if kill.delay is not None and kill.delay < 0.5:  # Python is still starting
         assert code == -signal.SIGKILL
         assert state.events == 0
     if kill is FAST_KILLS[store][-1]:
-        assert_rerun_loads_exactly_once(ws, source, N_FAST)
+        assert_rerun_loads_exactly_once(ws, source, n)
 
 
 @pytest.mark.slow
@@ -281,6 +291,97 @@ def test_killed_big_load_is_all_or_nothing(
         assert (code, state.events) == (-signal.SIGKILL, 0)
     if kill is SLOW_KILLS[store][-1]:
         assert_rerun_loads_exactly_once(ws, source, N_SLOW)
+
+
+# -- DuckDB's write-ahead log, directly ---------------------------------------------------
+
+# Runs a load in a child process that dies the moment COMMIT has returned, before the
+# CHECKPOINT that follows it, so the commit is only in the write-ahead log.
+_DIE_AFTER_COMMIT = """
+import os, sys
+from liucun.ingest import ingest_events
+from liucun.warehouse import open_workspace
+
+wh = open_workspace(sys.argv[1]).warehouse
+real = wh.engine.con
+real.execute("SET checkpoint_threshold = '1TB'")  # no automatic checkpoint at commit
+
+
+class DiesAtCheckpoint:
+    def __getattr__(self, name):
+        return getattr(real, name)
+
+    def execute(self, query, *args, **kwargs):
+        if str(query).strip().upper() == "CHECKPOINT":
+            os._exit(0)
+        return real.execute(query, *args, **kwargs)
+
+
+wh.engine.con = DiesAtCheckpoint()
+ingest_events(wh, [sys.argv[2]])
+os._exit(3)
+"""
+
+
+@pytest.fixture(scope="module")
+def committed_in_wal(
+    orders: Callable[[int], Path], tmp_path_factory: pytest.TempPathFactory
+) -> Callable[[int], Path]:
+    """A workspace whose one load of ``n`` orders is committed only in the WAL."""
+    made: dict[int, Path] = {}
+
+    def get(n: int) -> Path:
+        if n not in made:
+            ws = new_workspace(tmp_path_factory.mktemp("wal") / "ws", "duckdb")
+            done = subprocess.run(
+                [sys.executable, "-c", _DIE_AFTER_COMMIT, str(ws), str(orders(n))],
+                capture_output=True,
+                text=True,
+                timeout=600,
+            )
+            assert done.returncode == 0, done.stderr
+            assert (ws / "warehouse.duckdb.wal").stat().st_size > 0
+            made[n] = ws
+        return made[n]
+
+    return get
+
+
+_OPTIMISTIC_BUG = pytest.mark.xfail(
+    strict=True,
+    reason="DuckDB bug (1.5.6; cf. duckdb/duckdb PR #25931 'Fix uncommitted data recovered "
+    "accidentally'): when the WAL tail of a commit is torn, replay drops the small inserts "
+    "(the loads row) but keeps the optimistically written row groups of a bulk insert of "
+    "≥ 122,880 rows, so all events come back without their loads row",
+)
+
+
+@pytest.mark.parametrize(
+    ("n", "torn_bytes", "committed"),
+    [
+        pytest.param(ROW_GROUP - 1, 0, True, id="small-complete"),
+        pytest.param(ROW_GROUP - 1, 1, False, id="small-last-byte-torn"),
+        pytest.param(4 * ROW_GROUP, 0, True, id="bulk-complete"),
+        pytest.param(4 * ROW_GROUP, 4096, False, id="bulk-tail-torn"),
+        pytest.param(4 * ROW_GROUP, 1, False, id="bulk-last-byte-torn", marks=_OPTIMISTIC_BUG),
+    ],
+)
+def test_torn_wal_is_all_or_nothing(
+    committed_in_wal: Callable[[int], Path],
+    tmp_path: Path,
+    n: int,
+    torn_bytes: int,
+    committed: bool,
+) -> None:
+    """A kill while the commit record is being written: the whole load or none of it."""
+    ws = tmp_path / "ws"
+    shutil.copytree(committed_in_wal(n), ws)
+    wal = ws / "warehouse.duckdb.wal"
+    wal.write_bytes(wal.read_bytes()[: wal.stat().st_size - torn_bytes])
+
+    state = assert_all_or_nothing(ws, n)
+
+    assert state.events == (n if committed else 0)
 
 
 # -- the Parquet store's journal, directly ------------------------------------------------

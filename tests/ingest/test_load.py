@@ -286,3 +286,27 @@ def test_arrow_tables_go_through_the_same_checks(workspace) -> None:  # type: ig
     assert (r.accepted, r.quarantined) == (1, 1)
     q = workspace.warehouse.table("quarantine").to_pandas()
     assert (q.source[0], q.line[0]) == ("memory:test", 2)
+
+
+def test_reused_event_ids_with_other_content_are_rejected(workspace, write) -> None:  # type: ignore[no-untyped-def]
+    first = write(
+        "a.csv",
+        "event_id,user_id,event_type,ts\n"
+        "e1,u1,view,2026-05-01\n"
+        "e1,u1,view,2026-05-01\n"  # the same event again: a duplicate
+        "e1,u2,view,2026-05-02\n",
+    )  # another event under the same id: a conflict
+    r = ingest_events(workspace.warehouse, [first], OPTS)
+    assert (r.rows_read, r.accepted, r.duplicates, r.quarantined) == (3, 1, 1, 1)
+    assert r.by_reason == {"conflicting_event_id": 1}
+    second = write(
+        "b.csv", "event_id,user_id,event_type,ts\ne1,u1,view,2026-05-01\ne1,u9,share,2026-05-03\n"
+    )
+    r2 = ingest_events(workspace.warehouse, [second], OPTS)
+    assert (r2.accepted, r2.duplicates, r2.quarantined) == (0, 1, 1)
+    q = workspace.warehouse.table("quarantine").order_by("quarantined_at").to_pandas()
+    assert list(q.line) == [4, 3]
+    assert "already used on line 2 of this load" in q.reasons[0][0]
+    assert "is already stored (load" in q.reasons[1][0]
+    assert '"user_id":"u9"' in q.raw[1]
+    assert workspace.warehouse.table("events").to_pandas().user_id.tolist() == ["u1"]

@@ -187,10 +187,21 @@ def _ingest(
         valid = checked.filter(checked[OK])
         n_valid = int(valid.count().to_pyarrow().as_py())
         stamp = {"ingested_at": ibis.literal(now), "load_id": ibis.literal(load_id)}
+        conflicts = 0
+        if target == "events":
+            repeats = int(valid.event_id.nunique().to_pyarrow().as_py()) < n_valid
+            clash = _event_conflicts(wh, valid, repeats=repeats)
+            if clash is not None:
+                clash = wh.materialize(clash, name=f"_clash_{load_id}".replace("-", "_"))
+                names.append(clash.get_name())
+                conflicts = int(clash.count().to_pyarrow().as_py())
+                for j, src in enumerate(sources):
+                    mine = clash.filter(clash[_SRC] == j).drop(_SRC)
+                    rejected.append((src, mine))
         step("committing")
         with wh.transaction() as writer:
             if target == "events":
-                new = _new_events(wh, valid, n_valid).mutate(**stamp)
+                new = _new_events(wh, valid, repeats=repeats).mutate(**stamp)
                 accepted, updated = writer.append("events", new), 0
                 links.append(_event_links(valid))
             else:
@@ -215,7 +226,7 @@ def _ingest(
                     ),
                 )
             n_links, merges = update_identities(wh, writer, links, now=now, load_id=load_id)
-            duplicates = n_valid - accepted - updated
+            duplicates = n_valid - accepted - updated - conflicts
             writer.append(
                 "loads",
                 ibis.memtable(
@@ -299,10 +310,67 @@ def _apply_rules(
     return table, rules
 
 
-def _new_events(wh: Warehouse, valid: ir.Table, n_valid: int) -> ir.Table:
+_CONTENT = [c for c in column_names("events") if c not in ("event_id", "ingested_at", "load_id")]
+
+
+def _event_conflicts(wh: Warehouse, valid: ir.Table, *, repeats: bool) -> ir.Table | None:
+    """Rows whose event_id is already used, in this load or in the warehouse, by a different
+    event. They are rejected (``conflicting_event_id``) rather than counted as duplicates."""
+    stored = wh.engine_table("events")
+    clashing_ids = valid.select("event_id").semi_join(stored.select("event_id"), "event_id")
+    if not repeats and int(clashing_ids.count().to_pyarrow().as_py()) == 0:
+        return None
+    rows = valid.mutate(
+        _fp=fingerprint([valid[c] for c in _CONTENT]),
+        _rank=ibis.row_number().over(group_by="event_id", order_by=[_SRC, LINE]),
+    )
+    first = rows.filter(rows._rank == 0).select(
+        "event_id", _first_fp=rows._fp, _first_line=rows[LINE]
+    )
+    later = rows.filter(rows._rank > 0)
+    in_load = later.join(first, "event_id").filter(lambda t: t._fp != t._first_fp)
+    in_load = in_load.mutate(
+        _why=ibis.literal("' is already used on line ")
+        + in_load._first_line.cast("string")
+        + " of this load by a different event"
+    )
+    kept = stored.select(
+        "event_id",
+        _stored_fp=fingerprint([stored[c] for c in _CONTENT]),
+        _stored_load=stored.load_id,
+    )
+    vs_stored = rows.join(kept, "event_id").filter(lambda t: t._fp != t._stored_fp)
+    vs_stored = vs_stored.mutate(
+        _why=ibis.literal("' is already stored (load ")
+        + vs_stored._stored_load
+        + ") for a different event"
+    )
+    cols = [_SRC, LINE, "_why", *column_names("events")[:-2]]
+    in_load = in_load.anti_join(vs_stored, [_SRC, LINE])  # one reason per row is enough
+    both = vs_stored.select(*cols).union(in_load.select(*cols))
+    message = (
+        ibis.literal("line ")
+        + both[LINE].cast("string")
+        + ", field 'event_id': '"
+        + both.event_id
+        + both._why
+        + "; give every event its own id"
+    )
+    return both.select(
+        _SRC,
+        line=both[LINE],
+        raw=ibis.struct({c: both[c] for c in column_names("events")[:-2]})
+        .cast("json")
+        .cast("string"),
+        reason_codes=ibis.array([ibis.literal("conflicting_event_id")]),
+        reasons=ibis.array([message]),
+    )
+
+
+def _new_events(wh: Warehouse, valid: ir.Table, *, repeats: bool) -> ir.Table:
     """Valid rows whose event_id is neither earlier in this load nor already stored."""
     first = valid
-    if int(valid.event_id.nunique().to_pyarrow().as_py()) < n_valid:  # repeats in this load
+    if repeats:
         first = valid.mutate(
             _rank=ibis.row_number().over(group_by="event_id", order_by=[_SRC, LINE])
         ).filter(ibis._["_rank"] == 0)
