@@ -1,8 +1,8 @@
 """A load commits whole or not at all, even when the process is killed part-way.
 
 ``liucun ingest events`` runs as a real process and gets SIGKILL at fixed delays and at
-moments read off the file system (the DuckDB file growing, its write-ahead log
-appearing; the Parquet store's staging directories and journal appearing). Whatever the
+moments read off the file system (the DuckDB file growing, its write-ahead log appearing,
+its checkpoint running; the Parquet store's staging directories appearing). Whatever the
 moment, the reopened workspace holds either nothing or the whole load with exactly one
 ``loads`` row, never part of it; and a re-run finishes the job exactly once.
 

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from hypothesis import HealthCheck, event, given, settings
+from hypothesis import HealthCheck, event, example, given, settings
 from hypothesis import strategies as st
 from typer.testing import CliRunner
 
@@ -132,7 +132,7 @@ _GBK = (HEADER + "用户一,order,2024-01-01T00:00:00Z,10,CNY\n").encode("gbk")
 _LATIN1 = (HEADER + "José,order,2024-01-01T00:00:00Z,10,EUR\n").encode("latin-1")
 _JSON = '{"user_id": "u1", "event_type": "order", "ts": "2024-01-01T00:00:00Z"}'
 
-GARBAGE: dict[str, Garbage | pytest.param] = {  # type: ignore[valid-type]
+GARBAGE: dict[str, object] = {  # a Garbage, or a pytest.param of one with marks
     "random_bytes": Garbage(_write("export.csv", _random_bytes(0, 64 * 1024)), r"binary"),
     "png_header": Garbage(
         _write("chart.csv", b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR" + _random_bytes(1, 2000)),
@@ -225,15 +225,7 @@ GARBAGE: dict[str, Garbage | pytest.param] = {  # type: ignore[valid-type]
     "nonexistent": Garbage(lambda d: str(d / "missing" / "orders.csv"), r"does not exist"),
     "glob_nothing": Garbage(_glob_nothing, r"no file matches", named="*.csv"),
     "empty_directory": Garbage(_empty_dir, r"no files"),
-    "directory_without_data_files": pytest.param(
-        Garbage(_dir_of_other_files, r"no files|no input files"),
-        marks=pytest.mark.xfail(
-            strict=True,
-            reason="src bug: discover() tests `inside` (all files) instead of the files with "
-            "a known suffix, so a directory of .txt/.xlsx files gives the generic 'no input "
-            "files' message, which does not name the directory",
-        ),
-    ),
+    "directory_without_data_files": Garbage(_dir_of_other_files, r"no files"),
 }
 
 
@@ -296,6 +288,19 @@ def test_newline_in_a_header_keeps_the_message_on_one_line(workspace: Path, tmp_
     assert_one_clear_line(out)
 
 
+@pytest.mark.xfail(
+    strict=True,
+    reason="src bug: DuckDB's strict-mode sniffer rejects a file that mixes \\n and \\r\\n "
+    "(e.g. two exports concatenated) and _duckdb_message reports 'a line is longer than 8 MB'",
+)
+def test_mixed_line_endings_load(workspace: Path, tmp_path: Path) -> None:
+    path = tmp_path / "concatenated.csv"
+    path.write_bytes((HEADER + good_row(1) + good_row(2).replace("\n", "\r\n")).encode())
+    code, out = run_cli(["-w", str(workspace), "ingest", "events", str(path)])
+    assert code == 0, out
+    assert counts(workspace) == {"events": 2, "loads": 1, "quarantine": 0}
+
+
 # -- arbitrary bytes ----------------------------------------------------------------------
 
 _FIELD = st.one_of(
@@ -333,11 +338,16 @@ def shared_workspace(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return make_workspace(tmp_path_factory.mktemp("fuzz") / "ws")
 
 
+def loads(ws: Path) -> list[dict[str, object]]:
+    with open_workspace(ws) as opened:
+        return opened.warehouse.table("loads").to_pyarrow().to_pylist()
+
+
 def _check_arbitrary_bytes(data: bytes, workspace: Path) -> None:
     """Any bytes named .csv: exit 0 with counts that add up, or exit 1 with one line."""
     path = workspace.parent / "fuzz.csv"
     path.write_bytes(data)
-    before = counts(workspace)
+    before, earlier = counts(workspace), {row["load_id"] for row in loads(workspace)}
 
     code, out = run_cli(["-w", str(workspace), "ingest", "events", str(path)])
 
@@ -349,10 +359,7 @@ def _check_arbitrary_bytes(data: bytes, workspace: Path) -> None:
         assert after == before
         return
     assert code == 0, out
-    with open_workspace(workspace) as opened:
-        loads = opened.warehouse.table("loads").order_by("started_at").to_pyarrow().to_pylist()
-    assert len(loads) == before["loads"] + 1
-    last = loads[-1]
+    (last,) = [row for row in loads(workspace) if row["load_id"] not in earlier]
     assert last["rows_read"] == (
         last["accepted"] + last["updated"] + last["duplicates"] + last["quarantined"]
     )
@@ -362,6 +369,11 @@ def _check_arbitrary_bytes(data: bytes, workspace: Path) -> None:
 
 @settings(derandomize=True, max_examples=25, deadline=None)
 @given(data=ARBITRARY_BYTES)
+@example(data=(HEADER + good_row(1) + good_row(2)).encode())
+@example(
+    data=f"\ufeff{HEADER}{good_row(1)}u2,order,soon,1,USD\n,,,,\n".replace("\n", "\r\n").encode()
+)
+@example(data=HEADER.encode())
 def test_arbitrary_bytes_load_cleanly_or_fail_in_one_line(
     data: bytes, shared_workspace: Path
 ) -> None:
