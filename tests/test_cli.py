@@ -85,15 +85,10 @@ LEAF_COMMANDS = [
     ["status"],
     ["simulate"],
 ]
-_NO_EXAMPLE = pytest.mark.xfail(
-    strict=True,
-    reason="src bug: Typer(help=...) replaces the callback docstring, so `liucun --help` and "
-    "the ingest/quarantine groups show no Example (STYLE: help ends with an example)",
-)
 GROUPS = [
-    pytest.param([], id="liucun", marks=_NO_EXAMPLE),
-    pytest.param(["ingest"], id="ingest", marks=_NO_EXAMPLE),
-    pytest.param(["quarantine"], id="quarantine", marks=_NO_EXAMPLE),
+    pytest.param([], id="liucun"),
+    pytest.param(["ingest"], id="ingest"),
+    pytest.param(["quarantine"], id="quarantine"),
 ]
 
 
@@ -349,7 +344,7 @@ def test_quarantine_line_numbers_in_a_big_file(workspace: Path, tmp_path: Path) 
 
 @pytest.mark.xfail(
     strict=True,
-    reason="src bug: _line is the record number (row_number() + 2), not the line; a quoted "
+    reason="known limit (docs/decisions/0001): _line is the record number, not the line; a quoted "
     "field spanning lines shifts every later line number",
 )
 def test_quarantine_line_counts_lines_of_multiline_fields(workspace: Path, tmp_path: Path) -> None:
@@ -366,11 +361,6 @@ def test_quarantine_line_counts_lines_of_multiline_fields(workspace: Path, tmp_p
     assert record["line"] == 4
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="src bug: quarantine show prints data through Rich with markup and emoji on: "
-    "'[b]…[/b]' vanishes, ':smile:' becomes an emoji, and '[/x]' raises MarkupError",
-)
 @pytest.mark.parametrize("fmt", ["json", "csv"])
 def test_quarantine_prints_raw_values_verbatim(workspace: Path, tmp_path: Path, fmt: str) -> None:
     note = "[b]bold[/b] :smile: [/x]"
@@ -478,12 +468,6 @@ def test_bad_option_values_fail_in_one_line(
     assert counts(workspace) == {"events": 0, "loads": 0, "quarantine": 0}
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="src bug: discover() treats any path containing '[' as a glob even when the file "
-    "exists, so 'orders [old].csv' is read as the pattern 'orders [old].csv' → 'no file "
-    "matches'",
-)
 def test_an_existing_file_with_brackets_in_its_name_is_read(
     workspace: Path, tmp_path: Path
 ) -> None:

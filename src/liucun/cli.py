@@ -28,16 +28,23 @@ DEFAULT_WORKSPACE = "./liucun-data"
 
 app = typer.Typer(
     name="liucun",
-    help="liucun (留存): retention analytics, prediction and action for e-commerce.",
     no_args_is_help=True,
     rich_markup_mode="rich",
     pretty_exceptions_enable=False,
     context_settings={"help_option_names": ["-h", "--help"]},
 )
 ingest_app = typer.Typer(
-    help="Load events, users, a simulated shop or CDNOW into the warehouse.", no_args_is_help=True
+    help="Load events, users, a simulated shop or CDNOW into the warehouse.\n\n"
+    "Example: [bold]liucun -w shop ingest events 'exports/*.csv.gz'[/bold]",
+    no_args_is_help=True,
+    rich_markup_mode="rich",
 )
-quarantine_app = typer.Typer(help="Inspect rows that ingestion rejected.", no_args_is_help=True)
+quarantine_app = typer.Typer(
+    help="Inspect rows that ingestion rejected.\n\n"
+    "Example: [bold]liucun -w shop quarantine show --limit 5[/bold]",
+    no_args_is_help=True,
+    rich_markup_mode="rich",
+)
 app.add_typer(ingest_app, name="ingest")
 app.add_typer(quarantine_app, name="quarantine")
 
@@ -46,7 +53,7 @@ WorkspaceOpt = Annotated[
     typer.Option(
         "--workspace",
         "-w",
-        help="Workspace directory [default: $LIUCUN_WORKSPACE, else ./liucun-data].",
+        help="Workspace directory (default: $LIUCUN_WORKSPACE, else ./liucun-data).",
         show_default=False,
     ),
 ]
@@ -346,13 +353,11 @@ def quarantine_show(
 
     with _open(ctx, workspace) as ws:
         rows = quarantined_rows(ws.warehouse, load_id=load, reason=reason, limit=limit)
-        if fmt == "csv":
-            console.print(rows.to_csv(index=False), end="", highlight=False, soft_wrap=True)
+        if fmt == "csv":  # data, not markup: written as is
+            typer.echo(rows.to_csv(index=False), nl=False)
             return
         if fmt == "json":
-            console.print(
-                rows.to_json(orient="records", lines=True), highlight=False, soft_wrap=True
-            )
+            typer.echo(rows.to_json(orient="records", lines=True), nl=False)
             return
         table = Table(title=f"Quarantine ({len(rows)} shown)", show_lines=True)
         for col in ("source", "line", "raw", "reasons"):

@@ -189,7 +189,7 @@ FAST_KILLS = {store: [*DELAYS, *hooks] for store, hooks in HOOKS.items()}
 SLOW_KILLS = {
     store: [
         *(Kill(f"{d:g}s", delay=d) for d in (0.3, 1.0, 2.0, 3.0, 5.0)),
-        # a torn WAL of a big load is test_torn_wal_is_all_or_nothing's (xfail) case
+        # a torn WAL of a big load is test_torn_wal_is_all_or_nothing's case
         *(k for k in hooks if k.name != "wal-appears"),
     ]
     for store, hooks in HOOKS.items()
@@ -347,15 +347,6 @@ def committed_in_wal(
     return get
 
 
-_OPTIMISTIC_BUG = pytest.mark.xfail(
-    strict=True,
-    reason="DuckDB bug (1.5.6; cf. duckdb/duckdb PR #25931 'Fix uncommitted data recovered "
-    "accidentally'): when the WAL tail of a commit is torn, replay drops the small inserts "
-    "(the loads row) but keeps the optimistically written row groups of a bulk insert of "
-    "≥ 122,880 rows, so all events come back without their loads row",
-)
-
-
 @pytest.mark.parametrize(
     ("n", "torn_bytes", "committed"),
     [
@@ -363,7 +354,7 @@ _OPTIMISTIC_BUG = pytest.mark.xfail(
         pytest.param(ROW_GROUP - 1, 1, False, id="small-last-byte-torn"),
         pytest.param(4 * ROW_GROUP, 0, True, id="bulk-complete"),
         pytest.param(4 * ROW_GROUP, 4096, False, id="bulk-tail-torn"),
-        pytest.param(4 * ROW_GROUP, 1, False, id="bulk-last-byte-torn", marks=_OPTIMISTIC_BUG),
+        pytest.param(4 * ROW_GROUP, 1, False, id="bulk-last-byte-torn"),
     ],
 )
 def test_torn_wal_is_all_or_nothing(
@@ -484,12 +475,6 @@ def test_committed_journal_is_rolled_forward_on_open(
     assert read_state(parquet_ws).events == 40
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="src bug: the journal stores absolute staging paths and _apply skips sources "
-    "that do not exist, so a workspace moved (or mounted elsewhere) after a crash past "
-    "the commit point silently loses the committed load",
-)
 def test_committed_journal_survives_moving_the_workspace(
     parquet_ws: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

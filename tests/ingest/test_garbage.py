@@ -141,14 +141,7 @@ GARBAGE: dict[str, object] = {  # a Garbage, or a pytest.param of one with marks
     "zip_header": Garbage(
         _write("book.csv", b"PK\x03\x04\x14\x00\x06\x00" + _random_bytes(2, 2000)), r"binary"
     ),
-    "utf16": pytest.param(
-        Garbage(_write("unicode.csv", _UTF16), r"UTF-?(8|16)"),
-        marks=pytest.mark.xfail(
-            strict=True,
-            reason="src bug: UTF-16 text (BOM FF FE) is reported as 'looks binary … a "
-            "spreadsheet must be saved as CSV first' instead of as a wrong encoding",
-        ),
-    ),
+    "utf16": Garbage(_write("unicode.csv", _UTF16), r"UTF-?(8|16)"),
     "gbk": Garbage(_write("gbk.csv", _GBK), r"not UTF-8.*iconv"),
     "latin1": Garbage(_write("latin1.csv", _LATIN1), r"not UTF-8.*iconv"),
     "empty": Garbage(_write("empty.csv", b""), r"empty"),
@@ -173,47 +166,19 @@ GARBAGE: dict[str, object] = {  # a Garbage, or a pytest.param of one with marks
         r"one JSON object per line",
     ),
     "jsonl_broken_line": Garbage(
-        _write("events.jsonl", (f"{_JSON}\n" * 3 + "{oops\n").encode()), r"Malformed JSON"
+        _write("events.jsonl", (f"{_JSON}\n" * 3 + "{oops\n").encode()), r"not valid JSON Lines"
     ),
-    "jsonl_broken_line_number": pytest.param(
-        Garbage(_write("events.jsonl", (f"{_JSON}\n" * 3 + "{oops\n").encode()), r"line 4\b"),
-        marks=pytest.mark.xfail(
-            strict=True,
-            reason="bug (DuckDB, relayed by _duckdb_message): read_json numbers lines from 2, "
-            "so a malformed line 4 is reported 'near line 5'",
-        ),
+    "jsonl_broken_line_number": Garbage(
+        _write("events.jsonl", (f"{_JSON}\n" * 3 + "{oops\n").encode()), r"line 4\b"
     ),
     "extra_fields_late": Garbage(
         _write("ragged_late.csv", _ragged(30_000, 5)), r"line 30002.*number of fields"
     ),
-    "extra_fields_early": pytest.param(
-        Garbage(_write("ragged_early.csv", _ragged(50, 50)), r"number of fields"),
-        marks=pytest.mark.xfail(
-            strict=True,
-            reason="src bug: a ragged row inside DuckDB's sniff sample makes the sniffer "
-            "fail; its 'possible fixes' mention max_line_size, so _duckdb_message reports "
-            "'a line is longer than 8 MB'",
-        ),
-    ),
-    "extra_fields_tiny": pytest.param(
-        Garbage(_write("ragged_tiny.csv", _ragged(1, 0)), r"number of fields"),
-        marks=pytest.mark.xfail(
-            strict=True,
-            reason="src bug: read_csv leaves `skip` to the sniffer, which skips the header "
-            "and takes the wide row as the header: \"required column 'user_id' is missing "
-            '(columns: u_x, order, …)"',
-        ),
-    ),
-    "unterminated_quote": pytest.param(
-        Garbage(
-            _write("quote.csv", (HEADER + 'u1,order,"2024-01-01,1,USD\n' + good_row(2)).encode()),
-            r"quot",
-        ),
-        marks=pytest.mark.xfail(
-            strict=True,
-            reason="src bug: same sniffer misclassification, reported as 'a line is longer "
-            "than 8 MB'",
-        ),
+    "extra_fields_early": Garbage(_write("ragged_early.csv", _ragged(50, 50)), r"number of fields"),
+    "extra_fields_tiny": Garbage(_write("ragged_tiny.csv", _ragged(1, 0)), r"number of fields"),
+    "unterminated_quote": Garbage(
+        _write("quote.csv", (HEADER + 'u1,order,"2024-01-01,1,USD\n' + good_row(2)).encode()),
+        r"quot",
     ),
     "line_over_8mb": Garbage(
         _write(
@@ -288,17 +253,16 @@ def test_newline_in_a_header_keeps_the_message_on_one_line(workspace: Path, tmp_
     assert_one_clear_line(out)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="src bug: DuckDB's strict-mode sniffer rejects a file that mixes \\n and \\r\\n "
-    "(e.g. two exports concatenated) and _duckdb_message reports 'a line is longer than 8 MB'",
-)
-def test_mixed_line_endings_load(workspace: Path, tmp_path: Path) -> None:
+def test_mixed_line_endings_are_refused_with_the_fix(workspace: Path, tmp_path: Path) -> None:
+    """Known limit (docs/decisions/0001): DuckDB's strict CSV parser cannot read a file that
+    mixes LF and CRLF (two exports concatenated); liucun says so and how to fix it."""
     path = tmp_path / "concatenated.csv"
     path.write_bytes((HEADER + good_row(1) + good_row(2).replace("\n", "\r\n")).encode())
     code, out = run_cli(["-w", str(workspace), "ingest", "events", str(path)])
-    assert code == 0, out
-    assert counts(workspace) == {"events": 2, "loads": 1, "quarantine": 0}
+    assert code == 1, out
+    assert_one_clear_line(out)
+    assert re.search(r"line endings.*dos2unix", out)
+    assert counts(workspace) == {"events": 0, "loads": 0, "quarantine": 0}
 
 
 # -- arbitrary bytes ----------------------------------------------------------------------

@@ -33,7 +33,8 @@ def update_identities(
         first_seen=observed.first_seen.min(), source=observed.source.min()
     )
     stored = wh.engine_table("identity_links")
-    new = observed.anti_join(stored, _KEY).select(*column_names("identity_links"))
+    new = observed.anti_join(stored, _KEY).mutate(load_id=ibis.literal(load_id))
+    new = new.select(*column_names("identity_links"))
     new_links = new.to_pyarrow()
     if new_links.num_rows == 0:
         return 0, 0

@@ -174,7 +174,10 @@ def _ingest(
             keep = {_SRC: ibis.literal(i)}
             if target == "users":
                 keep.update(identity_values(table))
-            chk = wh.materialize(checked_table(table, rules, keep), name=f"{view}_chk")
+            try:
+                chk = wh.materialize(checked_table(table, rules, keep), name=f"{view}_chk")
+            except duckdb.Error as exc:
+                raise InvalidInput(_duckdb_message(exc, src)) from None
             names.append(f"{view}_chk")
             checked_parts.append(chk)
             if int(chk.filter(~chk[OK]).count().to_pyarrow().as_py()) > 0:
@@ -259,14 +262,17 @@ def _ingest(
                 seconds=time.perf_counter() - started,
             )
             if result.reject_rate > options.max_reject_rate:
+                top = ", ".join(
+                    f"{code} {n:,}"
+                    for code, n in sorted(by_reason.items(), key=lambda kv: -kv[1])[:3]
+                )
                 raise RejectRateExceeded(
                     f"{result.quarantined:,} of {rows_read:,} rows ({result.reject_rate:.1%}) "
-                    f"were rejected, above --max-reject-rate {options.max_reject_rate:.1%}; "
-                    "nothing was loaded. Fix the input (the reasons are above) or raise the limit"
+                    f"were rejected (most: {top}), above --max-reject-rate "
+                    f"{options.max_reject_rate:.1%}; nothing was loaded. Fix the input or "
+                    "raise the limit"
                 )
         return result
-    except duckdb.Error as exc:
-        raise InvalidInput(_duckdb_message(exc, sources)) from None
     finally:
         for name in reversed(names):
             wh.forget(name)
@@ -278,7 +284,7 @@ def _read(wh: Warehouse, src: Source, view: str) -> ir.Table:
     try:
         return wh.read_file(src.path, src.format, name=view)
     except duckdb.Error as exc:
-        raise InvalidInput(_duckdb_message(exc, [src])) from None
+        raise InvalidInput(_duckdb_message(exc, src)) from None
 
 
 def _apply_rules(
@@ -459,19 +465,32 @@ def _reason_counts(rej: ir.Table) -> dict[str, int]:
 _LINE_RE = re.compile(r"line:?\s*(\d+)", re.IGNORECASE)
 
 
-def _duckdb_message(exc: Exception, sources: Sequence[Source]) -> str:
+def _duckdb_message(exc: Exception, src: Source) -> str:
+    """One sentence for a file DuckDB could not read, naming the file, the line and the fix."""
     text = " ".join(str(exc).split())
-    where = sources[0].path if len(sources) == 1 else "the input"
+    low = text.lower()
     m = _LINE_RE.search(text)
-    at = f" near line {m.group(1)}" if m else ""
-    if "Expected Number of Columns" in text or "too many columns" in text.lower():
+    line = int(m.group(1)) - (1 if src.format == "jsonl" else 0) if m else None
+    at = f" line {line}" if line is not None else ""
+    where = f"{src.path}{':' if at else ''}{at}"
+    if "expected number of columns" in low or "too many columns" in low:
         return (
-            f"{where}{at}: a row has a different number of fields than the header; "
-            "check quoting and delimiters (a value with a comma must be in double quotes)"
+            f"{where}: a row has a different number of fields than the header; check quoting "
+            "and delimiters (a value with a comma must be in double quotes)"
         )
-    if "maximum line size" in text.lower() or "max_line_size" in text.lower():
-        return f"{where}{at}: a line is longer than 8 MB; this is not a usable line-based file"
-    if "unicode" in text.lower() or "utf-8" in text.lower() or "utf8" in text.lower():
-        return f"{where}{at}: not valid UTF-8 text; convert the file to UTF-8 (e.g. with iconv)"
+    if "unterminated quote" in low:
+        return f"{where}: a quoted value is never closed; check for a stray double quote"
+    if "line size" in low and "exceed" in low:
+        return f"{where}: a line is longer than 8 MB; this is not a usable line-based file"
+    if "invalid state" in low:
+        return (
+            f"{src.path}: cannot be parsed as {src.format.upper()}; it may mix Windows (CRLF) "
+            "and Unix (LF) line endings or hold stray quotes: re-export it, or convert the "
+            "line endings (e.g. dos2unix)"
+        )
+    if "unicode" in low or "utf-8" in low or "utf8" in low:
+        return f"{where}: not valid UTF-8 text; convert the file to UTF-8 (e.g. with iconv)"
+    if src.format == "jsonl" and ("json" in low or "malformed" in low):
+        return f"{where}: not valid JSON Lines (one JSON object per line); fix that line"
     first = text.split(" LINE ")[0][:240]
-    return f"cannot read {where}{at}: {first}"
+    return f"cannot read {where}: {first}"

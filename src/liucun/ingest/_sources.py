@@ -59,7 +59,7 @@ def discover(paths: list[str | Path]) -> list[Source]:
     found: list[Path] = []
     for raw in paths:
         text = str(raw)
-        if any(ch in text for ch in "*?["):
+        if any(ch in text for ch in "*?[") and not Path(text).exists():
             matches = [Path(m) for m in globlib.glob(text, recursive=True)]
             if not matches:
                 raise InvalidInput(f"no file matches {text!r}")
@@ -111,6 +111,11 @@ def sniff(source: Source) -> None:
     head = _head(source)
     if not head.strip():
         raise InvalidInput(f"{path} is empty (no rows, not even a header); export the data again")
+    if head[:2] in (b"\xff\xfe", b"\xfe\xff") or _looks_utf16(head):
+        raise InvalidInput(
+            f"{path} is UTF-16 text (Excel's 'Unicode Text'); save it as CSV UTF-8, or convert "
+            f"it: `iconv -f UTF-16 -t UTF-8 {path.name} > {path.stem}.utf8{path.suffix}`"
+        )
     if b"\x00" in head:
         raise InvalidInput(
             f"{path} looks binary, not {source.format.upper()} text; check that it is the "
@@ -121,8 +126,9 @@ def sniff(source: Source) -> None:
     except UnicodeDecodeError as exc:
         if exc.start < len(head) - 4:  # not just a character cut at the sample's end
             raise InvalidInput(
-                f"{path} is not UTF-8 text (byte {exc.start + 1} is invalid); convert it, e.g. "
-                f"`iconv -f GBK -t UTF-8 {path.name} > {path.stem}.utf8{path.suffix}`"
+                f"{path} is not UTF-8 text (byte {exc.start + 1} is invalid); convert it from "
+                "its encoding, e.g. `iconv -f GBK -t UTF-8` (Chinese Windows) or "
+                "`iconv -f LATIN1 -t UTF-8` (Western Windows)"
             ) from None
     if b"\n" not in head and len(head) >= SNIFF_BYTES:
         raise InvalidInput(
@@ -133,6 +139,12 @@ def sniff(source: Source) -> None:
         raise InvalidInput(
             f"{path}: JSON Lines must hold one JSON object per line, starting with '{{'"
         )
+
+
+def _looks_utf16(head: bytes) -> bool:
+    """UTF-16 without a byte-order mark: every other byte of ASCII text is NUL."""
+    sample = head[:4096]
+    return len(sample) >= 8 and sample[1::2].count(0) > 0.9 * (len(sample) // 2)
 
 
 def _head(source: Source) -> bytes:

@@ -79,6 +79,7 @@ IDENTITY_LINKS: tuple[Column, ...] = (
     Column("alias_b", pa.string(), True, "Second alias."),
     Column("first_seen", TS, True, "When the link was first observed."),
     Column("source", pa.string(), True, "events or users: where the link was observed."),
+    Column("load_id", pa.string(), True, "The load that observed it first."),
 )
 
 QUARANTINE: tuple[Column, ...] = (

@@ -21,6 +21,10 @@ from liucun.warehouse._base import Warehouse, Writer, _check_table
 from liucun.warehouse._engine import new_engine
 
 
+#: Tables whose rows carry the ``load_id`` of the load that wrote them.
+ORPHAN_TABLES = ("events", "users", "identities", "identity_links", "quarantine")
+
+
 class _DuckDBWriter(Writer):
     def __init__(self, warehouse: DuckDBWarehouse) -> None:
         self._wh = warehouse
@@ -53,6 +57,7 @@ class DuckDBWarehouse(Warehouse):
     def __init__(self, path: Path, *, threads: int | None = None) -> None:
         self.path = Path(path)
         self.url = f"duckdb:///{self.path}"
+        unclean = self.path.with_name(self.path.name + ".wal").exists()
         try:
             self.engine = new_engine(self.path, threads=threads)
         except duckdb.IOException as exc:
@@ -63,6 +68,27 @@ class DuckDBWarehouse(Warehouse):
                 ) from None
             raise WarehouseError(f"cannot open the warehouse {self.path}: {exc}") from None
         self._create_tables()
+        if unclean:
+            self.sweep_orphans()
+
+    def sweep_orphans(self) -> int:
+        """Delete rows of loads that never committed; returns how many were removed.
+
+        The ``loads`` row is written last in every load's transaction, so a row whose
+        ``load_id`` has no ``loads`` row belongs to a load that did not finish. DuckDB 1.5
+        can replay the row groups of a big insert whose commit record was torn (see
+        docs/decisions/0001-foundation.md); this sweep, run after an unclean shutdown,
+        restores all-or-nothing.
+        """
+        loads = sg.select(sg.column("load_id", quoted=True)).from_(sg.table("loads", quoted=True))
+        removed = 0
+        for name in ORPHAN_TABLES:
+            where = sge.Not(this=sg.column("load_id", quoted=True).isin(query=loads.subquery()))
+            delete = sge.Delete(this=sg.table(name, quoted=True), where=sge.Where(this=where))
+            removed += int(self.engine.raw_sql(delete).fetchone()[0])
+        if removed:
+            self.engine.con.execute("CHECKPOINT")
+        return removed
 
     @property
     def backend_name(self) -> str:

@@ -7,6 +7,9 @@ readers with their options, and a handful of DuckDB functions declared as Ibis b
 
 from __future__ import annotations
 
+import csv
+import gzip
+import io
 from pathlib import Path
 from typing import Any, Literal
 
@@ -15,6 +18,8 @@ import ibis.expr.datatypes as dt
 import ibis.expr.types as ir
 import pyarrow as pa
 from ibis.backends.duckdb import Backend as DuckDBBackend
+
+from liucun.core import InvalidInput
 
 FileFormat = Literal["csv", "tsv", "parquet", "jsonl"]
 
@@ -39,19 +44,25 @@ def read_file(con: DuckDBBackend, path: Path, fmt: FileFormat, *, name: str) -> 
     JSON Lines is read with type detection and then cast to text per column as needed.
     """
     src = str(path)
-    kwargs: dict[str, Any]
+    offset = 1
     if fmt in ("csv", "tsv"):
-        kwargs = {
-            "header": True,
-            "all_varchar": True,
-            "delimiter": "\t" if fmt == "tsv" else ",",
-            "quotechar": '"',
-            "escapechar": '"',
-            "null_padding": False,
-            "max_line_size": 8_000_000,
-            "sample_size": 20_480,
-        }
-        rel = con.con.read_csv(src, **kwargs)
+        delimiter = "\t" if fmt == "tsv" else ","
+        names, header_lines = csv_header(path, delimiter)
+        # The header is parsed here, not sniffed by DuckDB: sniffing guesses (it may skip
+        # rows or read a wide data row as the header) and its line numbers drift.
+        rel = con.con.read_csv(
+            src,
+            header=False,
+            skiprows=header_lines,
+            columns=dict.fromkeys(names, "VARCHAR"),
+            auto_detect=False,
+            delimiter=delimiter,
+            quotechar='"',
+            escapechar='"',
+            null_padding=False,
+            max_line_size=8_000_000,
+        )
+        offset = header_lines + 1
     elif fmt == "parquet":
         rel = con.con.read_parquet(src, file_row_number=True)
     elif fmt == "jsonl":
@@ -64,7 +75,6 @@ def read_file(con: DuckDBBackend, path: Path, fmt: FileFormat, *, name: str) -> 
     table = con.table(name)
     if fmt == "parquet":
         return table.rename({LINE: "file_row_number"}).mutate(**{LINE: ibis._[LINE] + 1})
-    offset = 2 if fmt in ("csv", "tsv") else 1
     return table.mutate(**{LINE: ibis.row_number() + offset})
 
 
@@ -72,6 +82,25 @@ def read_arrow(con: DuckDBBackend, data: pa.Table, *, name: str) -> ir.Table:
     """Register in-memory Arrow data as view ``name`` with a :data:`LINE` (row number) column."""
     con.con.register(name, data)
     return con.table(name).mutate(**{LINE: ibis.row_number() + 1})
+
+
+def csv_header(path: Path, delimiter: str) -> tuple[list[str], int]:
+    """Column names of a CSV/TSV file (gzip'd or not) and how many lines the header spans."""
+    opener = gzip.open if path.suffix.lower() in (".gz", ".gzip") else open
+    with opener(path, "rt", encoding="utf-8-sig", errors="replace", newline="") as fh:  # type: ignore[operator]
+        head = fh.read(1 << 20)
+    reader = csv.reader(io.StringIO(head), delimiter=delimiter, quotechar='"')
+    try:
+        first = next(reader)
+    except (StopIteration, csv.Error):
+        raise InvalidInput(f"{path}: the first line is not a readable header") from None
+    names = [n.strip() or f"column_{i + 1}" for i, n in enumerate(first)]
+    seen: set[str] = set()
+    for n in names:
+        if n.lower() in seen:
+            raise InvalidInput(f"{path}: column {n!r} appears twice in the header; rename one")
+        seen.add(n.lower())
+    return names, reader.line_num
 
 
 def drop_view(con: DuckDBBackend, name: str) -> None:

@@ -49,7 +49,7 @@ class _ParquetWriter(Writer):
             for batch in reader:
                 out.write_batch(batch.cast(schema))
                 n += batch.num_rows
-        return [str(part)], n
+        return [str(part.relative_to(self._wh.root))], n
 
     def append(self, table: str, rows: ir.Table) -> int:
         _check_table(table)
@@ -62,7 +62,7 @@ class _ParquetWriter(Writer):
         current = self._wh.engine_table(table)
         kept = current.anti_join(rows.select(*key), list(key))
         merged = kept.union(rows.select(*ibis_schema(table).names).cast(ibis_schema(table)))
-        existing = [str(p) for p in self._wh.data_files(table)]
+        existing = [str(p.relative_to(self._wh.root)) for p in self._wh.data_files(table)]
         files, _ = self._stage(table, merged)
         self.ops.append({"table": table, "delete": existing, "add": files})
 
@@ -109,14 +109,15 @@ class ParquetWarehouse(Warehouse):
             shutil.rmtree(staging, ignore_errors=True)
 
     def _apply(self, ops: list[dict[str, Any]]) -> None:
+        """Carry out a journal's file operations (paths relative to the root; idempotent)."""
         for op in ops:
             for path in op["delete"]:
                 with contextlib.suppress(FileNotFoundError):
-                    os.unlink(path)
+                    os.unlink(self.root / path)
             for src in op["add"]:
-                dst = self.root / op["table"] / Path(src).name
-                if Path(src).exists():
-                    os.replace(src, dst)
+                staged = self.root / src
+                if staged.exists():
+                    os.replace(staged, self.root / op["table"] / staged.name)
 
     @contextlib.contextmanager
     def transaction(self) -> Iterator[Writer]:
