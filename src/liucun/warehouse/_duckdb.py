@@ -20,7 +20,6 @@ from liucun.schema import TABLES, ibis_schema
 from liucun.warehouse._base import Warehouse, Writer, _check_table
 from liucun.warehouse._engine import new_engine
 
-
 #: Tables whose rows carry the ``load_id`` of the load that wrote them.
 ORPHAN_TABLES = ("events", "users", "identities", "identity_links", "quarantine")
 
