@@ -10,6 +10,7 @@ import functools
 import os
 from collections.abc import Callable
 from datetime import date
+from enum import Enum
 from pathlib import Path
 from typing import Annotated, Any, TypeVar
 
@@ -372,6 +373,14 @@ def quarantine_show(
         console.print(table)
 
 
+class PresetName(str, Enum):
+    """The simulator's presets."""
+
+    b2c = "b2c"
+    b2b = "b2b"
+    crossborder = "crossborder"
+
+
 # -- status and simulate ------------------------------------------------------------------
 
 
@@ -416,7 +425,7 @@ def status(ctx: typer.Context, workspace: WorkspaceOpt = None) -> None:
 @friendly
 def simulate(
     out: Annotated[Path, typer.Option(help="Output directory.")] = Path("simulated-shop"),
-    preset: Annotated[str, typer.Option(help="b2c, b2b or crossborder.")] = "b2c",
+    preset: Annotated[PresetName, typer.Option(help="Kind of shop.")] = PresetName.b2c,
     users: Annotated[int, typer.Option(min=1, help="Number of users.")] = 10_000,
     days: Annotated[int, typer.Option(min=1, help="Days of history.")] = 365,
     seed: Annotated[int, typer.Option(help="Random seed; same seed, same files.")] = 0,
@@ -442,10 +451,10 @@ def simulate(
         TimeElapsedColumn(),
     )
     with Progress(*columns, console=console) as progress:
-        task = progress.add_task(f"Simulating {preset} shop", total=users)
+        task = progress.add_task(f"Simulating {preset.value} shop", total=users)
         res = simulate_shop(
             out,
-            preset=preset,
+            preset=preset.value,
             users=users,
             days=days,
             seed=seed,  # type: ignore[arg-type]

@@ -210,7 +210,7 @@ def _ingest(
             else:
                 accepted, updated = _write_users(wh, writer, valid, stamp)
                 links.append(_user_links(valid))
-            quarantined, by_reason = 0, {}
+            quarantined, by_reason = 0, dict[str, int]()
             for src, rej in rejected:
                 quarantined += int(rej.count().to_pyarrow().as_py())
                 for code, n in _reason_counts(rej).items():

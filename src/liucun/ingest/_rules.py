@@ -108,6 +108,22 @@ def _properties(
     return ibis.ifelse(own.isnull(), packed, json_merge_patch(own, packed)), checks
 
 
+def _country(raw: ir.Value | None, line: ir.IntegerValue) -> tuple[ir.StringValue, Check]:
+    """An upper-cased ISO 3166-1 alpha-2 code, and its check."""
+    country = text(raw).upper() if raw is not None else ibis.null("string")
+    return country, _check(
+        "bad_country",
+        country.notnull() & ~country.re_search(r"^[A-Z]{2}$"),
+        _msg(
+            line,
+            "country",
+            "'",
+            shown(country),
+            "' is not an ISO 3166-1 alpha-2 code; use two letters such as CN, US or DE",
+        ),
+    )
+
+
 def _timestamp_checks(
     t: ir.Table,
     field: str,
@@ -286,21 +302,8 @@ def event_rules(t: ir.Table, opts: RuleOptions) -> RuleSet:
             ),
         ),
     ]
-    country = text(col["country"]).upper() if "country" in col else null
-    v["country"] = country
-    checks.append(
-        _check(
-            "bad_country",
-            country.notnull() & ~country.re_search(r"^[A-Z]{2}$"),
-            _msg(
-                line,
-                "country",
-                "'",
-                shown(country),
-                "' is not an ISO 3166-1 alpha-2 code; use two letters such as CN, US or DE",
-            ),
-        )
-    )
+    v["country"], country_check = _country(col.get("country"), line)
+    checks.append(country_check)
 
     given_id = text(col["event_id"]) if "event_id" in col else null
     extras = {c: t[c] for c in t.columns if c not in canonical and c != LINE}
@@ -379,21 +382,8 @@ def user_rules(t: ir.Table, opts: RuleOptions) -> RuleSet:
         )
     else:
         v["signup_ts"] = ibis.null("timestamp('UTC', 6)")
-    country = text(col["country"]).upper() if "country" in col else null
-    v["country"] = country
-    checks.append(
-        _check(
-            "bad_country",
-            country.notnull() & ~country.re_search(r"^[A-Z]{2}$"),
-            _msg(
-                line,
-                "country",
-                "'",
-                shown(country),
-                "' is not an ISO 3166-1 alpha-2 code; use two letters such as CN, US or DE",
-            ),
-        )
-    )
+    v["country"], country_check = _country(col.get("country"), line)
+    checks.append(country_check)
     tz = text(col["timezone"]) if "timezone" in col else null
     v["timezone"] = tz
     checks.append(

@@ -115,7 +115,7 @@ _UTC_TS = dt.Timestamp(timezone="UTC", scale=6)
 
 
 @ibis.udf.scalar.builtin(name="try_strptime")
-def try_strptime(value: str, fmt: str) -> _NAIVE_TS:  # type: ignore[empty-body]
+def try_strptime(value: str, fmt: str) -> _NAIVE_TS:  # type: ignore[empty-body,valid-type]
     """Parse ``value`` with strftime format ``fmt``; NULL when it does not match."""
 
 
