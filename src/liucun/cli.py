@@ -10,7 +10,7 @@ import functools
 import os
 from collections.abc import Callable
 from datetime import date
-from enum import Enum
+from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any, TypeVar
 
@@ -373,7 +373,7 @@ def quarantine_show(
         console.print(table)
 
 
-class PresetName(str, Enum):
+class PresetName(StrEnum):
     """The simulator's presets."""
 
     b2c = "b2c"
