@@ -476,3 +476,37 @@ def test_an_existing_file_with_brackets_in_its_name_is_read(
     code, out = run(["-w", str(workspace), "ingest", "events", str(source)])
     assert code == 0, out
     assert counts(workspace)["events"] == 1
+
+
+def test_ingest_cdnow_loads_the_literature_transactions(workspace: Path) -> None:
+    """CDNOW: 2,357 customers and 6,696 customer-day transactions (datasets/README.md)."""
+    code, out = run(["-w", str(workspace), "ingest", "cdnow"])
+    assert code == 0, out
+    with open_workspace(workspace) as ws:
+        wh = ws.warehouse
+        assert (wh.count("users"), wh.count("events"), wh.count("quarantine")) == (2357, 6696, 0)
+        total = wh.table("events").revenue.sum().to_pyarrow().as_py()
+        assert round(total, 2) == 244_091.94
+    code, out = run(["-w", str(workspace), "ingest", "cdnow"])
+    assert code == 0 and "6,696" in out  # all duplicates the second time
+    with open_workspace(workspace) as ws:
+        assert ws.warehouse.count("events") == 6696
+
+
+def test_simulate_then_ingest_simulated(workspace: Path, tmp_path: Path) -> None:
+    sim = tmp_path / "sim"
+    code, out = run(["simulate", "--users", "300", "--days", "120", "--seed", "3", "--out",
+                     str(sim)])
+    assert code == 0, out
+    assert (sim / "truth.parquet").exists()
+    code, out = run(["-w", str(workspace), "ingest", "simulated", str(sim)])
+    assert code == 0, out
+    import pyarrow.parquet as pq
+
+    n_events = pq.read_table(sim / "events").num_rows
+    with open_workspace(workspace) as ws:
+        assert ws.warehouse.count("users") == 300
+        assert ws.warehouse.count("events") == n_events
+        assert ws.warehouse.count("quarantine") == 0
+    code, out = run(["-w", str(workspace), "status"])
+    assert code == 0 and f"{n_events:,}" in out
