@@ -495,8 +495,9 @@ def test_ingest_cdnow_loads_the_literature_transactions(workspace: Path) -> None
 
 def test_simulate_then_ingest_simulated(workspace: Path, tmp_path: Path) -> None:
     sim = tmp_path / "sim"
-    code, out = run(["simulate", "--users", "300", "--days", "120", "--seed", "3", "--out",
-                     str(sim)])
+    code, out = run(
+        ["simulate", "--users", "300", "--days", "120", "--seed", "3", "--out", str(sim)]
+    )
     assert code == 0, out
     assert (sim / "truth.parquet").exists()
     code, out = run(["-w", str(workspace), "ingest", "simulated", str(sim)])

@@ -185,6 +185,7 @@ def _ingest(
                 rej = wh.materialize(rejected_rows(table, rules), name=f"{view}_rej")
                 names.append(f"{view}_rej")
                 rejected.append((src, rej))
+            wh.forget(view)  # the file's copy is no longer needed: free its memory now
         checked = checked_parts[0] if len(checked_parts) == 1 else ibis.union(*checked_parts)
         rows_read = int(checked.count().to_pyarrow().as_py())
         valid = checked.filter(checked[OK])

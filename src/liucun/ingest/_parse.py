@@ -23,7 +23,9 @@ _COMPACT_DATE = r"^\d{8}$"
 def text(col: ir.Value) -> ir.StringValue:
     """Trimmed text; empty becomes NULL."""
     s = col if col.type().is_string() else col.cast("string")
-    s = s.strip()
+    # Most values need no trimming; testing the ends first saves copying every string.
+    padded = s.re_search(r"^\s|\s$")
+    s = ibis.ifelse(padded, s.strip(), s)
     return s.nullif("")
 
 
@@ -64,17 +66,17 @@ def timestamp_utc(col: ir.Value, *, fmt: str | None, zone: str) -> ir.TimestampV
     if fmt is not None:
         parsed = try_strptime(s, fmt)
         return parsed.cast(UTC_TS) if "%z" in fmt else _localize(parsed, zone)
-    aware = s.try_cast(UTC_TS)
-    naive = _localize(s.try_cast(dt.Timestamp(scale=6)), zone)
-    epoch_s = _from_epoch(s.try_cast("float64"))
-    epoch_ms = _from_epoch(s.try_cast("float64") / 1000)
-    return ibis.cases(
-        (s.re_search(_OFFSET), aware),
-        (s.re_search(_EPOCH_S), epoch_s),
-        (s.re_search(_EPOCH_MS), epoch_ms),
+    aware = s.try_cast(UTC_TS)  # ISO 8601 with an offset, or naive read as UTC
+    fallback = ibis.cases(  # only evaluated where the cast failed
+        (s.re_search(_EPOCH_S), _from_epoch(s.try_cast("float64"))),
+        (s.re_search(_EPOCH_MS), _from_epoch(s.try_cast("float64") / 1000)),
         (s.re_search(_COMPACT_DATE), _localize(try_strptime(s, "%Y%m%d"), zone)),
-        else_=naive,
+        else_=ibis.null(UTC_TS),
     )
+    if zone == "UTC":
+        return aware.fill_null(fallback)
+    local = _localize(s.try_cast(dt.Timestamp(scale=6)), zone)
+    return ibis.cases((aware.isnull(), fallback), (s.re_search(_OFFSET), aware), else_=local)
 
 
 def _from_epoch(seconds: ir.NumericValue) -> ir.TimestampValue:

@@ -31,7 +31,13 @@ class _DuckDBWriter(Writer):
     def append(self, table: str, rows: ir.Table) -> int:
         _check_table(table)
         before = self._wh.count(table)
-        self._wh.engine.insert(table, rows.select(*ibis_schema(table).names))
+        raw = self._wh.engine.con
+        # Stored row order carries no meaning, so let DuckDB write in parallel.
+        raw.execute("SET preserve_insertion_order = false")
+        try:
+            self._wh.engine.insert(table, rows.select(*ibis_schema(table).names))
+        finally:
+            raw.execute("SET preserve_insertion_order = true")
         return self._wh.count(table) - before
 
     def upsert(self, table: str, rows: ir.Table, key: Sequence[str]) -> None:

@@ -13,6 +13,7 @@ import io
 from pathlib import Path
 from typing import Any, Literal
 
+import duckdb
 import ibis
 import ibis.expr.datatypes as dt
 import ibis.expr.types as ir
@@ -64,24 +65,37 @@ def read_file(con: DuckDBBackend, path: Path, fmt: FileFormat, *, name: str) -> 
         )
         offset = header_lines + 1
     elif fmt == "parquet":
-        rel = con.con.read_parquet(src, file_row_number=True)
+        rel = con.con.read_parquet(src)
     elif fmt == "jsonl":
         rel = con.con.read_json(
             src, format="newline_delimited", records="true", maximum_object_size=16_777_216
         )
     else:  # pragma: no cover - guarded by the caller
         raise ValueError(fmt)
-    con.con.register(name, rel)
-    table = con.table(name)
-    if fmt == "parquet":
-        return table.rename({LINE: "file_row_number"}).mutate(**{LINE: ibis._[LINE] + 1})
-    return table.mutate(**{LINE: ibis.row_number() + offset})
+    # Copy the rows once into a temp table, whose rowid follows the file's order (DuckDB
+    # preserves insertion order), and number them from it: one parallel read and parse, and
+    # every later query (checks, rejected rows) runs on memory. Measured faster than
+    # querying the file directly, even for Parquet and its file_row_number.
+    return _numbered_copy(con, rel, name=name, offset=offset)
+
+
+def _numbered_copy(
+    con: DuckDBBackend, rel: duckdb.DuckDBPyRelation, *, name: str, offset: int
+) -> ir.Table:
+    con.con.register(f"{name}_src", rel)
+    try:
+        con.create_table(f"{name}_raw", con.table(f"{name}_src"), temp=True, overwrite=True)
+    finally:
+        con.con.unregister(f"{name}_src")
+    line = duckdb.ColumnExpression("rowid") + duckdb.ConstantExpression(offset)
+    numbered = con.con.table(f"{name}_raw").select(duckdb.StarExpression(), line.alias(LINE))
+    con.con.register(name, numbered)
+    return con.table(name)
 
 
 def read_arrow(con: DuckDBBackend, data: pa.Table, *, name: str) -> ir.Table:
     """Register in-memory Arrow data as view ``name`` with a :data:`LINE` (row number) column."""
-    con.con.register(name, data)
-    return con.table(name).mutate(**{LINE: ibis.row_number() + 1})
+    return _numbered_copy(con, con.con.from_arrow(data), name=name, offset=1)
 
 
 def csv_header(path: Path, delimiter: str) -> tuple[list[str], int]:
@@ -104,8 +118,9 @@ def csv_header(path: Path, delimiter: str) -> tuple[list[str], int]:
 
 
 def drop_view(con: DuckDBBackend, name: str) -> None:
-    """Forget a view registered by :func:`read_file`."""
+    """Forget what :func:`read_file` or :func:`read_arrow` registered as ``name``."""
     con.con.unregister(name)
+    con.drop_table(f"{name}_raw", force=True)
 
 
 _NAIVE_TS = dt.Timestamp(scale=6)
