@@ -170,19 +170,19 @@ def _ingest(
             view = f"_in_{load_id}_{i}".replace("-", "_")
             names.append(view)
             raw = _read(wh, src, view)
-            table, rules = _apply_rules(raw, target, options, opts, source=str(src.path))
+            rules = _apply_rules(raw, target, options, opts, source=str(src.path))
             keep = {_SRC: ibis.literal(i)}
             if target == "users":
-                keep.update(identity_values(table))
+                keep.update(identity_values(rules.table))
             try:
-                chk = wh.materialize(checked_table(table, rules, keep), name=f"{view}_chk")
+                chk = wh.materialize(checked_table(rules, keep), name=f"{view}_chk")
             except duckdb.Error as exc:
                 raise InvalidInput(_duckdb_message(exc, src)) from None
             names.append(f"{view}_chk")
             checked_parts.append(chk)
             if int(chk.filter(~chk[OK]).count().to_pyarrow().as_py()) > 0:
                 step(f"collecting rejected rows of {src.path.name}")
-                rej = wh.materialize(rejected_rows(table, rules), name=f"{view}_rej")
+                rej = wh.materialize(rejected_rows(rules), name=f"{view}_rej")
                 names.append(f"{view}_rej")
                 rejected.append((src, rej))
             wh.forget(view)  # the file's copy is no longer needed: free its memory now
@@ -290,7 +290,7 @@ def _read(wh: Warehouse, src: Source, view: str) -> ir.Table:
 
 def _apply_rules(
     raw: ir.Table, target: str, options: IngestOptions, opts: RuleOptions, *, source: str
-) -> tuple[ir.Table, RuleSet]:
+) -> RuleSet:
     canonical = column_names(target)
     inputs = [c for c in raw.columns if c != LINE]
     plan = plan_columns(inputs, options.mapping, canonical, source=source)
@@ -313,8 +313,7 @@ def _apply_rules(
             )
         hint = " (or pass --event-type TYPE)" if missing[0] == "event_type" else ""
         raise missing_column_error(missing[0], inputs, source=source, hint=hint)
-    rules = event_rules(table, opts) if target == "events" else user_rules(table, opts)
-    return table, rules
+    return event_rules(table, opts) if target == "events" else user_rules(table, opts)
 
 
 _CONTENT = [c for c in column_names("events") if c not in ("event_id", "ingested_at", "load_id")]

@@ -2,7 +2,10 @@
 
 A rule set turns the raw input (canonical names already applied) into
 
-* ``values``: the canonical columns, parsed; and
+* ``table``: the input plus one column per parsed value, so every value is parsed once
+  (DuckDB does not share a repeated expression inside CASE/COALESCE, and the checks
+  would otherwise re-parse the same text many times);
+* ``values``: the canonical columns, parsed (columns of ``table``);
 * ``checks``: (code, failed, message) triples, one per rule, where ``failed`` is a
   boolean column and ``message`` a sentence naming the line, the field, the value and
   the fix.
@@ -26,6 +29,7 @@ from liucun.ingest._parse import (
     date,
     is_json_object,
     number,
+    one_of,
     present,
     shown,
     text,
@@ -35,9 +39,11 @@ from liucun.schema import MONETARY_EVENT_TYPES, STANDARD_EVENT_TYPES, column_nam
 from liucun.warehouse import LINE, epoch_us, json_merge_patch
 
 OK = "_ok"
+PARSED = "__p_"
 MIN_TS = datetime(1971, 1, 1, tzinfo=UTC)
 IDENTITY_COLUMNS = ("anonymous_id", "device_id", "email_hash", "phone_hash", "loyalty_card")
 PII_IDENTITY_COLUMNS = ("email", "phone")
+NULL_TEXT = ibis.null("string")
 
 
 @dataclass(frozen=True)
@@ -62,11 +68,30 @@ class Check:
 
 @dataclass(frozen=True)
 class RuleSet:
+    table: ir.Table
     values: dict[str, ir.Value]
     checks: list[Check]
-    extras: dict[str, ir.Value]
     #: when set, a NULL ``event_id`` is derived from these parsed columns
     id_fields: tuple[str, ...] = ()
+
+
+class _Parsed:
+    """The input with its parsed values (and "was a value given" flags) as columns."""
+
+    def __init__(self, t: ir.Table, values: Mapping[str, ir.Value], given: Sequence[str]):
+        flags = {f"{PARSED}given_{c}": present(t[c]) for c in given}
+        self.table = t.mutate(**{PARSED + k: e for k, e in values.items()}, **flags)
+        self.values = {k: self.table[PARSED + k] for k in values}
+        self.line = self.table[LINE]
+
+    def __getitem__(self, name: str) -> ir.Value:
+        return self.values[name]
+
+    def raw(self, column: str) -> ir.Value:
+        return self.table[column]
+
+    def given(self, column: str) -> ir.BooleanValue:
+        return self.table[f"{PARSED}given_{column}"]
 
 
 def _msg(line: ir.IntegerValue, field: str, *parts: str | ir.Value) -> ir.StringValue:
@@ -80,42 +105,43 @@ def _check(code: str, failed: ir.BooleanValue, message: ir.StringValue) -> Check
     return Check(code, failed.fill_null(False), message)
 
 
-def _properties(
-    t: ir.Table, extras: Mapping[str, ir.Value], base: str
-) -> tuple[ir.StringValue, list[Check]]:
+def _json_value(t: ir.Table, extras: Sequence[str], base: str) -> ir.StringValue:
     """The JSON column: the input's own JSON column merged with every extra column."""
-    checks: list[Check] = []
     own = text(t[base]) if base in t.columns else None
-    if own is not None:
-        checks.append(
-            _check(
-                "bad_json",
-                ~is_json_object(own),
-                _msg(
-                    t[LINE],
-                    base,
-                    "'",
-                    shown(own),
-                    '\' is not a JSON object; write e.g. {"coupon": "SPRING10"}',
-                ),
-            )
-        )
     if not extras:
-        return (own if own is not None else ibis.null("string")), checks
-    packed = ibis.struct(dict(extras)).cast("json").cast("string")
+        return own if own is not None else NULL_TEXT
+    packed = ibis.struct({c: t[c] for c in extras}).cast("json").cast("string")
     if own is None:
-        return packed, checks
-    return ibis.ifelse(own.isnull(), packed, json_merge_patch(own, packed)), checks
+        return packed
+    return ibis.ifelse(own.isnull(), packed, json_merge_patch(own, packed))
 
 
-def _country(raw: ir.Value | None, line: ir.IntegerValue) -> tuple[ir.StringValue, Check]:
-    """An upper-cased ISO 3166-1 alpha-2 code, and its check."""
-    country = text(raw).upper() if raw is not None else ibis.null("string")
-    return country, _check(
+def _json_checks(p: _Parsed, base: str) -> list[Check]:
+    if base not in p.table.columns:
+        return []
+    own = text(p.raw(base))
+    return [
+        _check(
+            "bad_json",
+            ~is_json_object(own),
+            _msg(
+                p.line,
+                base,
+                "'",
+                shown(own),
+                '\' is not a JSON object; write e.g. {"coupon": "SPRING10"}',
+            ),
+        )
+    ]
+
+
+def _country_check(p: _Parsed) -> Check:
+    country = p["country"]
+    return _check(
         "bad_country",
         country.notnull() & ~country.re_search(r"^[A-Z]{2}$"),
         _msg(
-            line,
+            p.line,
             "country",
             "'",
             shown(country),
@@ -124,46 +150,38 @@ def _country(raw: ir.Value | None, line: ir.IntegerValue) -> tuple[ir.StringValu
     )
 
 
-def _timestamp_checks(
-    t: ir.Table,
-    field: str,
-    raw: ir.Value,
-    ts: ir.TimestampValue,
-    opts: RuleOptions,
-    *,
-    required: bool,
-) -> list[Check]:
-    given = present(raw)
+def _timestamp_checks(p: _Parsed, field: str, opts: RuleOptions, *, required: bool) -> list[Check]:
+    given, ts, raw = p.given(field), p[field], p.raw(field)
     hint = (
         f"use the format {opts.timestamp_format!r} (--timestamp-format)"
         if opts.timestamp_format
         else "use ISO 8601, e.g. 2024-01-31T09:00:00Z, or set --timestamp-format"
     )
-    latest = opts.now + opts.future_tolerance
+    hours = opts.future_tolerance.total_seconds() / 3600
     checks = [
         _check(
             "bad_timestamp",
             given & ts.isnull(),
-            _msg(t[LINE], field, "'", shown(raw), f"' is not a date/time; {hint}"),
+            _msg(p.line, field, "'", shown(raw), f"' is not a date/time; {hint}"),
         ),
         _check(
             "future_timestamp",
-            ts > ibis.literal(latest),
+            ts > ibis.literal(opts.now + opts.future_tolerance),
             _msg(
-                t[LINE],
+                p.line,
                 field,
                 "'",
                 shown(raw),
-                "' is more than "
-                f"{opts.future_tolerance.total_seconds() / 3600:g} h in the future; check the "
-                "time zone (--source-timezone) or raise ingest.future_tolerance_hours",
+                f"' is more than {hours:g} h in the "
+                "future; check the time zone (--source-timezone) or raise "
+                "ingest.future_tolerance_hours",
             ),
         ),
         _check(
             "ancient_timestamp",
             ts < ibis.literal(MIN_TS),
             _msg(
-                t[LINE],
+                p.line,
                 field,
                 "'",
                 shown(raw),
@@ -174,145 +192,17 @@ def _timestamp_checks(
     if required:
         checks.append(
             _check(
-                "missing_timestamp",
-                ~given,
-                _msg(t[LINE], field, "is empty; every row needs a time"),
+                "missing_timestamp", ~given, _msg(p.line, field, "is empty; every row needs a time")
             )
         )
     return checks
 
 
-def event_rules(t: ir.Table, opts: RuleOptions) -> RuleSet:
-    """Parse and check an events input whose columns already carry canonical names."""
-    canonical = set(column_names("events"))
-    line = t[LINE]
-    col = {c: t[c] for c in t.columns if c in canonical}
-    null = ibis.null("string")
-    v: dict[str, ir.Value] = {}
-    checks: list[Check] = []
+def _texts(t: ir.Table, names: Sequence[str]) -> dict[str, ir.Value]:
+    return {n: text(t[n]) if n in t.columns else NULL_TEXT for n in names}
 
-    for name in ("user_id", "anonymous_id", "account_id", "order_id", "category", "region"):
-        v[name] = text(col[name]) if name in col else null
-    v["channel"] = text(col["channel"]).lower() if "channel" in col else null
-    checks.append(
-        _check(
-            "missing_id",
-            v["user_id"].isnull() & v["anonymous_id"].isnull(),
-            _msg(line, "user_id", "is empty and so is anonymous_id; every event needs one of them"),
-        )
-    )
 
-    if opts.event_type is not None:
-        v["event_type"] = ibis.literal(opts.event_type)
-    else:
-        v["event_type"] = text(col["event_type"]).lower()
-    known = sorted({*STANDARD_EVENT_TYPES, *opts.custom_event_types})
-    checks.append(
-        _check(
-            "unknown_event_type",
-            ~v["event_type"].isin(known),
-            _msg(
-                line,
-                "event_type",
-                "'",
-                shown(v["event_type"]),
-                "' is not a known "
-                "event type; use one of the standard types (see docs/data-model.md)"
-                " or add it to ingest.custom_event_types",
-            ),
-        )
-    )
-
-    v["ts"] = timestamp_utc(col["ts"], fmt=opts.timestamp_format, zone=opts.source_timezone)
-    checks += _timestamp_checks(t, "ts", col["ts"], v["ts"], opts, required=True)
-
-    monetary = v["event_type"].isin(list(MONETARY_EVENT_TYPES))
-    if "revenue" in col:
-        raw_rev = col["revenue"]
-        rev = number(raw_rev)
-        v["revenue"] = rev
-        given = present(raw_rev)
-        checks += [
-            _check(
-                "bad_revenue",
-                given & (rev.isnull() | rev.isnan() | rev.isinf()),
-                _msg(
-                    line,
-                    "revenue",
-                    "'",
-                    shown(raw_rev),
-                    "' is not a number; write plain digits with a dot for decimals, e.g. 1234.50",
-                ),
-            ),
-            _check(
-                "negative_revenue",
-                monetary & (rev < 0),
-                _msg(
-                    line,
-                    "revenue",
-                    "'",
-                    shown(raw_rev),
-                    "' is negative; store order and "
-                    "refund amounts as positive numbers (a refund is its own event type)",
-                ),
-            ),
-            _check(
-                "missing_revenue",
-                (v["event_type"] == "order") & ~given,
-                _msg(line, "revenue", "is empty on an order; every order needs its amount"),
-            ),
-        ]
-    else:
-        v["revenue"] = ibis.null("float64")
-        checks.append(
-            _check(
-                "missing_revenue",
-                v["event_type"] == "order",
-                _msg(
-                    line,
-                    "revenue",
-                    "is missing on an order; add a revenue column (or --map YOUR_AMOUNT=revenue)",
-                ),
-            )
-        )
-
-    cur = text(col["currency"]).upper() if "currency" in col else null
-    if opts.default_currency is not None:
-        cur = cur.fill_null(opts.default_currency.upper())
-    v["currency"] = cur
-    checks += [
-        _check(
-            "bad_currency",
-            cur.notnull() & ~cur.isin(sorted(ISO_4217)),
-            _msg(
-                line,
-                "currency",
-                "'",
-                shown(cur),
-                "' is not an ISO 4217 currency code; use three letters such as CNY, USD or EUR",
-            ),
-        ),
-        _check(
-            "missing_currency",
-            v["revenue"].notnull() & cur.isnull(),
-            _msg(
-                line,
-                "currency",
-                "is empty but revenue is given; add a currency column or pass --currency CODE",
-            ),
-        ),
-    ]
-    v["country"], country_check = _country(col.get("country"), line)
-    checks.append(country_check)
-
-    given_id = text(col["event_id"]) if "event_id" in col else null
-    extras = {c: t[c] for c in t.columns if c not in canonical and c != LINE}
-    props, prop_checks = _properties(t, extras, "properties")
-    v["properties"] = props
-    checks += prop_checks
-    v["event_id"] = given_id
-    return RuleSet(v, checks, extras, id_fields=_ID_FIELDS)
-
+# -- events -------------------------------------------------------------------------------
 
 _ID_FIELDS = (
     "event_type",
@@ -331,6 +221,128 @@ _ID_FIELDS = (
 )
 
 
+def event_rules(t: ir.Table, opts: RuleOptions) -> RuleSet:
+    """Parse and check an events input whose columns already carry canonical names."""
+    canonical = set(column_names("events"))
+    v = _texts(t, ("user_id", "anonymous_id", "account_id", "order_id", "category", "region"))
+    v["channel"] = text(t["channel"]).lower() if "channel" in t.columns else NULL_TEXT
+    v["event_type"] = (
+        ibis.literal(opts.event_type)
+        if opts.event_type is not None
+        else text(t["event_type"]).lower()
+    )
+    v["ts"] = timestamp_utc(t["ts"], fmt=opts.timestamp_format, zone=opts.source_timezone)
+    has_revenue = "revenue" in t.columns
+    v["revenue"] = number(t["revenue"]) if has_revenue else ibis.null("float64")
+    cur = text(t["currency"]).upper() if "currency" in t.columns else NULL_TEXT
+    if opts.default_currency is not None:
+        cur = cur.fill_null(opts.default_currency.upper())
+    v["currency"] = cur
+    v["country"] = text(t["country"]).upper() if "country" in t.columns else NULL_TEXT
+    extras = [c for c in t.columns if c not in canonical and c != LINE]
+    v["properties"] = _json_value(t, extras, "properties")
+    v["event_id"] = text(t["event_id"]) if "event_id" in t.columns else NULL_TEXT
+    p = _Parsed(t, v, given=["ts", *(["revenue"] if has_revenue else [])])
+
+    known = sorted({*STANDARD_EVENT_TYPES, *opts.custom_event_types})
+    checks = [
+        _check(
+            "missing_id",
+            p["user_id"].isnull() & p["anonymous_id"].isnull(),
+            _msg(
+                p.line, "user_id", "is empty and so is anonymous_id; every event needs one of them"
+            ),
+        ),
+        _check(
+            "unknown_event_type",
+            ~one_of(p["event_type"], known),
+            _msg(
+                p.line,
+                "event_type",
+                "'",
+                shown(p["event_type"]),
+                "' is not a known "
+                "event type; use one of the standard types (see docs/data-model.md) or "
+                "add it to ingest.custom_event_types",
+            ),
+        ),
+        *_timestamp_checks(p, "ts", opts, required=True),
+    ]
+    rev, is_order = p["revenue"], p["event_type"] == "order"
+    if has_revenue:
+        raw_rev, given = p.raw("revenue"), p.given("revenue")
+        monetary = one_of(p["event_type"], MONETARY_EVENT_TYPES)
+        checks += [
+            _check(
+                "bad_revenue",
+                given & (rev.isnull() | rev.isnan() | rev.isinf()),
+                _msg(
+                    p.line,
+                    "revenue",
+                    "'",
+                    shown(raw_rev),
+                    "' is not a number; write plain digits with a dot for decimals, e.g. 1234.50",
+                ),
+            ),
+            _check(
+                "negative_revenue",
+                monetary & (rev < 0),
+                _msg(
+                    p.line,
+                    "revenue",
+                    "'",
+                    shown(raw_rev),
+                    "' is negative; store order "
+                    "and refund amounts as positive numbers (a refund is its own event "
+                    "type)",
+                ),
+            ),
+            _check(
+                "missing_revenue",
+                is_order & ~given,
+                _msg(p.line, "revenue", "is empty on an order; every order needs its amount"),
+            ),
+        ]
+    else:
+        checks.append(
+            _check(
+                "missing_revenue",
+                is_order,
+                _msg(
+                    p.line,
+                    "revenue",
+                    "is missing on an order; add a revenue column (or --map YOUR_AMOUNT=revenue)",
+                ),
+            )
+        )
+    cur = p["currency"]
+    checks += [
+        _check(
+            "bad_currency",
+            cur.notnull() & ~one_of(cur, ISO_4217),
+            _msg(
+                p.line,
+                "currency",
+                "'",
+                shown(cur),
+                "' is not an ISO 4217 currency code; use three letters such as CNY, USD or EUR",
+            ),
+        ),
+        _check(
+            "missing_currency",
+            rev.notnull() & cur.isnull(),
+            _msg(
+                p.line,
+                "currency",
+                "is empty but revenue is given; add a currency column or pass --currency CODE",
+            ),
+        ),
+        _country_check(p),
+        *_json_checks(p, "properties"),
+    ]
+    return RuleSet(p.table, p.values, checks, id_fields=_ID_FIELDS)
+
+
 def fingerprint(values: Sequence[ir.Value]) -> ir.StringValue:
     """md5 of the values' text, NULL-safe (NULL and '' differ), as 32 hex digits."""
     parts = [
@@ -340,96 +352,102 @@ def fingerprint(values: Sequence[ir.Value]) -> ir.StringValue:
     return ibis.literal("\x1f").join(parts).hexdigest("md5")
 
 
+# -- users --------------------------------------------------------------------------------
+
+
 def user_rules(t: ir.Table, opts: RuleOptions) -> RuleSet:
     """Parse and check a users input whose columns already carry canonical names."""
     canonical = set(column_names("users"))
-    line = t[LINE]
-    col = {c: t[c] for c in t.columns if c in canonical}
-    null = ibis.null("string")
-    v: dict[str, ir.Value] = {}
-    checks: list[Check] = []
-    for name in (
-        "user_id",
-        "account_id",
-        "company_size",
-        "industry",
-        "region",
-        "language",
-        "acquisition_channel",
-    ):
-        v[name] = text(col[name]) if name in col else null
-    checks.append(
+    v = _texts(
+        t,
+        (
+            "user_id",
+            "account_id",
+            "company_size",
+            "industry",
+            "region",
+            "language",
+            "acquisition_channel",
+            "timezone",
+        ),
+    )
+    v["customer_type"] = (
+        text(t["customer_type"]).lower() if "customer_type" in t.columns else NULL_TEXT
+    )
+    v["signup_ts"] = (
+        timestamp_utc(t["signup_ts"], fmt=opts.timestamp_format, zone=opts.source_timezone)
+        if "signup_ts" in t.columns
+        else ibis.null("timestamp('UTC', 6)")
+    )
+    v["country"] = text(t["country"]).upper() if "country" in t.columns else NULL_TEXT
+    v["acquisition_cost"] = (
+        number(t["acquisition_cost"]) if "acquisition_cost" in t.columns else ibis.null("float64")
+    )
+    v["birthday"] = date(t["birthday"]) if "birthday" in t.columns else ibis.null("date")
+    identity = {*IDENTITY_COLUMNS, *PII_IDENTITY_COLUMNS}
+    extras = [c for c in t.columns if c not in canonical and c != LINE and c not in identity]
+    v["attributes"] = _json_value(t, extras, "attributes")
+    given = [c for c in ("signup_ts", "acquisition_cost", "birthday") if c in t.columns]
+    p = _Parsed(t, v, given=given)
+
+    ctype, tz = p["customer_type"], p["timezone"]
+    checks = [
         _check(
             "missing_id",
-            v["user_id"].isnull(),
-            _msg(line, "user_id", "is empty; every user row needs its id"),
-        )
-    )
-    v["customer_type"] = text(col["customer_type"]).lower() if "customer_type" in col else null
-    checks.append(
+            p["user_id"].isnull(),
+            _msg(p.line, "user_id", "is empty; every user row needs its id"),
+        ),
         _check(
             "bad_customer_type",
-            v["customer_type"].notnull() & ~v["customer_type"].isin(["b2c", "b2b"]),
-            _msg(line, "customer_type", "'", shown(v["customer_type"]), "' is not b2c or b2b"),
-        )
-    )
-    if "signup_ts" in col:
-        v["signup_ts"] = timestamp_utc(
-            col["signup_ts"], fmt=opts.timestamp_format, zone=opts.source_timezone
-        )
-        checks += _timestamp_checks(
-            t, "signup_ts", col["signup_ts"], v["signup_ts"], opts, required=False
-        )
-    else:
-        v["signup_ts"] = ibis.null("timestamp('UTC', 6)")
-    v["country"], country_check = _country(col.get("country"), line)
-    checks.append(country_check)
-    tz = text(col["timezone"]) if "timezone" in col else null
-    v["timezone"] = tz
-    checks.append(
+            ctype.notnull() & ~one_of(ctype, ["b2c", "b2b"]),
+            _msg(p.line, "customer_type", "'", shown(ctype), "' is not b2c or b2b"),
+        ),
+        _country_check(p),
         _check(
             "bad_timezone",
-            tz.notnull() & ~tz.isin(sorted(zoneinfo.available_timezones())),
+            tz.notnull() & ~one_of(tz, zoneinfo.available_timezones()),
             _msg(
-                line,
+                p.line,
                 "timezone",
                 "'",
                 shown(tz),
                 "' is not an IANA time zone; use e.g. Asia/Shanghai or Europe/Berlin",
             ),
-        )
-    )
-    if "acquisition_cost" in col:
-        raw = col["acquisition_cost"]
-        cost = number(raw)
+        ),
+        *_json_checks(p, "attributes"),
+    ]
+    if "signup_ts" in t.columns:
+        checks += _timestamp_checks(p, "signup_ts", opts, required=False)
+    if "acquisition_cost" in t.columns:
+        cost = p["acquisition_cost"]
         checks.append(
             _check(
                 "bad_cost",
-                text(raw).notnull() & (cost.isnull() | (cost < 0)),
-                _msg(line, "acquisition_cost", "'", shown(raw), "' is not a number ≥ 0"),
+                p.given("acquisition_cost") & (cost.isnull() | (cost < 0)),
+                _msg(
+                    p.line,
+                    "acquisition_cost",
+                    "'",
+                    shown(p.raw("acquisition_cost")),
+                    "' is not a number ≥ 0",
+                ),
             )
         )
-        v["acquisition_cost"] = cost
-    else:
-        v["acquisition_cost"] = ibis.null("float64")
-    if "birthday" in col:
-        raw = col["birthday"]
-        v["birthday"] = date(raw)
+    if "birthday" in t.columns:
         checks.append(
             _check(
                 "bad_date",
-                text(raw).notnull() & v["birthday"].isnull(),
-                _msg(line, "birthday", "'", shown(raw), "' is not a date; use YYYY-MM-DD"),
+                p.given("birthday") & p["birthday"].isnull(),
+                _msg(
+                    p.line,
+                    "birthday",
+                    "'",
+                    shown(p.raw("birthday")),
+                    "' is not a date; use YYYY-MM-DD",
+                ),
             )
         )
-    else:
-        v["birthday"] = ibis.null("date")
-    identity = set(IDENTITY_COLUMNS) | set(PII_IDENTITY_COLUMNS)
-    extras = {c: t[c] for c in t.columns if c not in canonical and c != LINE and c not in identity}
-    attrs, attr_checks = _properties(t, extras, "attributes")
-    v["attributes"] = attrs
-    checks += attr_checks
-    return RuleSet(v, checks, extras)
+    return RuleSet(p.table, p.values, checks)
 
 
 def identity_values(t: ir.Table) -> dict[str, ir.StringValue]:
@@ -443,10 +461,12 @@ def identity_values(t: ir.Table) -> dict[str, ir.StringValue]:
     return out
 
 
-def checked_table(
-    t: ir.Table, rules: RuleSet, keep: Mapping[str, ir.Value] | None = None
-) -> ir.Table:
-    """The parsed canonical columns, ``_line`` and ``_ok`` (all rules passed)."""
+def checked_table(rules: RuleSet, keep: Mapping[str, ir.Value] | None = None) -> ir.Table:
+    """The parsed canonical columns, ``_line`` and ``_ok`` (all rules passed).
+
+    ``keep`` adds columns, computed on ``rules.table``.
+    """
+    t = rules.table
     ok = ibis.literal(True)
     for check in rules.checks:
         ok = ok & ~check.failed
@@ -457,9 +477,10 @@ def checked_table(
     return out
 
 
-def rejected_rows(t: ir.Table, rules: RuleSet) -> ir.Table:
+def rejected_rows(rules: RuleSet) -> ir.Table:
     """One row per input row that broke a rule: line, raw JSON, codes and messages."""
-    raw_cols = {c: t[c] for c in t.columns if c != LINE}
+    t = rules.table
+    raw_cols = {c: t[c] for c in t.columns if c != LINE and not c.startswith(PARSED)}
     null = ibis.null("string")
     codes = ibis.array([ibis.ifelse(c.failed, c.code, null) for c in rules.checks])
     msgs = ibis.array([ibis.ifelse(c.failed, c.message, null) for c in rules.checks])

@@ -12,7 +12,7 @@ import pyarrow as pa
 from ibis.backends.duckdb import Backend as DuckDBBackend
 
 from liucun.schema import TABLES
-from liucun.warehouse._engine import FileFormat, drop_view, read_arrow, read_file
+from liucun.warehouse._engine import FileFormat, drop_view, read_arrow, read_file, temp_table
 
 
 class Writer(ABC):
@@ -75,7 +75,7 @@ class Warehouse(ABC):
 
     def materialize(self, expr: ir.Table, *, name: str) -> ir.Table:
         """Compute ``expr`` once into an engine temp table and return that table."""
-        return self.engine.create_table(name, expr, temp=True, overwrite=True)
+        return temp_table(self.engine, name, expr)
 
     def count(self, name: str) -> int:
         """Rows in canonical table ``name``."""

@@ -18,7 +18,7 @@ import sqlglot.expressions as sge
 from liucun.core import WarehouseError
 from liucun.schema import TABLES, ibis_schema
 from liucun.warehouse._base import Warehouse, Writer, _check_table
-from liucun.warehouse._engine import new_engine
+from liucun.warehouse._engine import new_engine, temp_table
 
 #: Tables whose rows carry the ``load_id`` of the load that wrote them.
 ORPHAN_TABLES = ("events", "users", "identities", "identity_links", "quarantine")
@@ -44,7 +44,7 @@ class _DuckDBWriter(Writer):
         _check_table(table)
         con = self._wh.engine
         staged_name = f"_upsert_{table}"
-        staged = con.create_table(staged_name, rows, temp=True, overwrite=True)
+        staged = temp_table(con, staged_name, rows)
         target = sg.table(table, quoted=True)
         keys = sge.Tuple(expressions=[sg.column(k, table=table, quoted=True) for k in key])
         subquery = sg.select(*[sg.column(k, quoted=True) for k in key]).from_(

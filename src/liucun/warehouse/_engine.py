@@ -84,7 +84,7 @@ def _numbered_copy(
 ) -> ir.Table:
     con.con.register(f"{name}_src", rel)
     try:
-        con.create_table(f"{name}_raw", con.table(f"{name}_src"), temp=True, overwrite=True)
+        temp_table(con, f"{name}_raw", con.table(f"{name}_src"))
     finally:
         con.con.unregister(f"{name}_src")
     line = duckdb.ColumnExpression("rowid") + duckdb.ConstantExpression(offset)
@@ -115,6 +115,16 @@ def csv_header(path: Path, delimiter: str) -> tuple[list[str], int]:
             raise InvalidInput(f"{path}: column {n!r} appears twice in the header; rename one")
         seen.add(n.lower())
     return names, reader.line_num
+
+
+def temp_table(con: DuckDBBackend, name: str, expr: ir.Table) -> ir.Table:
+    """Compute ``expr`` into temp table ``name``, replacing one of that name.
+
+    Not ``create_table(..., overwrite=True)``: for temp tables Ibis 12 then fills a
+    scratch table and copies it, which doubles the cost.
+    """
+    con.drop_table(name, force=True)
+    return con.create_table(name, expr, temp=True)
 
 
 def drop_view(con: DuckDBBackend, name: str) -> None:
