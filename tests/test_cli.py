@@ -15,8 +15,9 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
+from helpers import counts, make_workspace
 from liucun.cli import app
-from liucun.warehouse import init_workspace, open_workspace
+from liucun.warehouse import open_workspace
 
 HEADER = "user_id,event_type,ts,revenue,currency"
 _ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")
@@ -37,17 +38,6 @@ def one_line(out: str) -> str:
     lines = _LINE_BREAK.split(out.strip())
     assert len(lines) == 1 and lines[0], f"expected one line:\n{out}"
     return lines[0]
-
-
-def make_workspace(path: Path) -> Path:
-    init_workspace(path).close()
-    return path
-
-
-def counts(ws: Path) -> dict[str, int]:
-    with open_workspace(ws) as opened:
-        wh = opened.warehouse
-        return {t: wh.count(t) for t in ("events", "loads", "quarantine")}
 
 
 def stored_events(ws: Path) -> list[dict[str, object]]:

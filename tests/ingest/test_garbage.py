@@ -23,8 +23,9 @@ from hypothesis import HealthCheck, event, example, given, settings
 from hypothesis import strategies as st
 from typer.testing import CliRunner
 
+from helpers import counts, make_workspace
 from liucun.cli import app
-from liucun.warehouse import init_workspace, open_workspace
+from liucun.warehouse import open_workspace
 
 HEADER = "user_id,event_type,ts,revenue,currency\n"
 LIUCUN_ERRORS = (
@@ -43,17 +44,6 @@ _EXCEPTION_NAME = re.compile(r"\b[A-Z]\w*(?:Error|Exception|Exit|Interrupt)\b")
 
 def good_row(i: int) -> str:
     return f"u{i},order,2024-01-{1 + i % 28:02d}T{i % 24:02d}:00:00Z,{i % 97}.5,USD\n"
-
-
-def make_workspace(path: Path) -> Path:
-    init_workspace(path).close()
-    return path
-
-
-def counts(ws: Path) -> dict[str, int]:
-    with open_workspace(ws) as opened:
-        wh = opened.warehouse
-        return {t: wh.count(t) for t in ("events", "loads", "quarantine")}
 
 
 def run_cli(args: list[str]) -> tuple[int, str]:

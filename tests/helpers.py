@@ -1,0 +1,20 @@
+"""Small helpers shared by test modules (on the path via pytest's ``pythonpath``)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from liucun.warehouse import init_workspace, open_workspace
+
+
+def make_workspace(path: Path) -> Path:
+    """Create a DuckDB workspace at ``path`` and return the path."""
+    init_workspace(path).close()
+    return path
+
+
+def counts(ws: Path) -> dict[str, int]:
+    """Rows in the tables a load writes: events, loads, quarantine."""
+    with open_workspace(ws) as opened:
+        wh = opened.warehouse
+        return {t: wh.count(t) for t in ("events", "loads", "quarantine")}
