@@ -7,7 +7,6 @@ add up: ``rows_read = accepted + updated + duplicates + quarantined``.
 from __future__ import annotations
 
 import json
-import re
 import time
 import uuid
 from collections.abc import Callable, Mapping, Sequence
@@ -22,6 +21,14 @@ import pyarrow as pa
 
 from liucun.core import InvalidInput, RejectRateExceeded, Settings
 from liucun.ingest._columns import looks_headerless, missing_column_error, plan_columns
+from liucun.ingest._dedupe import (
+    SRC,
+    event_conflicts,
+    event_links,
+    new_events,
+    user_links,
+    write_users,
+)
 from liucun.ingest._links import update_identities
 from liucun.ingest._rules import (
     OK,
@@ -29,17 +36,15 @@ from liucun.ingest._rules import (
     RuleSet,
     checked_table,
     event_rules,
-    fingerprint,
     identity_values,
     rejected_rows,
     user_rules,
 )
-from liucun.ingest._sources import Source, discover, sniff
+from liucun.ingest._sources import Source, discover, read_error, sniff
 from liucun.schema import column_names
-from liucun.warehouse import LINE, Warehouse, Writer
+from liucun.warehouse import LINE, Warehouse
 
 Progress = Callable[[str], None]
-_SRC = "_src"
 
 
 @dataclass(frozen=True)
@@ -171,13 +176,13 @@ def _ingest(
             names.append(view)
             raw = _read(wh, src, view)
             rules = _apply_rules(raw, target, options, opts, source=str(src.path))
-            keep = {_SRC: ibis.literal(i)}
+            keep = {SRC: ibis.literal(i)}
             if target == "users":
                 keep.update(identity_values(rules.table))
             try:
                 chk = wh.materialize(checked_table(rules, keep), name=f"{view}_chk")
             except duckdb.Error as exc:
-                raise InvalidInput(_duckdb_message(exc, src)) from None
+                raise InvalidInput(read_error(exc, src)) from None
             names.append(f"{view}_chk")
             checked_parts.append(chk)
             if int(chk.filter(~chk[OK]).count().to_pyarrow().as_py()) > 0:
@@ -194,23 +199,23 @@ def _ingest(
         conflicts = 0
         if target == "events":
             repeats = int(valid.event_id.nunique().to_pyarrow().as_py()) < n_valid
-            clash = _event_conflicts(wh, valid, repeats=repeats)
+            clash = event_conflicts(wh, valid, repeats=repeats)
             if clash is not None:
                 clash = wh.materialize(clash, name=f"_clash_{load_id}".replace("-", "_"))
                 names.append(clash.get_name())
                 conflicts = int(clash.count().to_pyarrow().as_py())
                 for j, src in enumerate(sources):
-                    mine = clash.filter(clash[_SRC] == j).drop(_SRC)
+                    mine = clash.filter(clash[SRC] == j).drop(SRC)
                     rejected.append((src, mine))
         step("committing")
         with wh.transaction() as writer:
             if target == "events":
-                new = _new_events(wh, valid, repeats=repeats).mutate(**stamp)
+                new = new_events(wh, valid, repeats=repeats).mutate(**stamp)
                 accepted, updated = writer.append("events", new), 0
-                links.append(_event_links(valid))
+                links.append(event_links(valid))
             else:
-                accepted, updated = _write_users(wh, writer, valid, stamp)
-                links.append(_user_links(valid))
+                accepted, updated = write_users(wh, writer, valid, stamp)
+                links.append(user_links(valid))
             quarantined, by_reason = 0, dict[str, int]()
             for src, rej in rejected:
                 quarantined += int(rej.count().to_pyarrow().as_py())
@@ -285,7 +290,7 @@ def _read(wh: Warehouse, src: Source, view: str) -> ir.Table:
     try:
         return wh.read_file(src.path, src.format, name=view)
     except duckdb.Error as exc:
-        raise InvalidInput(_duckdb_message(exc, src)) from None
+        raise InvalidInput(read_error(exc, src)) from None
 
 
 def _apply_rules(
@@ -316,181 +321,7 @@ def _apply_rules(
     return event_rules(table, opts) if target == "events" else user_rules(table, opts)
 
 
-_CONTENT = [c for c in column_names("events") if c not in ("event_id", "ingested_at", "load_id")]
-
-
-def _event_conflicts(wh: Warehouse, valid: ir.Table, *, repeats: bool) -> ir.Table | None:
-    """Rows whose event_id is already used, in this load or in the warehouse, by a different
-    event. They are rejected (``conflicting_event_id``) rather than counted as duplicates."""
-    stored = wh.engine_table("events")
-    clashing_ids = valid.select("event_id").semi_join(stored.select("event_id"), "event_id")
-    if not repeats and int(clashing_ids.count().to_pyarrow().as_py()) == 0:
-        return None
-    rows = valid.mutate(
-        _fp=fingerprint([valid[c] for c in _CONTENT]),
-        _rank=ibis.row_number().over(group_by="event_id", order_by=[_SRC, LINE]),
-    )
-    first = rows.filter(rows._rank == 0).select(
-        "event_id", _first_fp=rows._fp, _first_line=rows[LINE]
-    )
-    later = rows.filter(rows._rank > 0)
-    in_load = later.join(first, "event_id").filter(lambda t: t._fp != t._first_fp)
-    in_load = in_load.mutate(
-        _why=ibis.literal("' is already used on line ")
-        + in_load._first_line.cast("string")
-        + " of this load by a different event"
-    )
-    kept = stored.select(
-        "event_id",
-        _stored_fp=fingerprint([stored[c] for c in _CONTENT]),
-        _stored_load=stored.load_id,
-    )
-    vs_stored = rows.join(kept, "event_id").filter(lambda t: t._fp != t._stored_fp)
-    vs_stored = vs_stored.mutate(
-        _why=ibis.literal("' is already stored (load ")
-        + vs_stored._stored_load
-        + ") for a different event"
-    )
-    cols = [_SRC, LINE, "_why", *column_names("events")[:-2]]
-    in_load = in_load.anti_join(vs_stored, [_SRC, LINE])  # one reason per row is enough
-    both = vs_stored.select(*cols).union(in_load.select(*cols))
-    message = (
-        ibis.literal("line ")
-        + both[LINE].cast("string")
-        + ", field 'event_id': '"
-        + both.event_id
-        + both._why
-        + "; give every event its own id"
-    )
-    return both.select(
-        _SRC,
-        line=both[LINE],
-        raw=ibis.struct({c: both[c] for c in column_names("events")[:-2]})
-        .cast("json")
-        .cast("string"),
-        reason_codes=ibis.array([ibis.literal("conflicting_event_id")]),
-        reasons=ibis.array([message]),
-    )
-
-
-def _new_events(wh: Warehouse, valid: ir.Table, *, repeats: bool) -> ir.Table:
-    """Valid rows whose event_id is neither earlier in this load nor already stored."""
-    first = valid
-    if repeats:
-        first = valid.mutate(
-            _rank=ibis.row_number().over(group_by="event_id", order_by=[_SRC, LINE])
-        ).filter(ibis._["_rank"] == 0)
-    existing = wh.engine_table("events").select("event_id")
-    return first.anti_join(existing, "event_id").select(*column_names("events")[:-2])
-
-
-_USER_VALUES = [c for c in column_names("users") if c not in ("ingested_at", "load_id")]
-
-
-def _write_users(
-    wh: Warehouse, writer: Writer, valid: ir.Table, stamp: Mapping[str, ir.Value]
-) -> tuple[int, int]:
-    """Insert new users, replace changed ones; the last row of a user in the load wins."""
-    last = (
-        valid.mutate(
-            _rank=ibis.row_number().over(
-                group_by="user_id", order_by=[ibis.desc(_SRC), ibis.desc(LINE)]
-            )
-        )
-        .filter(ibis._["_rank"] == 0)
-        .select(*_USER_VALUES)
-    )
-    current = wh.engine_table("users")
-    current = current.select("user_id", _fp=fingerprint([current[c] for c in _USER_VALUES]))
-    same = last.mutate(_fp=fingerprint([last[c] for c in _USER_VALUES])).semi_join(
-        current, ["user_id", "_fp"]
-    )  # identical rows: nothing to do
-    changed_or_new = last.anti_join(same, "user_id")
-    updated = int(changed_or_new.semi_join(current, "user_id").count().to_pyarrow().as_py())
-    n = int(changed_or_new.count().to_pyarrow().as_py())
-    if n:
-        writer.upsert("users", changed_or_new.mutate(**stamp), key=["user_id"])
-    return n - updated, updated
-
-
-def _event_links(valid: ir.Table) -> ir.Table:
-    linked = valid.filter(valid.user_id.notnull() & valid.anonymous_id.notnull())
-    return (
-        linked.group_by(["user_id", "anonymous_id"])
-        .aggregate(first_seen=linked.ts.min())
-        .select(
-            alias_type_a=ibis.literal("user_id"),
-            alias_a=ibis._.user_id,
-            alias_type_b=ibis.literal("anonymous_id"),
-            alias_b=ibis._.anonymous_id,
-            first_seen=ibis._.first_seen,
-            source=ibis.literal("events"),
-        )
-    )
-
-
-def _user_links(valid: ir.Table) -> ir.Table:
-    parts = []
-    for col in ("anonymous_id", "device_id", "email_hash", "phone_hash", "loyalty_card"):
-        if col in valid.columns:
-            rows = valid.filter(valid[col].notnull())
-            parts.append(
-                rows.select(
-                    alias_type_a=ibis.literal("user_id"),
-                    alias_a=rows.user_id,
-                    alias_type_b=ibis.literal(col),
-                    alias_b=rows[col],
-                    first_seen=rows.signup_ts.fill_null(ibis.now().cast("timestamp('UTC', 6)")),
-                    source=ibis.literal("users"),
-                )
-            )
-    if not parts:
-        return valid.limit(0).select(
-            alias_type_a=ibis.literal("user_id"),
-            alias_a=valid.user_id,
-            alias_type_b=ibis.literal("user_id"),
-            alias_b=valid.user_id,
-            first_seen=valid.signup_ts,
-            source=ibis.literal("users"),
-        )
-    return parts[0] if len(parts) == 1 else ibis.union(*parts)
-
-
 def _reason_counts(rej: ir.Table) -> dict[str, int]:
     codes = rej.select(code=rej.reason_codes.unnest())
     out = codes.group_by("code").aggregate(n=codes.count()).to_pyarrow().to_pylist()
     return {row["code"]: int(row["n"]) for row in out}
-
-
-_LINE_RE = re.compile(r"line:?\s*(\d+)", re.IGNORECASE)
-
-
-def _duckdb_message(exc: Exception, src: Source) -> str:
-    """One sentence for a file DuckDB could not read, naming the file, the line and the fix."""
-    text = " ".join(str(exc).split())
-    low = text.lower()
-    m = _LINE_RE.search(text)
-    line = int(m.group(1)) - (1 if src.format == "jsonl" else 0) if m else None
-    at = f" line {line}" if line is not None else ""
-    where = f"{src.path}{':' if at else ''}{at}"
-    if "expected number of columns" in low or "too many columns" in low:
-        return (
-            f"{where}: a row has a different number of fields than the header; check quoting "
-            "and delimiters (a value with a comma must be in double quotes)"
-        )
-    if "unterminated quote" in low:
-        return f"{where}: a quoted value is never closed; check for a stray double quote"
-    if "line size" in low and "exceed" in low:
-        return f"{where}: a line is longer than 8 MB; this is not a usable line-based file"
-    if "invalid state" in low:
-        return (
-            f"{src.path}: cannot be parsed as {src.format.upper()}; it may mix Windows (CRLF) "
-            "and Unix (LF) line endings or hold stray quotes: re-export it, or convert the "
-            "line endings (e.g. dos2unix)"
-        )
-    if "unicode" in low or "utf-8" in low or "utf8" in low:
-        return f"{where}: not valid UTF-8 text; convert the file to UTF-8 (e.g. with iconv)"
-    if src.format == "jsonl" and ("json" in low or "malformed" in low):
-        return f"{where}: not valid JSON Lines (one JSON object per line); fix that line"
-    first = text.split(" LINE ")[0][:240]
-    return f"cannot read {where}: {first}"
