@@ -153,6 +153,7 @@ class ParquetWarehouse(Warehouse):
                 .appName("liucun")
                 .config("spark.ui.enabled", "false")
                 .config("spark.sql.session.timeZone", "UTC")
+                .config("spark.log.level", "ERROR")
                 .getOrCreate()
             )
             self._spark = ibis.pyspark.connect(session)
