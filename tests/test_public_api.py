@@ -14,6 +14,8 @@ PACKAGES = [
     "liucun.schema",
     "liucun.warehouse",
     "liucun.ingest",
+    "liucun.metrics",
+    "liucun.models",
     "liucun.simulate",
     "liucun.datasets",
 ]

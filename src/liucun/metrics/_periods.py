@@ -1,0 +1,51 @@
+"""Calendar periods (day, week, month) as Ibis expressions on UTC timestamps."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+import ibis
+import ibis.expr.types as ir
+
+from liucun.core import ConfigError
+
+Period = Literal["day", "week", "month"]
+PERIODS: tuple[Period, ...] = ("day", "week", "month")
+
+
+def check_period(period: str) -> Period:
+    if period not in PERIODS:
+        raise ConfigError(f"unknown period {period!r}; use one of {', '.join(PERIODS)}")
+    return period  # type: ignore[return-value]
+
+
+def period_start(
+    ts: ir.TimestampValue, period: Period, *, week_start: int = 0
+) -> ir.TimestampValue:
+    """Start of the period holding ``ts``; weeks start on ``week_start`` (0 = Monday)."""
+    naive = ts.cast("timestamp")
+    if period == "day":
+        return naive.truncate("D")
+    if period == "week":
+        if not 0 <= week_start <= 6:
+            raise ConfigError(f"week_start must be 0 (Monday) … 6 (Sunday), got {week_start}")
+        shift = ibis.interval(days=(7 - week_start) % 7)
+        return (naive + shift).truncate("W") - shift
+    return naive.truncate("M")
+
+
+def periods_between(
+    start: ir.TimestampValue, later: ir.TimestampValue, period: Period
+) -> ir.IntegerValue:
+    """Whole periods from period start ``start`` to period start ``later``."""
+    if period == "month":
+        return later.delta(start, unit="month")
+    days = later.delta(start, unit="day")
+    return days if period == "day" else days // 7
+
+
+def shift(start: ir.TimestampValue, k: ir.IntegerValue, period: Period) -> ir.TimestampValue:
+    """The start of the period ``k`` periods after period start ``start``."""
+    if period == "month":
+        return start + k.as_interval("M")
+    return start + (k * (7 if period == "week" else 1)).as_interval("D")

@@ -1,0 +1,138 @@
+"""Cohort retention, pinned by hand-computed numbers on a hand-made shop (ARCHITECTURE §5)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+import ibis
+import pandas as pd
+import pytest
+
+from liucun.core import ConfigError
+from liucun.metrics import retention
+
+ROWS = [
+    ("u1", "order", "2024-01-01 10:00"),  # cohort week of Mon 2024-01-01
+    ("u1", "order", "2024-01-09 08:00"),  # week 1
+    ("u1", "order", "2024-01-24 08:00"),  # week 3
+    ("u2", "order", "2024-01-03 09:00"),  # cohort week of 2024-01-01
+    ("u2", "order", "2024-01-03 12:00"),  # same week as the cohort event: period 0
+    ("u2", "order", "2024-01-16 08:00"),  # week 2
+    ("u3", "order", "2024-01-08 08:00"),  # cohort week of 2024-01-08, never returns
+    ("u4", "view", "2024-01-02 08:00"),  # never orders: in no cohort
+]
+AS_OF = datetime(2024, 1, 31, 23, 0)
+
+
+@pytest.fixture
+def events() -> ibis.Table:
+    df = pd.DataFrame(ROWS, columns=["user_id", "event_type", "ts"])
+    df["ts"] = pd.to_datetime(df.ts, utc=True)
+    return ibis.memtable(df)
+
+
+def _grid(table: ibis.Table) -> dict[tuple[str, int], tuple[int, int, float, bool]]:
+    out = table.execute()
+    return {
+        (pd.Timestamp(r.cohort).date().isoformat(), int(r.period)): (
+            int(r.cohort_size),
+            int(r.retained),
+            float(r.rate),
+            bool(r.complete),
+        )
+        for r in out.itertuples()
+    }
+
+
+def test_weekly_n_period(events: ibis.Table) -> None:
+    got = _grid(retention(events, period="week", max_period=6, as_of=AS_OF))
+    assert got == {
+        ("2024-01-01", 0): (2, 2, 1.0, True),
+        ("2024-01-01", 1): (2, 1, 0.5, True),
+        ("2024-01-01", 2): (2, 1, 0.5, True),
+        ("2024-01-01", 3): (2, 1, 0.5, True),
+        ("2024-01-01", 4): (2, 0, 0.0, False),  # the week of Jan 29 has not ended
+        ("2024-01-08", 0): (1, 1, 1.0, True),
+        ("2024-01-08", 1): (1, 0, 0.0, True),
+        ("2024-01-08", 2): (1, 0, 0.0, True),
+        ("2024-01-08", 3): (1, 0, 0.0, False),
+    }  # weeks starting after Jan 31 are absent, not 0
+
+
+def test_weekly_unbounded(events: ibis.Table) -> None:
+    got = _grid(retention(events, period="week", kind="unbounded", max_period=6, as_of=AS_OF))
+    assert [got[("2024-01-01", k)][1] for k in range(5)] == [2, 2, 2, 1, 0]
+
+
+def test_recurring_cohorts(events: ibis.Table) -> None:
+    got = _grid(
+        retention(events, period="week", cohort_type="recurring", max_period=3, as_of=AS_OF)
+    )
+    # week of Jan 8: u1 (ordered Jan 9) and u3; u1 orders again in the week of Jan 22
+    assert got[("2024-01-08", 0)][:2] == (2, 2)
+    assert got[("2024-01-08", 1)][:2] == (2, 0)
+    assert got[("2024-01-08", 2)][:3] == (2, 1, 0.5)
+    # week of Jan 15: u2 alone, no later order
+    assert got[("2024-01-15", 0)][:2] == (1, 1)
+    assert got[("2024-01-15", 1)][:2] == (1, 0)
+
+
+def test_weeks_starting_on_sunday_move_the_boundaries(events: ibis.Table) -> None:
+    got = _grid(retention(events, period="week", week_start=6, max_period=1, as_of=AS_OF))
+    # Sunday weeks: Dec 31 – Jan 6 holds u1 and u2; Jan 7 – 13 holds u3
+    assert {k[0] for k in got} == {"2023-12-31", "2024-01-07"}
+    assert got[("2023-12-31", 1)][:2] == (2, 1)  # u1 on Jan 9
+
+
+def test_daily_and_monthly(events: ibis.Table) -> None:
+    daily = _grid(retention(events, period="day", max_period=8, as_of=AS_OF))
+    assert daily[("2024-01-01", 8)][:2] == (1, 1)  # u1: Jan 1 → Jan 9
+    assert daily[("2024-01-03", 0)][:2] == (1, 1)
+    monthly = _grid(retention(events, period="month", max_period=2, as_of=AS_OF))
+    assert monthly == {("2024-01-01", 0): (3, 3, 1.0, False)}  # January is not over
+
+
+def test_bad_options_are_config_errors(events: ibis.Table) -> None:
+    with pytest.raises(ConfigError, match="unknown period"):
+        retention(events, period="fortnight")  # type: ignore[arg-type]
+    with pytest.raises(ConfigError, match="unknown kind"):
+        retention(events, kind="bracketed-ish")  # type: ignore[arg-type]
+    with pytest.raises(ConfigError, match="week_start"):
+        retention(events, week_start=7)
+
+
+def _pandas_weekly(df: pd.DataFrame, as_of: pd.Timestamp, max_period: int) -> dict:
+    """Plain pandas reference: first-order week cohorts, N-period weekly retention."""
+    orders = df[(df.event_type == "order") & df.user_id.notna()].copy()
+    orders["ts"] = orders.ts.dt.tz_convert(None)
+    orders["week"] = orders.ts.dt.to_period("W-SUN").dt.start_time
+    first = orders.groupby("user_id").ts.min().rename("first_ts")
+    orders = orders.join(first, on="user_id")
+    orders["cohort"] = orders.first_ts.dt.to_period("W-SUN").dt.start_time
+    sizes = orders.groupby("cohort").user_id.nunique()
+    later = orders[orders.ts > orders.first_ts].copy()
+    later["k"] = (later.week - later.cohort).dt.days // 7
+    counts = later.groupby(["cohort", "k"]).user_id.nunique()
+    out = {}
+    for cohort, size in sizes.items():
+        for k in range(max_period + 1):
+            start = cohort + pd.Timedelta(weeks=k)
+            if start > as_of:
+                continue
+            kept = size if k == 0 else int(counts.get((cohort, k), 0))
+            out[(cohort.date().isoformat(), k)] = (int(size), kept)
+    return out
+
+
+def test_agrees_with_a_pandas_reference_on_a_simulated_shop(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    import pyarrow.parquet as pq
+
+    from liucun.simulate import simulate_shop
+
+    sim = simulate_shop(tmp_path / "sim", users=1500, days=120, seed=11)
+    df = pq.read_table(sim.events_dir).select(["user_id", "event_type", "ts"]).to_pandas()
+    as_of = df.ts.max().tz_convert(None)
+    got = _grid(retention(ibis.memtable(df), period="week", max_period=8))
+    want = _pandas_weekly(df, as_of, 8)
+    assert {k: v[:2] for k, v in got.items()} == want
+    assert sum(v[1] for k, v in want.items() if k[1] > 0) > 50  # the shop has returners
