@@ -31,10 +31,14 @@ def events() -> ibis.Table:
     return ibis.memtable(df)
 
 
-def _grid(table: ibis.Table) -> dict[tuple[str, int], tuple[int, int, float, bool]]:
+def _grid(table: ibis.Table) -> dict[tuple, tuple[int, int, float, bool]]:
     out = table.execute()
     return {
-        (pd.Timestamp(r.cohort).date().isoformat(), int(r.period)): (
+        (
+            pd.Timestamp(r.cohort).date().isoformat(),
+            *([r.breakdown] if "breakdown" in out.columns else []),
+            r.period if isinstance(r.period, str) else int(r.period),
+        ): (
             int(r.cohort_size),
             int(r.retained),
             float(r.rate),
@@ -136,3 +140,75 @@ def test_agrees_with_a_pandas_reference_on_a_simulated_shop(tmp_path) -> None:  
     want = _pandas_weekly(df, as_of, 8)
     assert {k: v[:2] for k, v in got.items()} == want
     assert sum(v[1] for k, v in want.items() if k[1] > 0) > 50  # the shop has returners
+
+
+def test_bracketed(events: ibis.Table) -> None:
+    from liucun.metrics import parse_brackets
+
+    spec = parse_brackets("W1=1, W2-3=2-3, W4+=4-10")
+    got = _grid(retention(events, period="week", kind="bracketed", brackets=spec, as_of=AS_OF))
+    # cohort Jan 1: u1 returns in weeks 1 and 3, u2 in week 2
+    assert got[("2024-01-01", "W1")] == (2, 1, 0.5, True)
+    assert got[("2024-01-01", "W2-3")] == (2, 2, 1.0, True)
+    assert got[("2024-01-01", "W4+")] == (2, 0, 0.0, False)
+    assert ("2024-01-08", "W4+") not in got  # starts Feb 5, after the data
+    out = retention(events, period="week", kind="bracketed", brackets=spec, as_of=AS_OF)
+    assert list(out.execute().period[:3]) == ["W1", "W2-3", "W4+"]
+
+
+@pytest.mark.parametrize("bad", ["D1", "D1=0", "D2=5-3", "=1"])
+def test_bad_brackets(bad: str) -> None:
+    from liucun.metrics import parse_brackets
+
+    with pytest.raises(ConfigError, match="bracket"):
+        parse_brackets(bad)
+
+
+def test_breakdown_by_event_and_user_columns(events: ibis.Table) -> None:
+    df = events.execute()
+    df["channel"] = ["app", "web", "web", "web", "web", "web", "app", "app"]
+    ev = ibis.memtable(df)
+    by_channel = _grid(retention(ev, period="week", breakdown="channel", max_period=2, as_of=AS_OF))
+    # the channel of each user's first order: u1 app, u2 web, u3 app
+    assert by_channel[("2024-01-01", "app", 1)][:2] == (1, 1)
+    assert by_channel[("2024-01-01", "web", 1)][:2] == (1, 0)
+    assert by_channel[("2024-01-01", "web", 2)][:2] == (1, 1)
+    users = ibis.memtable({"user_id": ["u1", "u2", "u3"], "tier": ["gold", "gold", "basic"]})
+    by_tier = _grid(
+        retention(ev, period="week", breakdown="tier", users=users, max_period=1, as_of=AS_OF)
+    )
+    assert by_tier[("2024-01-01", "gold", 1)][:2] == (2, 1)
+    assert by_tier[("2024-01-08", "basic", 0)][:2] == (1, 1)
+    with pytest.raises(ConfigError, match="cannot break down by 'contry'"):
+        retention(ev, breakdown="contry", users=users)
+
+
+def test_accounts_as_the_unit() -> None:
+    df = pd.DataFrame(
+        {
+            "user_id": ["a", "b", "c"],
+            "account_id": ["acme", "acme", None],
+            "event_type": ["order"] * 3,
+            "ts": pd.to_datetime(["2024-01-01", "2024-01-09", "2024-01-02"], utc=True),
+        }
+    )
+    got = _grid(
+        retention(ibis.memtable(df), period="week", entity="account", max_period=1, as_of=AS_OF)
+    )
+    # buyer b of account acme orders in week 1: the account is retained; c has no account
+    assert got == {("2024-01-01", 0): (1, 1, 1.0, True), ("2024-01-01", 1): (1, 1, 1.0, True)}
+
+
+def test_weighted_mean_and_day_n(events: ibis.Table) -> None:
+    from liucun.metrics import day_n_retention, weighted_mean
+
+    weekly = retention(events, period="week", max_period=4, as_of=AS_OF)
+    mean = weighted_mean(weekly).execute().set_index("period")
+    # week 1: (1 + 0) / (2 + 1); week 3: the Jan 8 cohort's week 3 is incomplete → 1 / 2
+    assert mean.loc[1, "rate"] == pytest.approx(1 / 3)
+    assert mean.loc[3, "rate"] == pytest.approx(1 / 2)
+    assert 4 not in mean.index  # no complete cohort has a week 4
+    d = day_n_retention(events, days=(1, 8), as_of=AS_OF).execute().set_index("period")
+    # day cohorts: Jan 1 (u1), Jan 3 (u2), Jan 8 (u3); u1 returns on day 8, nobody on day 1
+    assert d.loc[1, "retained"] == 0 and d.loc[1, "cohort_size"] == 3
+    assert d.loc[8, "retained"] == 1 and d.loc[8, "cohort_size"] == 3

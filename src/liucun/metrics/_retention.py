@@ -1,11 +1,15 @@
-"""Cohort retention (ARCHITECTURE §5): N-period and unbounded, first-time and recurring.
+"""Cohort retention (ARCHITECTURE §5): N-period, unbounded and bracketed; first-time and
+recurring cohorts; by user or B2B account; with an optional breakdown.
 
-Pure Ibis: a function from canonical events to an unexecuted table
-``cohort, period, cohort_size, retained, rate, complete``.
+Pure Ibis: functions from canonical events to unexecuted tables
+``cohort, [breakdown], period, cohort_size, retained, rate, complete``.
 """
 
 from __future__ import annotations
 
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Literal
 
@@ -15,8 +19,40 @@ import ibis.expr.types as ir
 from liucun.core import ConfigError
 from liucun.metrics._periods import Period, check_period, period_start, periods_between, shift
 
-Kind = Literal["n-period", "unbounded"]
+Kind = Literal["n-period", "unbounded", "bracketed"]
 CohortType = Literal["first-time", "recurring"]
+Entity = Literal["user", "account"]
+KINDS = ("n-period", "unbounded", "bracketed")
+
+
+@dataclass(frozen=True)
+class Bracket:
+    """A named range of periods, e.g. ``D2-7`` = periods 2 to 7."""
+
+    name: str
+    low: int
+    high: int
+
+
+DEFAULT_BRACKETS = (Bracket("D1", 1, 1), Bracket("D2-7", 2, 7), Bracket("D8-30", 8, 30))
+_BRACKET = re.compile(r"^\s*([^=]+?)\s*=\s*(\d+)\s*(?:-\s*(\d+))?\s*$")
+
+
+def parse_brackets(text: str) -> tuple[Bracket, ...]:
+    """``"D1=1,D2-7=2-7,D8-30=8-30"`` → brackets (names free, ranges inclusive, ≥ 1)."""
+    out = []
+    for part in text.split(","):
+        m = _BRACKET.match(part)
+        if not m:
+            raise ConfigError(
+                f"bracket {part.strip()!r} is not NAME=FROM[-TO]; e.g. 'D1=1,D2-7=2-7'"
+            )
+        low = int(m.group(2))
+        high = int(m.group(3) or low)
+        if not 1 <= low <= high:
+            raise ConfigError(f"bracket {part.strip()!r}: the range must be 1 <= FROM <= TO")
+        out.append(Bracket(m.group(1), low, high))
+    return tuple(out)
 
 
 def retention(
@@ -28,64 +64,154 @@ def retention(
     kind: Kind = "n-period",
     cohort_type: CohortType = "first-time",
     max_period: int = 12,
+    brackets: Sequence[Bracket] = DEFAULT_BRACKETS,
+    entity: Entity = "user",
+    breakdown: str | None = None,
+    users: ir.Table | None = None,
     as_of: datetime | None = None,
     week_start: int = 0,
 ) -> ir.Table:
-    """Retention of cohorts of users by the period of their cohort event.
+    """Retention of cohorts by the period of their cohort event.
 
     Period 0 is the cohort's own period (everyone, rate 1). For ``k >= 1``, N-period
-    retention counts users with a return event in period ``k``; unbounded retention, in
-    period ``k`` or later. A first-time cohort is each user's first cohort event; recurring
-    cohorts count a user in every period in which they did the cohort event. Only return
-    events after the user's cohort event count. A period that has not ended by ``as_of``
-    (default: the last event's time) is flagged ``complete = False``; periods that have not
-    started are left out, never reported as 0.
+    retention counts units with a return event in period ``k``; unbounded, in period ``k``
+    or later; bracketed, in any period of a named range (``period`` is then the bracket's
+    name). A first-time cohort is each unit's first cohort event; recurring cohorts count a
+    unit in every period in which it did the cohort event. Only return events after the
+    unit's cohort event count. The unit is the user or, for B2B, the account. A breakdown
+    splits cohorts by a column of the cohort event (e.g. ``channel``, ``country``) or,
+    given ``users``, of the user (e.g. ``acquisition_channel``). A period that has not
+    ended by ``as_of`` (default: the last event's time) is flagged ``complete = False``;
+    periods that have not started are left out, never reported as 0.
     """
     period = check_period(period)
-    if kind not in ("n-period", "unbounded"):
-        raise ConfigError(f"unknown kind {kind!r}; use n-period or unbounded")
+    if kind not in KINDS:
+        raise ConfigError(f"unknown kind {kind!r}; use one of {', '.join(KINDS)}")
     if cohort_type not in ("first-time", "recurring"):
         raise ConfigError(f"unknown cohort type {cohort_type!r}; use first-time or recurring")
+    if entity not in ("user", "account"):
+        raise ConfigError(f"unknown entity {entity!r}; use user or account")
     if max_period < 0:
         raise ConfigError(f"max_period must be >= 0, got {max_period}")
-    known = events.filter(events.user_id.notnull())
-    starts = known.filter(known.event_type == cohort_event)
-    starts = starts.mutate(_cohort=period_start(starts.ts, period, week_start=week_start))
-    if cohort_type == "first-time":
-        first = starts.group_by("user_id").aggregate(_at=starts.ts.min())
-        cohorts = first.mutate(_cohort=period_start(first._at, period, week_start=week_start))
+    unit = "user_id" if entity == "user" else "account_id"
+    known = events.filter(events[unit].notnull()).mutate(_unit=events[unit])
+    cohorts = _cohorts(known, cohort_event, period, cohort_type, week_start, breakdown, users)
+    keys = ["_cohort", *(["breakdown"] if breakdown else [])]
+    returns = known.filter(known.event_type == return_event).select("_unit", _rts=known.ts)
+    hits = cohorts.join(returns, "_unit").filter(lambda t: t._rts > t._at)
+    rstart = period_start(hits._rts, period, week_start=week_start)
+    hits = hits.mutate(_k=periods_between(hits._cohort, rstart, period))
+    sizes = cohorts.group_by(keys).aggregate(cohort_size=cohorts._unit.nunique())
+    if kind == "bracketed":
+        table, first, last = _bracketed(hits, sizes, keys, brackets)
     else:
-        cohorts = starts.group_by(["user_id", "_cohort"]).aggregate(_at=starts.ts.min())
-    returns = known.filter(known.event_type == return_event).select("user_id", _rts=known.ts)
-    hits = cohorts.join(returns, "user_id").filter(lambda t: t._rts > t._at)
-    hits = hits.mutate(
-        _k=periods_between(
-            hits._cohort, period_start(hits._rts, period, week_start=week_start), period
-        )
-    )
-    hits = hits.filter((hits._k >= 1) & (hits._k <= max_period))
-    sizes = cohorts.group_by("_cohort").aggregate(cohort_size=cohorts.user_id.nunique())
-    ks = ibis.memtable({"period": list(range(max_period + 1))})
-    if kind == "n-period":
-        counts = hits.group_by(["_cohort", "_k"]).aggregate(retained=hits.user_id.nunique())
-        counts = counts.rename(period="_k")
-    else:
-        reach = hits.group_by(["_cohort", "user_id"]).aggregate(_max=hits._k.max())
-        pairs = reach.join(ks, reach._max >= ks.period)
-        counts = pairs.group_by(["_cohort", "period"]).aggregate(retained=pairs.user_id.nunique())
-    grid = sizes.cross_join(ks)
-    table = grid.left_join(counts, ["_cohort", "period"])
+        table, first, last = _by_period(hits, sizes, keys, kind, max_period)
     end = ibis.literal(as_of) if as_of is not None else events.ts.max().as_scalar()
     end = end.cast("timestamp")
-    p_start = shift(table._cohort, table.period, period)
-    p_end = shift(table._cohort, table.period + 1, period)
-    retained = ibis.ifelse(table.period == 0, table.cohort_size, table.retained.fill_null(0))
-    out = table.filter(p_start <= end).select(
+    starts_by = shift(table._cohort, first, period) <= end
+    complete = shift(table._cohort, last + 1, period) <= end
+    retained = table.retained.cast("int64")
+    order = [table._cohort, *([table.breakdown] if breakdown else []), first]
+    out = table.filter(starts_by).order_by(order).select(
         cohort=table._cohort.date(),
         period=table.period,
         cohort_size=table.cohort_size,
-        retained=retained.cast("int64"),
+        retained=retained,
         rate=retained.cast("float64") / table.cohort_size,
-        complete=p_end <= end,
+        complete=complete,
+        **({"breakdown": table.breakdown} if breakdown else {}),
     )
-    return out.order_by(["cohort", "period"])
+    return out
+
+
+def _cohorts(
+    known: ir.Table,
+    cohort_event: str,
+    period: Period,
+    cohort_type: str,
+    week_start: int,
+    breakdown: str | None,
+    users: ir.Table | None,
+) -> ir.Table:
+    starts = known.filter(known.event_type == cohort_event)
+    on_event = breakdown is not None and breakdown in known.columns
+    extra = {"breakdown": starts[breakdown].argmin(starts.ts)} if on_event else {}
+    by = (
+        ["_unit"]
+        if cohort_type == "first-time"
+        else ["_unit", period_start(starts.ts, period, week_start=week_start).name("_cohort")]
+    )
+    cohorts = starts.group_by(by).aggregate(_at=starts.ts.min(), **extra)
+    if cohort_type == "first-time":
+        cohorts = cohorts.mutate(_cohort=period_start(cohorts._at, period, week_start=week_start))
+    if breakdown is not None and not on_event:
+        if users is None or breakdown not in users.columns:
+            fields = sorted(
+                {*known.columns, *(users.columns if users is not None else ())} - {"_unit"}
+            )
+            raise ConfigError(
+                f"cannot break down by {breakdown!r}: it is neither an event nor a user "
+                f"column (pass users=…); fields: {', '.join(fields)}"
+            )
+        attrs = users.select(_unit=users.user_id, breakdown=users[breakdown])
+        cohorts = cohorts.left_join(attrs, "_unit").drop("_unit_right")
+    return cohorts
+
+
+def _by_period(
+    hits: ir.Table, sizes: ir.Table, keys: list[str], kind: str, max_period: int
+) -> tuple[ir.Table, ir.IntegerValue, ir.IntegerValue]:
+    hits = hits.filter((hits._k >= 1) & (hits._k <= max_period))
+    ks = ibis.memtable({"period": list(range(max_period + 1))})
+    if kind == "n-period":
+        counts = hits.group_by([*keys, "_k"]).aggregate(retained=hits._unit.nunique())
+        counts = counts.rename(period="_k")
+    else:
+        reach = hits.group_by([*keys, "_unit"]).aggregate(_max=hits._k.max())
+        pairs = reach.join(ks, reach._max >= ks.period)
+        counts = pairs.group_by([*keys, "period"]).aggregate(retained=pairs._unit.nunique())
+    grid = sizes.cross_join(ks).left_join(counts, [*keys, "period"])
+    grid = grid.mutate(
+        retained=ibis.ifelse(grid.period == 0, grid.cohort_size, grid.retained.fill_null(0))
+    )
+    return grid, grid.period, grid.period
+
+
+def _bracketed(
+    hits: ir.Table, sizes: ir.Table, keys: list[str], brackets: Sequence[Bracket]
+) -> tuple[ir.Table, ir.IntegerValue, ir.IntegerValue]:
+    if not brackets:
+        raise ConfigError("bracketed retention needs at least one bracket, e.g. 'D1=1'")
+    spec = ibis.memtable(
+        {
+            "period": [b.name for b in brackets],
+            "_low": [b.low for b in brackets],
+            "_high": [b.high for b in brackets],
+        }
+    )
+    inside = hits.join(spec, (hits._k >= spec._low) & (hits._k <= spec._high))
+    counts = inside.group_by([*keys, "period"]).aggregate(retained=inside._unit.nunique())
+    grid = sizes.cross_join(spec).left_join(counts, [*keys, "period"])
+    grid = grid.mutate(retained=grid.retained.fill_null(0))
+    return grid, grid._low, grid._high
+
+
+def weighted_mean(table: ir.Table) -> ir.Table:
+    """One row per period: retained ÷ cohort size summed over the *complete* cohorts."""
+    done = table.filter(table.complete)
+    keys = ["period", *(["breakdown"] if "breakdown" in table.columns else [])]
+    agg = done.group_by(keys).aggregate(
+        cohort_size=done.cohort_size.sum(), retained=done.retained.sum()
+    )
+    return agg.mutate(rate=agg.retained.cast("float64") / agg.cohort_size).order_by(keys)
+
+
+def day_n_retention(
+    events: ir.Table, *, days: Sequence[int] = (1, 7, 30), **options: object
+) -> ir.Table:
+    """D1/D7/D30-style shortcuts: daily N-period retention averaged over complete cohorts."""
+    if not days or min(days) < 1:
+        raise ConfigError("days must be whole numbers >= 1, e.g. (1, 7, 30)")
+    table = retention(events, period="day", kind="n-period", max_period=max(days), **options)  # type: ignore[arg-type]
+    table = table.filter(table.period.isin(list(days)))
+    return weighted_mean(table)
