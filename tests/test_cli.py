@@ -501,3 +501,59 @@ def test_simulate_then_ingest_simulated(workspace: Path, tmp_path: Path) -> None
         assert ws.warehouse.count("quarantine") == 0
     code, out = run(["-w", str(workspace), "status"])
     assert code == 0 and f"{n_events:,}" in out
+
+
+def test_retention_command_csv(workspace: Path, tmp_path: Path) -> None:
+    """The public CSV contract: cohort, period, cohort_size, retained, rate, complete."""
+    source = tmp_path / "orders.csv"
+    source.write_text(
+        "user_id,event_type,ts,revenue,currency,channel\n"
+        "u1,order,2024-01-01T10:00:00Z,5,USD,app\n"
+        "u1,order,2024-01-09T10:00:00Z,5,USD,app\n"
+        "u2,order,2024-01-03T10:00:00Z,5,USD,web\n"
+        "u3,order,2024-01-20T10:00:00Z,5,USD,web\n"
+    )
+    assert run(["-w", str(workspace), "ingest", "events", str(source)])[0] == 0
+    code, out = run(
+        [
+            "-w",
+            str(workspace),
+            "retention",
+            "--period",
+            "week",
+            "--max-period",
+            "1",
+            "--until",
+            "2024-01-22",
+            "--format",
+            "csv",
+        ]
+    )
+    assert code == 0, out
+    rows = list(csv.DictReader(io.StringIO(out)))
+    assert list(rows[0]) == ["cohort", "period", "cohort_size", "retained", "rate", "complete"]
+    got = {
+        (r["cohort"], r["period"]): (r["cohort_size"], r["retained"], r["complete"]) for r in rows
+    }
+    assert got == {
+        ("2024-01-01", "0"): ("2", "2", "True"),
+        ("2024-01-01", "1"): ("2", "1", "True"),
+        ("2024-01-15", "0"): ("1", "1", "True"),  # ends as --until begins; week 1 never starts
+    }
+    code, out = run(
+        [
+            "-w",
+            str(workspace),
+            "retention",
+            "--breakdown",
+            "channel",
+            "--max-period",
+            "0",
+            "--format",
+            "csv",
+        ]
+    )
+    assert code == 0, out
+    assert out.splitlines()[0].endswith(",channel")
+    code, out = run(["-w", str(workspace), "retention", "--kind", "weird"])
+    assert code == 1 and "unknown kind" in one_line(out)

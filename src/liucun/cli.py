@@ -373,6 +373,129 @@ def quarantine_show(
         console.print(table)
 
 
+class OutputFormat(StrEnum):
+    """How a command prints a table."""
+
+    table = "table"
+    csv = "csv"
+    json = "json"
+    parquet = "parquet"
+
+
+def _emit(frame: Any, fmt: OutputFormat, *, title: str, out: Path | None) -> None:
+    """Print ``frame`` as a Rich table, CSV or JSON Lines, or write it as Parquet to ``out``."""
+    from liucun.core import ConfigError
+
+    if fmt is OutputFormat.parquet:
+        if out is None:
+            raise ConfigError("--format parquet needs --out FILE.parquet")
+        frame.to_parquet(out, index=False)
+        console.print(f"Wrote {len(frame):,} rows to [bold]{out}[/bold].")
+        return
+    if fmt is OutputFormat.csv:
+        typer.echo(frame.to_csv(index=False), nl=False)
+        return
+    if fmt is OutputFormat.json:
+        typer.echo(frame.to_json(orient="records", lines=True, date_format="iso"), nl=False)
+        return
+    table = Table(title=title)
+    for col in frame.columns:
+        table.add_column(str(col), justify="right" if frame[col].dtype.kind in "iuf" else "left")
+    for row in frame.itertuples(index=False):
+        table.add_row(
+            *[
+                f"{v:.1%}" if isinstance(v, float) and c == "rate" else escape(str(v))
+                for c, v in zip(frame.columns, row, strict=True)
+            ]
+        )
+    console.print(table)
+
+
+@app.command("retention")
+@friendly
+def retention_cmd(
+    ctx: typer.Context,
+    cohort_event: Annotated[
+        str, typer.Option(help="Event that puts a unit in a cohort.")
+    ] = "order",
+    return_event: Annotated[str, typer.Option(help="Event that counts as coming back.")] = "order",
+    period: Annotated[str, typer.Option(help="day, week or month.")] = "week",
+    kind: Annotated[str, typer.Option(help="n-period, unbounded or bracketed.")] = "n-period",
+    brackets: Annotated[str, typer.Option(help="For --kind bracketed: NAME=FROM[-TO],…")] = (
+        "D1=1,D2-7=2-7,D8-30=8-30"
+    ),
+    cohort_type: Annotated[str, typer.Option(help="first-time or recurring.")] = "first-time",
+    breakdown: Annotated[
+        str | None,
+        typer.Option(help="Split cohorts by an event or user column, e.g. channel, country."),
+    ] = None,
+    entity: Annotated[str, typer.Option(help="user, or account for B2B.")] = "user",
+    since: Annotated[
+        str | None, typer.Option(help="Only events from this day, YYYY-MM-DD.")
+    ] = None,
+    until: Annotated[
+        str | None,
+        typer.Option(
+            help="Only events before this day, YYYY-MM-DD; periods after it are incomplete."
+        ),
+    ] = None,
+    max_period: Annotated[int, typer.Option(min=0, help="Last period to report.")] = 12,
+    week_start: Annotated[int, typer.Option(min=0, max=6, help="0 = Monday … 6 = Sunday.")] = 0,
+    fmt: Annotated[OutputFormat, typer.Option("--format", help="Output format.")] = (
+        OutputFormat.table
+    ),
+    out: Annotated[Path | None, typer.Option(help="File for --format parquet.")] = None,
+    workspace: WorkspaceOpt = None,
+) -> None:
+    """Cohort retention: cohort, period, cohort_size, retained, rate, complete.
+
+    Example: [bold]liucun -w shop retention --period week --kind unbounded
+    --breakdown channel --format csv[/bold]
+    """
+    from datetime import datetime as dt
+
+    from liucun.core import ConfigError
+    from liucun.metrics import parse_brackets, retention
+    from liucun.warehouse import resolved_events
+
+    def day(text: str | None, name: str) -> dt | None:
+        if text is None:
+            return None
+        try:
+            return dt.combine(date.fromisoformat(text), dt.min.time())
+        except ValueError:
+            raise ConfigError(f"--{name} {text!r} is not a date; use YYYY-MM-DD") from None
+
+    start, stop = day(since, "since"), day(until, "until")
+    with _open(ctx, workspace) as ws:
+        wh = ws.warehouse
+        events = resolved_events(wh.table("events"), wh.table("identities"))
+        if start is not None:
+            events = events.filter(events.ts >= start)
+        if stop is not None:
+            events = events.filter(events.ts < stop)
+        table = retention(
+            events,
+            cohort_event=cohort_event,
+            return_event=return_event,
+            period=period,
+            kind=kind,
+            cohort_type=cohort_type,  # type: ignore[arg-type]
+            brackets=parse_brackets(brackets),
+            entity=entity,  # type: ignore[arg-type]
+            breakdown=breakdown,
+            users=wh.table("users"),
+            max_period=max_period,
+            as_of=stop,
+            week_start=week_start,
+        )
+        frame = table.to_pandas()
+    frame["cohort"] = frame.cohort.map(lambda d: d.date().isoformat())  # a day, not a time
+    if breakdown:
+        frame = frame.rename(columns={"breakdown": breakdown})
+    _emit(frame, fmt, title=f"{period.capitalize()}ly retention ({kind}, {cohort_type})", out=out)
+
+
 class PresetName(StrEnum):
     """The simulator's presets."""
 

@@ -108,7 +108,7 @@ def retention(
         table, first, last = _by_period(hits, sizes, keys, kind, max_period)
     end = ibis.literal(as_of) if as_of is not None else events.ts.max().as_scalar()
     end = end.cast("timestamp")
-    starts_by = shift(table._cohort, first, period) <= end
+    starts_by = shift(table._cohort, first, period) < end
     complete = shift(table._cohort, last + 1, period) <= end
     retained = table.retained.cast("int64")
     order = [table._cohort, *([table.breakdown] if breakdown else []), first]
