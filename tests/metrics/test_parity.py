@@ -1,0 +1,67 @@
+"""One test body runs the retention set on DuckDB and on PySpark and compares exactly.
+
+Runs in CI (the `spark` extra and Java 17); locally it skips without them.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from liucun.ingest import ingest_events, ingest_users
+from liucun.metrics import day_n_retention, parse_brackets, retention
+from liucun.simulate import simulate_shop
+from liucun.warehouse import init_workspace, resolved_events
+
+pytestmark = [pytest.mark.spark, pytest.mark.slow]
+AS_OF = datetime(2026, 9, 30)
+CASES = {
+    "weekly": {"period": "week", "max_period": 6},
+    "monthly-unbounded": {"period": "month", "kind": "unbounded", "max_period": 3},
+    "daily-bracketed": {
+        "period": "day",
+        "kind": "bracketed",
+        "brackets": parse_brackets("D1=1,D2-7=2-7,D8-30=8-30"),
+    },
+    "recurring-sunday": {
+        "period": "week",
+        "cohort_type": "recurring",
+        "week_start": 6,
+        "max_period": 4,
+    },
+    "visit-to-order": {"cohort_event": "visit", "return_event": "order", "max_period": 4},
+    "by-channel": {"breakdown": "channel", "max_period": 3},
+    "by-acquisition": {"breakdown": "acquisition_channel", "max_period": 3},
+    "accounts": {"entity": "account", "max_period": 3},
+}
+
+
+def _frames(ws) -> dict[str, pd.DataFrame]:  # type: ignore[no-untyped-def]
+    wh = ws.warehouse
+    events = resolved_events(wh.table("events"), wh.table("identities"))
+    out = {}
+    for name, options in CASES.items():
+        table = retention(events, users=wh.table("users"), as_of=AS_OF, **options)
+        frame = table.to_pandas()
+        frame["cohort"] = pd.to_datetime(frame.cohort).dt.date.astype(str)
+        keys = [c for c in ("cohort", "breakdown", "period") if c in frame.columns]
+        out[name] = frame.astype({"period": str}).sort_values(keys).reset_index(drop=True)
+    d = day_n_retention(events, as_of=AS_OF).to_pandas()
+    out["d1-d7-d30"] = d.sort_values("period").reset_index(drop=True)
+    return out
+
+
+def test_retention_is_identical_on_duckdb_and_spark(tmp_path: Path, spark_available: bool) -> None:
+    sim = simulate_shop(tmp_path / "sim", preset="b2b", users=400, days=120, seed=5)
+    results = {}
+    for url in ("duckdb", "pyspark"):
+        with init_workspace(tmp_path / url, warehouse_url=url) as ws:
+            ingest_users(ws.warehouse, [sim.users_path])
+            ingest_events(ws.warehouse, [sim.events_dir])
+            results[url] = _frames(ws)
+    for name, frame in results["duckdb"].items():
+        assert len(frame) > 0, name
+        pd.testing.assert_frame_equal(frame, results["pyspark"][name], obj=name, check_dtype=False)
