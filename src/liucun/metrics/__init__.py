@@ -1,5 +1,6 @@
 """Retention metrics as Ibis expressions (ARCHITECTURE §5)."""
 
+from liucun.metrics._commerce import churn_rate, order_value, repurchase_rate
 from liucun.metrics._periods import PERIODS, period_start
 from liucun.metrics._retention import (
     DEFAULT_BRACKETS,
@@ -16,9 +17,12 @@ __all__ = [
     "KINDS",
     "PERIODS",
     "Bracket",
+    "churn_rate",
     "day_n_retention",
+    "order_value",
     "parse_brackets",
     "period_start",
+    "repurchase_rate",
     "retention",
     "weighted_mean",
 ]

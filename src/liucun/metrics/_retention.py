@@ -112,14 +112,18 @@ def retention(
     complete = shift(table._cohort, last + 1, period) <= end
     retained = table.retained.cast("int64")
     order = [table._cohort, *([table.breakdown] if breakdown else []), first]
-    out = table.filter(starts_by).order_by(order).select(
-        cohort=table._cohort.date(),
-        period=table.period,
-        cohort_size=table.cohort_size,
-        retained=retained,
-        rate=retained.cast("float64") / table.cohort_size,
-        complete=complete,
-        **({"breakdown": table.breakdown} if breakdown else {}),
+    out = (
+        table.filter(starts_by)
+        .order_by(order)
+        .select(
+            cohort=table._cohort.date(),
+            period=table.period,
+            cohort_size=table.cohort_size,
+            retained=retained,
+            rate=retained.cast("float64") / table.cohort_size,
+            complete=complete,
+            **({"breakdown": table.breakdown} if breakdown else {}),
+        )
     )
     return out
 
