@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-import ibis
 import ibis.expr.types as ir
 
 from liucun.core import ConfigError
@@ -47,12 +46,10 @@ def churn_rate(
     later = _orders(events, cutoff, cutoff + timedelta(days=horizon_days))
     later = later.select("user_id").distinct()
     churned = active.anti_join(later, "user_id")
-    out = (
-        ibis.memtable({"_": [0]})
-        .cross_join(active.aggregate(active=active.count()))
-        .cross_join(churned.aggregate(churned=churned.count()))
+    out = active.aggregate(active=active.count()).cross_join(
+        churned.aggregate(churned=churned.count())
     )
-    return out.select("active", "churned", rate=out.churned.cast("float64") / out.active.nullif(0))
+    return out.mutate(rate=out.churned.cast("float64") / out.active.nullif(0))
 
 
 def order_value(
