@@ -12,7 +12,18 @@ import pandas as pd
 import pytest
 
 from liucun.ingest import ingest_events, ingest_users
-from liucun.metrics import day_n_retention, parse_brackets, retention
+from liucun.metrics import (
+    active_users,
+    churn_rate,
+    day_n_retention,
+    funnel,
+    lifecycle,
+    order_value,
+    parse_brackets,
+    repurchase_rate,
+    retention,
+    stickiness,
+)
 from liucun.simulate import simulate_shop
 from liucun.warehouse import init_workspace, resolved_events
 
@@ -51,6 +62,21 @@ def _frames(ws) -> dict[str, pd.DataFrame]:  # type: ignore[no-untyped-def]
         out[name] = frame.astype({"period": str}).sort_values(keys).reset_index(drop=True)
     d = day_n_retention(events, as_of=AS_OF).to_pandas()
     out["d1-d7-d30"] = d.sort_values("period").reset_index(drop=True)
+    others = {
+        "wau": active_users(events, period="week"),
+        "stickiness": stickiness(events),
+        "lifecycle": lifecycle(events, period="week"),
+        "funnel": funnel(events, ["visit", "view", "add_to_cart", "order"]),
+        "repurchase": repurchase_rate(events),
+        "churn": churn_rate(events, cutoff=datetime(2026, 8, 1), lookback_days=60, horizon_days=30),
+        "order-value": order_value(events),
+    }
+    for name, expr in others.items():
+        frame = expr.to_pandas()
+        for col in frame.columns:
+            if "period_start" in col or col == "month":
+                frame[col] = pd.to_datetime(frame[col]).dt.tz_localize(None)
+        out[name] = frame.sort_values(list(frame.columns[:1])).reset_index(drop=True)
     return out
 
 

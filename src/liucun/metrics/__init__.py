@@ -1,5 +1,6 @@
 """Retention metrics as Ibis expressions (ARCHITECTURE §5)."""
 
+from liucun.metrics._activity import active_users, funnel, lifecycle, stickiness
 from liucun.metrics._commerce import churn_rate, order_value, repurchase_rate
 from liucun.metrics._periods import PERIODS, period_start
 from liucun.metrics._retention import (
@@ -17,12 +18,16 @@ __all__ = [
     "KINDS",
     "PERIODS",
     "Bracket",
+    "active_users",
     "churn_rate",
     "day_n_retention",
+    "funnel",
+    "lifecycle",
     "order_value",
     "parse_brackets",
     "period_start",
     "repurchase_rate",
     "retention",
+    "stickiness",
     "weighted_mean",
 ]

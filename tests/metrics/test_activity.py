@@ -1,0 +1,82 @@
+"""Active users, stickiness, lifecycle insight and funnels on hand-made data."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import ibis
+import pandas as pd
+import pytest
+
+from liucun.core import ConfigError
+from liucun.metrics import active_users, funnel, lifecycle, stickiness
+
+
+def _events(rows: list[tuple[str, str, str]]) -> ibis.Table:
+    df = pd.DataFrame(rows, columns=["user_id", "event_type", "ts"])
+    df["ts"] = pd.to_datetime(df.ts, utc=True)
+    return ibis.memtable(df)
+
+
+ACTIVITY = _events(
+    [
+        # weeks (Monday): W1 = Jan 1, W2 = Jan 8, W3 = Jan 15, W4 = Jan 22
+        ("a", "visit", "2024-01-01 10:00"),
+        ("a", "visit", "2024-01-02 10:00"),  # W1
+        ("a", "visit", "2024-01-09 10:00"),  # W2
+        ("a", "visit", "2024-01-23 10:00"),  # W4
+        ("b", "visit", "2024-01-03 10:00"),  # W1
+        ("c", "visit", "2024-01-10 10:00"),
+        ("c", "visit", "2024-01-16 10:00"),  # W2, W3
+    ]
+)
+
+
+def test_active_users_per_day_and_week() -> None:
+    daily = active_users(ACTIVITY, period="day").execute()
+    assert daily.active.tolist() == [1, 1, 1, 1, 1, 1, 1]
+    weekly = active_users(ACTIVITY, period="week").execute()
+    assert weekly.active.tolist() == [2, 2, 1, 1]
+
+
+def test_stickiness() -> None:
+    row = stickiness(ACTIVITY).execute().iloc[0]
+    # January: 7 active days with one user each → mean DAU 1; MAU 3
+    assert (row.mean_dau, row.mau) == (1.0, 3)
+    assert row.stickiness == pytest.approx(1 / 3)
+
+
+def test_lifecycle_weekly() -> None:
+    got = lifecycle(ACTIVITY, period="week").execute()
+    got["period_start"] = pd.to_datetime(got.period_start).dt.date.astype(str)
+    table = got.set_index("period_start")[["new", "returning", "resurrecting", "dormant"]]
+    assert table.to_dict("index") == {
+        "2024-01-01": {"new": 2, "returning": 0, "resurrecting": 0, "dormant": 0},
+        "2024-01-08": {"new": 1, "returning": 1, "resurrecting": 0, "dormant": 1},  # b gone
+        "2024-01-15": {"new": 0, "returning": 1, "resurrecting": 0, "dormant": 1},  # a gone
+        "2024-01-22": {"new": 0, "returning": 0, "resurrecting": 1, "dormant": 1},  # c gone
+    }
+
+
+def test_ordered_funnel_with_window() -> None:
+    ev = _events(
+        [
+            ("a", "visit", "2024-01-01 10:00"),
+            ("a", "add_to_cart", "2024-01-01 10:05"),
+            ("a", "order", "2024-01-02 09:00"),
+            ("b", "visit", "2024-01-01 10:00"),
+            ("b", "order", "2024-01-01 11:00"),  # no cart
+            ("c", "add_to_cart", "2024-01-01 09:00"),
+            ("c", "visit", "2024-01-01 10:00"),
+            ("c", "order", "2024-01-01 12:00"),  # cart before the visit: not in order
+            ("d", "visit", "2024-01-01 10:00"),
+            ("d", "add_to_cart", "2024-01-01 10:30"),
+            ("d", "order", "2024-01-20 10:00"),  # order outside the 7-day window
+        ]
+    )
+    got = funnel(ev, ["visit", "add_to_cart", "order"], window=timedelta(days=7)).execute()
+    assert got.users.tolist() == [4, 2, 1]
+    assert got.conversion.tolist() == pytest.approx([1.0, 0.5, 0.25])
+    assert got.drop_off.tolist() == pytest.approx([0.0, 0.5, 0.5])
+    with pytest.raises(ConfigError, match="at least two steps"):
+        funnel(ev, ["visit"])
