@@ -63,3 +63,45 @@ def test_order_value_per_currency(events: ibis.Table) -> None:
     assert got.loc["USD", "aov"] == pytest.approx(20.0)
     assert got.loc["USD", "arpu"] == pytest.approx(30.0)
     assert got.loc["CNY", "aov"] == pytest.approx(75.0)
+
+
+def test_time_to_second_order(events: ibis.Table) -> None:
+    from liucun.metrics import time_to_second_order
+
+    row = time_to_second_order(events).execute().iloc[0]
+    # a: Jan 5 → Feb 5 (31 days); c: Mar 1 → Mar 2 (1 day); b and d buy once
+    assert (row.buyers, row.repeat_buyers) == (4, 2)
+    assert row.mean_days == pytest.approx(16.0)
+    assert row.median_days == pytest.approx(16.0)
+    assert (row.within_30d, row.within_60d) == (0.25, 0.5)
+
+
+def test_ltv_cac_by_channel(events: ibis.Table) -> None:
+    from liucun.metrics import ltv_cac
+
+    df = events.execute()
+    refund = pd.DataFrame(
+        {
+            "user_id": ["a"],
+            "ts": pd.to_datetime(["2024-02-06"], utc=True),
+            "revenue": [10.0],
+            "currency": ["USD"],
+            "event_type": ["refund"],
+        }
+    )
+    ev = ibis.memtable(pd.concat([df, refund], ignore_index=True))
+    users = ibis.memtable(
+        {
+            "user_id": ["a", "b", "d", "e"],
+            "acquisition_channel": ["paid", "paid", "organic", "organic"],
+            "acquisition_cost": [10.0, 20.0, 0.0, 0.0],
+        }
+    )
+    got = ltv_cac(ev, users, currency="USD").execute().set_index("channel")
+    # paid: a 10 + 30 − 10 refund = 30, b 20 → 50 over 2 customers; CAC 15
+    assert got.loc["paid", ["customers", "buyers", "revenue"]].tolist() == [2, 2, 50.0]
+    assert got.loc["paid", "ltv"] == pytest.approx(25.0)
+    assert got.loc["paid", "ltv_cac"] == pytest.approx(25.0 / 15.0)
+    # organic: d 5 (2023), e never buys; CAC 0 → ratio undefined, not infinite
+    assert got.loc["organic", "ltv"] == pytest.approx(2.5)
+    assert pd.isna(got.loc["organic", "ltv_cac"])

@@ -18,11 +18,13 @@ from liucun.metrics import (
     day_n_retention,
     funnel,
     lifecycle,
+    ltv_cac,
     order_value,
     parse_brackets,
     repurchase_rate,
     retention,
     stickiness,
+    time_to_second_order,
 )
 from liucun.simulate import simulate_shop
 from liucun.warehouse import init_workspace, resolved_events
@@ -70,6 +72,8 @@ def _frames(ws) -> dict[str, pd.DataFrame]:  # type: ignore[no-untyped-def]
         "repurchase": repurchase_rate(events),
         "churn": churn_rate(events, cutoff=datetime(2026, 8, 1), lookback_days=60, horizon_days=30),
         "order-value": order_value(events),
+        "time-to-second": time_to_second_order(events),
+        "ltv-cac": ltv_cac(events, wh.table("users")),
     }
     for name, expr in others.items():
         frame = expr.to_pandas()

@@ -1,7 +1,13 @@
 """Retention metrics as Ibis expressions (ARCHITECTURE §5)."""
 
 from liucun.metrics._activity import active_users, funnel, lifecycle, stickiness
-from liucun.metrics._commerce import churn_rate, order_value, repurchase_rate
+from liucun.metrics._commerce import (
+    churn_rate,
+    ltv_cac,
+    order_value,
+    repurchase_rate,
+    time_to_second_order,
+)
 from liucun.metrics._periods import PERIODS, period_start
 from liucun.metrics._retention import (
     DEFAULT_BRACKETS,
@@ -23,11 +29,13 @@ __all__ = [
     "day_n_retention",
     "funnel",
     "lifecycle",
+    "ltv_cac",
     "order_value",
     "parse_brackets",
     "period_start",
     "repurchase_rate",
     "retention",
     "stickiness",
+    "time_to_second_order",
     "weighted_mean",
 ]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
+import ibis
 import ibis.expr.types as ir
 
 from liucun.core import ConfigError
@@ -64,3 +65,63 @@ def order_value(
     return agg.mutate(
         aov=agg.revenue / agg.orders.nullif(0), arpu=agg.revenue / agg.buyers.nullif(0)
     ).order_by("currency")
+
+
+def time_to_second_order(events: ir.Table) -> ir.Table:
+    """Days from each repeat buyer's first to second order: one row with ``buyers``,
+    ``repeat_buyers``, ``median_days``, ``mean_days``, ``p25_days``, ``p75_days`` and the
+    share of buyers with a second order within 30, 60 and 90 days."""
+    orders = _orders(events, None, None)
+    ranked = orders.mutate(_n=ibis.row_number().over(group_by="user_id", order_by="ts"))
+    ranked = ranked.filter(ranked._n <= 1)
+    pairs = ranked.group_by("user_id").aggregate(
+        _first=ranked.ts.min(), _second=ranked.ts.max(), _orders=ranked.count()
+    )
+    days = pairs._second.delta(pairs._first, unit="second") / 86400.0
+    pairs = pairs.mutate(_days=ibis.ifelse(pairs._orders == 2, days, ibis.null("float64")))
+    gap = pairs._days
+    return pairs.aggregate(
+        buyers=pairs.count(),
+        repeat_buyers=gap.count(),
+        median_days=gap.median(),
+        mean_days=gap.mean(),
+        p25_days=gap.quantile(0.25),
+        p75_days=gap.quantile(0.75),
+        within_30d=(gap <= 30).sum().cast("float64") / pairs.count(),
+        within_60d=(gap <= 60).sum().cast("float64") / pairs.count(),
+        within_90d=(gap <= 90).sum().cast("float64") / pairs.count(),
+    )
+
+
+def ltv_cac(
+    events: ir.Table, users: ir.Table, *, currency: str | None = None, as_of: datetime | None = None
+) -> ir.Table:
+    """Realized LTV to date and LTV/CAC by acquisition channel.
+
+    Per channel: ``customers`` (users acquired), ``buyers``, ``revenue`` (orders minus
+    refunds to ``as_of``), ``ltv`` (revenue per acquired customer), ``cac`` (mean
+    acquisition cost) and ``ltv_cac``. Pass ``currency`` when revenue mixes currencies.
+    """
+    money = events.filter(events.event_type.isin(["order", "refund"]) & events.user_id.notnull())
+    if currency is not None:
+        money = money.filter(money.currency == currency)
+    if as_of is not None:
+        money = money.filter(money.ts < as_of)
+    signed = ibis.ifelse(money.event_type == "refund", -money.revenue, money.revenue)
+    per_user = money.group_by("user_id").aggregate(
+        _revenue=signed.fill_null(0.0).sum(), _orders=(money.event_type == "order").sum()
+    )
+    base = users.select(
+        "user_id",
+        channel=users.acquisition_channel.fill_null("unknown"),
+        _cost=users.acquisition_cost,
+    )
+    joined = base.left_join(per_user, base.user_id == per_user.user_id)
+    agg = joined.group_by("channel").aggregate(
+        customers=joined.count(),
+        buyers=(joined._orders.fill_null(0) > 0).sum(),
+        revenue=joined._revenue.fill_null(0.0).sum(),
+        cac=joined._cost.mean(),
+    )
+    agg = agg.mutate(ltv=agg.revenue / agg.customers)
+    return agg.mutate(ltv_cac=agg.ltv / agg.cac.nullif(0)).order_by("channel")
