@@ -16,6 +16,8 @@ PACKAGES = [
     "liucun.ingest",
     "liucun.metrics",
     "liucun.models",
+    "liucun.models.btyd",
+    "liucun.segments",
     "liucun.simulate",
     "liucun.datasets",
 ]

@@ -478,8 +478,8 @@ def retention_cmd(
             events,
             cohort_event=cohort_event,
             return_event=return_event,
-            period=period,
-            kind=kind,
+            period=period,  # type: ignore[arg-type]  # checked by retention()
+            kind=kind,  # type: ignore[arg-type]
             cohort_type=cohort_type,  # type: ignore[arg-type]
             brackets=parse_brackets(brackets),
             entity=entity,  # type: ignore[arg-type]

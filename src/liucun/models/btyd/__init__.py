@@ -1,0 +1,36 @@
+"""Buy-till-you-die models: BG/NBD, MBG/NBD, Pareto/NBD, BG/BB and Gamma-Gamma.
+
+Every model derives from :class:`LikelihoodModel` (scikit-learn's contract, lifelines'
+structure): ``fit`` returns the model, fitted state ends in ``_`` and ``summary()``
+returns a DataFrame. A failed fit raises :class:`ConvergenceError`; a degraded one warns
+with :class:`FitWarning`.
+"""
+
+from liucun.models.btyd._base import (
+    PARAM_LOWER,
+    PARAM_UPPER,
+    ConvergenceError,
+    FitWarning,
+    LikelihoodModel,
+    NotFittedError,
+)
+from liucun.models.btyd._bgbb import BetaGeoBetaBinomModel
+from liucun.models.btyd._bgnbd import BetaGeoModel
+from liucun.models.btyd._gamma_gamma import GammaGammaModel, TransactionModel
+from liucun.models.btyd._mbgnbd import ModifiedBetaGeoModel
+from liucun.models.btyd._pareto import ParetoNBDModel
+
+__all__ = [
+    "PARAM_LOWER",
+    "PARAM_UPPER",
+    "BetaGeoBetaBinomModel",
+    "BetaGeoModel",
+    "ConvergenceError",
+    "FitWarning",
+    "GammaGammaModel",
+    "LikelihoodModel",
+    "ModifiedBetaGeoModel",
+    "NotFittedError",
+    "ParetoNBDModel",
+    "TransactionModel",
+]
