@@ -100,3 +100,18 @@ def test_bgnbd_p_transactions_is_a_distribution(t: float) -> None:
     assert np.all(p >= 0)
     assert p.sum() == pytest.approx(1.0, abs=1e-9)
     assert (n * p).sum() == pytest.approx(float(m.expected_transactions(t)[0]), rel=1e-8)
+
+
+def test_log_likelihood_at_given_parameters_matches_the_fit() -> None:
+    """The log-likelihood at the published CDNOW parameters is −9582.4 (FHL 2005)."""
+    from liucun.datasets import cdnow_rft, load_cdnow
+    from liucun.models.btyd import BetaGeoModel
+
+    rft = cdnow_rft(load_cdnow())
+    published = BetaGeoModel.from_params({"r": 0.243, "alpha": 4.414, "a": 0.793, "b": 2.426})
+    ll = published.log_likelihood(rft.frequency, rft.recency, rft["T"])
+    assert abs(ll - (-9582.4)) < 0.2
+    fitted = BetaGeoModel().fit(rft.frequency, rft.recency, rft["T"])
+    assert fitted.log_likelihood(rft.frequency, rft.recency, rft["T"]) == pytest.approx(
+        fitted.log_likelihood_, rel=1e-12
+    )

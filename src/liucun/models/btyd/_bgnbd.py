@@ -69,6 +69,14 @@ class BetaGeoModel(LikelihoodModel):
         w = check_weights(weights, len(x))
         return self._fit({"x": x, "tx": tx, "T": big_t}, w)
 
+    def log_likelihood(self, frequency: Any, recency: Any, T: Any, weights: Any = None) -> float:
+        """Log-likelihood of these customers at the model's parameters (fitted or given)."""
+        params = self._check_is_fitted()
+        x, tx, big_t = validate_rft(frequency, recency, T)
+        w = check_weights(weights, len(x))
+        nll, _ = self._negative_log_likelihood(params, {"x": x, "tx": tx, "T": big_t})
+        return -float(w @ nll)
+
     def _initial_params(self, data: Data, weights: FloatArray) -> FloatArray:
         rate = float(weights @ data["x"]) / max(float(weights @ data["T"]), 1e-9)
         return np.array([1.0, 1.0 / max(rate, 1e-3), 1.0, 3.0])
