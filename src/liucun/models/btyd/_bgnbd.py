@@ -86,23 +86,29 @@ class BetaGeoModel(LikelihoodModel):
     ) -> tuple[FloatArray, FloatArray]:
         r, alpha, a, b = params
         x, tx, big_t = data["x"], data["tx"], data["T"]
+        ux, inv = _unique_frequencies(data)
+        # Terms that depend on the data only through x: computed once per distinct x.
+        a1 = (gammaln(r + ux) - gammaln(r))[inv] + r * np.log(alpha)
+        a2 = (betaln(a, b + ux) - betaln(a, b))[inv]
+        d_r = (digamma(r + ux) - digamma(r))[inv] + np.log(alpha)
+        d_ab = (digamma(a + b) - digamma(a + b + ux))[inv]
+        d_bx = (digamma(b + ux) - digamma(b))[inv]
         rep = x > 0
         bx1 = np.where(rep, b + x - 1, 1.0)
-        a1 = gammaln(r + x) - gammaln(r) + r * np.log(alpha)
-        a2 = betaln(a, b + x) - betaln(a, b)
-        a3 = -(r + x) * np.log(alpha + big_t)
-        a4 = np.where(rep, np.log(a) - np.log(bx1) - (r + x) * np.log(alpha + tx), -np.inf)
+        rx = r + x
+        log_at, log_atx = np.log(alpha + big_t), np.log(alpha + tx)
+        a3 = -rx * log_at
+        a4 = np.where(rep, np.log(a) - np.log(bx1) - rx * log_atx, -np.inf)
         top = np.maximum(a3, a4)
         e3, e4 = np.exp(a3 - top), np.exp(a4 - top)
-        lse = top + np.log(e3 + e4)
-        w3, w4 = e3 / (e3 + e4), e4 / (e3 + e4)
-        ll = a1 + a2 + lse
-        d_r = digamma(r + x) - digamma(r) + np.log(alpha)
-        d_r += -w3 * np.log(alpha + big_t) - w4 * np.log(alpha + tx)
-        d_alpha = r / alpha - w3 * (r + x) / (alpha + big_t) - w4 * (r + x) / (alpha + tx)
-        d_a = digamma(a + b) - digamma(a + b + x) + w4 / a
-        d_b = digamma(a + b) + digamma(b + x) - digamma(b) - digamma(a + b + x) - w4 / bx1
-        grad = np.column_stack([d_r, d_alpha, d_a, d_b])
+        total = e3 + e4
+        ll = a1 + a2 + top + np.log(total)
+        w3, w4 = e3 / total, e4 / total
+        grad = np.empty((x.size, 4))
+        grad[:, 0] = d_r - w3 * log_at - w4 * log_atx
+        grad[:, 1] = r / alpha - rx * (w3 / (alpha + big_t) + w4 / (alpha + tx))
+        grad[:, 2] = d_ab + w4 / a
+        grad[:, 3] = d_ab + d_bx - w4 / bx1
         return -ll, -grad
 
     # ---- predictions -----------------------------------------------------------------
@@ -163,3 +169,10 @@ class BetaGeoModel(LikelihoodModel):
             0.0,
         )
         return first + second
+
+
+def _unique_frequencies(data: Data) -> tuple[FloatArray, np.ndarray]:
+    """Distinct frequencies and each row's index into them, cached in ``data`` for a fit."""
+    if "_ux" not in data:
+        data["_ux"], data["_inv"] = np.unique(data["x"], return_inverse=True)
+    return data["_ux"], data["_inv"]
