@@ -41,7 +41,7 @@ print(json.dumps({"seconds": best, "r": p["r"], "alpha": p["alpha"], "a": p["a"]
 
 
 def simulate_bgnbd(n: int, *, seed: int = 0, r=0.25, alpha=4.0, a=0.8, b=2.5) -> dict:
-    """frequency, recency, T (weeks) of ``n`` customers drawn from a BG/NBD process."""
+    """frequency, recency, T (weeks, whole days) of ``n`` customers from a BG/NBD process."""
     rng = np.random.default_rng(seed)
     lam = rng.gamma(r, 1 / alpha, n)
     p = rng.beta(a, b, n)
@@ -59,7 +59,13 @@ def simulate_bgnbd(n: int, *, seed: int = 0, r=0.25, alpha=4.0, a=0.8, b=2.5) ->
         rec[hit] = t[hit]
         alive[idx[~bought]] = False
         alive[hit[rng.random(hit.size) < p[hit]]] = False  # drop out after a purchase
-    return {"frequency": freq.astype(float), "recency": rec, "T": big_t}
+    # Day granularity, like summaries from the warehouse (liucun.models.customer_summary).
+    day = 1 / 7
+    return {
+        "frequency": freq.astype(float),
+        "recency": np.floor(rec / day) * day,
+        "T": np.floor(big_t / day) * day,
+    }
 
 
 def lifetimes_python(out: Path) -> Path | None:

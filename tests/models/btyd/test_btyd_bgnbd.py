@@ -115,3 +115,27 @@ def test_log_likelihood_at_given_parameters_matches_the_fit() -> None:
     assert fitted.log_likelihood(rft.frequency, rft.recency, rft["T"]) == pytest.approx(
         fitted.log_likelihood_, rel=1e-12
     )
+
+
+def test_identical_customers_are_fitted_once_with_the_same_result() -> None:
+    """Merging identical rows (weights summed) leaves the fit unchanged."""
+    import numpy as np
+
+    from liucun.datasets import cdnow_rft, load_cdnow
+    from liucun.models.btyd import BetaGeoModel
+    from liucun.models.btyd._base import _merge_identical_rows
+
+    rft = cdnow_rft(load_cdnow())
+    data = {
+        "x": rft.frequency.to_numpy(float),
+        "tx": rft.recency.to_numpy(float),
+        "T": rft["T"].to_numpy(float),
+    }
+    merged, weights = _merge_identical_rows(data, np.ones(len(rft)))
+    assert len(weights) < len(rft) and weights.sum() == len(rft)
+    rows = set(zip(data["x"], data["tx"], data["T"], strict=True))
+    assert set(zip(merged["x"], merged["tx"], merged["T"], strict=True)) == rows
+    a = BetaGeoModel().fit(rft.frequency, rft.recency, rft["T"])
+    b = BetaGeoModel().fit(merged["x"], merged["tx"], merged["T"], weights=weights)
+    assert a.log_likelihood_ == pytest.approx(b.log_likelihood_, rel=1e-12)
+    assert a.params_ == pytest.approx(b.params_, rel=1e-6)
