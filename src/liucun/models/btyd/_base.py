@@ -379,4 +379,4 @@ def _merge_identical_rows(data: Data, weights: FloatArray) -> tuple[Data, FloatA
     first = np.full(n_groups, -1, dtype=np.int64)
     first[groups[::-1]] = np.arange(len(groups) - 1, -1, -1)  # first row of each group
     merged = {k: np.asarray(data[k])[first] for k in keys}
-    return merged, np.bincount(groups, weights=weights, minlength=n_groups)
+    return merged, np.bincount(groups, weights=weights, minlength=n_groups).astype(np.float64)

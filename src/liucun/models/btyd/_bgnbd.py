@@ -6,7 +6,7 @@ after each repeat purchase they drop out with probability ``p ~ Beta(a, b)``.
 
 from __future__ import annotations
 
-from typing import Any, ClassVar, Self
+from typing import Any, ClassVar, Self, cast
 
 import numpy as np
 from scipy.special import betaln, digamma, gammaln, hyp2f1
@@ -173,6 +173,7 @@ class BetaGeoModel(LikelihoodModel):
 
 def _unique_frequencies(data: Data) -> tuple[FloatArray, np.ndarray]:
     """Distinct frequencies and each row's index into them, cached in ``data`` for a fit."""
-    if "_ux" not in data:
-        data["_ux"], data["_inv"] = np.unique(data["x"], return_inverse=True)
-    return data["_ux"], data["_inv"]
+    cache = cast("dict[str, Any]", data)  # the fit's own dict, reused for every evaluation
+    if "_ux" not in cache:
+        cache["_ux"], cache["_inv"] = np.unique(cache["x"], return_inverse=True)
+    return cache["_ux"], cache["_inv"]
