@@ -26,6 +26,7 @@ from liucun.metrics import (
     stickiness,
     time_to_second_order,
 )
+from liucun.segments import lifecycle_stages, rfm, stage_transitions
 from liucun.simulate import simulate_shop
 from liucun.warehouse import init_workspace, resolved_events
 
@@ -74,6 +75,11 @@ def _frames(ws) -> dict[str, pd.DataFrame]:  # type: ignore[no-untyped-def]
         "order-value": order_value(events),
         "time-to-second": time_to_second_order(events),
         "ltv-cac": ltv_cac(events, wh.table("users")),
+        "rfm": rfm(events, as_of=AS_OF, social=True),
+        "stages": lifecycle_stages(events, as_of=AS_OF, users=wh.table("users")),
+        "transitions": stage_transitions(
+            events, start=datetime(2026, 8, 1), end=AS_OF, users=wh.table("users")
+        ),
     }
     for name, expr in others.items():
         frame = expr.to_pandas()

@@ -8,7 +8,7 @@ from liucun.metrics._commerce import (
     repurchase_rate,
     time_to_second_order,
 )
-from liucun.metrics._periods import PERIODS, period_start
+from liucun.metrics._periods import PERIODS, days_between, period_start
 from liucun.metrics._retention import (
     DEFAULT_BRACKETS,
     KINDS,
@@ -27,6 +27,7 @@ __all__ = [
     "active_users",
     "churn_rate",
     "day_n_retention",
+    "days_between",
     "funnel",
     "lifecycle",
     "ltv_cac",

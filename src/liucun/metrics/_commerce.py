@@ -8,6 +8,7 @@ import ibis
 import ibis.expr.types as ir
 
 from liucun.core import ConfigError
+from liucun.metrics._periods import days_between
 
 
 def _orders(events: ir.Table, start: datetime | None, end: datetime | None) -> ir.Table:
@@ -77,7 +78,7 @@ def time_to_second_order(events: ir.Table) -> ir.Table:
     pairs = ranked.group_by("user_id").aggregate(
         _first=ranked.ts.min(), _second=ranked.ts.max(), _orders=ranked.count()
     )
-    days = pairs._second.delta(pairs._first, unit="second") / 86400.0
+    days = days_between(pairs._second, pairs._first)
     pairs = pairs.mutate(_days=ibis.ifelse(pairs._orders == 2, days, ibis.null("float64")))
     gap = pairs._days
     return pairs.aggregate(

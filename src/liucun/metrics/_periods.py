@@ -49,3 +49,14 @@ def shift(start: ir.TimestampValue, k: ir.IntegerValue, period: Period) -> ir.Ti
     if period == "month":
         return start + k.as_interval("M")
     return start + (k * (7 if period == "week" else 1)).as_interval("D")
+
+
+def days_between(later: ir.TimestampValue, earlier: ir.TimestampValue) -> ir.FloatingValue:
+    """Days from ``earlier`` to ``later`` to the second, the same on every backend.
+
+    Both ends are truncated to whole seconds first: DuckDB counts second boundaries
+    crossed while Spark measures elapsed time, which differ on fractional seconds.
+    """
+    a = later.cast("timestamp").truncate("s")
+    b = earlier.cast("timestamp").truncate("s")
+    return a.delta(b, unit="second").cast("float64") / 86400.0

@@ -12,6 +12,7 @@ import ibis
 import ibis.expr.types as ir
 
 from liucun.core import ConfigError
+from liucun.metrics import days_between
 
 
 def customer_summary(
@@ -89,16 +90,16 @@ def customer_summary(
         _total=cal._value.sum(),
         _first_value=cal._value.argmin(cal._at),
     )
-    unit_seconds = time_unit_days * 86400.0
     end_of_day = ibis.literal(calibration_end).cast("timestamp")
     if per_day:
         recency = per_user._last.delta(per_user.first_purchase, unit="day") / time_unit_days
         big_t = end.delta(per_user._first_day, unit="day") / time_unit_days
     else:
-        recency = per_user._last.delta(per_user.first_purchase, unit="second") / unit_seconds
-        big_t = (end_of_day + ibis.interval(days=1)).delta(
-            per_user.first_purchase, unit="second"
-        ) / unit_seconds
+        recency = days_between(per_user._last, per_user.first_purchase) / time_unit_days
+        big_t = (
+            days_between(end_of_day + ibis.interval(days=1), per_user.first_purchase)
+            / time_unit_days
+        )
     repeats = per_user._n - 1
     out = per_user.select(
         "user_id",

@@ -12,6 +12,7 @@ import ibis
 import ibis.expr.types as ir
 
 from liucun.core import ConfigError
+from liucun.metrics import days_between
 
 #: The 11 segments on the R × F quintile grid: ``SEGMENT_GRID[r - 1][f - 1]``.
 SEGMENT_GRID: tuple[tuple[str, ...], ...] = (
@@ -80,12 +81,7 @@ def rfm(
     per = orders.group_by("user_id").aggregate(
         _last=orders.ts.max(), frequency=orders.count(), monetary=orders.revenue.fill_null(0).sum()
     )
-    per = per.mutate(
-        recency_days=ibis.literal(as_of)
-        .cast("timestamp")
-        .delta(per._last.cast("timestamp"), unit="second")
-        / 86400.0
-    )
+    per = per.mutate(recency_days=days_between(ibis.literal(as_of), per._last))
     scored = per.mutate(
         r_score=_quintile(per.recency_days, higher_is_better=False),
         f_score=_quintile(per.frequency, higher_is_better=True),
