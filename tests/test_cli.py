@@ -557,3 +557,38 @@ def test_retention_command_csv(workspace: Path, tmp_path: Path) -> None:
     assert out.splitlines()[0].endswith(",channel")
     code, out = run(["-w", str(workspace), "retention", "--kind", "weird"])
     assert code == 1 and "unknown kind" in one_line(out)
+
+
+def test_metrics_and_segments_commands(workspace: Path, tmp_path: Path) -> None:
+    source = tmp_path / "orders.csv"
+    source.write_text(
+        "user_id,event_type,ts,revenue,currency\n"
+        "u1,order,2024-01-01T10:00:00Z,10,USD\n"
+        "u1,order,2024-01-02T10:00:00Z,30,USD\n"
+        "u2,order,2024-01-03T10:00:00Z,20,USD\n"
+    )
+    assert run(["-w", str(workspace), "ingest", "events", str(source)])[0] == 0
+    code, out = run(["-w", str(workspace), "metrics", "--as-of", "2024-01-10", "--format", "csv"])
+    assert code == 0, out
+    rows = {(r["metric"], r["by"]): r["value"] for r in csv.DictReader(io.StringIO(out))}
+    assert float(rows[("repurchase rate (last 365 days)", "")]) == 0.5
+    assert float(rows[("AOV (last 365 days)", "USD")]) == 20.0
+    assert float(rows[("D1 order retention", "")]) == 0.5  # cohorts Jan 1 (u1) and Jan 3 (u2)
+    code, out = run(
+        [
+            "-w",
+            str(workspace),
+            "segments",
+            "--by",
+            "stage",
+            "--as-of",
+            "2024-01-10",
+            "--format",
+            "csv",
+        ]
+    )
+    assert code == 0, out
+    stages = {r["stage"]: int(r["customers"]) for r in csv.DictReader(io.StringIO(out))}
+    assert stages == {"growth": 1, "new": 1}
+    code, out = run(["-w", str(workspace), "segments", "--by", "colour"])
+    assert code == 1 and "use rfm, class or stage" in one_line(out)

@@ -382,6 +382,17 @@ class OutputFormat(StrEnum):
     parquet = "parquet"
 
 
+def _cell(column: str, value: Any) -> str:
+    """A table cell: rates as percentages, other floats to four significant digits."""
+    if isinstance(value, float):
+        if value != value:  # NaN
+            return "—"
+        if column in ("rate", "share"):
+            return f"{value:.1%}"
+        return f"{value:,.0f}" if abs(value) >= 1000 else f"{value:.4g}"
+    return escape(str(value))
+
+
 def _emit(frame: Any, fmt: OutputFormat, *, title: str, out: Path | None) -> None:
     """Print ``frame`` as a Rich table, CSV or JSON Lines, or write it as Parquet to ``out``."""
     from liucun.core import ConfigError
@@ -402,12 +413,7 @@ def _emit(frame: Any, fmt: OutputFormat, *, title: str, out: Path | None) -> Non
     for col in frame.columns:
         table.add_column(str(col), justify="right" if frame[col].dtype.kind in "iuf" else "left")
     for row in frame.itertuples(index=False):
-        table.add_row(
-            *[
-                f"{v:.1%}" if isinstance(v, float) and c == "rate" else escape(str(v))
-                for c, v in zip(frame.columns, row, strict=True)
-            ]
-        )
+        table.add_row(*[_cell(c, v) for c, v in zip(frame.columns, row, strict=True)])
     console.print(table)
 
 
@@ -494,6 +500,142 @@ def retention_cmd(
     if breakdown:
         frame = frame.rename(columns={"breakdown": breakdown})
     _emit(frame, fmt, title=f"{period.capitalize()}ly retention ({kind}, {cohort_type})", out=out)
+
+
+def _as_of(text: str | None, ws: Any) -> Any:
+    """``--as-of`` as a datetime, defaulting to the end of the last stored event's day."""
+    from datetime import datetime as dt
+    from datetime import timedelta
+
+    from liucun.core import ConfigError
+
+    if text is not None:
+        try:
+            return dt.combine(date.fromisoformat(text), dt.min.time())
+        except ValueError:
+            raise ConfigError(f"--as-of {text!r} is not a date; use YYYY-MM-DD") from None
+    last = ws.warehouse.table("events").ts.max().to_pyarrow().as_py()
+    if last is None:
+        raise ConfigError("the warehouse has no events yet; ingest some first")
+    return dt.combine(last.date() + timedelta(days=1), dt.min.time())
+
+
+@app.command("metrics")
+@friendly
+def metrics_cmd(
+    ctx: typer.Context,
+    as_of: Annotated[
+        str | None,
+        typer.Option(help="Measure up to this day, YYYY-MM-DD [default: after the last event]."),
+    ] = None,
+    fmt: Annotated[OutputFormat, typer.Option("--format", help="Output format.")] = (
+        OutputFormat.table
+    ),
+    out: Annotated[Path | None, typer.Option(help="File for --format parquet.")] = None,
+    workspace: WorkspaceOpt = None,
+) -> None:
+    """Headline KPIs: active customers, D1/D7/D30, repurchase, churn, AOV, LTV/CAC.
+
+    Example: [bold]liucun -w shop metrics --as-of 2026-09-30 --format json[/bold]
+    """
+    from datetime import timedelta
+
+    import pandas as pd
+
+    from liucun.metrics import (
+        churn_rate,
+        day_n_retention,
+        ltv_cac,
+        order_value,
+        repurchase_rate,
+    )
+    from liucun.warehouse import resolved_events
+
+    with _open(ctx, workspace) as ws:
+        end = _as_of(as_of, ws)
+        wh = ws.warehouse
+        events = resolved_events(wh.table("events"), wh.table("identities"))
+        events = events.filter(events.ts < end)
+        year_ago = end - timedelta(days=365)
+        rows: list[tuple[str, str, float | None]] = []
+        churn = churn_rate(events, cutoff=end - timedelta(days=90)).to_pandas().iloc[0]
+        rows.append(
+            (
+                "active customers (ordered in the last 90 days)",
+                "",
+                float(
+                    repurchase_rate(events, start=end - timedelta(days=90))
+                    .to_pandas()
+                    .buyers.iloc[0]
+                ),
+            )
+        )
+        for r in day_n_retention(events, as_of=end).to_pandas().itertuples():
+            rows.append((f"D{r.period} order retention", "", float(r.rate)))
+        rep = repurchase_rate(events, start=year_ago).to_pandas().iloc[0]
+        rows.append(("repurchase rate (last 365 days)", "", float(rep.rate)))
+        rows.append(("churn rate (active 90 days before, no order since)", "", float(churn.rate)))
+        for r in order_value(events, start=year_ago).to_pandas().itertuples():
+            rows.append(("AOV (last 365 days)", str(r.currency), float(r.aov)))
+        for r in ltv_cac(events, wh.table("users")).to_pandas().itertuples():
+            value = None if pd.isna(r.ltv_cac) else float(r.ltv_cac)
+            rows.append(("LTV/CAC", str(r.channel), value))
+    frame = pd.DataFrame(rows, columns=["metric", "by", "value"])
+    _emit(frame, fmt, title=f"Metrics up to {end:%Y-%m-%d}", out=out)
+
+
+@app.command("segments")
+@friendly
+def segments_cmd(
+    ctx: typer.Context,
+    by: Annotated[str, typer.Option(help="rfm (11 segments), class (8-class) or stage.")] = "rfm",
+    as_of: Annotated[
+        str | None,
+        typer.Option(help="Segment as of this day, YYYY-MM-DD [default: after the last event]."),
+    ] = None,
+    fmt: Annotated[OutputFormat, typer.Option("--format", help="Output format.")] = (
+        OutputFormat.table
+    ),
+    out: Annotated[Path | None, typer.Option(help="File for --format parquet.")] = None,
+    workspace: WorkspaceOpt = None,
+) -> None:
+    """Customers per RFM segment, 8-class RFM class or lifecycle stage, with their value.
+
+    Example: [bold]liucun -w shop segments --by stage --format csv[/bold]
+    """
+    from liucun.core import ConfigError
+    from liucun.segments import lifecycle_stages, rfm
+    from liucun.warehouse import resolved_events
+
+    column = {"rfm": "rfm_segment", "class": "rfm_class", "stage": "stage"}.get(by)
+    if column is None:
+        raise ConfigError(f"--by {by!r}: use rfm, class or stage")
+    with _open(ctx, workspace) as ws:
+        end = _as_of(as_of, ws)
+        wh = ws.warehouse
+        events = resolved_events(wh.table("events"), wh.table("identities"))
+        scores = rfm(events, as_of=end)
+        if by == "stage":
+            stages = lifecycle_stages(events, as_of=end, users=wh.table("users"))
+            table = stages.left_join(scores, stages.user_id == scores.user_id).select(
+                "stage", monetary=scores.monetary.fill_null(0.0)
+            )
+        else:
+            table = scores
+        summary = table.group_by(column).aggregate(
+            customers=table.count(), revenue=table.monetary.sum(), mean_value=table.monetary.mean()
+        )
+        total = summary.customers.sum().as_scalar()
+        summary = summary.mutate(share=summary.customers.cast("float64") / total)
+        frame = summary.order_by(ibis_desc("customers")).to_pandas()
+    frame = frame.rename(columns={column: by})
+    _emit(frame, fmt, title=f"Customers by {by} as of {end:%Y-%m-%d}", out=out)
+
+
+def ibis_desc(column: str) -> Any:
+    import ibis
+
+    return ibis.desc(column)
 
 
 class PresetName(StrEnum):
