@@ -74,6 +74,9 @@ LEAF_COMMANDS = [
     ["quarantine", "show"],
     ["status"],
     ["simulate"],
+    ["retention"],
+    ["metrics"],
+    ["segments"],
 ]
 GROUPS = [
     pytest.param([], id="liucun"),
