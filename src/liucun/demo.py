@@ -38,6 +38,22 @@ def main(argv: list[str] | None = None) -> int:
         ],
         ["-w", str(workspace), "ingest", "simulated", str(shop)],
         ["-w", str(workspace), "status"],
+        ["-w", str(workspace), "metrics"],
+        [
+            "-w",
+            str(workspace),
+            "retention",
+            "--period",
+            "month",
+            "--max-period",
+            "6",
+            "--kind",
+            "unbounded",
+            "--since",
+            "2026-01-01",
+        ],
+        ["-w", str(workspace), "segments", "--by", "stage"],
+        ["-w", str(workspace), "segments", "--by", "rfm"],
     ]
     if (shop / "truth.parquet").exists():
         steps.pop(1)
@@ -50,7 +66,11 @@ def main(argv: list[str] | None = None) -> int:
     console.rule("[bold]Where to look")
     console.print(f"Workspace:        {workspace.resolve()}  (warehouse.duckdb, liucun.toml)")
     console.print(f"Simulated shop:   {shop.resolve()}  (users.parquet, events/, truth.parquet)")
-    console.print(f"Try:  .venv/bin/liucun -w {workspace} quarantine show")
+    console.print(
+        f"Try:  .venv/bin/liucun -w {workspace} retention --period week --breakdown "
+        "channel --format csv"
+    )
+    console.print(f"      .venv/bin/liucun -w {workspace} quarantine show")
     console.print(
         f"      .venv/bin/liucun -w {workspace} ingest events YOUR_ORDERS.csv "
         "--event-type order --map YOUR_TIME_COLUMN=ts --currency CNY"
