@@ -1,15 +1,21 @@
-"""Segments: RFM (11 named segments and the 8-class model), lifecycle stages."""
+"""Segments: RFM (11 named segments and the 8-class model), lifecycle stages, and the
+segment filter language."""
 
+from liucun.segments._filter import MAX_DEPTH, MAX_LENGTH, FilterSyntaxError, parse_filter
 from liucun.segments._rfm import CLASSES, SEGMENT_GRID, SEGMENTS, rfm
 from liucun.segments._stages import STAGES, StageRules, lifecycle_stages, stage_transitions
 
 __all__ = [
     "CLASSES",
+    "MAX_DEPTH",
+    "MAX_LENGTH",
     "SEGMENTS",
     "SEGMENT_GRID",
     "STAGES",
+    "FilterSyntaxError",
     "StageRules",
     "lifecycle_stages",
+    "parse_filter",
     "rfm",
     "stage_transitions",
 ]
