@@ -595,3 +595,29 @@ def test_metrics_and_segments_commands(workspace: Path, tmp_path: Path) -> None:
     assert stages == {"growth": 1, "new": 1}
     code, out = run(["-w", str(workspace), "segments", "--by", "colour"])
     assert code == 1 and "use rfm, class or stage" in one_line(out)
+
+
+def test_segments_filter_and_customer_list(workspace: Path, tmp_path: Path) -> None:
+    source = tmp_path / "orders.csv"
+    source.write_text(
+        "user_id,event_type,ts,revenue,currency,country\n"
+        "u1,order,2024-01-01T10:00:00Z,10,USD,DE\n"
+        "u1,order,2024-01-02T10:00:00Z,30,USD,DE\n"
+        "u2,order,2024-01-03T10:00:00Z,20,USD,FR\n"
+    )
+    users = tmp_path / "users.csv"
+    users.write_text("user_id,country\nu1,DE\nu2,FR\nu3,DE\n")
+    assert run(["-w", str(workspace), "ingest", "users", str(users)])[0] == 0
+    assert run(["-w", str(workspace), "ingest", "events", str(source)])[0] == 0
+    base = ["-w", str(workspace), "segments", "--by", "stage", "--as-of", "2024-01-10"]
+    code, out = run([*base, "--filter", 'country == "DE"', "--format", "csv"])
+    assert code == 0, out
+    got = {r["stage"]: int(r["customers"]) for r in csv.DictReader(io.StringIO(out))}
+    assert got == {"growth": 1, "potential": 1}  # u1 ordered twice; u3 never
+    code, out = run([*base, "--filter", "orders >= 2", "--customers", "5", "--format", "csv"])
+    assert code == 0, out
+    listed = list(csv.DictReader(io.StringIO(out)))
+    assert [r["user_id"] for r in listed] == ["u1"]
+    assert listed[0]["rfm_segment"] and listed[0]["country"] == "DE"
+    code, out = run([*base, "--filter", 'contry == "DE"'])
+    assert code == 1 and "did you mean 'country'" in one_line(out)

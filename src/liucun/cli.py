@@ -313,7 +313,7 @@ def ingest_cdnow_cmd(
     path: Annotated[
         Path | None,
         typer.Option(
-            help="CDNOW_sample.txt [default: $LIUCUN_DATASETS_DIR or ../shared/datasets]."
+            help="CDNOW_sample.txt (default: $LIUCUN_DATASETS_DIR or ../shared/datasets)."
         ),
     ] = None,
     workspace: WorkspaceOpt = None,
@@ -526,7 +526,7 @@ def metrics_cmd(
     ctx: typer.Context,
     as_of: Annotated[
         str | None,
-        typer.Option(help="Measure up to this day, YYYY-MM-DD [default: after the last event]."),
+        typer.Option(help="Measure up to this day, YYYY-MM-DD (default: after the last event)."),
     ] = None,
     fmt: Annotated[OutputFormat, typer.Option("--format", help="Output format.")] = (
         OutputFormat.table
@@ -591,20 +591,34 @@ def segments_cmd(
     by: Annotated[str, typer.Option(help="rfm (11 segments), class (8-class) or stage.")] = "rfm",
     as_of: Annotated[
         str | None,
-        typer.Option(help="Segment as of this day, YYYY-MM-DD [default: after the last event]."),
+        typer.Option(help="Segment as of this day, YYYY-MM-DD (default: after the last event)."),
     ] = None,
     fmt: Annotated[OutputFormat, typer.Option("--format", help="Output format.")] = (
         OutputFormat.table
     ),
     out: Annotated[Path | None, typer.Option(help="File for --format parquet.")] = None,
+    where: Annotated[
+        str | None,
+        typer.Option(
+            "--filter",
+            help='Only customers matching, e.g. \'stage == "decline" and country == "DE"\'.',
+        ),
+    ] = None,
+    show_customers: Annotated[
+        int,
+        typer.Option(
+            "--customers", min=0, help="List up to N matching customers instead of counts."
+        ),
+    ] = 0,
     workspace: WorkspaceOpt = None,
 ) -> None:
     """Customers per RFM segment, 8-class RFM class or lifecycle stage, with their value.
 
-    Example: [bold]liucun -w shop segments --by stage --format csv[/bold]
+    Example: [bold]liucun -w shop segments --by rfm
+    --filter 'stage in ("decline", "churned") and country == "CN"'[/bold]
     """
     from liucun.core import ConfigError
-    from liucun.segments import lifecycle_stages, rfm
+    from liucun.segments import customer_profiles, parse_filter
     from liucun.warehouse import resolved_events
 
     column = {"rfm": "rfm_segment", "class": "rfm_class", "stage": "stage"}.get(by)
@@ -614,14 +628,16 @@ def segments_cmd(
         end = _as_of(as_of, ws)
         wh = ws.warehouse
         events = resolved_events(wh.table("events"), wh.table("identities"))
-        scores = rfm(events, as_of=end)
-        if by == "stage":
-            stages = lifecycle_stages(events, as_of=end, users=wh.table("users"))
-            table = stages.left_join(scores, stages.user_id == scores.user_id).select(
-                "stage", monetary=scores.monetary.fill_null(0.0)
-            )
-        else:
-            table = scores
+        table = customer_profiles(events, wh.table("users"), as_of=end)
+        if where:
+            table = table.filter(parse_filter(where, table))
+        if by != "stage":
+            table = table.filter(table[column].notnull())  # RFM needs at least one order
+        table = table.mutate(monetary=table.monetary.fill_null(0.0))
+        if show_customers:
+            frame = table.order_by("user_id").limit(show_customers).to_pandas()
+            _emit(frame, fmt, title=f"Customers as of {end:%Y-%m-%d}", out=out)
+            return
         summary = table.group_by(column).aggregate(
             customers=table.count(), revenue=table.monetary.sum(), mean_value=table.monetary.mean()
         )

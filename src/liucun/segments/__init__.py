@@ -2,6 +2,7 @@
 segment filter language."""
 
 from liucun.segments._filter import MAX_DEPTH, MAX_LENGTH, FilterSyntaxError, parse_filter
+from liucun.segments._profiles import customer_profiles
 from liucun.segments._rfm import CLASSES, SEGMENT_GRID, SEGMENTS, rfm
 from liucun.segments._stages import STAGES, StageRules, lifecycle_stages, stage_transitions
 
@@ -14,6 +15,7 @@ __all__ = [
     "STAGES",
     "FilterSyntaxError",
     "StageRules",
+    "customer_profiles",
     "lifecycle_stages",
     "parse_filter",
     "rfm",
