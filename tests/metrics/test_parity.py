@@ -26,7 +26,7 @@ from liucun.metrics import (
     stickiness,
     time_to_second_order,
 )
-from liucun.segments import lifecycle_stages, rfm, stage_transitions
+from liucun.segments import customer_tags, lifecycle_stages, rfm, stage_transitions
 from liucun.simulate import simulate_shop
 from liucun.warehouse import init_workspace, resolved_events
 
@@ -77,6 +77,7 @@ def _frames(ws) -> dict[str, pd.DataFrame]:  # type: ignore[no-untyped-def]
         "ltv-cac": ltv_cac(events, wh.table("users")),
         "rfm": rfm(events, as_of=AS_OF, social=True),
         "stages": lifecycle_stages(events, as_of=AS_OF, users=wh.table("users")),
+        "tags": customer_tags(events, as_of=AS_OF),
         "transitions": stage_transitions(
             events, start=datetime(2026, 8, 1), end=AS_OF, users=wh.table("users")
         ),

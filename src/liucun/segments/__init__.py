@@ -5,6 +5,7 @@ from liucun.segments._filter import MAX_DEPTH, MAX_LENGTH, FilterSyntaxError, pa
 from liucun.segments._profiles import customer_profiles
 from liucun.segments._rfm import CLASSES, SEGMENT_GRID, SEGMENTS, rfm
 from liucun.segments._stages import STAGES, StageRules, lifecycle_stages, stage_transitions
+from liucun.segments._tags import customer_tags
 
 __all__ = [
     "CLASSES",
@@ -16,6 +17,7 @@ __all__ = [
     "FilterSyntaxError",
     "StageRules",
     "customer_profiles",
+    "customer_tags",
     "lifecycle_stages",
     "parse_filter",
     "rfm",
