@@ -97,10 +97,15 @@ def retention(
     known = events.filter(events[unit].notnull()).mutate(_unit=events[unit])
     cohorts = _cohorts(known, cohort_event, period, cohort_type, week_start, breakdown, users)
     keys = ["_cohort", *(["breakdown"] if breakdown else [])]
-    returns = known.filter(known.event_type == return_event).select("_unit", _rts=known.ts)
-    hits = cohorts.join(returns, "_unit").filter(lambda t: t._rts > t._at)
-    rstart = period_start(hits._rts, period, week_start=week_start)
-    hits = hits.mutate(_k=periods_between(hits._cohort, rstart, period))
+    # Returns count from period 1 on, where every event is after the cohort event; so one
+    # row per (unit, period with a return) is all the join needs, far fewer than events.
+    returns = known.filter(known.event_type == return_event)
+    returns = returns.select(
+        "_unit", _rp=period_start(returns.ts, period, week_start=week_start)
+    ).distinct()
+    hits = cohorts.join(returns, "_unit")
+    hits = hits.mutate(_k=periods_between(hits._cohort, hits._rp, period))
+    hits = hits.filter(hits._k >= 1)
     sizes = cohorts.group_by(keys).aggregate(cohort_size=cohorts._unit.nunique())
     if kind == "bracketed":
         table, first, last = _bracketed(hits, sizes, keys, brackets)
@@ -165,10 +170,11 @@ def _cohorts(
 def _by_period(
     hits: ir.Table, sizes: ir.Table, keys: list[str], kind: str, max_period: int
 ) -> tuple[ir.Table, ir.IntegerValue, ir.IntegerValue]:
-    hits = hits.filter((hits._k >= 1) & (hits._k <= max_period))
+    hits = hits.filter(hits._k <= max_period)
     ks = ibis.memtable({"period": list(range(max_period + 1))})
     if kind == "n-period":
-        counts = hits.group_by([*keys, "_k"]).aggregate(retained=hits._unit.nunique())
+        # a unit has one row per cohort and return period: counting rows counts units
+        counts = hits.group_by([*keys, "_k"]).aggregate(retained=hits.count())
         counts = counts.rename(period="_k")
     else:
         reach = hits.group_by([*keys, "_unit"]).aggregate(_max=hits._k.max())
