@@ -447,6 +447,12 @@ def retention_cmd(
     ] = None,
     max_period: Annotated[int, typer.Option(min=0, help="Last period to report.")] = 12,
     week_start: Annotated[int, typer.Option(min=0, max=6, help="0 = Monday … 6 = Sunday.")] = 0,
+    rolling: Annotated[
+        bool,
+        typer.Option(
+            "--rolling", help="With --period day: 24-hour windows from each cohort event."
+        ),
+    ] = False,
     fmt: Annotated[OutputFormat, typer.Option("--format", help="Output format.")] = (
         OutputFormat.table
     ),
@@ -494,6 +500,7 @@ def retention_cmd(
             max_period=max_period,
             as_of=stop,
             week_start=week_start,
+            rolling=rolling,
         )
         frame = table.to_pandas()
     frame["cohort"] = frame.cohort.map(lambda d: d.date().isoformat())  # a day, not a time

@@ -50,6 +50,7 @@ CASES = {
     "by-channel": {"breakdown": "channel", "max_period": 3},
     "by-acquisition": {"breakdown": "acquisition_channel", "max_period": 3},
     "accounts": {"entity": "account", "max_period": 3},
+    "rolling-days": {"period": "day", "rolling": True, "max_period": 7},
 }
 
 

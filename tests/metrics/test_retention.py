@@ -212,3 +212,31 @@ def test_weighted_mean_and_day_n(events: ibis.Table) -> None:
     # day cohorts: Jan 1 (u1), Jan 3 (u2), Jan 8 (u3); u1 returns on day 8, nobody on day 1
     assert d.loc[1, "retained"] == 0 and d.loc[1, "cohort_size"] == 3
     assert d.loc[8, "retained"] == 1 and d.loc[8, "cohort_size"] == 3
+
+
+def test_rolling_24_hour_windows() -> None:
+    df = pd.DataFrame(
+        [
+            ("u1", "order", "2024-01-01 22:00"),
+            ("u1", "order", "2024-01-02 21:00"),
+            ("u1", "order", "2024-01-03 23:00"),
+            ("u2", "order", "2024-01-01 08:00"),
+            ("u2", "order", "2024-01-02 09:00"),
+        ],
+        columns=["user_id", "event_type", "ts"],
+    )
+    df["ts"] = pd.to_datetime(df.ts, utc=True)
+    ev = ibis.memtable(df)
+    as_of = datetime(2024, 1, 10)
+    calendar = _grid(retention(ev, period="day", max_period=2, as_of=as_of))
+    rolling = _grid(retention(ev, period="day", max_period=2, as_of=as_of, rolling=True))
+    # calendar days: both return on Jan 2; rolling: u1's Jan 2 order is 23 h later (day 0)
+    # and its Jan 3 order 49 h later (day 2); u2's is 25 h later (day 1)
+    assert [calendar[("2024-01-01", k)][1] for k in (1, 2)] == [2, 1]
+    assert [rolling[("2024-01-01", k)][1] for k in (1, 2)] == [1, 1]
+    late = _grid(
+        retention(ev, period="day", max_period=2, as_of=datetime(2024, 1, 3), rolling=True)
+    )
+    assert late[("2024-01-01", 1)][3] is False  # u1's window 1 ends Jan 3 22:00
+    with pytest.raises(ConfigError, match="period='day'"):
+        retention(ev, period="week", rolling=True)

@@ -17,7 +17,14 @@ import ibis
 import ibis.expr.types as ir
 
 from liucun.core import ConfigError
-from liucun.metrics._periods import Period, check_period, period_start, periods_between, shift
+from liucun.metrics._periods import (
+    Period,
+    check_period,
+    days_between,
+    period_start,
+    periods_between,
+    shift,
+)
 
 Kind = Literal["n-period", "unbounded", "bracketed"]
 CohortType = Literal["first-time", "recurring"]
@@ -70,6 +77,7 @@ def retention(
     users: ir.Table | None = None,
     as_of: datetime | None = None,
     week_start: int = 0,
+    rolling: bool = False,
 ) -> ir.Table:
     """Retention of cohorts by the period of their cohort event.
 
@@ -83,6 +91,10 @@ def retention(
     given ``users``, of the user (e.g. ``acquisition_channel``). A period that has not
     ended by ``as_of`` (default: the last event's time) is flagged ``complete = False``;
     periods that have not started are left out, never reported as 0.
+
+    ``rolling=True`` (with ``period="day"``) counts periods as 24-hour windows from each
+    unit's own cohort event instead of calendar days; a cell is complete once the window
+    of the cohort day's last possible unit has ended.
     """
     period = check_period(period)
     if kind not in KINDS:
@@ -100,12 +112,20 @@ def retention(
     # Returns count from period 1 on, where every event is after the cohort event; so one
     # row per (unit, period with a return) is all the join needs, far fewer than events.
     returns = known.filter(known.event_type == return_event)
-    returns = returns.select(
-        "_unit", _rp=period_start(returns.ts, period, week_start=week_start)
-    ).distinct()
-    hits = cohorts.join(returns, "_unit")
-    hits = hits.mutate(_k=periods_between(hits._cohort, hits._rp, period))
-    hits = hits.filter(hits._k >= 1)
+    if rolling:
+        if period != "day":
+            raise ConfigError("rolling retention counts 24-hour windows: use period='day'")
+        returns = returns.select("_unit", _rts=returns.ts)
+        hits = cohorts.join(returns, "_unit").filter(lambda t: t._rts > t._at)
+        hits = hits.mutate(_k=days_between(hits._rts, hits._at).floor().cast("int64"))
+        hits = hits.filter(hits._k >= 1).select(*cohorts.columns, "_k").distinct()
+    else:
+        returns = returns.select(
+            "_unit", _rp=period_start(returns.ts, period, week_start=week_start)
+        ).distinct()
+        hits = cohorts.join(returns, "_unit")
+        hits = hits.mutate(_k=periods_between(hits._cohort, hits._rp, period))
+        hits = hits.filter(hits._k >= 1)
     sizes = cohorts.group_by(keys).aggregate(cohort_size=cohorts._unit.nunique())
     if kind == "bracketed":
         table, first, last = _bracketed(hits, sizes, keys, brackets)
@@ -114,7 +134,8 @@ def retention(
     end = ibis.literal(as_of) if as_of is not None else events.ts.max().as_scalar()
     end = end.cast("timestamp")
     starts_by = shift(table._cohort, first, period) < end
-    complete = shift(table._cohort, last + 1, period) <= end
+    # a rolling window of a unit that started late on the cohort day ends a day later
+    complete = shift(table._cohort, last + (2 if rolling else 1), period) <= end
     retained = table.retained.cast("int64")
     order = [table._cohort, *([table.breakdown] if breakdown else []), first]
     out = (
