@@ -453,6 +453,13 @@ def retention_cmd(
             "--rolling", help="With --period day: 24-hour windows from each cohort event."
         ),
     ] = False,
+    timezone: Annotated[
+        str | None,
+        typer.Option(
+            help="Reporting time zone of the periods (default: reporting_timezone in "
+            "liucun.toml, else UTC)."
+        ),
+    ] = None,
     fmt: Annotated[OutputFormat, typer.Option("--format", help="Output format.")] = (
         OutputFormat.table
     ),
@@ -501,6 +508,7 @@ def retention_cmd(
             as_of=stop,
             week_start=week_start,
             rolling=rolling,
+            timezone=timezone or ws.settings.reporting_timezone,
         )
         frame = table.to_pandas()
     frame["cohort"] = frame.cohort.map(lambda d: d.date().isoformat())  # a day, not a time
@@ -577,7 +585,11 @@ def metrics_cmd(
                 ),
             )
         )
-        for r in day_n_retention(events, as_of=end).to_pandas().itertuples():
+        for r in (
+            day_n_retention(events, as_of=end, timezone=ws.settings.reporting_timezone)
+            .to_pandas()
+            .itertuples()
+        ):
             rows.append((f"D{r.period} order retention", "", float(r.rate)))
         rep = repurchase_rate(events, start=year_ago).to_pandas().iloc[0]
         rows.append(("repurchase rate (last 365 days)", "", float(rep.rate)))

@@ -51,6 +51,8 @@ CASES = {
     "by-acquisition": {"breakdown": "acquisition_channel", "max_period": 3},
     "accounts": {"entity": "account", "max_period": 3},
     "rolling-days": {"period": "day", "rolling": True, "max_period": 7},
+    "shanghai-days": {"period": "day", "timezone": "Asia/Shanghai", "max_period": 7},
+    "berlin-weeks": {"period": "week", "timezone": "Europe/Berlin", "max_period": 4},
 }
 
 

@@ -6,6 +6,7 @@ from datetime import datetime
 
 import ibis
 import pandas as pd
+import pyarrow as pa
 import pytest
 
 from liucun.core import ConfigError
@@ -240,3 +241,41 @@ def test_rolling_24_hour_windows() -> None:
     assert late[("2024-01-01", 1)][3] is False  # u1's window 1 ends Jan 3 22:00
     with pytest.raises(ConfigError, match="period='day'"):
         retention(ev, period="week", rolling=True)
+
+
+def test_periods_in_the_reporting_time_zone(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """Days are counted in the reporting time zone: 20:00 UTC is the next day in Shanghai."""
+    from liucun.ingest import ingest_tables
+    from liucun.warehouse import init_workspace
+
+    df = pd.DataFrame(
+        [
+            ("u1", "order", "2024-01-01 20:00"),
+            ("u1", "order", "2024-01-02 03:00"),
+            ("u2", "order", "2024-01-01 10:00"),
+        ],
+        columns=["user_id", "event_type", "ts"],
+    )
+    df["ts"] = pd.to_datetime(df.ts, utc=True)
+    df["revenue"], df["currency"] = 1.0, "CNY"
+    with init_workspace(tmp_path / "ws") as ws:
+        ingest_tables(ws.warehouse, events=pa.Table.from_pandas(df, preserve_index=False))
+        events = ws.warehouse.table("events")
+        utc = _grid(retention(events, period="day", max_period=1, as_of=datetime(2024, 1, 5)))
+        cn = _grid(
+            retention(
+                events,
+                period="day",
+                max_period=1,
+                as_of=datetime(2024, 1, 5),
+                timezone="Asia/Shanghai",
+            )
+        )
+    # UTC: u1 and u2 start on Jan 1; u1 returns on Jan 2 (day 1)
+    assert utc[("2024-01-01", 0)][0] == 2 and utc[("2024-01-01", 1)][1] == 1
+    # Shanghai: u1's orders are both on Jan 2 (04:00 and 11:00): no day-1 return
+    assert cn[("2024-01-01", 0)][0] == 1  # u2 (18:00 local)
+    assert cn[("2024-01-02", 0)][0] == 1
+    assert cn[("2024-01-02", 1)][1] == 0
+    with pytest.raises(ConfigError, match="unknown time zone"):
+        retention(events, timezone="Mars/Olympus")

@@ -8,6 +8,7 @@ import ibis
 import ibis.expr.types as ir
 
 from liucun.core import ConfigError
+from liucun.warehouse import from_utc_timestamp
 
 Period = Literal["day", "week", "month"]
 PERIODS: tuple[Period, ...] = ("day", "week", "month")
@@ -19,11 +20,19 @@ def check_period(period: str) -> Period:
     return period  # type: ignore[return-value]
 
 
+def local_time(ts: ir.TimestampValue, timezone: str = "UTC") -> ir.TimestampValue:
+    """Wall-clock time of the instant ``ts`` in ``timezone`` (naive)."""
+    if timezone == "UTC":
+        return ts.cast("timestamp")
+    return from_utc_timestamp(ts, timezone)
+
+
 def period_start(
-    ts: ir.TimestampValue, period: Period, *, week_start: int = 0
+    ts: ir.TimestampValue, period: Period, *, week_start: int = 0, timezone: str = "UTC"
 ) -> ir.TimestampValue:
-    """Start of the period holding ``ts``; weeks start on ``week_start`` (0 = Monday)."""
-    naive = ts.cast("timestamp")
+    """Start of the period holding ``ts`` in ``timezone``; weeks start on ``week_start``
+    (0 = Monday)."""
+    naive = local_time(ts, timezone)
     if period == "day":
         return naive.truncate("D")
     if period == "week":

@@ -16,11 +16,12 @@ from typing import Literal
 import ibis
 import ibis.expr.types as ir
 
-from liucun.core import ConfigError
+from liucun.core import ConfigError, check_timezone
 from liucun.metrics._periods import (
     Period,
     check_period,
     days_between,
+    local_time,
     period_start,
     periods_between,
     shift,
@@ -78,6 +79,7 @@ def retention(
     as_of: datetime | None = None,
     week_start: int = 0,
     rolling: bool = False,
+    timezone: str = "UTC",
 ) -> ir.Table:
     """Retention of cohorts by the period of their cohort event.
 
@@ -92,6 +94,7 @@ def retention(
     ended by ``as_of`` (default: the last event's time) is flagged ``complete = False``;
     periods that have not started are left out, never reported as 0.
 
+    Periods are calendar periods in ``timezone`` (the reporting time zone; an IANA name).
     ``rolling=True`` (with ``period="day"``) counts periods as 24-hour windows from each
     unit's own cohort event instead of calendar days; a cell is complete once the window
     of the cohort day's last possible unit has ended.
@@ -105,9 +108,12 @@ def retention(
         raise ConfigError(f"unknown entity {entity!r}; use user or account")
     if max_period < 0:
         raise ConfigError(f"max_period must be >= 0, got {max_period}")
+    check_timezone(timezone)
     unit = "user_id" if entity == "user" else "account_id"
     known = events.filter(events[unit].notnull()).mutate(_unit=events[unit])
-    cohorts = _cohorts(known, cohort_event, period, cohort_type, week_start, breakdown, users)
+    cohorts = _cohorts(
+        known, cohort_event, period, cohort_type, week_start, breakdown, users, timezone
+    )
     keys = ["_cohort", *(["breakdown"] if breakdown else [])]
     # Returns count from period 1 on, where every event is after the cohort event; so one
     # row per (unit, period with a return) is all the join needs, far fewer than events.
@@ -121,7 +127,7 @@ def retention(
         hits = hits.filter(hits._k >= 1).select(*cohorts.columns, "_k").distinct()
     else:
         returns = returns.select(
-            "_unit", _rp=period_start(returns.ts, period, week_start=week_start)
+            "_unit", _rp=period_start(returns.ts, period, week_start=week_start, timezone=timezone)
         ).distinct()
         hits = cohorts.join(returns, "_unit")
         hits = hits.mutate(_k=periods_between(hits._cohort, hits._rp, period))
@@ -131,8 +137,9 @@ def retention(
         table, first, last = _bracketed(hits, sizes, keys, brackets)
     else:
         table, first, last = _by_period(hits, sizes, keys, kind, max_period)
+    # as_of is an instant (UTC); periods are local, so compare in local time
     end = ibis.literal(as_of) if as_of is not None else events.ts.max().as_scalar()
-    end = end.cast("timestamp")
+    end = local_time(end.cast("timestamp('UTC')"), timezone)
     starts_by = shift(table._cohort, first, period) < end
     # a rolling window of a unit that started late on the cohort day ends a day later
     complete = shift(table._cohort, last + (2 if rolling else 1), period) <= end
@@ -162,6 +169,7 @@ def _cohorts(
     week_start: int,
     breakdown: str | None,
     users: ir.Table | None,
+    timezone: str,
 ) -> ir.Table:
     starts = known.filter(known.event_type == cohort_event)
     on_event = breakdown is not None and breakdown in known.columns
@@ -169,11 +177,18 @@ def _cohorts(
     by = (
         ["_unit"]
         if cohort_type == "first-time"
-        else ["_unit", period_start(starts.ts, period, week_start=week_start).name("_cohort")]
+        else [
+            "_unit",
+            period_start(starts.ts, period, week_start=week_start, timezone=timezone).name(
+                "_cohort"
+            ),
+        ]
     )
     cohorts = starts.group_by(by).aggregate(_at=starts.ts.min(), **extra)
     if cohort_type == "first-time":
-        cohorts = cohorts.mutate(_cohort=period_start(cohorts._at, period, week_start=week_start))
+        cohorts = cohorts.mutate(
+            _cohort=period_start(cohorts._at, period, week_start=week_start, timezone=timezone)
+        )
     if breakdown is not None and not on_event:
         if users is None or breakdown not in users.columns:
             fields = sorted(

@@ -34,6 +34,12 @@ def new_engine(path: str | Path | None = None, *, threads: int | None = None) ->
     config: dict[str, Any] = {} if threads is None else {"threads": threads}
     con = ibis.duckdb.connect(str(path) if path is not None else ":memory:", **config)
     con.con.execute("SET TimeZone = 'UTC'")  # needs ICU, which loads on first use
+    # Spark's name for "UTC instant → wall-clock time in a zone", so one Ibis builtin
+    # (from_utc_timestamp below) works on both backends.
+    con.con.execute(
+        "CREATE MACRO IF NOT EXISTS from_utc_timestamp(ts, tz) AS "
+        "timezone(tz, CAST(ts AS TIMESTAMPTZ))"
+    )
     return con
 
 
@@ -152,6 +158,12 @@ def local_to_utc(zone: str, value: _NAIVE_TS) -> _UTC_TS:  # type: ignore[empty-
 @ibis.udf.scalar.builtin(name="epoch_us")
 def epoch_us(value: _UTC_TS) -> int:  # type: ignore[empty-body,valid-type]
     """Microseconds since 1970-01-01 UTC."""
+
+
+@ibis.udf.scalar.builtin(name="from_utc_timestamp")
+def from_utc_timestamp(value: _UTC_TS, zone: str) -> _NAIVE_TS:  # type: ignore[empty-body,valid-type]
+    """Wall-clock time in ``zone`` of the UTC instant ``value`` (DuckDB: a macro that
+    :func:`new_engine` defines; Spark: built in)."""
 
 
 @ibis.udf.scalar.builtin(name="json_valid")
