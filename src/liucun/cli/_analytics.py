@@ -1,0 +1,257 @@
+"""`liucun retention`, `liucun metrics` and `liucun segments`."""
+
+from __future__ import annotations
+
+from datetime import date
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from liucun.cli._app import (
+    OutputFormat,
+    WorkspaceOpt,
+    _as_of,
+    _emit,
+    _open,
+    app,
+    friendly,
+)
+
+
+@app.command("retention")
+@friendly
+def retention_cmd(
+    ctx: typer.Context,
+    cohort_event: Annotated[
+        str, typer.Option(help="Event that puts a unit in a cohort.")
+    ] = "order",
+    return_event: Annotated[str, typer.Option(help="Event that counts as coming back.")] = "order",
+    period: Annotated[str, typer.Option(help="day, week or month.")] = "week",
+    kind: Annotated[str, typer.Option(help="n-period, unbounded or bracketed.")] = "n-period",
+    brackets: Annotated[str, typer.Option(help="For --kind bracketed: NAME=FROM[-TO],…")] = (
+        "D1=1,D2-7=2-7,D8-30=8-30"
+    ),
+    cohort_type: Annotated[str, typer.Option(help="first-time or recurring.")] = "first-time",
+    breakdown: Annotated[
+        str | None,
+        typer.Option(help="Split cohorts by an event or user column, e.g. channel, country."),
+    ] = None,
+    entity: Annotated[str, typer.Option(help="user, or account for B2B.")] = "user",
+    since: Annotated[
+        str | None, typer.Option(help="Only events from this day, YYYY-MM-DD.")
+    ] = None,
+    until: Annotated[
+        str | None,
+        typer.Option(
+            help="Only events before this day, YYYY-MM-DD; periods after it are incomplete."
+        ),
+    ] = None,
+    max_period: Annotated[int, typer.Option(min=0, help="Last period to report.")] = 12,
+    week_start: Annotated[int, typer.Option(min=0, max=6, help="0 = Monday … 6 = Sunday.")] = 0,
+    rolling: Annotated[
+        bool,
+        typer.Option(
+            "--rolling", help="With --period day: 24-hour windows from each cohort event."
+        ),
+    ] = False,
+    timezone: Annotated[
+        str | None,
+        typer.Option(
+            help="Reporting time zone of the periods (default: reporting_timezone in "
+            "liucun.toml, else UTC)."
+        ),
+    ] = None,
+    fmt: Annotated[OutputFormat, typer.Option("--format", help="Output format.")] = (
+        OutputFormat.table
+    ),
+    out: Annotated[Path | None, typer.Option(help="File for --format parquet.")] = None,
+    workspace: WorkspaceOpt = None,
+) -> None:
+    """Cohort retention: cohort, period, cohort_size, retained, rate, complete.
+
+    Example: [bold]liucun -w shop retention --period week --kind unbounded
+    --breakdown channel --format csv[/bold]
+    """
+    from datetime import datetime as dt
+
+    from liucun.core import ConfigError
+    from liucun.metrics import parse_brackets, retention
+    from liucun.warehouse import resolved_events
+
+    def day(text: str | None, name: str) -> dt | None:
+        if text is None:
+            return None
+        try:
+            return dt.combine(date.fromisoformat(text), dt.min.time())
+        except ValueError:
+            raise ConfigError(f"--{name} {text!r} is not a date; use YYYY-MM-DD") from None
+
+    start, stop = day(since, "since"), day(until, "until")
+    with _open(ctx, workspace) as ws:
+        wh = ws.warehouse
+        events = resolved_events(wh.table("events"), wh.table("identities"))
+        if start is not None:
+            events = events.filter(events.ts >= start)
+        if stop is not None:
+            events = events.filter(events.ts < stop)
+        table = retention(
+            events,
+            cohort_event=cohort_event,
+            return_event=return_event,
+            period=period,  # type: ignore[arg-type]  # checked by retention()
+            kind=kind,  # type: ignore[arg-type]
+            cohort_type=cohort_type,  # type: ignore[arg-type]
+            brackets=parse_brackets(brackets),
+            entity=entity,  # type: ignore[arg-type]
+            breakdown=breakdown,
+            users=wh.table("users"),
+            max_period=max_period,
+            as_of=stop,
+            week_start=week_start,
+            rolling=rolling,
+            timezone=timezone or ws.settings.reporting_timezone,
+        )
+        frame = table.to_pandas()
+    frame["cohort"] = frame.cohort.map(lambda d: d.date().isoformat())  # a day, not a time
+    if breakdown:
+        frame = frame.rename(columns={"breakdown": breakdown})
+    _emit(frame, fmt, title=f"{period.capitalize()}ly retention ({kind}, {cohort_type})", out=out)
+
+
+@app.command("metrics")
+@friendly
+def metrics_cmd(
+    ctx: typer.Context,
+    as_of: Annotated[
+        str | None,
+        typer.Option(help="Measure up to this day, YYYY-MM-DD (default: after the last event)."),
+    ] = None,
+    fmt: Annotated[OutputFormat, typer.Option("--format", help="Output format.")] = (
+        OutputFormat.table
+    ),
+    out: Annotated[Path | None, typer.Option(help="File for --format parquet.")] = None,
+    workspace: WorkspaceOpt = None,
+) -> None:
+    """Headline KPIs: active customers, D1/D7/D30, repurchase, churn, AOV, LTV/CAC.
+
+    Example: [bold]liucun -w shop metrics --as-of 2026-09-30 --format json[/bold]
+    """
+    from datetime import timedelta
+
+    import pandas as pd
+
+    from liucun.metrics import (
+        churn_rate,
+        day_n_retention,
+        ltv_cac,
+        order_value,
+        repurchase_rate,
+    )
+    from liucun.warehouse import resolved_events
+
+    with _open(ctx, workspace) as ws:
+        end = _as_of(as_of, ws)
+        wh = ws.warehouse
+        events = resolved_events(wh.table("events"), wh.table("identities"))
+        events = events.filter(events.ts < end)
+        year_ago = end - timedelta(days=365)
+        rows: list[tuple[str, str, float | None]] = []
+        churn = churn_rate(events, cutoff=end - timedelta(days=90)).to_pandas().iloc[0]
+        rows.append(
+            (
+                "active customers (ordered in the last 90 days)",
+                "",
+                float(
+                    repurchase_rate(events, start=end - timedelta(days=90))
+                    .to_pandas()
+                    .buyers.iloc[0]
+                ),
+            )
+        )
+        for r in (
+            day_n_retention(events, as_of=end, timezone=ws.settings.reporting_timezone)
+            .to_pandas()
+            .itertuples()
+        ):
+            rows.append((f"D{r.period} order retention", "", float(r.rate)))
+        rep = repurchase_rate(events, start=year_ago).to_pandas().iloc[0]
+        rows.append(("repurchase rate (last 365 days)", "", float(rep.rate)))
+        rows.append(("churn rate (active 90 days before, no order since)", "", float(churn.rate)))
+        for r in order_value(events, start=year_ago).to_pandas().itertuples():
+            rows.append(("AOV (last 365 days)", str(r.currency), float(r.aov)))
+        for r in ltv_cac(events, wh.table("users")).to_pandas().itertuples():
+            value = None if pd.isna(r.ltv_cac) else float(r.ltv_cac)
+            rows.append(("LTV/CAC", str(r.channel), value))
+    frame = pd.DataFrame(rows, columns=["metric", "by", "value"])
+    _emit(frame, fmt, title=f"Metrics up to {end:%Y-%m-%d}", out=out)
+
+
+@app.command("segments")
+@friendly
+def segments_cmd(
+    ctx: typer.Context,
+    by: Annotated[str, typer.Option(help="rfm (11 segments), class (8-class) or stage.")] = "rfm",
+    as_of: Annotated[
+        str | None,
+        typer.Option(help="Segment as of this day, YYYY-MM-DD (default: after the last event)."),
+    ] = None,
+    fmt: Annotated[OutputFormat, typer.Option("--format", help="Output format.")] = (
+        OutputFormat.table
+    ),
+    out: Annotated[Path | None, typer.Option(help="File for --format parquet.")] = None,
+    where: Annotated[
+        str | None,
+        typer.Option(
+            "--filter",
+            help='Only customers matching, e.g. \'stage == "decline" and country == "DE"\'.',
+        ),
+    ] = None,
+    show_customers: Annotated[
+        int,
+        typer.Option(
+            "--customers", min=0, help="List up to N matching customers instead of counts."
+        ),
+    ] = 0,
+    workspace: WorkspaceOpt = None,
+) -> None:
+    """Customers per RFM segment, 8-class RFM class or lifecycle stage, with their value.
+
+    Example: [bold]liucun -w shop segments --by rfm
+    --filter 'stage in ("decline", "churned") and country == "CN"'[/bold]
+    """
+    from liucun.core import ConfigError
+    from liucun.segments import customer_profiles, parse_filter
+    from liucun.warehouse import resolved_events
+
+    column = {"rfm": "rfm_segment", "class": "rfm_class", "stage": "stage"}.get(by)
+    if column is None:
+        raise ConfigError(f"--by {by!r}: use rfm, class or stage")
+    with _open(ctx, workspace) as ws:
+        end = _as_of(as_of, ws)
+        wh = ws.warehouse
+        events = resolved_events(wh.table("events"), wh.table("identities"))
+        table = customer_profiles(events, wh.table("users"), as_of=end)
+        if where:
+            table = table.filter(parse_filter(where, table))
+        if by != "stage":
+            table = table.filter(table[column].notnull())  # RFM needs at least one order
+        table = table.mutate(monetary=table.monetary.fill_null(0.0))
+        if show_customers:
+            frame = table.order_by("user_id").limit(show_customers).to_pandas()
+            _emit(frame, fmt, title=f"Customers as of {end:%Y-%m-%d}", out=out)
+            return
+        summary = table.group_by(column).aggregate(
+            customers=table.count(), revenue=table.monetary.sum(), mean_value=table.monetary.mean()
+        )
+        total = summary.customers.sum().as_scalar()
+        summary = summary.mutate(share=summary.customers.cast("float64") / total)
+        frame = summary.order_by(ibis_desc("customers")).to_pandas()
+    frame = frame.rename(columns={column: by})
+    _emit(frame, fmt, title=f"Customers by {by} as of {end:%Y-%m-%d}", out=out)
+
+
+def ibis_desc(column: str) -> Any:
+    import ibis
+
+    return ibis.desc(column)

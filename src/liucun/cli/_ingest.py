@@ -1,0 +1,255 @@
+"""`liucun ingest …` and `liucun quarantine show`."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.markup import escape
+from rich.table import Table
+
+from liucun.cli._app import (
+    WorkspaceOpt,
+    _open,
+    console,
+    friendly,
+    ingest_app,
+    quarantine_app,
+)
+
+# -- ingest -------------------------------------------------------------------------------
+
+MapOpt = Annotated[
+    list[str] | None, typer.Option("--map", "-m", help="YOUR_COLUMN=canonical_column; repeatable.")
+]
+TsFormatOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--timestamp-format", help="strftime format of timestamps, e.g. '%d/%m/%Y %H:%M'."
+    ),
+]
+TzOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--source-timezone", help="Time zone of timestamps without an offset, e.g. Asia/Shanghai."
+    ),
+]
+RejectOpt = Annotated[
+    float | None,
+    typer.Option(
+        "--max-reject-rate",
+        min=0.0,
+        max=1.0,
+        help="Fail (exit 2, nothing loaded) when a larger share of rows is rejected.",
+    ),
+]
+
+
+def _options(ws: Any, **overrides: Any) -> Any:
+    from liucun.core import check_timezone
+    from liucun.ingest import IngestOptions, parse_mapping
+
+    if overrides.get("mapping") is not None:
+        overrides["mapping"] = parse_mapping(overrides["mapping"])
+    if overrides.get("source_timezone") is not None:
+        check_timezone(overrides["source_timezone"])
+    return IngestOptions.from_settings(ws.settings, **overrides)
+
+
+def _run_ingest(fn: Callable[..., Any], ws: Any, paths: list[Any], options: Any) -> Any:
+    with console.status("Ingesting…") as status:
+        return fn(ws.warehouse, paths, options, on_step=lambda m: status.update(f"Ingesting: {m}"))
+
+
+def _summary(result: Any, ws_path: Path) -> None:
+    table = Table(title=f"Load {result.load_id} → {result.target}", show_header=False)
+    table.add_column(style="bold")
+    table.add_column(justify="right")
+    table.add_row("files", f"{len(result.sources):,}")
+    table.add_row("rows read", f"{result.rows_read:,}")
+    table.add_row("accepted (new)", f"[green]{result.accepted:,}[/green]")
+    if result.target == "users":
+        table.add_row("updated", f"{result.updated:,}")
+    table.add_row("duplicates (already loaded)", f"{result.duplicates:,}")
+    table.add_row(
+        "quarantined", f"[red]{result.quarantined:,}[/red]" if result.quarantined else "0"
+    )
+    if result.identity_links:
+        table.add_row("new identity links", f"{result.identity_links:,}")
+        table.add_row("accounts merged into another", f"{result.identity_merges:,}")
+    table.add_row("seconds", f"{result.seconds:.1f}")
+    console.print(table)
+    if result.by_reason:
+        reasons = Table(title="Quarantined by reason")
+        reasons.add_column("reason")
+        reasons.add_column("rows", justify="right")
+        for code, n in sorted(result.by_reason.items(), key=lambda kv: -kv[1]):
+            reasons.add_row(code, f"{n:,}")
+        console.print(reasons)
+        console.print(
+            f"Inspect them: [bold]liucun -w {ws_path} quarantine show "
+            f"--load {result.load_id}[/bold]"
+        )
+
+
+@ingest_app.command("events")
+@friendly
+def ingest_events_cmd(
+    ctx: typer.Context,
+    paths: Annotated[list[str], typer.Argument(help="Files, directories or globs.")],
+    mapping: MapOpt = None,
+    event_type: Annotated[
+        str | None,
+        typer.Option(help="Every row is this event type (e.g. 'order' for an order export)."),
+    ] = None,
+    timestamp_format: TsFormatOpt = None,
+    source_timezone: TzOpt = None,
+    currency: Annotated[
+        str | None,
+        typer.Option(help="Currency of rows that have revenue but no currency, e.g. CNY."),
+    ] = None,
+    max_reject_rate: RejectOpt = None,
+    workspace: WorkspaceOpt = None,
+) -> None:
+    """Load events (CSV, TSV, Parquet, JSON Lines; .gz; globs; directories).
+
+    Example: [bold]liucun -w shop ingest events orders.csv --event-type order
+    --map amount=revenue --map paid_at=ts --currency CNY[/bold]
+    """
+    from liucun.ingest import ingest_events
+
+    with _open(ctx, workspace) as ws:
+        opts = _options(
+            ws,
+            mapping=mapping,
+            event_type=event_type,
+            timestamp_format=timestamp_format,
+            source_timezone=source_timezone,
+            default_currency=currency,
+            max_reject_rate=max_reject_rate,
+        )
+        _summary(_run_ingest(ingest_events, ws, paths, opts), ws.path)
+
+
+@ingest_app.command("users")
+@friendly
+def ingest_users_cmd(
+    ctx: typer.Context,
+    paths: Annotated[list[str], typer.Argument(help="Files, directories or globs.")],
+    mapping: MapOpt = None,
+    timestamp_format: TsFormatOpt = None,
+    source_timezone: TzOpt = None,
+    max_reject_rate: RejectOpt = None,
+    workspace: WorkspaceOpt = None,
+) -> None:
+    """Load users; alias columns (anonymous_id, device_id, email/email_hash, phone/phone_hash,
+    loyalty_card) link identities, and raw e-mail or phone is hashed, never stored.
+
+    Example: [bold]liucun -w shop ingest users customers.csv --map cust_no=user_id[/bold]
+    """
+    from liucun.ingest import ingest_users
+
+    with _open(ctx, workspace) as ws:
+        opts = _options(
+            ws,
+            mapping=mapping,
+            timestamp_format=timestamp_format,
+            source_timezone=source_timezone,
+            max_reject_rate=max_reject_rate,
+        )
+        _summary(_run_ingest(ingest_users, ws, paths, opts), ws.path)
+
+
+@ingest_app.command("simulated")
+@friendly
+def ingest_simulated_cmd(
+    ctx: typer.Context,
+    directory: Annotated[Path, typer.Argument(help="Output directory of `liucun simulate`.")],
+    workspace: WorkspaceOpt = None,
+) -> None:
+    """Load a simulated shop's users and events in one step.
+
+    Example: [bold]liucun simulate --out sim && liucun -w shop ingest simulated sim[/bold]
+    """
+    from liucun.core import InvalidInput
+    from liucun.ingest import ingest_events, ingest_users
+
+    users, events = directory / "users.parquet", directory / "events"
+    if not users.is_file() or not events.is_dir():
+        raise InvalidInput(
+            f"{directory} is not a simulated shop (no users.parquet and events/); "
+            f"create one with `liucun simulate --out {directory}`"
+        )
+    with _open(ctx, workspace) as ws:
+        opts = _options(ws)
+        _summary(_run_ingest(ingest_users, ws, [users], opts), ws.path)
+        _summary(_run_ingest(ingest_events, ws, [events], opts), ws.path)
+
+
+@ingest_app.command("cdnow")
+@friendly
+def ingest_cdnow_cmd(
+    ctx: typer.Context,
+    path: Annotated[
+        Path | None,
+        typer.Option(
+            help="CDNOW_sample.txt (default: $LIUCUN_DATASETS_DIR or ../shared/datasets)."
+        ),
+    ] = None,
+    workspace: WorkspaceOpt = None,
+) -> None:
+    """Load the CDNOW sample (one order per customer-day, as in the literature).
+
+    Example: [bold]liucun -w cdnow ingest cdnow[/bold]
+    """
+    from liucun.datasets import load_cdnow
+    from liucun.ingest import ingest_tables
+
+    data = load_cdnow(path)
+    with _open(ctx, workspace) as ws:
+        for result in ingest_tables(
+            ws.warehouse, users=data.users, events=data.events, source=str(data.source)
+        ):
+            _summary(result, ws.path)
+
+
+# -- quarantine ---------------------------------------------------------------------------
+
+
+@quarantine_app.command("show")
+@friendly
+def quarantine_show(
+    ctx: typer.Context,
+    load: Annotated[str | None, typer.Option(help="Only this load id.")] = None,
+    reason: Annotated[str | None, typer.Option(help="Only rows with this reason code.")] = None,
+    limit: Annotated[int, typer.Option(min=1, help="At most this many rows.")] = 20,
+    fmt: Annotated[str, typer.Option("--format", help="table, csv or json.")] = "table",
+    workspace: WorkspaceOpt = None,
+) -> None:
+    """Show rejected rows with their source, line, raw content and every reason.
+
+    Example: [bold]liucun -w shop quarantine show --reason bad_timestamp --limit 5[/bold]
+    """
+    from liucun.ingest import quarantined_rows
+
+    with _open(ctx, workspace) as ws:
+        rows = quarantined_rows(ws.warehouse, load_id=load, reason=reason, limit=limit)
+        if fmt == "csv":  # data, not markup: written as is
+            typer.echo(rows.to_csv(index=False), nl=False)
+            return
+        if fmt == "json":
+            typer.echo(rows.to_json(orient="records", lines=True), nl=False)
+            return
+        table = Table(title=f"Quarantine ({len(rows)} shown)", show_lines=True)
+        for col in ("source", "line", "raw", "reasons"):
+            table.add_column(col, overflow="fold")
+        for row in rows.itertuples():
+            table.add_row(
+                escape(Path(row.source).name),
+                str(row.line),
+                escape(row.raw),
+                escape("\n".join(row.reasons)),
+            )
+        console.print(table)
