@@ -29,6 +29,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
+from liucun.core import WarehouseError
 from liucun.ingest import ingest_events
 from liucun.warehouse import ParquetWarehouse, init_workspace, open_workspace
 
@@ -94,7 +95,23 @@ class State:
 
 
 def read_state(ws: Path) -> State:
-    """Open the workspace (running any recovery) and read what it holds."""
+    """Open the workspace (running any recovery) and read what it holds.
+
+    On a loaded machine the killed process's file lock was once seen a moment after its
+    exit was reaped; the workspace is retried for up to 10 s before that counts as a
+    failure.
+    """
+    deadline = time.monotonic() + 10
+    while True:
+        try:
+            return _read_state(ws)
+        except WarehouseError as exc:
+            if "in use" not in str(exc) or time.monotonic() > deadline:
+                raise
+            time.sleep(0.2)
+
+
+def _read_state(ws: Path) -> State:
     with open_workspace(ws) as opened:
         wh = opened.warehouse
         loads = wh.engine_table("loads").order_by("started_at").to_pyarrow().to_pylist()
