@@ -13,6 +13,7 @@ from liucun.models.btyd._base import (
     FitWarning,
     LikelihoodModel,
     NotFittedError,
+    RFTModel,
 )
 from liucun.models.btyd._bgbb import BetaGeoBetaBinomModel
 from liucun.models.btyd._bgnbd import BetaGeoModel
@@ -32,5 +33,6 @@ __all__ = [
     "ModifiedBetaGeoModel",
     "NotFittedError",
     "ParetoNBDModel",
+    "RFTModel",
     "TransactionModel",
 ]

@@ -71,6 +71,14 @@ def as_1d(name: str, values: Any) -> FloatArray:
     return arr
 
 
+def nonnegative(name: str, values: Any) -> FloatArray:
+    """:func:`as_1d`, refusing negative values."""
+    arr = as_1d(name, values)
+    if np.any(arr < 0):
+        raise InvalidInput(f"{name} must be non-negative; found {arr.min():g}")
+    return arr
+
+
 def check_counts(name: str, values: FloatArray) -> None:
     """Refuse negative or fractional counts."""
     if np.any(values < 0):
@@ -351,6 +359,37 @@ class LikelihoodModel(abc.ABC):
             inner = ", ".join(f"{k}={v:.4g}" for k, v in self.params_.items())
             return f"{type(self).__name__}({inner})"
         return f"{type(self).__name__}(penalizer={self.penalizer}, max_iter={self.max_iter})"
+
+
+class RFTModel(LikelihoodModel):
+    """A continuous-time model of (frequency, recency, T): BG/NBD, MBG/NBD, Pareto/NBD."""
+
+    def fit(self, frequency: Any, recency: Any, T: Any, weights: Any = None) -> Self:
+        """Fit by maximum likelihood; ``weights`` count identical customers."""
+        x, tx, big_t = validate_rft(frequency, recency, T)
+        return self._fit({"x": x, "tx": tx, "T": big_t}, check_weights(weights, len(x)))
+
+    def log_likelihood(self, frequency: Any, recency: Any, T: Any, weights: Any = None) -> float:
+        """Log-likelihood of these customers at the model's parameters (fitted or given)."""
+        params = self._check_is_fitted()
+        x, tx, big_t = validate_rft(frequency, recency, T)
+        w = check_weights(weights, len(x))
+        nll, _ = self._negative_log_likelihood(params, {"x": x, "tx": tx, "T": big_t})
+        return -float(w @ nll)
+
+    @staticmethod
+    def _repeat_rate(data: Data, weights: FloatArray) -> float:
+        """Repeat transactions per unit of time across customers (for start values)."""
+        rate = float(weights @ data["x"]) / max(float(weights @ data["T"]), 1e-9)
+        return max(rate, 1e-3)
+
+    @staticmethod
+    def _counts_at(n: Any, t: Any) -> tuple[FloatArray, FloatArray]:
+        """``n`` transactions and times ``t`` for ``p_transactions``, checked and broadcast."""
+        counts = as_1d("n", n)
+        check_counts("n", counts)
+        counts, times = np.broadcast_arrays(counts, nonnegative("t", t))
+        return counts, times
 
 
 def _merge_identical_rows(data: Data, weights: FloatArray) -> tuple[Data, FloatArray]:

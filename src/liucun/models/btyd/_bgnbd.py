@@ -6,27 +6,18 @@ after each repeat purchase they drop out with probability ``p ~ Beta(a, b)``.
 
 from __future__ import annotations
 
-from typing import Any, ClassVar, Self, cast
+from typing import Any, ClassVar, cast
 
 import numpy as np
 from scipy.special import betaln, digamma, gammaln, hyp2f1
 
-from liucun.core import InvalidInput
 from liucun.models.btyd._base import (
     Data,
     FloatArray,
-    LikelihoodModel,
-    as_1d,
-    check_weights,
+    RFTModel,
+    nonnegative,
     validate_rft,
 )
-
-
-def _nonnegative(name: str, values: Any) -> FloatArray:
-    arr = as_1d(name, values)
-    if np.any(arr < 0):
-        raise InvalidInput(f"{name} must be non-negative; found {arr.min():g}")
-    return arr
 
 
 def nbd_pmf_terms(n_max: int, r: float, alpha: float, t: FloatArray) -> FloatArray:
@@ -46,7 +37,7 @@ def nbd_pmf_terms(n_max: int, r: float, alpha: float, t: FloatArray) -> FloatArr
     return np.where((t > 0) | (j == 0), out, 0.0)
 
 
-class BetaGeoModel(LikelihoodModel):
+class BetaGeoModel(RFTModel):
     """BG/NBD: Pareto/NBD's "easy" sibling with dropout after each repeat purchase.
 
     Parameters
@@ -63,23 +54,8 @@ class BetaGeoModel(LikelihoodModel):
 
     param_names: ClassVar[tuple[str, ...]] = ("r", "alpha", "a", "b")
 
-    def fit(self, frequency: Any, recency: Any, T: Any, weights: Any = None) -> Self:
-        """Fit by maximum likelihood; ``weights`` count identical customers."""
-        x, tx, big_t = validate_rft(frequency, recency, T)
-        w = check_weights(weights, len(x))
-        return self._fit({"x": x, "tx": tx, "T": big_t}, w)
-
-    def log_likelihood(self, frequency: Any, recency: Any, T: Any, weights: Any = None) -> float:
-        """Log-likelihood of these customers at the model's parameters (fitted or given)."""
-        params = self._check_is_fitted()
-        x, tx, big_t = validate_rft(frequency, recency, T)
-        w = check_weights(weights, len(x))
-        nll, _ = self._negative_log_likelihood(params, {"x": x, "tx": tx, "T": big_t})
-        return -float(w @ nll)
-
     def _initial_params(self, data: Data, weights: FloatArray) -> FloatArray:
-        rate = float(weights @ data["x"]) / max(float(weights @ data["T"]), 1e-9)
-        return np.array([1.0, 1.0 / max(rate, 1e-3), 1.0, 3.0])
+        return np.array([1.0, 1.0 / self._repeat_rate(data, weights), 1.0, 3.0])
 
     def _negative_log_likelihood(
         self, params: FloatArray, data: Data
@@ -115,7 +91,7 @@ class BetaGeoModel(LikelihoodModel):
     def expected_transactions(self, t: Any) -> FloatArray:
         """Population ``E[X(t)]``: expected repeat transactions of a new customer in ``t``."""
         r, alpha, a, b = self._check_is_fitted()
-        t = _nonnegative("t", t)
+        t = nonnegative("t", t)
         z = t / (alpha + t)
         return (a + b - 1) / (a - 1) * (1 - (alpha / (alpha + t)) ** r * hyp2f1(r, b, a + b - 1, z))
 
@@ -140,7 +116,7 @@ class BetaGeoModel(LikelihoodModel):
         """``E[Y(t) | x, t_x, T]``: expected transactions in ``(T, T + t]`` (FHL 2005, eq. 10)."""
         r, alpha, a, b = self._check_is_fitted()
         x, tx, big_t = validate_rft(frequency, recency, T, allow_broadcast=True)
-        t = _nonnegative("t", t)
+        t = nonnegative("t", t)
         x, tx, big_t, t = np.broadcast_arrays(x, tx, big_t, t)
         z = t / (alpha + big_t + t)
         head = (a + b + x - 1) / (a - 1)
@@ -152,11 +128,7 @@ class BetaGeoModel(LikelihoodModel):
     def p_transactions(self, n: Any, t: Any) -> FloatArray:
         """``P(X(t) = n)`` for a new customer (FHL 2005, eq. 8)."""
         r, alpha, a, b = self._check_is_fitted()
-        n = as_1d("n", n)
-        t = _nonnegative("t", t)
-        n, t = np.broadcast_arrays(n, t)
-        if np.any(n < 0) or np.any(n != np.round(n)):
-            raise InvalidInput("n must hold non-negative whole numbers")
+        n, t = self._counts_at(n, t)
         n_max = int(n.max())
         pmf = nbd_pmf_terms(n_max, r, alpha, t)  # (n_max+1, m)
         cdf_below = np.cumsum(pmf, axis=0) - pmf  # sum_{j<n}

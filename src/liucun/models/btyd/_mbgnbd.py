@@ -7,37 +7,28 @@ with ``k = 1``).
 
 from __future__ import annotations
 
-from typing import Any, ClassVar, Self
+from typing import Any, ClassVar
 
 import numpy as np
 from scipy.special import betaln, digamma, expit, gammaln, hyp2f1
 
-from liucun.core import InvalidInput
 from liucun.models.btyd._base import (
     Data,
     FloatArray,
-    LikelihoodModel,
-    as_1d,
-    check_weights,
+    RFTModel,
+    nonnegative,
     validate_rft,
 )
-from liucun.models.btyd._bgnbd import _nonnegative, nbd_pmf_terms
+from liucun.models.btyd._bgnbd import nbd_pmf_terms
 
 
-class ModifiedBetaGeoModel(LikelihoodModel):
+class ModifiedBetaGeoModel(RFTModel):
     """MBG/NBD: parameters ``r, alpha`` (purchase rate) and ``a, b`` (dropout)."""
 
     param_names: ClassVar[tuple[str, ...]] = ("r", "alpha", "a", "b")
 
-    def fit(self, frequency: Any, recency: Any, T: Any, weights: Any = None) -> Self:
-        """Fit by maximum likelihood; ``weights`` count identical customers."""
-        x, tx, big_t = validate_rft(frequency, recency, T)
-        w = check_weights(weights, len(x))
-        return self._fit({"x": x, "tx": tx, "T": big_t}, w)
-
     def _initial_params(self, data: Data, weights: FloatArray) -> FloatArray:
-        rate = float(weights @ data["x"]) / max(float(weights @ data["T"]), 1e-9)
-        return np.array([1.0, 1.0 / max(rate, 1e-3), 1.0, 3.0])
+        return np.array([1.0, 1.0 / self._repeat_rate(data, weights), 1.0, 3.0])
 
     def _negative_log_likelihood(
         self, params: FloatArray, data: Data
@@ -67,7 +58,7 @@ class ModifiedBetaGeoModel(LikelihoodModel):
     def expected_transactions(self, t: Any) -> FloatArray:
         """Population ``E[X(t)]`` (Batislam et al. 2007)."""
         r, alpha, a, b = self._check_is_fitted()
-        t = _nonnegative("t", t)
+        t = nonnegative("t", t)
         z = t / (alpha + t)
         return b / (a - 1) * (1 - (alpha / (alpha + t)) ** r * hyp2f1(r, b + 1, a + b, z))
 
@@ -84,7 +75,7 @@ class ModifiedBetaGeoModel(LikelihoodModel):
         """``E[Y(t) | x, t_x, T]``: expected transactions in ``(T, T + t]``."""
         r, alpha, a, b = self._check_is_fitted()
         x, tx, big_t = validate_rft(frequency, recency, T, allow_broadcast=True)
-        t = _nonnegative("t", t)
+        t = nonnegative("t", t)
         x, tx, big_t, t = np.broadcast_arrays(x, tx, big_t, t)
         z = t / (alpha + big_t + t)
         head = (a + b + x) / (a - 1)
@@ -96,11 +87,7 @@ class ModifiedBetaGeoModel(LikelihoodModel):
     def p_transactions(self, n: Any, t: Any) -> FloatArray:
         """``P(X(t) = n)`` for a new customer."""
         r, alpha, a, b = self._check_is_fitted()
-        n = as_1d("n", n)
-        t = _nonnegative("t", t)
-        n, t = np.broadcast_arrays(n, t)
-        if np.any(n < 0) or np.any(n != np.round(n)):
-            raise InvalidInput("n must hold non-negative whole numbers")
+        n, t = self._counts_at(n, t)
         pmf = nbd_pmf_terms(int(n.max()), r, alpha, t)
         cdf_below = np.cumsum(pmf, axis=0) - pmf
         idx, cols = n.astype(int), np.arange(len(t))

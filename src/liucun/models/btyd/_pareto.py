@@ -15,21 +15,18 @@ integrand is smooth, and are accurate to near machine precision.
 
 from __future__ import annotations
 
-from typing import Any, ClassVar, Self
+from typing import Any, ClassVar
 
 import numpy as np
 from scipy.special import digamma, gammaln, hyp2f1, logsumexp
 
-from liucun.core import InvalidInput
 from liucun.models.btyd._base import (
     Data,
     FloatArray,
-    LikelihoodModel,
-    as_1d,
-    check_weights,
+    RFTModel,
+    nonnegative,
     validate_rft,
 )
-from liucun.models.btyd._bgnbd import _nonnegative
 
 _GL_NODES, _GL_WEIGHTS = np.polynomial.legendre.leggauss(16)
 _PANELS = 8
@@ -79,21 +76,14 @@ def log_hyp2f1_series(
     return logsumexp(log_terms, axis=0)
 
 
-class ParetoNBDModel(LikelihoodModel):
+class ParetoNBDModel(RFTModel):
     """Pareto/NBD: parameters ``r, alpha`` (purchase rate) and ``s, beta`` (lifetime)."""
 
     param_names: ClassVar[tuple[str, ...]] = ("r", "alpha", "s", "beta")
 
-    def fit(self, frequency: Any, recency: Any, T: Any, weights: Any = None) -> Self:
-        """Fit by maximum likelihood; ``weights`` count identical customers."""
-        x, tx, big_t = validate_rft(frequency, recency, T)
-        w = check_weights(weights, len(x))
-        return self._fit({"x": x, "tx": tx, "T": big_t}, w)
-
     def _initial_params(self, data: Data, weights: FloatArray) -> FloatArray:
-        rate = float(weights @ data["x"]) / max(float(weights @ data["T"]), 1e-9)
         mean_t = float(weights @ data["T"]) / float(weights.sum())
-        return np.array([1.0, 1.0 / max(rate, 1e-3), 1.0, max(mean_t, 1e-3)])
+        return np.array([1.0, 1.0 / self._repeat_rate(data, weights), 1.0, max(mean_t, 1e-3)])
 
     # ---- likelihood pieces -----------------------------------------------------------
     @staticmethod
@@ -180,7 +170,7 @@ class ParetoNBDModel(LikelihoodModel):
     def expected_transactions(self, t: Any) -> FloatArray:
         """Population ``E[X(t)] = r beta / (alpha (s - 1)) [1 - (beta / (beta + t))^(s-1)]``."""
         r, alpha, s, beta = self._check_is_fitted()
-        t = _nonnegative("t", t)
+        t = nonnegative("t", t)
         return r * beta / alpha * -np.expm1((s - 1) * np.log(beta / (beta + t))) / (s - 1)
 
     def conditional_expected_transactions(
@@ -189,7 +179,7 @@ class ParetoNBDModel(LikelihoodModel):
         """``E[Y(t) | x, t_x, T]`` (Fader & Hardie 2005, eq. 25)."""
         r, alpha, s, beta = self._check_is_fitted()
         x, tx, big_t = validate_rft(frequency, recency, T, allow_broadcast=True)
-        t = _nonnegative("t", t)
+        t = nonnegative("t", t)
         x, tx, big_t, t = np.broadcast_arrays(x, tx, big_t, t)
         lead = (r + x) * (beta + big_t) / ((alpha + big_t) * (s - 1))
         tail = -np.expm1((s - 1) * np.log((beta + big_t) / (beta + big_t + t)))
@@ -202,11 +192,7 @@ class ParetoNBDModel(LikelihoodModel):
         with the integral by Gauss-Legendre quadrature.
         """
         r, alpha, s, beta = self._check_is_fitted()
-        n = as_1d("n", n)
-        t = _nonnegative("t", t)
-        n, t = np.broadcast_arrays(n, t)
-        if np.any(n < 0) or np.any(n != np.round(n)):
-            raise InvalidInput("n must hold non-negative whole numbers")
+        n, t = self._counts_at(n, t)
 
         def log_nb(k: FloatArray, tau: FloatArray) -> FloatArray:
             with np.errstate(divide="ignore", invalid="ignore"):
