@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from datetime import date
-from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
 
 from liucun.cli._app import (
+    AsOfOpt,
+    FormatOpt,
+    OutFileOpt,
     OutputFormat,
     WorkspaceOpt,
     _as_of,
@@ -16,6 +17,7 @@ from liucun.cli._app import (
     _open,
     app,
     friendly,
+    parse_day,
 )
 
 
@@ -62,10 +64,8 @@ def retention_cmd(
             "liucun.toml, else UTC)."
         ),
     ] = None,
-    fmt: Annotated[OutputFormat, typer.Option("--format", help="Output format.")] = (
-        OutputFormat.table
-    ),
-    out: Annotated[Path | None, typer.Option(help="File for --format parquet.")] = None,
+    fmt: FormatOpt = OutputFormat.table,
+    out: OutFileOpt = None,
     workspace: WorkspaceOpt = None,
 ) -> None:
     """Cohort retention: cohort, period, cohort_size, retained, rate, complete.
@@ -73,21 +73,10 @@ def retention_cmd(
     Example: [bold]liucun -w shop retention --period week --kind unbounded
     --breakdown channel --format csv[/bold]
     """
-    from datetime import datetime as dt
-
-    from liucun.core import ConfigError
     from liucun.metrics import parse_brackets, retention
     from liucun.warehouse import resolved_events
 
-    def day(text: str | None, name: str) -> dt | None:
-        if text is None:
-            return None
-        try:
-            return dt.combine(date.fromisoformat(text), dt.min.time())
-        except ValueError:
-            raise ConfigError(f"--{name} {text!r} is not a date; use YYYY-MM-DD") from None
-
-    start, stop = day(since, "since"), day(until, "until")
+    start, stop = parse_day(since, "--since"), parse_day(until, "--until")
     with _open(ctx, workspace) as ws:
         wh = ws.warehouse
         events = resolved_events(wh.table("events"), wh.table("identities"))
@@ -123,14 +112,9 @@ def retention_cmd(
 @friendly
 def metrics_cmd(
     ctx: typer.Context,
-    as_of: Annotated[
-        str | None,
-        typer.Option(help="Measure up to this day, YYYY-MM-DD (default: after the last event)."),
-    ] = None,
-    fmt: Annotated[OutputFormat, typer.Option("--format", help="Output format.")] = (
-        OutputFormat.table
-    ),
-    out: Annotated[Path | None, typer.Option(help="File for --format parquet.")] = None,
+    as_of: AsOfOpt = None,
+    fmt: FormatOpt = OutputFormat.table,
+    out: OutFileOpt = None,
     workspace: WorkspaceOpt = None,
 ) -> None:
     """Headline KPIs: active customers, D1/D7/D30, repurchase, churn, AOV, LTV/CAC.
@@ -192,14 +176,9 @@ def metrics_cmd(
 def segments_cmd(
     ctx: typer.Context,
     by: Annotated[str, typer.Option(help="rfm (11 segments), class (8-class) or stage.")] = "rfm",
-    as_of: Annotated[
-        str | None,
-        typer.Option(help="Segment as of this day, YYYY-MM-DD (default: after the last event)."),
-    ] = None,
-    fmt: Annotated[OutputFormat, typer.Option("--format", help="Output format.")] = (
-        OutputFormat.table
-    ),
-    out: Annotated[Path | None, typer.Option(help="File for --format parquet.")] = None,
+    as_of: AsOfOpt = None,
+    fmt: FormatOpt = OutputFormat.table,
+    out: OutFileOpt = None,
     where: Annotated[
         str | None,
         typer.Option(
@@ -246,12 +225,6 @@ def segments_cmd(
         )
         total = summary.customers.sum().as_scalar()
         summary = summary.mutate(share=summary.customers.cast("float64") / total)
-        frame = summary.order_by(ibis_desc("customers")).to_pandas()
+        frame = summary.order_by(summary.customers.desc()).to_pandas()
     frame = frame.rename(columns={column: by})
     _emit(frame, fmt, title=f"Customers by {by} as of {end:%Y-%m-%d}", out=out)
-
-
-def ibis_desc(column: str) -> Any:
-    import ibis
-
-    return ibis.desc(column)

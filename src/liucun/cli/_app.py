@@ -5,7 +5,7 @@ from __future__ import annotations
 import functools
 import os
 from collections.abc import Callable
-from datetime import date
+from datetime import date, datetime, timedelta
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any, TypeVar
@@ -176,19 +176,34 @@ def _emit(frame: Any, fmt: OutputFormat, *, title: str, out: Path | None) -> Non
     console.print(table)
 
 
-def _as_of(text: str | None, ws: Any) -> Any:
-    """``--as-of`` as a datetime, defaulting to the end of the last stored event's day."""
-    from datetime import datetime as dt
-    from datetime import timedelta
-
+def parse_day(text: str | None, option: str) -> datetime | None:
+    """A ``YYYY-MM-DD`` option as midnight UTC, or None when not given."""
     from liucun.core import ConfigError
 
-    if text is not None:
-        try:
-            return dt.combine(date.fromisoformat(text), dt.min.time())
-        except ValueError:
-            raise ConfigError(f"--as-of {text!r} is not a date; use YYYY-MM-DD") from None
+    if text is None:
+        return None
+    try:
+        return datetime.combine(date.fromisoformat(text), datetime.min.time())
+    except ValueError:
+        raise ConfigError(f"{option} {text!r} is not a date; use YYYY-MM-DD") from None
+
+
+def _as_of(text: str | None, ws: Any) -> datetime:
+    """``--as-of`` as a datetime, defaulting to the end of the last stored event's day."""
+    from liucun.core import ConfigError
+
+    given = parse_day(text, "--as-of")
+    if given is not None:
+        return given
     last = ws.warehouse.table("events").ts.max().to_pyarrow().as_py()
     if last is None:
         raise ConfigError("the warehouse has no events yet; ingest some first")
-    return dt.combine(last.date() + timedelta(days=1), dt.min.time())
+    return datetime.combine(last.date() + timedelta(days=1), datetime.min.time())
+
+
+FormatOpt = Annotated[OutputFormat, typer.Option("--format", help="Output format.")]
+OutFileOpt = Annotated[Path | None, typer.Option(help="File for --format parquet.")]
+AsOfOpt = Annotated[
+    str | None,
+    typer.Option(help="Up to this day, YYYY-MM-DD (default: after the last event)."),
+]

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import date
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any
@@ -17,6 +16,7 @@ from liucun.cli._app import (
     app,
     console,
     friendly,
+    parse_day,
 )
 
 
@@ -82,15 +82,12 @@ def simulate(
 
     Example: [bold]liucun simulate --preset b2c --users 50000 --days 365 --seed 7 --out sim[/bold]
     """
-    from liucun.core import ConfigError
     from liucun.simulate import simulate_shop
 
     kwargs: dict[str, Any] = {}
-    if end is not None:
-        try:
-            kwargs["end"] = date.fromisoformat(end)
-        except ValueError:
-            raise ConfigError(f"--end {end!r} is not a date; use YYYY-MM-DD") from None
+    last_day = parse_day(end, "--end")
+    if last_day is not None:
+        kwargs["end"] = last_day.date()
     columns = (
         TextColumn("[progress.description]{task.description}"),
         BarColumn(),
