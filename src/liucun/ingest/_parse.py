@@ -117,11 +117,6 @@ def date(col: ir.Value, *, fmt: str | None = None) -> ir.DateValue:
     return s.try_cast("date")
 
 
-def json_object_text(col: ir.Value) -> ir.StringValue:
-    """JSON text of a JSON column (NULL when absent)."""
-    return text(col)
-
-
 def is_json_object(s: ir.StringValue) -> ir.BooleanValue:
     """True when ``s`` is NULL or a JSON object."""
     return s.isnull() | (json_valid(s) & s.startswith("{"))
