@@ -5,6 +5,7 @@ from liucun.metrics._commerce import (
     churn_rate,
     ltv_cac,
     order_value,
+    orders,
     repurchase_rate,
     time_to_second_order,
 )
@@ -32,6 +33,7 @@ __all__ = [
     "lifecycle",
     "ltv_cac",
     "order_value",
+    "orders",
     "parse_brackets",
     "period_start",
     "repurchase_rate",

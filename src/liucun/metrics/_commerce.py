@@ -11,7 +11,10 @@ from liucun.core import ConfigError
 from liucun.metrics._periods import days_between
 
 
-def _orders(events: ir.Table, start: datetime | None, end: datetime | None) -> ir.Table:
+def orders(
+    events: ir.Table, start: datetime | None = None, end: datetime | None = None
+) -> ir.Table:
+    """Orders of known customers in ``[start, end)`` (either bound optional)."""
     o = events.filter((events.event_type == "order") & events.user_id.notnull())
     if start is not None:
         o = o.filter(o.ts >= start)
@@ -27,8 +30,8 @@ def repurchase_rate(
 
     One row: ``buyers, repeat_buyers, rate``.
     """
-    orders = _orders(events, start, end)
-    per_buyer = orders.group_by("user_id").aggregate(n=orders.count())
+    bought = orders(events, start, end)
+    per_buyer = bought.group_by("user_id").aggregate(n=bought.count())
     out = per_buyer.aggregate(buyers=per_buyer.count(), repeat_buyers=(per_buyer.n >= 2).sum())
     return out.mutate(rate=out.repeat_buyers.cast("float64") / out.buyers.nullif(0))
 
@@ -43,9 +46,9 @@ def churn_rate(
     """
     if lookback_days < 1 or horizon_days < 1:
         raise ConfigError("lookback_days and horizon_days must be at least 1")
-    active = _orders(events, cutoff - timedelta(days=lookback_days), cutoff)
+    active = orders(events, cutoff - timedelta(days=lookback_days), cutoff)
     active = active.select("user_id").distinct()
-    later = _orders(events, cutoff, cutoff + timedelta(days=horizon_days))
+    later = orders(events, cutoff, cutoff + timedelta(days=horizon_days))
     later = later.select("user_id").distinct()
     churned = active.anti_join(later, "user_id")
     out = active.aggregate(active=active.count()).cross_join(
@@ -59,9 +62,9 @@ def order_value(
 ) -> ir.Table:
     """Per currency: ``orders, buyers, revenue, aov`` (revenue ÷ orders) and ``arpu``
     (revenue ÷ buyers), over ``[start, end)``; refunds are not netted here."""
-    orders = _orders(events, start, end)
-    agg = orders.group_by("currency").aggregate(
-        orders=orders.count(), buyers=orders.user_id.nunique(), revenue=orders.revenue.sum()
+    bought = orders(events, start, end)
+    agg = bought.group_by("currency").aggregate(
+        orders=bought.count(), buyers=bought.user_id.nunique(), revenue=bought.revenue.sum()
     )
     return agg.mutate(
         aov=agg.revenue / agg.orders.nullif(0), arpu=agg.revenue / agg.buyers.nullif(0)
@@ -72,8 +75,8 @@ def time_to_second_order(events: ir.Table) -> ir.Table:
     """Days from each repeat buyer's first to second order: one row with ``buyers``,
     ``repeat_buyers``, ``median_days``, ``mean_days``, ``p25_days``, ``p75_days`` and the
     share of buyers with a second order within 30, 60 and 90 days."""
-    orders = _orders(events, None, None)
-    ranked = orders.mutate(_n=ibis.row_number().over(group_by="user_id", order_by="ts"))
+    bought = orders(events)
+    ranked = bought.mutate(_n=ibis.row_number().over(group_by="user_id", order_by="ts"))
     ranked = ranked.filter(ranked._n <= 1)
     pairs = ranked.group_by("user_id").aggregate(
         _first=ranked.ts.min(), _second=ranked.ts.max(), _orders=ranked.count()

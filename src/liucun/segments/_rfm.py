@@ -12,7 +12,7 @@ import ibis
 import ibis.expr.types as ir
 
 from liucun.core import ConfigError
-from liucun.metrics import days_between
+from liucun.metrics import days_between, orders
 
 #: The 11 segments on the R × F quintile grid: ``SEGMENT_GRID[r - 1][f - 1]``.
 SEGMENT_GRID: tuple[tuple[str, ...], ...] = (
@@ -77,9 +77,9 @@ def rfm(
     ev = events.filter(events.user_id.notnull() & (events.ts < as_of))
     if since is not None:
         ev = ev.filter(ev.ts >= since)
-    orders = ev.filter(ev.event_type == "order")
-    per = orders.group_by("user_id").aggregate(
-        _last=orders.ts.max(), frequency=orders.count(), monetary=orders.revenue.fill_null(0).sum()
+    bought = orders(events, since, as_of)
+    per = bought.group_by("user_id").aggregate(
+        _last=bought.ts.max(), frequency=bought.count(), monetary=bought.revenue.fill_null(0).sum()
     )
     per = per.mutate(recency_days=days_between(ibis.literal(as_of), per._last))
     scored = per.mutate(

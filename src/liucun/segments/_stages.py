@@ -15,7 +15,7 @@ import ibis
 import ibis.expr.types as ir
 
 from liucun.core import ConfigError
-from liucun.metrics import days_between
+from liucun.metrics import days_between, orders
 
 STAGES: tuple[str, ...] = ("potential", "new", "growth", "mature", "decline", "churned")
 
@@ -60,9 +60,9 @@ def lifecycle_stages(
     """
     rules = rules or StageRules()
     before = events.filter(events.user_id.notnull() & (events.ts < as_of))
-    orders = before.filter(before.event_type == "order")
-    prev = orders.ts.lag().over(group_by="user_id", order_by="ts")
-    gaps = orders.mutate(_gap=days_between(orders.ts, prev))
+    bought = orders(events, end=as_of)
+    prev = bought.ts.lag().over(group_by="user_id", order_by="ts")
+    gaps = bought.mutate(_gap=days_between(bought.ts, prev))
     per = gaps.group_by("user_id").aggregate(
         orders=gaps.count(),
         _last=gaps.ts.max(),

@@ -8,15 +8,15 @@ import ibis
 import ibis.expr.types as ir
 
 from liucun.core import ConfigError
-from liucun.metrics import days_between
+from liucun.metrics import days_between, orders
 
 _POSITIVE_DISCOUNT = r'"discount"\s*:\s*"?0*([1-9]|\.0*[1-9])'
 _COUPON = r'"coupon_code"\s*:\s*"[^"]'
 
 
-def _top(orders: ir.Table, column: str, name: str) -> ir.Table:
+def _top(bought: ir.Table, column: str, name: str) -> ir.Table:
     """Each user's most frequent non-null ``column`` (ties: alphabetical) and its share."""
-    known = orders.filter(orders[column].notnull())
+    known = bought.filter(bought[column].notnull())
     counts = known.group_by(["user_id", column]).aggregate(_n=known.count())
     ranked = counts.mutate(
         _rank=ibis.row_number().over(
@@ -43,30 +43,28 @@ def customer_tags(
     """
     if not 0 < price_sensitive_share <= 1:
         raise ConfigError("price_sensitive_share must be in (0, 1]")
-    orders = events.filter(
-        (events.event_type == "order") & events.user_id.notnull() & (events.ts < as_of)
-    )
+    bought = orders(events, end=as_of)
     # Regular expressions on the JSON text rather than JSON functions: Ibis runs those as
     # Python UDFs on Spark. They match a positive "discount" or a non-empty "coupon_code".
-    props = orders.properties.fill_null("")
+    props = bought.properties.fill_null("")
     discounted = props.re_search(_POSITIVE_DISCOUNT) | props.re_search(_COUPON)
-    orders = orders.mutate(_deal=discounted)
-    base = orders.group_by("user_id").aggregate(
-        orders=orders.count(), price_sensitivity=orders._deal.cast("float64").mean()
+    bought = bought.mutate(_deal=discounted)
+    base = bought.group_by("user_id").aggregate(
+        orders=bought.count(), price_sensitivity=bought._deal.cast("float64").mean()
     )
     base = base.mutate(price_sensitive=base.price_sensitivity >= price_sensitive_share)
     for column, name in (("category", "top_category"), ("channel", "preferred_channel")):
-        top = _top(orders, column, name)
+        top = _top(bought, column, name)
         joined = base.left_join(top, base.user_id == top.user_id)
         base = joined.select(*base.columns, *[c for c in top.columns if c != "user_id"])
-    accounts = orders.filter(orders.account_id.notnull())
+    accounts = bought.filter(bought.account_id.notnull())
     prev = accounts.ts.lag().over(group_by="account_id", order_by="ts")
     gaps = accounts.mutate(_gap=days_between(accounts.ts, prev))
     cadence = gaps.group_by("account_id").aggregate(account_cadence_days=gaps._gap.median())
     member = (
-        orders.filter(orders.account_id.notnull())
+        bought.filter(bought.account_id.notnull())
         .group_by("user_id")
-        .aggregate(_account=orders.account_id.max())
+        .aggregate(_account=bought.account_id.max())
     )
     member = member.join(cadence, member._account == cadence.account_id)
     joined = base.left_join(member, base.user_id == member.user_id)
