@@ -14,7 +14,6 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-import duckdb
 import ibis
 import ibis.expr.types as ir
 import pyarrow as pa
@@ -40,9 +39,9 @@ from liucun.ingest._rules import (
     rejected_rows,
     user_rules,
 )
-from liucun.ingest._sources import Source, discover, read_error, sniff
+from liucun.ingest._sources import Source, discover, sniff
 from liucun.schema import column_names
-from liucun.warehouse import LINE, Warehouse
+from liucun.warehouse import LINE, EngineError, Warehouse, describe_read_error
 
 Progress = Callable[[str], None]
 
@@ -181,8 +180,8 @@ def _ingest(
                 keep.update(identity_values(rules.table))
             try:
                 chk = wh.materialize(checked_table(rules, keep), name=f"{view}_chk")
-            except duckdb.Error as exc:
-                raise InvalidInput(read_error(exc, src)) from None
+            except EngineError as exc:
+                raise InvalidInput(describe_read_error(exc, src.path, src.format)) from None
             names.append(f"{view}_chk")
             checked_parts.append(chk)
             if int(chk.filter(~chk[OK]).count().to_pyarrow().as_py()) > 0:
@@ -289,8 +288,8 @@ def _read(wh: Warehouse, src: Source, view: str) -> ir.Table:
         return wh.read_arrow(src.data, name=view)
     try:
         return wh.read_file(src.path, src.format, name=view)
-    except duckdb.Error as exc:
-        raise InvalidInput(read_error(exc, src)) from None
+    except EngineError as exc:
+        raise InvalidInput(describe_read_error(exc, src.path, src.format)) from None
 
 
 def _apply_rules(

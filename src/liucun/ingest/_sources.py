@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import glob as globlib
 import gzip
-import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -168,37 +167,3 @@ def _sniff_parquet(path: Path) -> None:
         raise InvalidInput(
             f"{path} is not a Parquet file (no PAR1 marker); check the file or its extension"
         )
-
-
-_LINE_RE = re.compile(r"line:?\s*(\d+)", re.IGNORECASE)
-
-
-def read_error(exc: Exception, src: Source) -> str:
-    """One sentence for a file DuckDB could not read, naming the file, the line and the fix."""
-    text = " ".join(str(exc).split())
-    low = text.lower()
-    m = _LINE_RE.search(text)
-    line = int(m.group(1)) - (1 if src.format == "jsonl" else 0) if m else None
-    at = f" line {line}" if line is not None else ""
-    where = f"{src.path}{':' if at else ''}{at}"
-    if "expected number of columns" in low or "too many columns" in low:
-        return (
-            f"{where}: a row has a different number of fields than the header; check quoting "
-            "and delimiters (a value with a comma must be in double quotes)"
-        )
-    if "unterminated quote" in low:
-        return f"{where}: a quoted value is never closed; check for a stray double quote"
-    if "line size" in low and "exceed" in low:
-        return f"{where}: a line is longer than 8 MB; this is not a usable line-based file"
-    if "invalid state" in low:
-        return (
-            f"{src.path}: cannot be parsed as {src.format.upper()}; it may mix Windows (CRLF) "
-            "and Unix (LF) line endings or hold stray quotes: re-export it, or convert the "
-            "line endings (e.g. dos2unix)"
-        )
-    if "unicode" in low or "utf-8" in low or "utf8" in low:
-        return f"{where}: not valid UTF-8 text; convert the file to UTF-8 (e.g. with iconv)"
-    if src.format == "jsonl" and ("json" in low or "malformed" in low):
-        return f"{where}: not valid JSON Lines (one JSON object per line); fix that line"
-    first = text.split(" LINE ")[0][:240]
-    return f"cannot read {where}: {first}"

@@ -8,7 +8,9 @@ from liucun.warehouse._base import Warehouse, Writer
 from liucun.warehouse._duckdb import DuckDBWarehouse
 from liucun.warehouse._engine import (
     LINE,
+    EngineError,
     FileFormat,
+    describe_read_error,
     epoch_us,
     from_utc_timestamp,
     json_merge_patch,
@@ -30,6 +32,7 @@ from liucun.warehouse._workspace import (
 __all__ = [
     "LINE",
     "DuckDBWarehouse",
+    "EngineError",
     "FileFormat",
     "ParquetWarehouse",
     "Warehouse",
@@ -37,6 +40,7 @@ __all__ = [
     "Writer",
     "connect_warehouse",
     "current_identities",
+    "describe_read_error",
     "epoch_us",
     "from_utc_timestamp",
     "init_workspace",
