@@ -7,10 +7,12 @@ from liucun.schema._event_types import (
 )
 from liucun.schema._tables import (
     EVENTS,
+    EXPOSURES,
     IDENTITIES,
     IDENTITY_LINKS,
     LOADS,
     QUARANTINE,
+    SCORES,
     TABLES,
     USERS,
     Column,
@@ -23,11 +25,13 @@ from liucun.schema._tables import (
 __all__ = [
     "EVENTS",
     "EVENT_TYPE_GROUPS",
+    "EXPOSURES",
     "IDENTITIES",
     "IDENTITY_LINKS",
     "LOADS",
     "MONETARY_EVENT_TYPES",
     "QUARANTINE",
+    "SCORES",
     "STANDARD_EVENT_TYPES",
     "TABLES",
     "USERS",

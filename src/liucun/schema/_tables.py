@@ -106,6 +106,38 @@ LOADS: tuple[Column, ...] = (
     Column("finished_at", TS, True, "Commit time."),
 )
 
+EXPOSURES: tuple[Column, ...] = (
+    Column("exposure_id", pa.string(), True, "Unique id: hash of experiment, unit and time."),
+    Column("experiment", pa.string(), True, "Experiment or campaign key."),
+    Column("layer", pa.string(), False, "Mutually exclusive layer the experiment lives in."),
+    Column("unit_type", pa.string(), True, "user or account."),
+    Column("unit_id", pa.string(), True, "The user_id or account_id assigned."),
+    Column("variant", pa.string(), True, "Variant (arm) the unit was assigned to."),
+    Column("probability", pa.float64(), True, "Probability of that assignment, for re-weighting."),
+    Column("holdout", pa.bool_(), True, "The unit is in a global or campaign holdout."),
+    Column("ts", TS, True, "When the unit was exposed."),
+    Column("load_id", pa.string(), True, "The write that logged it."),
+)
+
+SCORES: tuple[Column, ...] = (
+    Column("user_id", pa.string(), True, "Canonical customer id."),
+    Column("as_of", TS, True, "Scoring cut-off: only data before it was used."),
+    Column("model", pa.string(), True, "Model name, e.g. churn."),
+    Column("model_version", pa.string(), True, "Version of the saved model that scored."),
+    Column("p_alive", pa.float64(), False, "BTYD probability the customer is still active."),
+    Column("churn_risk", pa.float64(), False, "Calibrated probability of no order in H days."),
+    Column("expected_orders_30d", pa.float64(), False, "Expected orders in the next 30 days."),
+    Column("expected_orders_90d", pa.float64(), False, "Expected orders in the next 90 days."),
+    Column("expected_orders_365d", pa.float64(), False, "Expected orders in the next 365 days."),
+    Column("clv_30d", pa.float64(), False, "Expected spend in the next 30 days."),
+    Column("clv_90d", pa.float64(), False, "Expected spend in the next 90 days."),
+    Column("clv_365d", pa.float64(), False, "Expected spend in the next 365 days."),
+    Column("reasons", pa.list_(pa.string()), False, "Top reasons for the risk, as sentences."),
+    Column("stage", pa.string(), False, "Lifecycle stage at as_of."),
+    Column("segment", pa.string(), False, "RFM segment at as_of."),
+    Column("scored_at", TS, True, "When the row was written."),
+)
+
 TABLES: dict[str, tuple[Column, ...]] = {
     "events": EVENTS,
     "users": USERS,
@@ -113,6 +145,8 @@ TABLES: dict[str, tuple[Column, ...]] = {
     "identity_links": IDENTITY_LINKS,
     "quarantine": QUARANTINE,
     "loads": LOADS,
+    "exposures": EXPOSURES,
+    "scores": SCORES,
 }
 
 
