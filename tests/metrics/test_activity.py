@@ -10,6 +10,7 @@ import pytest
 
 from liucun.core import ConfigError
 from liucun.metrics import active_users, funnel, lifecycle, stickiness
+from liucun.warehouse import new_engine
 
 
 def _events(rows: list[tuple[str, str, str]]) -> ibis.Table:
@@ -80,3 +81,26 @@ def test_ordered_funnel_with_window() -> None:
     assert got.drop_off.tolist() == pytest.approx([0.0, 0.5, 0.5])
     with pytest.raises(ConfigError, match="at least two steps"):
         funnel(ev, ["visit"])
+
+
+def test_activity_periods_follow_the_reporting_time_zone() -> None:
+    """2024-01-07 20:00 UTC is Monday 04:00 in Shanghai (UTC+8): a new week and day there."""
+    ev = _events(
+        [
+            ("a", "visit", "2024-01-07 10:00"),  # Sunday in both zones
+            ("b", "visit", "2024-01-07 20:00"),  # Sunday UTC, Monday 04:00 Shanghai
+        ]
+    )
+    con = new_engine()  # defines the time-zone conversion the expressions use
+    utc = con.execute(active_users(ev, period="week")).active.tolist()
+    shanghai = con.execute(active_users(ev, period="week", timezone="Asia/Shanghai"))
+    assert utc == [2]
+    assert shanghai.active.tolist() == [1, 1]
+    assert pd.to_datetime(shanghai.period_start).dt.date.astype(str).tolist() == [
+        "2024-01-01",
+        "2024-01-08",
+    ]
+    life = con.execute(lifecycle(ev, period="day", timezone="Asia/Shanghai"))
+    assert life[["new", "dormant"]].values.tolist() == [[1, 0], [1, 1]]
+    sticky = con.execute(stickiness(ev, timezone="Asia/Shanghai")).iloc[0]
+    assert (sticky.mean_dau, sticky.mau) == (1.0, 2)

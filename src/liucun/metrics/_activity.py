@@ -25,21 +25,28 @@ def active_users(
     period: Period = "day",
     event_types: Sequence[str] | None = None,
     week_start: int = 0,
+    timezone: str = "UTC",
 ) -> ir.Table:
-    """Distinct active users per period (DAU, WAU or MAU): ``period_start, active``."""
+    """Distinct active users per period (DAU, WAU or MAU): ``period_start, active``.
+
+    Periods are calendar periods in ``timezone`` (the reporting time zone)."""
     period = check_period(period)
     ev = _active(events, event_types)
-    ev = ev.mutate(period_start=period_start(ev.ts, period, week_start=week_start))
+    ev = ev.mutate(
+        period_start=period_start(ev.ts, period, week_start=week_start, timezone=timezone)
+    )
     out = ev.group_by("period_start").aggregate(active=ev.user_id.nunique())
     return out.order_by("period_start")
 
 
-def stickiness(events: ir.Table, *, event_types: Sequence[str] | None = None) -> ir.Table:
-    """Per calendar month: mean DAU, MAU and stickiness = mean DAU ÷ MAU."""
-    daily = active_users(events, period="day", event_types=event_types)
+def stickiness(
+    events: ir.Table, *, event_types: Sequence[str] | None = None, timezone: str = "UTC"
+) -> ir.Table:
+    """Per calendar month in ``timezone``: mean DAU, MAU and stickiness = mean DAU ÷ MAU."""
+    daily = active_users(events, period="day", event_types=event_types, timezone=timezone)
     daily = daily.mutate(month=daily.period_start.truncate("M"))
     dau = daily.group_by("month").aggregate(mean_dau=daily.active.mean())
-    mau = active_users(events, period="month", event_types=event_types).rename(
+    mau = active_users(events, period="month", event_types=event_types, timezone=timezone).rename(
         month="period_start", mau="active"
     )
     out = dau.join(mau, "month")
@@ -52,14 +59,16 @@ def lifecycle(
     period: Period = "week",
     event_types: Sequence[str] | None = None,
     week_start: int = 0,
+    timezone: str = "UTC",
 ) -> ir.Table:
-    """Lifecycle insight per period: ``new`` (first activity ever), ``returning`` (also
-    active the period before), ``resurrecting`` (active before, but not the period before)
-    and ``dormant`` (active the period before, not in this one; a positive count).
+    """Lifecycle insight per period (calendar periods in ``timezone``): ``new`` (first
+    activity ever), ``returning`` (also active the period before), ``resurrecting`` (active
+    before, but not the period before) and ``dormant`` (active the period before, not in
+    this one; a positive count).
     """
     period = check_period(period)
     ev = _active(events, event_types)
-    ev = ev.mutate(_p=period_start(ev.ts, period, week_start=week_start))
+    ev = ev.mutate(_p=period_start(ev.ts, period, week_start=week_start, timezone=timezone))
     seen = ev.group_by(["user_id", "_p"]).aggregate()
     firsts = seen.group_by("user_id").aggregate(_first=seen._p.min())
     seen = seen.join(firsts, "user_id").select("user_id", "_p", "_first")
