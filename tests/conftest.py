@@ -2,25 +2,14 @@
 
 from __future__ import annotations
 
-import os
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
+from helpers import need
 from liucun.warehouse import Workspace, init_workspace
-
-IN_CI = bool(os.environ.get("CI"))
-
-
-def need(condition: bool, why: str) -> None:
-    """Skip locally, fail in CI, when a service a test needs is missing."""
-    if condition:
-        return
-    if IN_CI:
-        pytest.fail(f"{why} (CI is set: this test must run there)")
-    pytest.skip(why)
 
 
 @pytest.fixture
@@ -52,3 +41,11 @@ def spark_available() -> bool:
         need(False, "pyspark is not installed (pip install 'liucun[spark]')")
     need(shutil.which("java") is not None, "Java is not on PATH (Spark needs Java 17)")
     return True
+
+
+@pytest.fixture(scope="session")
+def chromium() -> str:
+    """Path of Debian's Chromium for browser tests (``.ci/run`` installs it)."""
+    path = shutil.which("chromium") or "/usr/bin/chromium"
+    need(Path(path).exists(), "Chromium is not installed (apt-get install chromium)")
+    return path

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
+
+import pytest
 
 from liucun.warehouse import init_workspace, open_workspace
 
@@ -18,3 +21,12 @@ def counts(ws: Path) -> dict[str, int]:
     with open_workspace(ws) as opened:
         wh = opened.warehouse
         return {t: wh.count(t) for t in ("events", "loads", "quarantine")}
+
+
+def need(condition: bool, why: str) -> None:
+    """Skip locally, fail in CI, when a service a test needs is missing."""
+    if condition:
+        return
+    if os.environ.get("CI"):
+        pytest.fail(f"{why} (CI is set: this test must run there)")
+    pytest.skip(why)

@@ -17,6 +17,7 @@ PACKAGES = [
     "liucun.metrics",
     "liucun.models",
     "liucun.models.btyd",
+    "liucun.reports",
     "liucun.segments",
     "liucun.simulate",
     "liucun.datasets",

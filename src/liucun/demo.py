@@ -21,6 +21,7 @@ def main(argv: list[str] | None = None) -> int:
     from liucun.cli import app, console
 
     workspace, shop = args.dir / "workspace", args.dir / "shop"
+    report = args.dir / "report.html"
     steps = [
         ["init", str(workspace)],
         [
@@ -54,6 +55,7 @@ def main(argv: list[str] | None = None) -> int:
         ],
         ["-w", str(workspace), "segments", "--by", "stage"],
         ["-w", str(workspace), "segments", "--by", "rfm"],
+        ["-w", str(workspace), "report", "--out", str(report)],
     ]
     if (shop / "truth.parquet").exists():
         steps.pop(1)
@@ -64,6 +66,8 @@ def main(argv: list[str] | None = None) -> int:
         if code:
             return int(code)
     console.rule("[bold]Where to look")
+    console.print(f"Report:           {report.resolve()}  (open it in a browser; works offline)")
+    console.print(f"                  file://{report.resolve()}")
     console.print(f"Workspace:        {workspace.resolve()}  (warehouse.duckdb, liucun.toml)")
     console.print(f"Simulated shop:   {shop.resolve()}  (users.parquet, events/, truth.parquet)")
     console.print(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -16,8 +17,10 @@ from liucun.cli._app import (
     _emit,
     _open,
     app,
+    console,
     friendly,
     parse_day,
+    progress_steps,
 )
 
 
@@ -121,53 +124,16 @@ def metrics_cmd(
 
     Example: [bold]liucun -w shop metrics --as-of 2026-09-30 --format json[/bold]
     """
-    from datetime import timedelta
-
-    import pandas as pd
-
-    from liucun.metrics import (
-        churn_rate,
-        day_n_retention,
-        ltv_cac,
-        order_value,
-        repurchase_rate,
-    )
+    from liucun.reports import headline_kpis
     from liucun.warehouse import resolved_events
 
     with _open(ctx, workspace) as ws:
         end = _as_of(as_of, ws)
         wh = ws.warehouse
         events = resolved_events(wh.table("events"), wh.table("identities"))
-        events = events.filter(events.ts < end)
-        year_ago = end - timedelta(days=365)
-        rows: list[tuple[str, str, float | None]] = []
-        churn = churn_rate(events, cutoff=end - timedelta(days=90)).to_pandas().iloc[0]
-        rows.append(
-            (
-                "active customers (ordered in the last 90 days)",
-                "",
-                float(
-                    repurchase_rate(events, start=end - timedelta(days=90))
-                    .to_pandas()
-                    .buyers.iloc[0]
-                ),
-            )
-        )
-        for r in (
-            day_n_retention(events, as_of=end, timezone=ws.settings.reporting_timezone)
-            .to_pandas()
-            .itertuples()
-        ):
-            rows.append((f"D{r.period} order retention", "", float(r.rate)))
-        rep = repurchase_rate(events, start=year_ago).to_pandas().iloc[0]
-        rows.append(("repurchase rate (last 365 days)", "", float(rep.rate)))
-        rows.append(("churn rate (active 90 days before, no order since)", "", float(churn.rate)))
-        for r in order_value(events, start=year_ago).to_pandas().itertuples():
-            rows.append(("AOV (last 365 days)", str(r.currency), float(r.aov)))
-        for r in ltv_cac(events, wh.table("users")).to_pandas().itertuples():
-            value = None if pd.isna(r.ltv_cac) else float(r.ltv_cac)
-            rows.append(("LTV/CAC", str(r.channel), value))
-    frame = pd.DataFrame(rows, columns=["metric", "by", "value"])
+        frame = headline_kpis(
+            events, wh.table("users"), as_of=end, timezone=ws.settings.reporting_timezone
+        ).drop(columns="kind")
     _emit(frame, fmt, title=f"Metrics up to {end:%Y-%m-%d}", out=out)
 
 
@@ -228,3 +194,32 @@ def segments_cmd(
         frame = summary.order_by(summary.customers.desc()).to_pandas()
     frame = frame.rename(columns={column: by})
     _emit(frame, fmt, title=f"Customers by {by} as of {end:%Y-%m-%d}", out=out)
+
+
+@app.command("report")
+@friendly
+def report_cmd(
+    ctx: typer.Context,
+    out: Annotated[
+        Path | None,
+        typer.Option(help="HTML file to write (default: WORKSPACE/reports/report-AS_OF.html)."),
+    ] = None,
+    as_of: AsOfOpt = None,
+    breakdown: Annotated[
+        str, typer.Option(help="User or event column for the retention curves.")
+    ] = "acquisition_channel",
+    workspace: WorkspaceOpt = None,
+) -> None:
+    """Write the retention report: one self-contained HTML file that opens offline.
+
+    Example: [bold]liucun -w shop report --out retention.html --breakdown channel[/bold]
+    """
+    from liucun.reports import build_report
+
+    with _open(ctx, workspace) as ws:
+        end = _as_of(as_of, ws)
+        target = out or ws.reports_dir / f"report-{end:%Y-%m-%d}.html"
+        with progress_steps("Report") as step:
+            path = build_report(ws, target, as_of=end, breakdown=breakdown, on_step=step)
+    console.print(f"Wrote the report to [bold]{path.resolve()}[/bold]")
+    console.print(f"Open it in a browser: [link]file://{path.resolve()}[/link]")

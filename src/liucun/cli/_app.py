@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import os
-from collections.abc import Callable
-from datetime import date, datetime, timedelta
+import time
+from collections.abc import Callable, Iterator
+from datetime import date, datetime
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any, TypeVar
@@ -176,6 +178,32 @@ def _emit(frame: Any, fmt: OutputFormat, *, title: str, out: Path | None) -> Non
     console.print(table)
 
 
+@contextlib.contextmanager
+def progress_steps(title: str) -> Iterator[Callable[[str], None]]:
+    """A spinner for a job made of named steps; each finished step is printed with its time.
+
+    Yields ``step(name)``: call it when a step starts.
+    """
+    current: list[tuple[str, float]] = []
+
+    def finish() -> None:
+        if current:
+            name, started = current.pop()
+            console.print(
+                f"  [green]✓[/green] {escape(name)} ({time.perf_counter() - started:.1f} s)"
+            )
+
+    with console.status(f"{title}…") as status:
+
+        def step(name: str) -> None:
+            finish()
+            current.append((name, time.perf_counter()))
+            status.update(f"{title}: {escape(name)}…")
+
+        yield step
+        finish()
+
+
 def parse_day(text: str | None, option: str) -> datetime | None:
     """A ``YYYY-MM-DD`` option as midnight UTC, or None when not given."""
     from liucun.core import ConfigError
@@ -195,10 +223,10 @@ def _as_of(text: str | None, ws: Any) -> datetime:
     given = parse_day(text, "--as-of")
     if given is not None:
         return given
-    last = ws.warehouse.table("events").ts.max().to_pyarrow().as_py()
-    if last is None:
+    end = ws.warehouse.events_end()
+    if end is None:
         raise ConfigError("the warehouse has no events yet; ingest some first")
-    return datetime.combine(last.date() + timedelta(days=1), datetime.min.time())
+    return end
 
 
 FormatOpt = Annotated[OutputFormat, typer.Option("--format", help="Output format.")]

@@ -1,0 +1,24 @@
+"""The HTML report: one self-contained file (Jinja2 + Plotly, works offline)."""
+
+from liucun.reports._analytics import (
+    ANALYTICS_SECTIONS,
+    ReportContext,
+    SectionBuilder,
+    region_dispersion,
+)
+from liucun.reports._build import build_report, kpi_cards
+from liucun.reports._kpis import headline_kpis, overall_ltv_cac
+from liucun.reports._render import Kpi, Section
+
+__all__ = [
+    "ANALYTICS_SECTIONS",
+    "Kpi",
+    "ReportContext",
+    "Section",
+    "SectionBuilder",
+    "build_report",
+    "headline_kpis",
+    "kpi_cards",
+    "overall_ltv_cac",
+    "region_dispersion",
+]

@@ -1,0 +1,449 @@
+"""The report's analytics sections: cohorts, curves, lifecycle, RFM, stages, funnel,
+LTV/CAC and the regional spread of D30 retention.
+
+Each builder takes a :class:`ReportContext`, runs Ibis expressions from
+``liucun.metrics`` / ``liucun.segments`` on the workspace's backend, and returns a
+:class:`Section` with Plotly figures and small tables. Numbers are never computed here
+that a metric function already defines.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+import ibis
+import ibis.expr.types as ir
+import numpy as np
+import pandas as pd
+import plotly.graph_objects as go
+
+from liucun.metrics import day_n_retention, funnel, lifecycle, ltv_cac, retention, weighted_mean
+from liucun.reports._render import Section, number, pct
+from liucun.segments import SEGMENTS, STAGES, lifecycle_stages, rfm, stage_transitions
+
+#: Event types that show a customer chose to be active (messages sent *to* them do not).
+ACTIVITY_EVENTS = ("visit", "search", "view", "add_to_cart", "order", "review", "share")
+FUNNEL_STEPS = ("visit", "view", "add_to_cart", "order")
+#: Regions with fewer complete D30 cohort customers than this are left out of the spread.
+MIN_REGION_CUSTOMERS = 30
+
+
+@dataclass(frozen=True)
+class ReportContext:
+    """What every section reads: resolved events before ``as_of``, users, and options."""
+
+    events: ir.Table
+    users: ir.Table
+    as_of: datetime
+    timezone: str = "UTC"
+    breakdown: str = "acquisition_channel"
+    cohort_months: int = 12
+    transition_days: int = 90
+    funnel_days: int = 30
+
+    @property
+    def as_of_local(self) -> pd.Timestamp:
+        """``as_of`` as wall-clock time in the reporting time zone (naive)."""
+        return pd.Timestamp(self.as_of, tz="UTC").tz_convert(self.timezone).tz_localize(None)
+
+
+SectionBuilder = Callable[[ReportContext], Section]
+
+
+def cohort_heatmap(ctx: ReportContext) -> Section:
+    """Monthly first-order cohorts of the last ``cohort_months`` months."""
+    sec = Section("cohorts", "Cohort retention")
+    table = retention(
+        ctx.events,
+        period="month",
+        max_period=ctx.cohort_months,
+        users=ctx.users,
+        as_of=ctx.as_of,
+        timezone=ctx.timezone,
+    )
+    start = (ctx.as_of_local - pd.DateOffset(months=ctx.cohort_months)).to_pydatetime()
+    frame = table.filter(table.cohort >= start).to_pandas()
+    if frame.empty:
+        sec.empty = "No orders in the last year: there are no cohorts to show."
+        return sec
+    frame["label"] = pd.to_datetime(frame.cohort).dt.strftime("%Y-%m")
+    frame["shown"] = frame.rate.where(frame.complete)
+    grid = frame.pivot(index="label", columns="period", values="shown").sort_index()
+    sizes = frame.groupby("label").cohort_size.first().reindex(grid.index)
+    labels = [f"{c} (n={s:,})" for c, s in zip(grid.index, sizes, strict=True)]
+    cells = grid.to_numpy(dtype=float)
+    fig = go.Figure(
+        go.Heatmap(
+            z=cells,
+            x=[f"M{p}" for p in grid.columns],
+            y=labels,
+            colorscale="Greens",
+            zmin=0,
+            zmax=float(np.nanmax(cells[:, 1:])) if cells.shape[1] > 1 else 1.0,
+            text=[[pct(v) if not np.isnan(v) else "" for v in row] for row in cells],
+            texttemplate="%{text}",
+            hovertemplate="cohort %{y}<br>month %{x}: %{text}<extra></extra>",
+            colorbar={"tickformat": ".0%"},
+        )
+    )
+    fig.update_layout(
+        title="Share of each first-order cohort ordering again, by month since the first order",
+        yaxis={"autorange": "reversed"},
+        height=120 + 28 * len(labels),
+    )
+    sec.add_figure(fig)
+    mean = weighted_mean(table).to_pandas()
+    m1 = mean[mean.period == 1].rate
+    if len(m1):
+        sec.lead = (
+            f"Across complete cohorts, {pct(m1.iloc[0])} of new customers order again in the "
+            "month after their first order. Blank cells are months not over yet."
+        )
+    return sec
+
+
+def retention_curves(ctx: ReportContext) -> Section:
+    """Monthly retention curves (weighted over complete cohorts) by ``ctx.breakdown``."""
+    sec = Section("curves", f"Retention curves by {ctx.breakdown.replace('_', ' ')}")
+    table = retention(
+        ctx.events,
+        period="month",
+        max_period=6,
+        breakdown=ctx.breakdown,
+        users=ctx.users,
+        as_of=ctx.as_of,
+        timezone=ctx.timezone,
+    )
+    curves = weighted_mean(table).to_pandas()
+    curves["breakdown"] = curves.breakdown.fillna("unknown").astype(str)
+    curves = curves[curves.period >= 1]
+    if curves.empty:
+        sec.empty = "No cohort is old enough to have completed its first month."
+        return sec
+    biggest = (
+        table.filter(table.period == 0).group_by("breakdown").aggregate(n=table.cohort_size.sum())
+    ).to_pandas()
+    keep = biggest.sort_values("n", ascending=False).breakdown.fillna("unknown").astype(str)[:8]
+    fig = go.Figure()
+    for value in keep:
+        line = curves[curves.breakdown == value].sort_values("period")
+        fig.add_trace(go.Scatter(x=line.period, y=line.rate, mode="lines+markers", name=str(value)))
+    fig.update_layout(
+        title="Share of first-order cohorts ordering in month k",
+        xaxis={"title": "months since first order", "dtick": 1},
+        yaxis={"title": "retained", "tickformat": ".0%"},
+        height=420,
+    )
+    sec.add_figure(fig)
+    m = curves[curves.period == curves.period.min()].sort_values("rate")
+    if len(m) >= 2:
+        lo, hi = m.iloc[0], m.iloc[-1]
+        sec.lead = (
+            f"Month-{int(lo.period)} retention ranges from {pct(lo.rate)} ({lo.breakdown}) "
+            f"to {pct(hi.rate)} ({hi.breakdown})."
+        )
+    return sec
+
+
+def lifecycle_bars(ctx: ReportContext) -> Section:
+    """Weekly new / returning / resurrecting / dormant customers, last 26 complete weeks."""
+    sec = Section("lifecycle", "Lifecycle insight")
+    table = lifecycle(
+        ctx.events, period="week", event_types=ACTIVITY_EVENTS, timezone=ctx.timezone
+    ).to_pandas()
+    table["period_start"] = pd.to_datetime(table.period_start)
+    complete = table.period_start + pd.Timedelta(days=7) <= ctx.as_of_local
+    table = table[complete].tail(26)
+    if table.empty:
+        sec.empty = "No complete week of activity yet."
+        return sec
+    fig = go.Figure()
+    colors = {"new": "#2f855a", "returning": "#68d391", "resurrecting": "#3182ce"}
+    for name, color in colors.items():
+        fig.add_trace(go.Bar(x=table.period_start, y=table[name], name=name, marker_color=color))
+    fig.add_trace(
+        go.Bar(x=table.period_start, y=-table.dormant, name="dormant", marker_color="#e53e3e")
+    )
+    fig.update_layout(
+        barmode="relative",
+        title="Active customers per week: where they came from, and who went quiet",
+        yaxis={"title": "customers"},
+        height=420,
+    )
+    sec.add_figure(fig)
+    last = table.iloc[-1]
+    gained = int(last.new + last.resurrecting)
+    sec.lead = (
+        f"Week of {last.period_start:%Y-%m-%d}: {number(last.returning)} returning, "
+        f"{number(gained)} new or resurrected, {number(last.dormant)} went dormant "
+        f"(activity = {', '.join(ACTIVITY_EVENTS)})."
+    )
+    return sec
+
+
+def rfm_grid(ctx: ReportContext) -> Section:
+    """The 11 RFM segments by size (area) and mean value (colour), and the 8-class model."""
+    sec = Section("rfm", "RFM segments")
+    scored = rfm(ctx.events, as_of=ctx.as_of)
+    seg = (
+        scored.group_by("rfm_segment")
+        .aggregate(
+            customers=scored.count(),
+            revenue=scored.monetary.sum(),
+            mean_value=scored.monetary.mean(),
+            mean_recency_days=scored.recency_days.mean(),
+        )
+        .to_pandas()
+    )
+    if seg.empty:
+        sec.empty = "No customer has ordered yet."
+        return sec
+    seg["order"] = seg.rfm_segment.map({s: i for i, s in enumerate(SEGMENTS)})
+    seg = seg.sort_values("order").drop(columns="order")
+    seg["share"] = seg.customers / seg.customers.sum()
+    fig = go.Figure(
+        go.Treemap(
+            labels=seg.rfm_segment,
+            parents=[""] * len(seg),
+            values=seg.customers,
+            marker={"colors": seg.mean_value, "colorscale": "Blues", "showscale": True},
+            customdata=np.stack([seg.share, seg.mean_value, seg.revenue], axis=1),
+            texttemplate="%{label}<br>%{value:,} customers",
+            hovertemplate="%{label}<br>%{value:,} customers (%{customdata[0]:.1%})"
+            "<br>mean value %{customdata[1]:,.0f}<br>revenue %{customdata[2]:,.0f}<extra></extra>",
+        )
+    )
+    fig.update_layout(title="RFM segments: area = customers, colour = mean value", height=460)
+    sec.add_figure(fig)
+    classes = (
+        scored.group_by(["rfm_class", "rfm_class_zh"])
+        .aggregate(customers=scored.count(), mean_value=scored.monetary.mean())
+        .order_by(ibis.desc("customers"))
+        .to_pandas()
+    )
+    sec.add_table(
+        _formatted(
+            seg.rename(columns={"rfm_segment": "segment"}),
+            rates=("share",),
+            money=("revenue", "mean_value"),
+            counts=("customers",),
+            digits={"mean_recency_days": 0},
+        )
+    )
+    sec.add_table(
+        _formatted(
+            classes.rename(columns={"rfm_class": "8-class model", "rfm_class_zh": "类别"}),
+            money=("mean_value",),
+            counts=("customers",),
+        )
+    )
+    top = seg.sort_values("revenue", ascending=False).iloc[0]
+    sec.lead = (
+        f"{top.rfm_segment} ({pct(top.share)} of buyers) bring the most revenue; "
+        "value is orders before the report date, in order currency."
+    )
+    return sec
+
+
+def stages_flow(ctx: ReportContext) -> Section:
+    """Customers per lifecycle stage now, and how they moved over ``transition_days``."""
+    sec = Section("stages", "Lifecycle stages")
+    stages = lifecycle_stages(ctx.events, as_of=ctx.as_of, users=ctx.users)
+    counts = stages.group_by("stage").aggregate(customers=stages.count()).to_pandas()
+    if counts.empty:
+        sec.empty = "No customers yet."
+        return sec
+    counts = counts.set_index("stage").reindex(list(STAGES)).fillna(0).reset_index()
+    fig = go.Figure(go.Bar(x=counts.stage, y=counts.customers, marker_color="#2b6cb0"))
+    fig.update_layout(title=f"Customers by stage on {ctx.as_of:%Y-%m-%d}", height=380)
+    sec.add_figure(fig)
+    start = ctx.as_of - timedelta(days=ctx.transition_days)
+    flows = stage_transitions(ctx.events, start=start, end=ctx.as_of, users=ctx.users).to_pandas()
+    names = ["absent", *STAGES]
+    left = {s: i for i, s in enumerate(names)}
+    right = {s: len(names) + i for i, s in enumerate(STAGES)}
+    flows = flows[flows.users > 0]
+    fig = go.Figure(
+        go.Sankey(
+            node={
+                "label": [f"{s} ({start:%m-%d})" for s in names]
+                + [f"{s} ({ctx.as_of:%m-%d})" for s in STAGES],
+                "pad": 12,
+            },
+            link={
+                "source": flows.from_stage.map(left).tolist(),
+                "target": flows.to_stage.map(right).tolist(),
+                "value": flows.users.tolist(),
+            },
+        )
+    )
+    fig.update_layout(
+        title=f"Stage transitions over the last {ctx.transition_days} days", height=460
+    )
+    sec.add_figure(fig)
+    moved = flows[(flows.from_stage != flows.to_stage) & (flows.from_stage != "absent")]
+    worse = moved[moved.to_stage.isin(["decline", "churned"])].users.sum()
+    sec.lead = (
+        f"{number(worse)} customers moved into decline or churned in the last "
+        f"{ctx.transition_days} days; stages follow each customer's own purchase cadence."
+    )
+    return sec
+
+
+def funnel_section(ctx: ReportContext) -> Section:
+    """visit → view → add_to_cart → order for visitors of the last ``funnel_days``."""
+    sec = Section("funnel", "Purchase funnel")
+    recent = ctx.events.filter(ctx.events.ts >= ctx.as_of - timedelta(days=ctx.funnel_days))
+    steps = funnel(recent, FUNNEL_STEPS, window=timedelta(days=7)).to_pandas()
+    if steps.empty or steps.users.iloc[0] == 0:
+        sec.empty = f"No '{FUNNEL_STEPS[0]}' events in the last {ctx.funnel_days} days."
+        return sec
+    fig = go.Figure(go.Funnel(y=steps.name, x=steps.users, textinfo="value+percent initial"))
+    fig.update_layout(
+        title=f"Ordered funnel, 7-day window, visitors of the last {ctx.funnel_days} days",
+        height=380,
+    )
+    sec.add_figure(fig)
+    sec.add_table(_formatted(steps, rates=("conversion", "drop_off"), counts=("users", "step")))
+    worst = steps.iloc[1:].sort_values("drop_off").iloc[-1]
+    sec.lead = (
+        f"{pct(steps.conversion.iloc[-1])} of visitors ordered within 7 days; the largest "
+        f"drop-off is into '{worst['name']}' ({pct(worst.drop_off)})."
+    )
+    return sec
+
+
+def ltv_cac_section(ctx: ReportContext) -> Section:
+    """Realized LTV to date against acquisition cost, by acquisition channel."""
+    sec = Section("ltv_cac", "LTV and CAC by acquisition channel")
+    channels = ltv_cac(ctx.events, ctx.users, as_of=ctx.as_of).to_pandas()
+    if channels.empty:
+        sec.empty = "No users with an acquisition channel."
+        return sec
+    fig = go.Figure(
+        go.Bar(
+            x=channels.channel,
+            y=channels.ltv_cac,
+            marker_color=np.where(channels.ltv_cac.fillna(0) >= 1, "#2f855a", "#c53030"),
+        )
+    )
+    fig.add_hline(y=1, line_dash="dot", annotation_text="break-even")
+    fig.update_layout(
+        title="Realized LTV ÷ CAC (revenue to date per acquired customer)", height=380
+    )
+    sec.add_figure(fig)
+    sec.add_table(
+        _formatted(
+            channels,
+            money=("revenue", "ltv", "cac"),
+            counts=("customers", "buyers"),
+            digits={"ltv_cac": 2},
+        )
+    )
+    known = channels.dropna(subset=["ltv_cac"]).sort_values("ltv_cac")
+    if len(known):
+        sec.lead = (
+            f"Best: {known.iloc[-1].channel} at {known.iloc[-1].ltv_cac:.2f}×; weakest: "
+            f"{known.iloc[0].channel} at {known.iloc[0].ltv_cac:.2f}× (realized revenue to "
+            "date, so young channels look worse than they will)."
+        )
+    return sec
+
+
+def region_spread(ctx: ReportContext) -> Section:
+    """D30 order retention per region, its spread (max − min) and coefficient of variation."""
+    sec = Section("regions", "D30 retention across regions")
+    table = day_n_retention(
+        ctx.events,
+        days=(30,),
+        breakdown="region",
+        users=ctx.users,
+        as_of=ctx.as_of,
+        timezone=ctx.timezone,
+    ).to_pandas()
+    table["breakdown"] = table.breakdown.fillna("unknown").astype(str)
+    table = table[table.cohort_size >= MIN_REGION_CUSTOMERS].sort_values("rate")
+    if len(table) < 2:
+        sec.empty = (
+            f"Fewer than two regions with {MIN_REGION_CUSTOMERS} or more customers in complete "
+            "D30 cohorts."
+        )
+        return sec
+    spread = region_dispersion(table.rate.to_numpy())
+    fig = go.Figure(
+        go.Bar(
+            x=table.breakdown,
+            y=table.rate,
+            text=[pct(v) for v in table.rate],
+            customdata=table.cohort_size,
+            hovertemplate="%{x}: %{text} of %{customdata:,} customers<extra></extra>",
+            marker_color="#805ad5",
+        )
+    )
+    fig.add_hline(y=float(table.rate.mean()), line_dash="dot", annotation_text="mean of regions")
+    fig.update_layout(
+        title="D30 order retention by region (complete daily cohorts)",
+        yaxis={"tickformat": ".1%"},
+        height=380,
+    )
+    sec.add_figure(fig)
+    sec.add_table(
+        _formatted(
+            table.rename(columns={"breakdown": "region"}).drop(columns="period"),
+            rates=("rate",),
+            counts=("cohort_size", "retained"),
+        )
+    )
+    lo, hi = table.iloc[0], table.iloc[-1]
+    sec.lead = (
+        f"D30 retention runs from {pct(lo.rate)} ({lo.breakdown}) to {pct(hi.rate)} "
+        f"({hi.breakdown}): a spread of {spread['spread'] * 100:.1f} points and a "
+        f"coefficient of variation of {spread['cv']:.2f} across {len(table)} regions."
+    )
+    return sec
+
+
+def region_dispersion(rates: np.ndarray) -> dict[str, float]:
+    """Spread (max − min) and coefficient of variation (population standard deviation ÷
+    mean, each region weighted equally) of per-region rates."""
+    rates = np.asarray(rates, dtype=float)
+    mean = float(rates.mean())
+    return {
+        "spread": float(rates.max() - rates.min()),
+        "cv": float(rates.std(ddof=0) / mean) if mean > 0 else float("nan"),
+    }
+
+
+ANALYTICS_SECTIONS: tuple[SectionBuilder, ...] = (
+    cohort_heatmap,
+    retention_curves,
+    lifecycle_bars,
+    rfm_grid,
+    stages_flow,
+    funnel_section,
+    ltv_cac_section,
+    region_spread,
+)
+
+
+def _formatted(
+    frame: pd.DataFrame,
+    *,
+    rates: tuple[str, ...] = (),
+    money: tuple[str, ...] = (),
+    counts: tuple[str, ...] = (),
+    digits: dict[str, int] | None = None,
+) -> pd.DataFrame:
+    """A copy of ``frame`` with numbers as display strings."""
+    out = frame.copy()
+    for col in rates:
+        out[col] = [pct(v) for v in out[col]]
+    for col in money:
+        out[col] = [number(v, 2) for v in out[col]]
+    for col in counts:
+        out[col] = [number(v) for v in out[col]]
+    for col, d in (digits or {}).items():
+        out[col] = [number(v, d) for v in out[col]]
+    return out

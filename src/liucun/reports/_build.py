@@ -1,0 +1,84 @@
+"""``build_report``: one self-contained HTML file from a workspace."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from datetime import UTC, datetime
+from importlib.metadata import version
+from pathlib import Path
+
+import pandas as pd
+
+from liucun.core import ConfigError
+from liucun.reports._analytics import ANALYTICS_SECTIONS, ReportContext, SectionBuilder
+from liucun.reports._kpis import headline_kpis
+from liucun.reports._render import Kpi, ReportMeta, Section, number, pct, render, write_html
+from liucun.warehouse import Workspace, resolved_events
+
+
+def build_report(
+    workspace: Workspace,
+    out: Path,
+    *,
+    as_of: datetime | None = None,
+    breakdown: str = "acquisition_channel",
+    sections: Sequence[SectionBuilder] = ANALYTICS_SECTIONS,
+    on_step: Callable[[str], None] | None = None,
+) -> Path:
+    """Write the retention report for ``workspace`` to ``out`` and return its path.
+
+    ``as_of`` defaults to the end of the last stored event's day; only events before it
+    are used. ``on_step`` is called with each section's title before it is computed (for
+    progress display). The file embeds Plotly's JavaScript, so it opens offline.
+    """
+    wh = workspace.warehouse
+    end = as_of or wh.events_end()
+    if end is None:
+        raise ConfigError("the warehouse has no events yet; ingest some before a report")
+    events = resolved_events(wh.table("events"), wh.table("identities"))
+    events = events.filter(events.ts < end)
+    ctx = ReportContext(
+        events=events,
+        users=wh.table("users"),
+        as_of=end,
+        timezone=workspace.settings.reporting_timezone,
+        breakdown=breakdown,
+    )
+    step = on_step or (lambda _title: None)
+    step("Headline KPIs")
+    kpis = kpi_cards(headline_kpis(ctx.events, ctx.users, as_of=end, timezone=ctx.timezone))
+    built: list[Section] = []
+    for builder in sections:
+        step(builder.__name__.replace("_", " ").capitalize())
+        built.append(builder(ctx))
+    first = events.ts.min().to_pyarrow().as_py()
+    meta = ReportMeta(
+        workspace=str(workspace.path),
+        as_of=end,
+        data_start=first,
+        timezone=ctx.timezone,
+        backend=wh.backend_name,
+        generated_at=datetime.now(UTC),
+        version=version("liucun"),
+    )
+    return write_html(render(meta, kpis, built), out)
+
+
+def kpi_cards(kpis: pd.DataFrame) -> list[Kpi]:
+    """The header's cards from :func:`headline_kpis`' rows (AOV in the main currency)."""
+    cards: list[Kpi] = []
+    for row in kpis.itertuples():
+        metric, by, value, kind = str(row.metric), str(row.by), row.value, str(row.kind)
+        if metric == "LTV/CAC" and by != "all channels":
+            continue  # per channel: in the LTV/CAC section
+        if metric.startswith("AOV") and any(c.label.startswith("AOV") for c in cards):
+            continue  # the first currency is the one with the most orders
+        shown = {
+            "count": number(value),
+            "rate": pct(value),
+            "money": number(value, 2),
+            "ratio": "—" if value is None or pd.isna(value) else f"{value:.2f}×",
+        }[kind]
+        label, _, note = metric.partition(" (")
+        cards.append(Kpi(label=f"{label} {by}".strip(), value=shown, note=note.rstrip(")")))
+    return cards

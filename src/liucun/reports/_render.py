@@ -1,0 +1,107 @@
+"""Sections and their rendering into one self-contained HTML file (Jinja2 + Plotly)."""
+
+from __future__ import annotations
+
+import html
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+
+import jinja2
+import pandas as pd
+import plotly.graph_objects as go
+from plotly.offline import get_plotlyjs
+
+#: Plotly's chart options: no link to plotly's cloud, no logo; the file must work offline.
+PLOTLY_CONFIG = {"displaylogo": False, "responsive": True}
+
+
+@dataclass(frozen=True)
+class Kpi:
+    """One number in the report's header."""
+
+    label: str
+    value: str
+    note: str = ""
+
+
+@dataclass
+class Section:
+    """One part of the report: a title, a sentence that says what it shows, figures and
+    tables. A section without data carries ``empty`` (why) instead of charts."""
+
+    key: str
+    title: str
+    lead: str = ""
+    figures: list[str] = field(default_factory=list)
+    tables: list[str] = field(default_factory=list)
+    empty: str | None = None
+
+    def add_figure(self, fig: go.Figure) -> None:
+        fig.update_layout(template="plotly_white", margin={"l": 60, "r": 20, "t": 50, "b": 50})
+        self.figures.append(
+            fig.to_html(
+                full_html=False,
+                include_plotlyjs=False,
+                config=PLOTLY_CONFIG,
+                div_id=f"fig-{self.key}-{len(self.figures)}",
+                default_width="100%",
+            )
+        )
+
+    def add_table(self, frame: pd.DataFrame) -> None:
+        """Add ``frame`` as an HTML table; cells are escaped, missing values show as —."""
+        self.tables.append(
+            frame.to_html(index=False, border=0, classes="data", na_rep="—", escape=True)
+        )
+
+
+@dataclass(frozen=True)
+class ReportMeta:
+    """What the report is about: shown under its title."""
+
+    workspace: str
+    as_of: datetime
+    data_start: datetime | None
+    timezone: str
+    backend: str
+    generated_at: datetime
+    version: str
+
+
+def render(meta: ReportMeta, kpis: Sequence[Kpi], sections: Sequence[Section]) -> str:
+    """The report as one HTML document with Plotly's JavaScript embedded."""
+    env = jinja2.Environment(
+        loader=jinja2.PackageLoader("liucun.reports", "templates"),
+        autoescape=jinja2.select_autoescape(["html", "j2"]),
+        undefined=jinja2.StrictUndefined,
+    )
+    template = env.get_template("report.html.j2")
+    return template.render(
+        meta=meta, kpis=kpis, sections=sections, plotly_js=jinja2.filters.Markup(get_plotlyjs())
+    )
+
+
+def write_html(text: str, out: Path) -> Path:
+    """Write the report atomically (a reader never sees half a file)."""
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.with_name(f".{out.name}.tmp")
+    tmp.write_text(text, encoding="utf-8")
+    tmp.replace(out)
+    return out
+
+
+def pct(value: float | None, digits: int = 1) -> str:
+    """A rate as a percentage, — when unknown."""
+    return "—" if value is None or pd.isna(value) else f"{value:.{digits}%}"
+
+
+def number(value: float | None, digits: int = 0) -> str:
+    """A number with thousands separators, — when unknown."""
+    return "—" if value is None or pd.isna(value) else f"{value:,.{digits}f}"
+
+
+def text(value: object) -> str:
+    """Escape a value for use inside a sentence of HTML."""
+    return html.escape(str(value))
