@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+import ibis.expr.types as ir
 import pandas as pd
 import pyarrow as pa
 
@@ -19,16 +20,22 @@ from liucun.core import InvalidInput
 from liucun.models.evaluation._checks import check_probabilities, check_scores
 from liucun.models.evaluation._compare import compare
 from liucun.models.evaluation._value import ValueAccuracy, value_accuracy
+from liucun.warehouse import current_identities
 
 #: Horizons (days) of the simulator's true expectations.
 TRUTH_HORIZONS: tuple[int, ...] = (30, 90, 180, 365)
 
 
-def simulated_truth(truth: pa.Table | pd.DataFrame) -> pd.DataFrame:
+def simulated_truth(
+    truth: pa.Table | pd.DataFrame, identities: ir.Table | None = None
+) -> pd.DataFrame:
     """The truth per customer as the warehouse sees them (duplicate registrations merged).
 
-    Rows of one person (``canonical_user_id``) are summed, which is how
-    ``liucun.warehouse.resolved_events`` merges their orders.
+    Rows of one person are summed, which is how ``liucun.warehouse.resolved_events``
+    merges their orders. With the workspace's ``identities`` table each row is keyed by
+    the warehouse's canonical id of its ``user_id`` (identity resolution may keep the
+    duplicate registration's id for the person); without it, by the simulator's
+    ``canonical_user_id``.
 
     Returns
     -------
@@ -38,13 +45,20 @@ def simulated_truth(truth: pa.Table | pd.DataFrame) -> pd.DataFrame:
     """
     frame = truth.to_pandas() if isinstance(truth, pa.Table) else truth
     value_cols = [f"expected_{k}_{h}d" for k in ("orders", "spend") for h in TRUTH_HORIZONS]
-    needed = ["canonical_user_id", "alive_at_end", *value_cols]
+    needed = ["user_id", "canonical_user_id", "alive_at_end", *value_cols]
     missing = [c for c in needed if c not in frame.columns]
     if missing:
         raise InvalidInput(f"truth lacks {missing}; pass the simulator's truth.parquet table")
+    key = frame["canonical_user_id"].astype(str)
+    if identities is not None:
+        ids = current_identities(identities)
+        pairs = ids.filter(ids.alias_type == "user_id").select("alias", "canonical").to_pandas()
+        mapping = pd.Series(pairs["canonical"].to_numpy(), index=pairs["alias"].to_numpy())
+        user = frame["user_id"].astype(str)
+        key = user.map(mapping).fillna(user)
     agg: dict[str, Any] = {c: "sum" for c in value_cols}
     agg["alive_at_end"] = "max"
-    out = frame.groupby("canonical_user_id", sort=True).agg(agg)
+    out = frame.assign(_key=key.to_numpy()).groupby("_key", sort=True).agg(agg)
     out.index.name = "user_id"
     return out[["alive_at_end", *value_cols]]
 
