@@ -111,16 +111,18 @@ def retention(
     check_timezone(timezone)
     unit = "user_id" if entity == "user" else "account_id"
     known = events.filter(events[unit].notnull()).mutate(_unit=events[unit])
-    cohorts = _cohorts(
-        known, cohort_event, period, cohort_type, week_start, breakdown, users, timezone
-    )
     keys = ["_cohort", *(["breakdown"] if breakdown else [])]
     # Returns count from period 1 on, where every event is after the cohort event; so one
     # row per (unit, period with a return) is all the join needs, far fewer than events.
     returns = known.filter(known.event_type == return_event)
+    on_event = breakdown is not None and breakdown in known.columns
     if rolling:
         if period != "day":
             raise ConfigError("rolling retention counts 24-hour windows: use period='day'")
+        cohorts = _cohorts(
+            known, cohort_event, period, cohort_type, week_start, breakdown, timezone
+        )
+        cohorts = _with_user_breakdown(cohorts, known, users, breakdown, on_event)
         returns = returns.select("_unit", _rts=returns.ts)
         hits = cohorts.join(returns, "_unit").filter(lambda t: t._rts > t._at)
         hits = hits.mutate(_k=days_between(hits._rts, hits._at).floor().cast("int64"))
@@ -129,6 +131,19 @@ def retention(
         returns = returns.select(
             "_unit", _rp=period_start(returns.ts, period, week_start=week_start, timezone=timezone)
         ).distinct()
+        if cohort_event == return_event and not on_event:
+            # The cohorts are in the (unit, period) pairs already: one scan of the events
+            # instead of two (the default, order → order, is the common and the big case).
+            cohorts = (
+                returns.group_by("_unit").aggregate(_cohort=returns._rp.min())
+                if cohort_type == "first-time"
+                else returns.select("_unit", _cohort=returns._rp)
+            )
+        else:
+            cohorts = _cohorts(
+                known, cohort_event, period, cohort_type, week_start, breakdown, timezone
+            )
+        cohorts = _with_user_breakdown(cohorts, known, users, breakdown, on_event)
         hits = cohorts.join(returns, "_unit")
         hits = hits.mutate(_k=periods_between(hits._cohort, hits._rp, period))
         hits = hits.filter(hits._k >= 1)
@@ -168,9 +183,9 @@ def _cohorts(
     cohort_type: str,
     week_start: int,
     breakdown: str | None,
-    users: ir.Table | None,
     timezone: str,
 ) -> ir.Table:
+    """Cohort rows (``_unit, _cohort, _at`` and an event-column ``breakdown``)."""
     starts = known.filter(known.event_type == cohort_event)
     on_event = breakdown is not None and breakdown in known.columns
     extra = {"breakdown": starts[breakdown].argmin(starts.ts)} if on_event else {}
@@ -189,18 +204,27 @@ def _cohorts(
         cohorts = cohorts.mutate(
             _cohort=period_start(cohorts._at, period, week_start=week_start, timezone=timezone)
         )
-    if breakdown is not None and not on_event:
-        if users is None or breakdown not in users.columns:
-            fields = sorted(
-                {*known.columns, *(users.columns if users is not None else ())} - {"_unit"}
-            )
-            raise ConfigError(
-                f"cannot break down by {breakdown!r}: it is neither an event nor a user "
-                f"column (pass users=…); fields: {', '.join(fields)}"
-            )
-        attrs = users.select(_unit=users.user_id, breakdown=users[breakdown])
-        cohorts = cohorts.left_join(attrs, "_unit").drop("_unit_right")
     return cohorts
+
+
+def _with_user_breakdown(
+    cohorts: ir.Table,
+    known: ir.Table,
+    users: ir.Table | None,
+    breakdown: str | None,
+    on_event: bool,
+) -> ir.Table:
+    """Add the user column ``breakdown`` to the cohorts (an event column is there already)."""
+    if breakdown is None or on_event:
+        return cohorts
+    if users is None or breakdown not in users.columns:
+        fields = sorted({*known.columns, *(users.columns if users is not None else ())} - {"_unit"})
+        raise ConfigError(
+            f"cannot break down by {breakdown!r}: it is neither an event nor a user "
+            f"column (pass users=…); fields: {', '.join(fields)}"
+        )
+    attrs = users.select(_unit=users.user_id, breakdown=users[breakdown])
+    return cohorts.left_join(attrs, "_unit").drop("_unit_right")
 
 
 def _by_period(
