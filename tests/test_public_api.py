@@ -21,6 +21,8 @@ PACKAGES = [
     "liucun.segments",
     "liucun.simulate",
     "liucun.datasets",
+    "liucun.experiments",
+    "liucun.experiments.stats",
 ]
 
 
