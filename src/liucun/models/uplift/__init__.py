@@ -1,0 +1,92 @@
+"""Uplift modelling: who responds to a retention action, and whom to treat.
+
+Learners (:class:`TLearner`, :class:`XLearner`, :class:`DRLearner`) estimate each
+customer's treatment effect from a randomized past campaign; :func:`evaluate_uplift`
+scores a ranking (Qini curve, AUUC with random = 0, uplift at top-k, recovery of true
+effects on simulated data); :func:`plan_policy` picks whom to treat for the most
+incremental profit within a budget, and :func:`compare_policies` values that choice
+against treating everyone, no one or a churn-risk top-N on held-out randomized data.
+:func:`campaign_training_frame` builds the training data from the warehouse.
+"""
+
+from liucun.models.uplift._evaluation import (
+    NO_CONTROL,
+    NO_TREATED,
+    QiniCurve,
+    UpliftAtK,
+    UpliftEvaluation,
+    auuc,
+    effect_curve,
+    evaluate_uplift,
+    ipw_difference,
+    qini_curve,
+    uplift_at_k,
+)
+from liucun.models.uplift._features import (
+    CATEGORICAL_FEATURES,
+    FEATURES,
+    NUMERIC_FEATURES,
+    assignments_from_exposures,
+    assignments_from_truth,
+    campaign_training_frame,
+    pre_campaign_features,
+)
+from liucun.models.uplift._learners import (
+    LEARNERS,
+    OUTCOMES,
+    DRLearner,
+    TLearner,
+    UpliftLearner,
+    XLearner,
+    make_learner,
+)
+from liucun.models.uplift._policy import (
+    COUPON_BASES,
+    NO_BUDGET,
+    NOBODY_PROFITABLE,
+    CampaignEconomics,
+    Policy,
+    PolicyValue,
+    compare_policies,
+    plan_policy,
+    policy_value,
+    top_n,
+)
+
+__all__ = [
+    "CATEGORICAL_FEATURES",
+    "COUPON_BASES",
+    "FEATURES",
+    "LEARNERS",
+    "NOBODY_PROFITABLE",
+    "NO_BUDGET",
+    "NO_CONTROL",
+    "NO_TREATED",
+    "NUMERIC_FEATURES",
+    "OUTCOMES",
+    "CampaignEconomics",
+    "DRLearner",
+    "Policy",
+    "PolicyValue",
+    "QiniCurve",
+    "TLearner",
+    "UpliftAtK",
+    "UpliftEvaluation",
+    "UpliftLearner",
+    "XLearner",
+    "assignments_from_exposures",
+    "assignments_from_truth",
+    "auuc",
+    "campaign_training_frame",
+    "compare_policies",
+    "effect_curve",
+    "evaluate_uplift",
+    "ipw_difference",
+    "make_learner",
+    "plan_policy",
+    "policy_value",
+    "pre_campaign_features",
+    "qini_curve",
+    "top_n",
+    "uplift_at_k",
+]
