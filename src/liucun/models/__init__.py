@@ -1,5 +1,17 @@
-"""Predictive models: customer summaries, buy-till-you-die models (``liucun.models.btyd``)."""
+"""Predictive models: customer summaries, buy-till-you-die models (``liucun.models.btyd``),
+customer value (P(alive), expected orders, CLV) and saved models with their cards."""
 
+from liucun.models._registry import ModelCard, list_models, load_model, save_model
 from liucun.models._summary import customer_summary
+from liucun.models._value import VALUE_HORIZONS, CustomerValueModel, value_summary
 
-__all__ = ["customer_summary"]
+__all__ = [
+    "VALUE_HORIZONS",
+    "CustomerValueModel",
+    "ModelCard",
+    "customer_summary",
+    "list_models",
+    "load_model",
+    "save_model",
+    "value_summary",
+]
