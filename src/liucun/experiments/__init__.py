@@ -1,11 +1,35 @@
 """Experiments: assignment and holdouts, the statistics engine, outcomes and ROI.
 
 The statistics engine lives in :mod:`liucun.experiments.stats` (pure functions over
-sufficient statistics); this package adds what touches the warehouse.
+sufficient statistics); this package adds what touches units and the warehouse.
 """
 
 from liucun.experiments import stats
+from liucun.experiments._assignment import (
+    ASSIGNMENT_SCHEMA,
+    HOLDOUT,
+    UNIT_TYPES,
+    Experiment,
+    GlobalHoldout,
+    Layer,
+    UnitType,
+    assign,
+)
+from liucun.experiments._exposures import ExposureLog, first_exposures, log_exposures
+from liucun.experiments._hashing import BUCKETS
 
 __all__ = [
+    "ASSIGNMENT_SCHEMA",
+    "BUCKETS",
+    "HOLDOUT",
+    "UNIT_TYPES",
+    "Experiment",
+    "ExposureLog",
+    "GlobalHoldout",
+    "Layer",
+    "UnitType",
+    "assign",
+    "first_exposures",
+    "log_exposures",
     "stats",
 ]
