@@ -3,15 +3,20 @@ customer value (P(alive), expected orders, CLV) and saved models with their card
 
 from liucun.models._registry import ModelCard, list_models, load_model, save_model
 from liucun.models._summary import customer_summary
+from liucun.models._training import MODEL_NAME, TrainingResult, score_customers, train_models
 from liucun.models._value import VALUE_HORIZONS, CustomerValueModel, value_summary
 
 __all__ = [
+    "MODEL_NAME",
     "VALUE_HORIZONS",
     "CustomerValueModel",
     "ModelCard",
+    "TrainingResult",
     "customer_summary",
     "list_models",
     "load_model",
     "save_model",
+    "score_customers",
+    "train_models",
     "value_summary",
 ]
