@@ -17,19 +17,33 @@ from liucun.experiments._assignment import (
 )
 from liucun.experiments._exposures import ExposureLog, first_exposures, log_exposures
 from liucun.experiments._hashing import BUCKETS
+from liucun.experiments._outcomes import (
+    RETENTION_METRICS,
+    Metric,
+    MetricKind,
+    stats_from_table,
+    unit_outcomes,
+    variant_statistics,
+)
 
 __all__ = [
     "ASSIGNMENT_SCHEMA",
     "BUCKETS",
     "HOLDOUT",
+    "RETENTION_METRICS",
     "UNIT_TYPES",
     "Experiment",
     "ExposureLog",
     "GlobalHoldout",
     "Layer",
+    "Metric",
+    "MetricKind",
     "UnitType",
     "assign",
     "first_exposures",
     "log_exposures",
     "stats",
+    "stats_from_table",
+    "unit_outcomes",
+    "variant_statistics",
 ]
