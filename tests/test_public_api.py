@@ -17,6 +17,7 @@ PACKAGES = [
     "liucun.metrics",
     "liucun.models",
     "liucun.models.btyd",
+    "liucun.models.uplift",
     "liucun.reports",
     "liucun.segments",
     "liucun.simulate",

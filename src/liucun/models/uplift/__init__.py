@@ -3,12 +3,19 @@
 Learners (:class:`TLearner`, :class:`XLearner`, :class:`DRLearner`) estimate each
 customer's treatment effect from a randomized past campaign; :func:`evaluate_uplift`
 scores a ranking (Qini curve, AUUC with random = 0, uplift at top-k, recovery of true
-effects on simulated data); :func:`plan_policy` picks whom to treat for the most
-incremental profit within a budget, and :func:`compare_policies` values that choice
-against treating everyone, no one or a churn-risk top-N on held-out randomized data.
-:func:`campaign_training_frame` builds the training data from the warehouse.
+effects on simulated data); :func:`calibrate_uplift` sizes predicted effects on
+randomized data the model did not see (out-of-fold: :func:`cross_fit_predict`);
+:func:`plan_policy` picks whom to treat for the most incremental profit within a
+budget, and :func:`compare_policies` values that choice against treating everyone, no
+one or a churn-risk top-N on held-out randomized data. :func:`campaign_training_frame`
+builds the training data from the warehouse.
 """
 
+from liucun.models.uplift._calibration import (
+    UpliftCalibration,
+    calibrate_uplift,
+    cross_fit_predict,
+)
 from liucun.models.uplift._evaluation import (
     NO_CONTROL,
     NO_TREATED,
@@ -71,14 +78,17 @@ __all__ = [
     "QiniCurve",
     "TLearner",
     "UpliftAtK",
+    "UpliftCalibration",
     "UpliftEvaluation",
     "UpliftLearner",
     "XLearner",
     "assignments_from_exposures",
     "assignments_from_truth",
     "auuc",
+    "calibrate_uplift",
     "campaign_training_frame",
     "compare_policies",
+    "cross_fit_predict",
     "effect_curve",
     "evaluate_uplift",
     "ipw_difference",

@@ -68,9 +68,10 @@ def ipw_difference(y: FloatArray, t: BoolArray, e: FloatArray) -> tuple[float, f
     return out, math.sqrt(var)
 
 
-def _inputs(
+def randomized_inputs(
     y: Any, treatment: Any, score: Any, propensity: Any
 ) -> tuple[FloatArray, BoolArray, FloatArray, FloatArray]:
+    """Checked outcome, treatment, score and propensity of randomized evaluation data."""
     s = as_float("score", score)
     if s.size == 0:
         raise InvalidInput("score is empty; there is nothing to evaluate")
@@ -125,7 +126,7 @@ def qini_curve(y: Any, treatment: Any, score: Any, *, propensity: Any = None) ->
     >>> c.gain.tolist(), c.area()
     ([0.0, 0.5, 0.5, -0.5, 0.0], 0.125)
     """
-    yy, t, s, e = _inputs(y, treatment, score, propensity)
+    yy, t, s, e = randomized_inputs(y, treatment, score, propensity)
     w = np.where(t, 1.0 / e, 1.0 / (1.0 - e))
     order, last = _ranked(s)
     wt = np.where(t, w, 0.0)[order]
@@ -196,7 +197,7 @@ def uplift_at_k(
     """
     if not 0.0 < fraction <= 1.0:
         raise InvalidInput(f"fraction must be in (0, 1], got {fraction!r}; e.g. 0.1 for top 10 %")
-    yy, t, s, e = _inputs(y, treatment, score, propensity)
+    yy, t, s, e = randomized_inputs(y, treatment, score, propensity)
     top = np.argsort(-s, kind="stable")[: math.ceil(fraction * s.size - 1e-9)]
     tt = t[top]
     n_t, n_c = int(tt.sum()), int(top.size - tt.sum())
@@ -282,7 +283,7 @@ def evaluate_uplift(
     fractions
         Top fractions for :func:`uplift_at_k`.
     """
-    yy, t, s, e = _inputs(y, treatment, score, propensity)
+    yy, t, s, e = randomized_inputs(y, treatment, score, propensity)
     curve = qini_curve(yy, t, s, propensity=e)
     ate, ate_se = ipw_difference(yy, t, e)
     at = tuple(uplift_at_k(yy, t, s, f, propensity=e) for f in fractions)

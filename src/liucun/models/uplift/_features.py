@@ -19,6 +19,7 @@ from datetime import UTC, datetime, timedelta
 
 import ibis
 import ibis.expr.types as ir
+import pandas as pd
 
 from liucun.core import ConfigError, InvalidInput
 from liucun.metrics import days_between, orders
@@ -228,7 +229,7 @@ def campaign_training_frame(
         raise InvalidInput(f"assignments lack column(s) {sorted(missing)}")
     if as_of is None:
         first = assignments.campaign_start_ts.min().execute()
-        if first is None:
+        if first is None or pd.isna(first):
             raise InvalidInput("the campaign has no units (assignments are empty)")
         as_of = first.to_pydatetime() if hasattr(first, "to_pydatetime") else first
     features = pre_campaign_features(events, assignments, as_of=as_of, users=users)

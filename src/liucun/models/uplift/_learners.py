@@ -24,6 +24,7 @@ threads (0 = LightGBM's default).
 from __future__ import annotations
 
 import abc
+import inspect
 from collections.abc import Mapping
 from typing import Any, ClassVar, Literal, Protocol, Self
 
@@ -122,6 +123,18 @@ class UpliftLearner(abc.ABC):
         self.num_threads = num_threads
 
     # -- parameters ---------------------------------------------------------------------
+
+    def get_params(self) -> dict[str, Any]:
+        """The constructor parameters (scikit-learn's ``get_params`` without ``deep``)."""
+        names: list[str] = []
+        for cls in type(self).__mro__:
+            init = cls.__dict__.get("__init__")
+            if init is None or cls is object:
+                continue
+            for p in inspect.signature(init).parameters.values():
+                if p.kind is p.KEYWORD_ONLY and p.name not in names:
+                    names.append(p.name)
+        return {name: getattr(self, name) for name in names}
 
     def _validate_params(self) -> None:
         _check_int("n_estimators", self.n_estimators, 1)

@@ -163,11 +163,13 @@ def plan_policy(
 ) -> Policy:
     """Choose whom to treat to maximize expected incremental profit within a budget.
 
-    Customers are ranked by expected profit per unit of cost (by expected profit when
-    nothing costs anything) and taken while the profit is positive and the budget lasts.
-    For a budget of customers, or when every customer costs the same, this is optimal;
-    for a money budget with unequal costs it is the standard greedy knapsack rule (it
-    skips a customer who no longer fits and keeps filling with cheaper ones).
+    Only customers with a positive expected profit and a non-negative expected effect are
+    candidates. Without a money budget they are taken by expected profit, best first, up
+    to ``max_customers`` — the most profitable set of that size. With ``max_spend`` they
+    are taken by expected profit per unit of cost (free ones first) while the money lasts:
+    optimal when every customer costs the same; with unequal costs it is the greedy
+    knapsack rule (a customer who no longer fits is skipped and cheaper ones still fill
+    the budget), within one customer's profit of the best.
 
     Parameters
     ----------
@@ -201,20 +203,20 @@ def plan_policy(
     sleeping = tau < 0
     candidate = ~sleeping & (profit > 0)
     idx = np.flatnonzero(candidate)
-    key = np.where(cost[idx] > 0, profit[idx] / np.maximum(cost[idx], 1e-300), np.inf)
-    # ties (and free customers, key = inf) by profit, then by row order
-    idx = idx[np.lexsort((idx, -profit[idx], -key))]
-    if max_spend is not None:
-        spent = np.cumsum(cost[idx])
-        if cost[idx].min(initial=0.0) == cost[idx].max(initial=0.0):
-            idx = idx[spent <= max_spend + 1e-9]
-        else:
-            chosen, total = [], 0.0
-            for i in idx:
-                if total + cost[i] <= max_spend + 1e-9:
-                    chosen.append(i)
-                    total += cost[i]
-            idx = np.asarray(chosen, dtype=np.int64)
+    by_profit = idx[np.lexsort((idx, -profit[idx]))]  # ties by row order
+    if max_spend is None:
+        idx = by_profit
+    else:
+        ratio = profit[by_profit] / np.maximum(cost[by_profit], 1e-300)
+        idx = by_profit[np.argsort(-np.where(cost[by_profit] > 0, ratio, np.inf), kind="stable")]
+        fits = np.cumsum(cost[idx]) <= max_spend + 1e-9
+        if not fits.all() and np.ptp(cost[idx]) > 0:  # unequal costs: skip, keep filling
+            fits = np.zeros(idx.size, dtype=bool)
+            left, room = float(max_spend) + 1e-9, idx.size if cap is None else cap
+            for j, c in enumerate(cost[idx].tolist()):
+                if room and c <= left:
+                    fits[j], left, room = True, left - c, room - 1
+        idx = idx[fits]
     if cap is not None:
         idx = idx[:cap]
     treat = np.zeros(n, dtype=bool)
