@@ -25,12 +25,14 @@ from liucun.experiments._outcomes import (
     unit_outcomes,
     variant_statistics,
 )
+from liucun.experiments._roi import ROI_THRESHOLD, RoiMethod, RoiResult, campaign_roi
 
 __all__ = [
     "ASSIGNMENT_SCHEMA",
     "BUCKETS",
     "HOLDOUT",
     "RETENTION_METRICS",
+    "ROI_THRESHOLD",
     "UNIT_TYPES",
     "Experiment",
     "ExposureLog",
@@ -38,8 +40,11 @@ __all__ = [
     "Layer",
     "Metric",
     "MetricKind",
+    "RoiMethod",
+    "RoiResult",
     "UnitType",
     "assign",
+    "campaign_roi",
     "first_exposures",
     "log_exposures",
     "stats",

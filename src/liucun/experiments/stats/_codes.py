@@ -18,6 +18,7 @@ Reason = Literal[
     "zero_control_mean",
     "no_units",
     "unreachable",
+    "unbounded_interval",
 ]
 
 #: Every field is defined.
@@ -37,6 +38,9 @@ ZERO_CONTROL_MEAN: Final = "zero_control_mean"
 NO_UNITS: Final = "no_units"
 #: Power analysis: the requested power cannot be reached (e.g. an effect beyond 100 %).
 UNREACHABLE: Final = "unreachable"
+#: A ratio's denominator is not significantly different from zero: Fieller's interval
+#: is unbounded (the estimate is defined, the interval is not).
+UNBOUNDED_INTERVAL: Final = "unbounded_interval"
 
 REASONS: Final[tuple[Reason, ...]] = (
     OK,
@@ -47,4 +51,5 @@ REASONS: Final[tuple[Reason, ...]] = (
     ZERO_CONTROL_MEAN,
     NO_UNITS,
     UNREACHABLE,
+    UNBOUNDED_INTERVAL,
 )
