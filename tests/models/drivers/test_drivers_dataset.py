@@ -74,7 +74,7 @@ def test_durations_churn_and_censoring(tables) -> None:  # type: ignore[no-untyp
     assert sorted(got.index) == ["u1", "u2", "u3", "u5"]
     assert got["churned"].to_dict() == {"u1": True, "u2": True, "u3": False, "u5": True}
     assert got["duration_days"].to_dict() == pytest.approx(
-        {"u1": 14.0, "u2": 19.0, "u3": 92 - 10 / 24, "u5": 0.0}  # u3: 03-01 10:00 to 06-01
+        {"u1": 14.0, "u2": 19.0, "u3": 91.0, "u5": 0.0}  # u3: 03-01 10:00 to 06-01 00:00
     )
     assert got.loc["u3", "follow_up_end"] == pd.Timestamp("2024-06-01")
     assert got["orders"].to_dict() == {"u1": 2, "u2": 2, "u3": 4, "u5": 1}

@@ -370,27 +370,35 @@ def cox_drivers(
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         fit = model.fit()
-    for w in caught:
-        notes.append(f"the optimiser warned: {w.message}")
-    coef = np.asarray(fit.params, dtype=np.float64)
-    se = np.asarray(fit.bse, dtype=np.float64)
-    pvalues = np.asarray(fit.pvalues, dtype=np.float64)
+        coef = np.asarray(fit.params, dtype=np.float64)
+        se = np.asarray(fit.bse, dtype=np.float64)
+        pvalues = np.asarray(fit.pvalues, dtype=np.float64)
+        llf = float(fit.llf)
+    for message in dict.fromkeys(str(w.message) for w in caught):
+        notes.append(f"statsmodels warned while fitting: {message}")
     z = float(stats.norm.ppf(0.5 + confidence / 2))
     rows = []
     for j, term in enumerate(terms):
-        b, s = coef[j] * scale[j], se[j] * scale[j]
-        hr, low, high = np.exp(b), np.exp(b - z * s), np.exp(b + z * s)
-        if abs(b) > _SEPARATION_LOG_HR or not np.isfinite(s):
-            notes.append(
-                f"{term.name}: the hazard ratio runs off towards {'∞' if b > 0 else '0'} "
-                "(almost every customer with it churned, or none did); it is not identified"
-            )
+        b, sd = coef[j] * scale[j], se[j] * scale[j]
+        hr, low, high = np.exp(b), np.exp(b - z * sd), np.exp(b + z * sd)
         if term.level is not None:
             phrase = f"{term.covariate.phrase} {term.level} (vs {term.reference})"
         elif term.covariate.kind == "numeric" and standardize:
             phrase = f"{term.name.replace('_', ' ')} one standard deviation ({scale[j]:.3g}) higher"
         else:
             phrase = term.covariate.phrase
+        phrase = phrase[:1].upper() + phrase[1:]
+        identified = abs(b) <= _SEPARATION_LOG_HR and bool(np.isfinite(sd))
+        if identified:
+            text = sentence(phrase, hr, low, high, pvalues[j])
+        else:
+            notes.append(
+                f"{term.name}: the hazard ratio runs off towards {'∞' if b > 0 else '0'} "
+                "because the covariate perfectly orders who churns first (separation); "
+                "it is not identified"
+            )
+            hr = low = high = pvalues[j] = np.nan
+            text = f"{phrase}: the effect cannot be estimated (separation; see the notes)"
         rows.append(
             {
                 "term": term.name,
@@ -405,12 +413,12 @@ def cox_drivers(
                 "coef": coef[j],
                 "se": se[j],
                 "significant": bool(low > 1 or high < 1),
-                "sentence": sentence(phrase[:1].upper() + phrase[1:], hr, low, high, pvalues[j]),
+                "sentence": text,
             }
         )
     table = pd.DataFrame(rows)
-    effect = np.abs(np.log(table["hazard_ratio"]))
-    order = np.lexsort((-effect.to_numpy(), ~table["significant"].to_numpy()))
+    effect = np.abs(np.log(table["hazard_ratio"].to_numpy()))
+    order = np.lexsort((-np.nan_to_num(effect, nan=-1.0), ~table["significant"].to_numpy()))
     return DriverAnalysis(
         hazard_ratios=table.iloc[order].reset_index(drop=True),
         notes=tuple(notes),
@@ -418,7 +426,7 @@ def cox_drivers(
         churned=n_events,
         ties=ties,
         strata=strata,
-        log_likelihood=float(fit.llf),
+        log_likelihood=llf,
         confidence=confidence,
     )
 
