@@ -17,6 +17,8 @@ PACKAGES = [
     "liucun.metrics",
     "liucun.models",
     "liucun.models.btyd",
+    "liucun.models.drivers",
+    "liucun.models.evaluation",
     "liucun.models.uplift",
     "liucun.reports",
     "liucun.segments",
