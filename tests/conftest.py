@@ -9,7 +9,9 @@ from pathlib import Path
 import pytest
 
 from helpers import need
-from liucun.warehouse import Workspace, init_workspace
+from liucun.ingest import ingest_events, ingest_users
+from liucun.simulate import simulate_shop
+from liucun.warehouse import Workspace, init_workspace, open_workspace
 
 
 @pytest.fixture
@@ -49,3 +51,31 @@ def chromium() -> str:
     path = shutil.which("chromium") or "/usr/bin/chromium"
     need(Path(path).exists(), "Chromium is not installed (apt-get install chromium)")
     return path
+
+
+@pytest.fixture(scope="session")
+def shop_workspace(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A 4,000-user simulated b2c shop (one year) ingested into a DuckDB workspace, built
+    once per test session. Tests that write to it must work on a copy."""
+    root = tmp_path_factory.mktemp("shop")
+    sim = simulate_shop(root / "sim", preset="b2c", users=4_000, days=365, seed=11)
+    with init_workspace(root / "ws") as ws:
+        ingest_users(ws.warehouse, [sim.users_path])
+        ingest_events(ws.warehouse, [sim.events_dir])
+    return root / "ws"
+
+
+@pytest.fixture
+def shop(shop_workspace: Path) -> Iterator[Workspace]:
+    """The shared simulated shop, opened (read it; do not write to it)."""
+    ws = open_workspace(shop_workspace)
+    yield ws
+    ws.close()
+
+
+@pytest.fixture
+def shop_copy(shop_workspace: Path, tmp_path: Path) -> Path:
+    """A private copy of the simulated shop's workspace, for tests that write."""
+    target = tmp_path / "shop"
+    shutil.copytree(shop_workspace, target)
+    return target

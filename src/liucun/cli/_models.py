@@ -106,6 +106,8 @@ def score_cmd(
         f"{rows.as_of.iloc[0]:%Y-%m-%d}: mean churn risk {rows.churn_risk.mean():.1%}, "
         f"expected 365-day value {rows.clv_365d.sum():,.0f}."
     )
+    for warning in rows.attrs.get("warnings", []):
+        console.print(f"[yellow]•[/yellow] {warning}")
     if not top:
         return
     at_risk = rows.assign(value_at_risk=rows.churn_risk * rows.clv_365d)

@@ -91,6 +91,34 @@ def train_models(
     the events before its own cut-off. Returns the saved card with the backtest's
     comparison table.
     """
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", FitWarning)
+        return _train(
+            workspace,
+            as_of,
+            horizon_days,
+            n_cutoffs,
+            step_days,
+            seed,
+            num_threads,
+            refit,
+            on_step,
+            caught,
+        )
+
+
+def _train(
+    workspace: Workspace,
+    as_of: datetime | None,
+    horizon_days: int,
+    n_cutoffs: int,
+    step_days: int,
+    seed: int,
+    num_threads: int,
+    refit: bool,
+    on_step: Step | None,
+    caught: list[warnings.WarningMessage],
+) -> TrainingResult:
     step = on_step or (lambda _name: None)
     events, users = _inputs(workspace)
     # the latest event's day may be incomplete: label windows end before it
@@ -139,7 +167,7 @@ def train_models(
             "value_accuracy": accuracy,
             "value_deciles": _records(deciles),
         },
-        "notes": _notes(comparison, refit),
+        "notes": _notes(comparison, refit) + fit_warnings(caught),
         "params": {
             "churn": {"best_iteration": int(model.best_iteration_), "seed": seed},
             "value": value.params(),
@@ -156,9 +184,7 @@ def _backtest(
 ) -> tuple[pd.DataFrame, pd.DataFrame, int]:
     """The model and the baselines scored at ``test_at`` on the next H days' outcomes."""
     last_day = (test_at - timedelta(days=1)).date()
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", FitWarning)  # a baseline's fit; its numbers show it
-        base = baseline_scores(events, cutoff=last_day)
+    base = baseline_scores(events, cutoff=last_day)
     outcome = holdout_outcomes(
         events,
         cutoff=last_day,
@@ -213,6 +239,14 @@ def _notes(comparison: pd.DataFrame, refit: bool) -> list[str]:
     return notes
 
 
+def fit_warnings(caught: list[warnings.WarningMessage]) -> list[str]:
+    """The distinct :class:`FitWarning` messages met on the way, as card notes."""
+    seen = dict.fromkeys(
+        f"fit warning: {w.message}" for w in caught if issubclass(w.category, FitWarning)
+    )
+    return list(seen)
+
+
 def _plain(fields: dict[str, Any]) -> dict[str, Any]:
     """Numbers as JSON-ready values (NaN → None, tuples → lists)."""
     return {k: list(v) if isinstance(v, tuple) else _json_value(v) for k, v in fields.items()}
@@ -246,8 +280,23 @@ def score_customers(
     """Score every buyer as of ``as_of`` with a saved version; write them to ``scores``.
 
     Re-scoring the same ``as_of`` with the same version replaces those rows (idempotent).
-    Returns the card and the scores written.
+    Returns the card and the scores written; ``rows.attrs["warnings"]`` lists the fit
+    warnings met (e.g. of the BG/NBD fit behind the P(alive) feature).
     """
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", FitWarning)
+        card, rows = _score(workspace, as_of, version, top_reasons, on_step)
+    rows.attrs["warnings"] = fit_warnings(caught)
+    return card, rows
+
+
+def _score(
+    workspace: Workspace,
+    as_of: datetime | None,
+    version: str | None,
+    top_reasons: int,
+    on_step: Step | None,
+) -> tuple[ModelCard, pd.DataFrame]:
     step = on_step or (lambda _name: None)
     step("Load the saved models")
     bundle, card = load_model(workspace.models_dir, MODEL_NAME, version)
