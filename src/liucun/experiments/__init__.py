@@ -5,6 +5,12 @@ sufficient statistics); this package adds what touches units and the warehouse.
 """
 
 from liucun.experiments import stats
+from liucun.experiments._analysis import (
+    RESULT_SCHEMA,
+    ExperimentAnalysis,
+    analyze_experiment,
+    compare,
+)
 from liucun.experiments._assignment import (
     ASSIGNMENT_SCHEMA,
     HOLDOUT,
@@ -31,10 +37,12 @@ __all__ = [
     "ASSIGNMENT_SCHEMA",
     "BUCKETS",
     "HOLDOUT",
+    "RESULT_SCHEMA",
     "RETENTION_METRICS",
     "ROI_THRESHOLD",
     "UNIT_TYPES",
     "Experiment",
+    "ExperimentAnalysis",
     "ExposureLog",
     "GlobalHoldout",
     "Layer",
@@ -43,8 +51,10 @@ __all__ = [
     "RoiMethod",
     "RoiResult",
     "UnitType",
+    "analyze_experiment",
     "assign",
     "campaign_roi",
+    "compare",
     "first_exposures",
     "log_exposures",
     "stats",
