@@ -16,9 +16,9 @@ import numpy as np
 import numpy.typing as npt
 from sklearn.isotonic import IsotonicRegression
 from sklearn.linear_model import LogisticRegression
-from sklearn.metrics import brier_score_loss, log_loss
 
 from liucun.core import ConfigError, InvalidInput
+from liucun.models.evaluation import brier_score, log_loss
 
 CalibrationMethod = Literal["isotonic", "sigmoid"]
 #: The calibration maps :func:`choose_calibration` compares.
@@ -142,8 +142,8 @@ def choose_calibration(
             pred[held] = fit_calibrator(method, raw[~held], target[~held])(raw[held])
         oof[method] = pred
         scores[method] = {
-            "brier": float(brier_score_loss(target, pred)),
-            "log_loss": float(log_loss(target, pred, labels=[0, 1])),
+            "brier": brier_score(target, pred),
+            "log_loss": log_loss(target, pred),
         }
     # lowest Brier, then log loss; ties go to the sigmoid (listed last, fewer parameters)
     ranked = sorted(

@@ -33,22 +33,43 @@ from liucun.models.churn._features import (
     as_cutoff,
     build_features,
 )
+from liucun.models.evaluation import holdout_outcomes
 
 
-def churn_labels(events: ir.Table, *, as_of: date | datetime, horizon_days: int = 90) -> ir.Table:
+def churn_labels(
+    events: ir.Table,
+    *,
+    as_of: date | datetime,
+    horizon_days: int = 90,
+    data_end: date | datetime | None = None,
+) -> pd.DataFrame:
     """``user_id, churned`` for every customer with an order before ``as_of``.
 
     ``churned`` is true when the customer places no order in ``[as_of, as_of +
-    horizon_days)``. The caller makes sure the data cover that window
-    (:func:`rolling_cutoffs` does).
+    horizon_days)``. Computed by :func:`liucun.models.evaluation.holdout_outcomes` (one
+    definition of the outcome for training and evaluation), so ``as_of`` must be a
+    midnight UTC (a date). A label window that runs past ``data_end`` (exclusive; default
+    the day of the latest event) is refused.
     """
     cutoff = as_cutoff(as_of)
     check_horizon(horizon_days)
-    buyers = orders(events, end=cutoff).select("user_id").distinct()
-    later = orders(events, cutoff, cutoff + timedelta(days=horizon_days))
-    later = later.select(_u=later.user_id).distinct()
-    joined = buyers.left_join(later, buyers.user_id == later._u)
-    return joined.select("user_id", churned=joined._u.isnull())
+    if cutoff != _midnight(cutoff):
+        raise ConfigError(f"labels need a cut-off at midnight UTC (a date), got {cutoff}")
+    last_day = None if data_end is None else _last_day(as_cutoff(data_end))
+    out = holdout_outcomes(
+        events,
+        cutoff=(cutoff - timedelta(days=1)).date(),
+        horizon_days=int(horizon_days),
+        data_end=last_day,
+    )
+    return pd.DataFrame(
+        {"user_id": out["user_id"].astype(str), "churned": out["churned"].astype(bool)}
+    )
+
+
+def _last_day(end: datetime) -> date:
+    """The last day before the exclusive end ``end``."""
+    return (end - timedelta(microseconds=1)).date()
 
 
 def check_horizon(horizon_days: int) -> None:
@@ -215,8 +236,7 @@ def build_training_set(
             btyd=btyd,
             lookback_days=lookback_days,
         )
-        labels = churn_labels(events, as_of=cutoff, horizon_days=horizon_days).to_pandas()
-        labels["user_id"] = labels["user_id"].astype(str)
+        labels = churn_labels(events, as_of=cutoff, horizon_days=horizon_days, data_end=end)
         rows = feats.merge(labels, on="user_id", how="inner", validate="one_to_one")
         rows.insert(1, "cutoff", pd.Timestamp(cutoff))
         parts.append(rows)

@@ -272,7 +272,7 @@ def churn_features(
         days_since_last_visit=days_between(at, per._last_visit),
         views_90d=per.views_90d,
         refunds=per.refunds,
-        refund_share=_ratio(per._refunded, per.monetary),
+        refund_share=_ratio(per._refunded.fill_null(0.0), per.monetary),
         n_categories=per.n_categories,
         n_channels=per.n_channels,
         messages_sent_90d=per.messages_sent_90d,
@@ -464,9 +464,10 @@ def build_features(
 ) -> pd.DataFrame:
     """Execute :func:`churn_features` (and :func:`btyd_features` unless ``btyd=False``).
 
-    Returns one row per customer: ``user_id``, the numeric features as float64, the
-    categorical ones as strings (None when unknown) and, with ``btyd``, ``p_alive`` and
-    ``expected_orders``. This frame is what :class:`ChurnModel` fits and predicts on.
+    Returns one row per customer, sorted by ``user_id``: the numeric features as
+    float64 (NaN when undefined), the categorical ones as strings (NA when unknown)
+    and, with ``btyd``, ``p_alive`` and ``expected_orders``. :class:`ChurnModel` fits
+    and predicts on this frame.
     """
     frame = churn_features(events, users, as_of=as_of, lookback_days=lookback_days).to_pandas()
     frame = tidy_features(frame)
@@ -477,7 +478,7 @@ def build_features(
 
 
 def tidy_features(frame: pd.DataFrame) -> pd.DataFrame:
-    """Numeric features as float64 (NULL → NaN) and categorical ones as object strings."""
+    """Numeric features as float64 (NULL → NaN), categorical ones as strings, by user."""
     out = pd.DataFrame({"user_id": frame["user_id"].astype(str).to_numpy(dtype=object)})
     for name in NUMERIC_FEATURES:
         out[name] = pd.to_numeric(frame[name]).to_numpy(dtype=np.float64, na_value=np.nan)

@@ -21,7 +21,6 @@ import lightgbm as lgb
 import numpy as np
 import numpy.typing as npt
 import pandas as pd
-from sklearn.metrics import average_precision_score, brier_score_loss, log_loss, roc_auc_score
 
 from liucun.core import ConfigError, InvalidInput
 from liucun.models.btyd import NotFittedError
@@ -32,6 +31,13 @@ from liucun.models.churn._calibration import (
     fit_calibrator,
 )
 from liucun.models.churn._dataset import ChurnDataset, check_horizon
+from liucun.models.evaluation import (
+    brier_score,
+    expected_calibration_error,
+    log_loss,
+    pr_auc,
+    roc_auc,
+)
 
 FloatArray = npt.NDArray[np.float64]
 
@@ -344,11 +350,12 @@ class ChurnModel:
 
 
 def _metrics(y: FloatArray, p: FloatArray) -> dict[str, float]:
-    """AUC, PR-AUC (average precision), Brier, log loss and the churn rate."""
+    """AUC, PR-AUC, Brier, log loss, ECE and the churn rate (``liucun.models.evaluation``)."""
     return {
-        "auc": float(roc_auc_score(y, p)),
-        "pr_auc": float(average_precision_score(y, p)),
-        "brier": float(brier_score_loss(y, p)),
-        "log_loss": float(log_loss(y, p, labels=[0, 1])),
+        "auc": roc_auc(y, p),
+        "pr_auc": pr_auc(y, p),
+        "brier": brier_score(y, p),
+        "log_loss": log_loss(y, p),
+        "ece": expected_calibration_error(y, p),
         "churn_rate": float(np.mean(y)),
     }
