@@ -23,10 +23,12 @@ from liucun.experiments._assignment import (
 )
 from liucun.experiments._exposures import ExposureLog, first_exposures, log_exposures
 from liucun.experiments._hashing import BUCKETS
+from liucun.experiments._monitoring import monitoring_path
 from liucun.experiments._outcomes import (
     RETENTION_METRICS,
     Metric,
     MetricKind,
+    metric_stat,
     stats_from_table,
     unit_outcomes,
     variant_statistics,
@@ -57,6 +59,8 @@ __all__ = [
     "compare",
     "first_exposures",
     "log_exposures",
+    "metric_stat",
+    "monitoring_path",
     "stats",
     "stats_from_table",
     "unit_outcomes",

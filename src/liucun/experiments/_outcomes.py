@@ -6,9 +6,9 @@ statistics engine receives only the aggregated sums (gbstats' split of labour).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Final, Literal
+from typing import Any, Final, Literal
 
 import ibis
 import ibis.expr.types as ir
@@ -235,33 +235,34 @@ def stats_from_table(
     table: pa.Table, metrics: Sequence[Metric] = RETENTION_METRICS, *, by: str = "variant"
 ) -> dict[str, dict[str, AnyStat]]:
     """``{variant: {metric: statistic}}`` from the executed :func:`variant_statistics`."""
-    out: dict[str, dict[str, AnyStat]] = {}
-    for row in table.to_pylist():
-        n = row[_N]
-        arm: dict[str, AnyStat] = {}
-        for m in metrics:
-            s, s2 = row[f"{m.name}__sum"], row[f"{m.name}__sum_sq"]
-            if m.kind == "proportion":
-                arm[m.name] = ProportionStat(n=n, successes=s)
-            elif m.kind == "ratio":
-                arm[m.name] = RatioStat(
-                    n=n,
-                    num_total=s,
-                    num_total_sq=s2,
-                    den_total=row[f"{m.name}__den_sum"],
-                    den_total_sq=row[f"{m.name}__den_sum_sq"],
-                    cross_total=row[f"{m.name}__cross"],
-                )
-            elif m.covariate is not None:
-                arm[m.name] = CupedStat(
-                    n=n,
-                    total=s,
-                    total_sq=s2,
-                    pre_total=row[f"{m.name}__pre_sum"],
-                    pre_total_sq=row[f"{m.name}__pre_sum_sq"],
-                    cross_total=row[f"{m.name}__cross"],
-                )
-            else:
-                arm[m.name] = MeanStat(n=n, total=s, total_sq=s2)
-        out[str(row[by])] = arm
-    return out
+    return {
+        str(row[by]): {m.name: metric_stat(m, row) for m in metrics} for row in table.to_pylist()
+    }
+
+
+def metric_stat(metric: Metric, sums: Mapping[str, Any]) -> AnyStat:
+    """The statistic of ``metric`` from the sums :func:`variant_statistics` names
+    (numbers, or arrays of them for many groups at once)."""
+    name, n = metric.name, sums[_N]
+    s, s2 = sums[f"{name}__sum"], sums[f"{name}__sum_sq"]
+    if metric.kind == "proportion":
+        return ProportionStat(n=n, successes=s)
+    if metric.kind == "ratio":
+        return RatioStat(
+            n=n,
+            num_total=s,
+            num_total_sq=s2,
+            den_total=sums[f"{name}__den_sum"],
+            den_total_sq=sums[f"{name}__den_sum_sq"],
+            cross_total=sums[f"{name}__cross"],
+        )
+    if metric.covariate is not None:
+        return CupedStat(
+            n=n,
+            total=s,
+            total_sq=s2,
+            pre_total=sums[f"{name}__pre_sum"],
+            pre_total_sq=sums[f"{name}__pre_sum_sq"],
+            cross_total=sums[f"{name}__cross"],
+        )
+    return MeanStat(n=n, total=s, total_sq=s2)
