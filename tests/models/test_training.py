@@ -117,3 +117,23 @@ def test_scoring_before_training_says_what_to_do(shop_copy: Path) -> None:
     res = CliRunner().invoke(app, ["-w", str(shop_copy), "score"])
     assert res.exit_code == 1
     assert "train one first with `liucun train`" in res.output.replace("\n", " ")
+
+
+def test_the_report_gains_a_risk_and_value_section(trained: Trained, tmp_path: Path) -> None:
+    import re
+
+    from liucun.reports import build_report
+
+    path, result = trained
+    with open_workspace(path) as ws:
+        _, rows = score_customers(ws, as_of=datetime(2026, 9, 29))
+        html = build_report(ws, tmp_path / "r.html").read_text(encoding="utf-8")
+    risk = html.split('id="risk"')[1]
+    assert 'class="empty"' not in risk
+    assert risk.count("Plotly.newPlot") >= 3  # distribution, CLV by segment/stage, calibration
+    lead = re.search(r'<p class="lead">(.*?)</p>', risk).group(1)
+    assert f"{(rows.churn_risk >= 0.5).mean():.1%} of customers" in lead
+    top = rows.assign(v=rows.churn_risk * rows.clv_365d).nlargest(15, "v")
+    assert all(u in risk for u in top.user_id)
+    for record in result.card.metrics["comparison"]:
+        assert f"<td>{record['scorer']}</td>" in risk

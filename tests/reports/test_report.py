@@ -14,7 +14,7 @@ from typer.testing import CliRunner
 from liucun.cli import app
 from liucun.metrics import day_n_retention
 from liucun.reports import (
-    ANALYTICS_SECTIONS,
+    REPORT_SECTIONS,
     build_report,
     headline_kpis,
     kpi_cards,
@@ -40,13 +40,15 @@ def report(shop_workspace: Path, tmp_path_factory: pytest.TempPathFactory) -> st
     with open_workspace(shop_workspace) as ws:
         path = build_report(ws, out, on_step=steps.append)
     assert path == out
-    assert steps[0] == "Headline KPIs" and len(steps) == 1 + len(ANALYTICS_SECTIONS)
+    assert steps[0] == "Headline KPIs" and len(steps) == 1 + len(REPORT_SECTIONS)
     return out.read_text(encoding="utf-8")
 
 
 def test_every_section_is_there_with_data(report: str) -> None:
     sections = _sections(report)
-    assert tuple(sections) == ("kpis", *SECTION_KEYS)
+    assert tuple(sections) == ("kpis", *SECTION_KEYS, "risk")
+    # nothing scored yet: the section says how to get it instead of drawing nothing
+    assert "run `liucun train` and `liucun score`" in sections["risk"]
     for key in SECTION_KEYS:
         body = sections[key]
         assert 'class="empty"' not in body, f"{key} has no data"

@@ -6,12 +6,14 @@ from liucun.reports._analytics import (
     SectionBuilder,
     region_dispersion,
 )
-from liucun.reports._build import build_report, kpi_cards
+from liucun.reports._build import REPORT_SECTIONS, build_report, kpi_cards, latest_scores
 from liucun.reports._kpis import headline_kpis, overall_ltv_cac
 from liucun.reports._render import Kpi, Section
+from liucun.reports._risk import risk_and_value
 
 __all__ = [
     "ANALYTICS_SECTIONS",
+    "REPORT_SECTIONS",
     "Kpi",
     "ReportContext",
     "Section",
@@ -19,6 +21,8 @@ __all__ = [
     "build_report",
     "headline_kpis",
     "kpi_cards",
+    "latest_scores",
     "overall_ltv_cac",
     "region_dispersion",
+    "risk_and_value",
 ]

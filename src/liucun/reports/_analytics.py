@@ -20,6 +20,7 @@ import pandas as pd
 import plotly.graph_objects as go
 
 from liucun.metrics import day_n_retention, funnel, lifecycle, ltv_cac, retention, weighted_mean
+from liucun.models import ModelCard
 from liucun.reports._render import Section, number, pct
 from liucun.segments import SEGMENTS, STAGES, lifecycle_stages, rfm, stage_transitions
 
@@ -42,6 +43,9 @@ class ReportContext:
     cohort_months: int = 12
     transition_days: int = 90
     funnel_days: int = 30
+    #: The latest scores before ``as_of`` (one model version), and that version's card.
+    scores: pd.DataFrame | None = None
+    card: ModelCard | None = None
 
     @property
     def as_of_local(self) -> pd.Timestamp:

@@ -7,13 +7,19 @@ from datetime import UTC, datetime
 from importlib.metadata import version
 from pathlib import Path
 
+import ibis
 import pandas as pd
 
 from liucun.core import ConfigError
+from liucun.models import ModelCard, list_models
 from liucun.reports._analytics import ANALYTICS_SECTIONS, ReportContext, SectionBuilder
 from liucun.reports._kpis import headline_kpis
 from liucun.reports._render import Kpi, ReportMeta, Section, number, pct, render, write_html
+from liucun.reports._risk import risk_and_value
 from liucun.warehouse import Workspace, resolved_events
+
+#: Every section of the report, in order.
+REPORT_SECTIONS: tuple[SectionBuilder, ...] = (*ANALYTICS_SECTIONS, risk_and_value)
 
 
 def build_report(
@@ -22,7 +28,7 @@ def build_report(
     *,
     as_of: datetime | None = None,
     breakdown: str = "acquisition_channel",
-    sections: Sequence[SectionBuilder] = ANALYTICS_SECTIONS,
+    sections: Sequence[SectionBuilder] = REPORT_SECTIONS,
     on_step: Callable[[str], None] | None = None,
 ) -> Path:
     """Write the retention report for ``workspace`` to ``out`` and return its path.
@@ -37,12 +43,15 @@ def build_report(
         raise ConfigError("the warehouse has no events yet; ingest some before a report")
     events = resolved_events(wh.table("events"), wh.table("identities"))
     events = events.filter(events.ts < end)
+    scores, card = latest_scores(workspace, end)
     ctx = ReportContext(
         events=events,
         users=wh.table("users"),
         as_of=end,
         timezone=workspace.settings.reporting_timezone,
         breakdown=breakdown,
+        scores=scores,
+        card=card,
     )
     step = on_step or (lambda _title: None)
     step("Headline KPIs")
@@ -62,6 +71,27 @@ def build_report(
         version=version("liucun"),
     )
     return write_html(render(meta, kpis, built), out)
+
+
+def latest_scores(
+    workspace: Workspace, as_of: datetime
+) -> tuple[pd.DataFrame | None, ModelCard | None]:
+    """The most recent scoring run on or before ``as_of`` (its latest model version), and
+    that version's card; ``(None, None)`` when nothing was scored."""
+    table = workspace.warehouse.table("scores")
+    table = table.filter(table.as_of <= as_of)
+    run = table.order_by([ibis.desc("as_of"), ibis.desc("scored_at")]).limit(1).to_pandas()
+    if run.empty:
+        return None, None
+    first = run.iloc[0]
+    chosen = table.filter(
+        (table.as_of == first.as_of.to_pydatetime())
+        & (table.model == first.model)
+        & (table.model_version == first.model_version)
+    ).to_pandas()
+    cards = [c for c in list_models(workspace.models_dir, first.model)]
+    card = next((c for c in cards if c.version == first.model_version), None)
+    return chosen, card
 
 
 def kpi_cards(kpis: pd.DataFrame) -> list[Kpi]:

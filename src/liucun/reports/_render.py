@@ -50,10 +50,12 @@ class Section:
             )
         )
 
-    def add_table(self, frame: pd.DataFrame) -> None:
-        """Add ``frame`` as an HTML table; cells are escaped, missing values show as —."""
+    def add_table(self, frame: pd.DataFrame, *, text_last: bool = False) -> None:
+        """Add ``frame`` as an HTML table; cells are escaped, missing values show as —.
+        ``text_last`` left-aligns the last column (for sentences)."""
+        classes = ["data", "text-last"] if text_last else "data"
         self.tables.append(
-            frame.to_html(index=False, border=0, classes="data", na_rep="—", escape=True)
+            frame.to_html(index=False, border=0, classes=classes, na_rep="—", escape=True)
         )
 
 

@@ -1,0 +1,160 @@
+"""The report's "Risk and value" section, from the ``scores`` table and the model card."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import plotly.graph_objects as go
+
+from liucun.reports._analytics import ReportContext, _formatted
+from liucun.reports._render import Section, number, pct
+from liucun.segments import SEGMENTS, STAGES
+
+TOP_AT_RISK = 15
+
+
+def risk_and_value(ctx: ReportContext) -> Section:
+    """Churn-risk distribution, the most value at risk with reasons, CLV by segment and
+    stage, retention drivers and the model's quality card."""
+    sec = Section("risk", "Risk and value")
+    if ctx.scores is None or ctx.scores.empty:
+        sec.empty = (
+            "No scores yet: run `liucun train` and `liucun score` to add churn risk, CLV "
+            "and their reasons to this report."
+        )
+        return sec
+    s = ctx.scores
+    card = ctx.card
+    horizon = card.horizon_days if card is not None else 90
+    version = f"{s.model.iloc[0]} {s.model_version.iloc[0]}"
+    fig = go.Figure(go.Histogram(x=s.churn_risk, xbins={"start": 0, "end": 1, "size": 0.05}))
+    fig.update_layout(
+        title=f"Churn risk (no order in the next {horizon} days), {len(s):,} customers",
+        xaxis={"title": "churn risk", "tickformat": ".0%"},
+        yaxis={"title": "customers"},
+        height=360,
+    )
+    sec.add_figure(fig)
+
+    by = []
+    for column, order in (("segment", SEGMENTS), ("stage", STAGES)):
+        g = s.groupby(column, observed=True).agg(
+            customers=("user_id", "size"),
+            clv_365d=("clv_365d", "sum"),
+            churn_risk=("churn_risk", "mean"),
+        )
+        g = g.reindex([x for x in order if x in g.index])
+        by.append((column, g))
+    fig = go.Figure()
+    for column, g in by:
+        fig.add_trace(
+            go.Bar(
+                x=g.index,
+                y=g.clv_365d,
+                name=f"by {column}",
+                customdata=np.stack([g.customers, g.churn_risk], axis=1),
+                hovertemplate="%{x}: %{y:,.0f} expected over 365 days<br>%{customdata[0]:,}"
+                " customers, mean churn risk %{customdata[1]:.0%}<extra></extra>",
+            )
+        )
+    fig.update_layout(title="Expected 365-day value (CLV) by RFM segment and by stage", height=400)
+    sec.add_figure(fig)
+
+    if card is not None:
+        _quality_card(sec, card)
+        _drivers(sec, card)
+
+    at_risk = s.assign(value_at_risk=s.churn_risk * s.clv_365d).nlargest(
+        TOP_AT_RISK, "value_at_risk"
+    )
+    top = pd.DataFrame(
+        {
+            "customer": at_risk.user_id,
+            "churn_risk": at_risk.churn_risk,
+            "clv_365d": at_risk.clv_365d,
+            "p_alive": at_risk.p_alive,
+            "stage": at_risk.stage,
+            "segment": at_risk.segment,
+            "why": ["; ".join(r) if len(r) else "—" for r in at_risk.reasons],
+        }
+    )
+    sec.add_table(_formatted(top, rates=("churn_risk", "p_alive"), money=("clv_365d",)))
+    risky = s.churn_risk >= 0.5
+    value_at_risk = float((s.churn_risk * s.clv_365d).sum())
+    sec.lead = (
+        f"{pct(risky.mean())} of customers are more likely than not to churn within "
+        f"{horizon} days; expected value at risk over a year: {number(value_at_risk)} "
+        f"(scored by {version} as of {s.as_of.iloc[0]:%Y-%m-%d}). The table lists the "
+        f"{TOP_AT_RISK} customers with the most value at risk and why."
+    )
+    return sec
+
+
+def _quality_card(sec: Section, card: object) -> None:
+    """Held-out metrics of the model next to the baselines, and its calibration curve."""
+    metrics = card.metrics  # type: ignore[attr-defined]
+    table = pd.DataFrame(metrics.get("comparison", []))
+    if not table.empty:
+        cols = [
+            c
+            for c in ("scorer", "role", "auc", "pr_auc", "brier", "ece", "lift_10", "capture_10")
+            if c in table.columns
+        ]
+        sec.add_table(_formatted(table[cols], digits={c: 3 for c in cols[2:]}))
+    curve = pd.DataFrame(metrics.get("calibration_curve", []))
+    if {"mean_predicted", "observed_rate"} <= set(curve.columns):
+        fig = go.Figure()
+        fig.add_trace(
+            go.Scatter(x=[0, 1], y=[0, 1], mode="lines", name="perfect", line={"dash": "dot"})
+        )
+        fig.add_trace(
+            go.Scatter(
+                x=curve.mean_predicted,
+                y=curve.observed_rate,
+                mode="lines+markers",
+                name="model",
+                error_y={
+                    "type": "data",
+                    "symmetric": False,
+                    "array": curve.observed_high - curve.observed_rate,
+                    "arrayminus": curve.observed_rate - curve.observed_low,
+                },
+            )
+        )
+        fig.update_layout(
+            title=f"Calibration on held-out time ({str(metrics.get('backtest_cutoff', ''))[:10]})",
+            xaxis={"title": "predicted churn risk", "tickformat": ".0%"},
+            yaxis={"title": "observed churn rate", "tickformat": ".0%"},
+            height=380,
+        )
+        sec.add_figure(fig)
+
+
+def _drivers(sec: Section, card: object) -> None:
+    """Hazard ratios of the retention drivers, with their confidence intervals."""
+    drivers = pd.DataFrame(card.metrics.get("drivers", []))  # type: ignore[attr-defined]
+    if drivers.empty or not {"covariate", "hazard_ratio", "ci_low", "ci_high"} <= set(
+        drivers.columns
+    ):
+        return
+    d = drivers.sort_values("hazard_ratio")
+    fig = go.Figure(
+        go.Scatter(
+            x=d.hazard_ratio,
+            y=d.covariate,
+            mode="markers",
+            error_x={
+                "type": "data",
+                "symmetric": False,
+                "array": d.ci_high - d.hazard_ratio,
+                "arrayminus": d.hazard_ratio - d.ci_low,
+            },
+        )
+    )
+    fig.add_vline(x=1, line_dash="dot")
+    fig.update_layout(
+        title="Retention drivers: churn hazard ratio (Cox model, 95 % interval)",
+        xaxis={"title": "hazard ratio (> 1 raises churn)", "type": "log"},
+        height=120 + 28 * len(d),
+    )
+    sec.add_figure(fig)
