@@ -1,7 +1,8 @@
 """``make demo``: a simulated shop, end to end, on the embedded default (DuckDB).
 
-Creates a workspace, simulates a B2C shop, ingests it and shows what the warehouse holds
-and where to go next. Re-running it reuses the simulated files and adds nothing twice.
+Creates a workspace, simulates a B2C shop, ingests it, shows the warehouse, the metrics and
+the segments, trains and scores the churn and value models, writes the HTML report and
+says where to look. Re-running it reuses the simulated files and adds nothing twice.
 """
 
 from __future__ import annotations
@@ -55,6 +56,8 @@ def main(argv: list[str] | None = None) -> int:
         ],
         ["-w", str(workspace), "segments", "--by", "stage"],
         ["-w", str(workspace), "segments", "--by", "rfm"],
+        ["-w", str(workspace), "train"],
+        ["-w", str(workspace), "score", "--top", "10"],
         ["-w", str(workspace), "report", "--out", str(report)],
     ]
     if (shop / "truth.parquet").exists():
