@@ -91,7 +91,7 @@ def brier_score(y_true: Any, y_prob: Any) -> float:
 
     Examples
     --------
-    >>> brier_score([0, 1], [0.2, 0.6])
+    >>> round(brier_score([0, 1], [0.2, 0.6]), 6)
     0.1
     """
     y = check_labels(y_true)
@@ -105,7 +105,7 @@ def log_loss(y_true: Any, y_prob: Any, *, eps: float = LOG_LOSS_EPS) -> float:
     Examples
     --------
     >>> round(log_loss([0, 1], [0.2, 0.6]), 6)
-    0.367003
+    0.366985
     """
     y = check_labels(y_true)
     p = check_probabilities(y_prob, len(y))

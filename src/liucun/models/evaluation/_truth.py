@@ -11,8 +11,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-import numpy as np
 import ibis.expr.types as ir
+import numpy as np
 import pandas as pd
 import pyarrow as pa
 
