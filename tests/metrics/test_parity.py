@@ -26,6 +26,7 @@ from liucun.metrics import (
     stickiness,
     time_to_second_order,
 )
+from liucun.models.drivers import survival_dataset
 from liucun.segments import customer_tags, lifecycle_stages, rfm, stage_transitions
 from liucun.simulate import simulate_shop
 from liucun.warehouse import init_workspace, resolved_events
@@ -81,6 +82,7 @@ def _frames(ws) -> dict[str, pd.DataFrame]:  # type: ignore[no-untyped-def]
         "rfm": rfm(events, as_of=AS_OF, social=True),
         "stages": lifecycle_stages(events, as_of=AS_OF, users=wh.table("users")),
         "tags": customer_tags(events, as_of=AS_OF),
+        "survival": survival_dataset(events, wh.table("users"), end=AS_OF),
         "transitions": stage_transitions(
             events, start=datetime(2026, 8, 1), end=AS_OF, users=wh.table("users")
         ),

@@ -27,7 +27,7 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
-from liucun.core import ConfigError
+from liucun.core import ConfigError, InvalidInput
 from liucun.models._registry import ModelCard, load_model, save_model
 from liucun.models._value import CustomerValueModel, value_summary
 from liucun.models.btyd import FitWarning
@@ -38,6 +38,7 @@ from liucun.models.churn import (
     churn_reasons,
     data_range,
 )
+from liucun.models.drivers import churn_drivers
 from liucun.models.evaluation import (
     baseline_scores,
     calibration_curve,
@@ -144,6 +145,10 @@ def _train(
         step("Refit: fit the churn model")
         model = ChurnModel(horizon_days=horizon_days, seed=seed, num_threads=num_threads)
         model.fit(data)
+    step("Retention drivers (Cox model)")
+    # churn for the drivers = 2H without an order: a single horizon's silence is mostly a
+    # slow buyer, not a lost one (docs/decisions/0003)
+    drivers, driver_notes = _drivers(events, users, end, 2 * horizon_days)
     step("Fit the value model (BG/NBD + Gamma-Gamma)")
     summary = value_summary(events, as_of=end).to_pandas()
     value = CustomerValueModel().fit(summary)
@@ -166,8 +171,9 @@ def _train(
             "validation": model.validation_metrics_,
             "value_accuracy": accuracy,
             "value_deciles": _records(deciles),
+            "drivers": drivers,
         },
-        "notes": _notes(comparison, refit) + fit_warnings(caught),
+        "notes": _notes(comparison, refit) + driver_notes + fit_warnings(caught),
         "params": {
             "churn": {"best_iteration": int(model.best_iteration_), "seed": seed},
             "value": value.params(),
@@ -225,6 +231,19 @@ def _value_backtest(
     spend = value_accuracy(rows[f"clv_{horizon_days}d"], rows.holdout_spend)
     deciles = decile_table(rows[f"clv_{horizon_days}d"], rows.holdout_spend)
     return {"orders": _plain(orders.as_dict()), "spend": _plain(spend.as_dict())}, deciles
+
+
+def _drivers(
+    events: ir.Table, users: ir.Table, end: datetime, gap_days: int
+) -> tuple[list[dict[str, Any]], list[str]]:
+    """Hazard ratios of the retention drivers (churn = no order for ``gap_days``)."""
+    try:
+        analysis = churn_drivers(events, users, gap_days=gap_days, end=end)
+    except InvalidInput as exc:
+        return [], [f"drivers: not estimated ({exc})"]
+    table = analysis.hazard_ratios.drop(columns=["coef", "se"], errors="ignore")
+    notes = [f"drivers: {n}" for n in analysis.notes]
+    return _records(table), notes
 
 
 def _notes(comparison: pd.DataFrame, refit: bool) -> list[str]:

@@ -137,11 +137,12 @@ def _drivers(sec: Section, card: object) -> None:
         drivers.columns
     ):
         return
-    d = drivers.sort_values("hazard_ratio")
+    d = drivers.dropna(subset=["hazard_ratio", "ci_low", "ci_high"]).sort_values("hazard_ratio")
+    label = d["term"] if "term" in d.columns else d["covariate"]
     fig = go.Figure(
         go.Scatter(
             x=d.hazard_ratio,
-            y=d.covariate,
+            y=label,
             mode="markers",
             error_x={
                 "type": "data",
@@ -155,6 +156,13 @@ def _drivers(sec: Section, card: object) -> None:
     fig.update_layout(
         title="Retention drivers: churn hazard ratio (Cox model, 95 % interval)",
         xaxis={"title": "hazard ratio (> 1 raises churn)", "type": "log"},
-        height=120 + 28 * len(d),
+        height=160 + 28 * len(d),
     )
     sec.add_figure(fig)
+    if "sentence" in drivers.columns:
+        shown = (
+            drivers[drivers.get("significant", True).astype(bool)]
+            if "significant" in drivers
+            else drivers
+        )
+        sec.add_table(pd.DataFrame({"what moves retention": shown.sentence}), text_last=True)
