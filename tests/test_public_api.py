@@ -17,6 +17,7 @@ PACKAGES = [
     "liucun.metrics",
     "liucun.models",
     "liucun.models.btyd",
+    "liucun.models.churn",
     "liucun.models.drivers",
     "liucun.models.evaluation",
     "liucun.models.uplift",

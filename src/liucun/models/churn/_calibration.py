@@ -86,7 +86,7 @@ def fit_calibrator(
         iso.fit(raw, target)
         return Calibrator("isotonic", isotonic=iso)
     if method == "sigmoid":
-        lr = LogisticRegression(C=np.inf)  # plain maximum likelihood (Platt 1999)
+        lr = LogisticRegression(C=np.inf, tol=1e-10, max_iter=1000)  # plain MLE (Platt 1999)
         lr.fit(raw[:, None], target.astype(np.int64))
         return Calibrator("sigmoid", slope=float(lr.coef_[0, 0]), intercept=float(lr.intercept_[0]))
     raise ConfigError(f"unknown calibration {method!r}; use one of {CALIBRATION_METHODS}")

@@ -254,7 +254,7 @@ class ChurnModel:
         for j, name in enumerate(self.feature_names_):
             col = features[name]
             if name in self.categories_:
-                codes = pd.Categorical(col.astype(object), categories=self.categories_[name]).codes
+                codes = pd.Index(self.categories_[name]).get_indexer(col.astype(object))
                 out[:, j] = np.where(codes < 0, np.nan, codes)
             else:
                 try:
@@ -273,7 +273,8 @@ class ChurnModel:
 
     def predict_risk(self, features: pd.DataFrame) -> FloatArray:
         """Calibrated churn risk: P(no order in the next ``horizon_days``), one per row."""
-        return self.calibrator_(self.predict_raw(features))
+        raw = self.predict_raw(features)
+        return self.calibrator_(raw)
 
     def predict_proba(self, features: pd.DataFrame) -> FloatArray:
         """scikit-learn's layout: column 0 = P(stays), column 1 = P(churns) (calibrated)."""
