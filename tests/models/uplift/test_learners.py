@@ -201,8 +201,13 @@ def test_outcome_kinds_are_checked() -> None:
     counts = np.random.default_rng(1).poisson(np.exp(0.3 * c.X[:, 0]) + 0.5 * c.treated)
     m = TLearner(outcome="count", min_child_samples=20, **FAST).fit(c.X, c.treated, counts)
     assert m.outcome_ == "count" and np.all(m.predict(c.X) > -5)
+    few = DRLearner(**FAST)
     with pytest.raises(InvalidInput, match="DRLearner needs at least n_folds=3"):
-        DRLearner(**FAST).fit(c.X[:52], np.r_[np.ones(2), np.zeros(50)], c.y[:52])
+        few.fit(c.X[:52], np.r_[np.ones(2), np.zeros(50)], c.y[:52])
+    with pytest.raises(NotFittedError):  # a failed fit leaves the model unfitted
+        few.predict(c.X[:2])
+    with pytest.raises(ConfigError, match="n_folds must be a whole number ≥ 2"):
+        DRLearner(n_folds=1).fit(c.X, c.treated, c.y)
 
 
 def test_predict_before_fit_raises_not_fitted() -> None:

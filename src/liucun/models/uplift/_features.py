@@ -170,16 +170,17 @@ def assignments_from_exposures(
 ) -> ir.Table:
     """Assignments of ``experiment`` from the exposure log (user units only).
 
-    A unit's first exposure counts. Units in one of ``treatment_variants`` are treated,
-    every other variant (control, holdout) is the control arm; the propensity is the
-    logged probability of the unit's variant, turned into the probability of treatment
-    (``1 − probability`` for control units, which assumes two arms: filter the exposure
-    log to one treatment and its control first).
+    A unit's first exposure counts, as in :func:`liucun.experiments.first_exposures`
+    (models sit left of experiments, so this does not import it). Units in one of
+    ``treatment_variants`` are treated, every other variant (control, holdout) is the
+    control arm; the propensity is the logged probability of the unit's variant, turned
+    into the probability of treatment (``1 − probability`` for control units, which
+    assumes two arms: filter the exposure log to one treatment and its control first).
     """
     if not treatment_variants:
         raise ConfigError("treatment_variants must name at least one variant")
     x = exposures.filter((exposures.experiment == experiment) & (exposures.unit_type == "user"))
-    first = x.mutate(_rank=ibis.row_number().over(group_by="unit_id", order_by="ts"))
+    first = x.mutate(_rank=ibis.row_number().over(group_by="unit_id", order_by=["ts", "variant"]))
     first = first.filter(first._rank == 0)
     treated = first.variant.isin(list(treatment_variants))
     return first.select(

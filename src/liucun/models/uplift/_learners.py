@@ -100,6 +100,8 @@ class UpliftLearner(abc.ABC):
 
     #: Short name used by :func:`make_learner` and in summaries.
     name: ClassVar[str]
+    #: The fitted attribute ``_fit`` sets last (a failed fit leaves the model unfitted).
+    _last_fitted: ClassVar[str]
 
     def __init__(
         self,
@@ -241,7 +243,7 @@ class UpliftLearner(abc.ABC):
     def _fit(self, X: Features, t: BoolArray, y: FloatArray, e: FloatArray) -> None: ...
 
     def _check_fitted(self) -> None:
-        if not hasattr(self, "outcome_"):
+        if not hasattr(self, self._last_fitted):
             raise NotFittedError(
                 f"this {type(self).__name__} is not fitted yet; call fit(X, treatment, y) first"
             )
@@ -292,6 +294,7 @@ class TLearner(UpliftLearner):
     """
 
     name = "t"
+    _last_fitted = "model_treated_"
 
     def _fit(self, X: Features, t: BoolArray, y: FloatArray, e: FloatArray) -> None:
         self.model_control_ = self._outcome_model(_rows(X, ~t), y[~t])
@@ -312,6 +315,7 @@ class XLearner(UpliftLearner):
     """
 
     name = "x"
+    _last_fitted = "effect_model_treated_"
 
     def _fit(self, X: Features, t: BoolArray, y: FloatArray, e: FloatArray) -> None:
         Xc, Xt = _rows(X, ~t), _rows(X, t)
@@ -356,13 +360,17 @@ class DRLearner(UpliftLearner):
     """
 
     name = "dr"
+    _last_fitted = "final_model_"
 
     def __init__(self, *, n_folds: int = 3, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.n_folds = n_folds
 
-    def _fit(self, X: Features, t: BoolArray, y: FloatArray, e: FloatArray) -> None:
+    def _validate_params(self) -> None:
+        super()._validate_params()
         _check_int("n_folds", self.n_folds, 2)
+
+    def _fit(self, X: Features, t: BoolArray, y: FloatArray, e: FloatArray) -> None:
         k = int(self.n_folds)
         if min(int(t.sum()), int((~t).sum())) < k:
             raise InvalidInput(
@@ -382,7 +390,8 @@ class DRLearner(UpliftLearner):
         self.final_model_ = self._train(X, pseudo, "regression")
 
     def predict(self, X: Features) -> FloatArray:
-        return self._outcome_predict(self.final_model_, self._features(X))
+        Xf = self._features(X)
+        return self._outcome_predict(self.final_model_, Xf)
 
 
 def _stratified_folds(t: BoolArray, k: int, seed: int) -> np.ndarray:
