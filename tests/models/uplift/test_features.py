@@ -14,6 +14,7 @@ from liucun.models.uplift import (
     FEATURES,
     assignments_from_exposures,
     campaign_training_frame,
+    fit_campaign_uplift,
     pre_campaign_features,
 )
 from liucun.schema import arrow_schema
@@ -139,6 +140,10 @@ def test_frame_arguments_are_checked() -> None:
     empty = ASSIGNMENTS.filter(ASSIGNMENTS.user_id == "nobody")
     with pytest.raises(InvalidInput, match="no units"):
         campaign_training_frame(_events(BEFORE), empty)
+    with pytest.raises(ConfigError, match="outcome must be 'orders' or 'revenue'"):
+        fit_campaign_uplift(_events(BEFORE), ASSIGNMENTS, outcome="margin")  # type: ignore[arg-type]
+    with pytest.raises(ConfigError, match="held_out_share"):
+        fit_campaign_uplift(_events(BEFORE), ASSIGNMENTS, held_out_share=1.0)
 
 
 def test_assignments_from_the_exposure_log() -> None:

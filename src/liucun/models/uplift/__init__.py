@@ -8,7 +8,8 @@ randomized data the model did not see (out-of-fold: :func:`cross_fit_predict`);
 :func:`plan_policy` picks whom to treat for the most incremental profit within a
 budget, and :func:`compare_policies` values that choice against treating everyone, no
 one or a churn-risk top-N on held-out randomized data. :func:`campaign_training_frame`
-builds the training data from the warehouse.
+builds the training data from the warehouse, and :func:`fit_campaign_uplift` runs frame,
+split, fit and held-out evaluation in one call.
 """
 
 from liucun.models.uplift._calibration import (
@@ -47,6 +48,7 @@ from liucun.models.uplift._learners import (
     XLearner,
     make_learner,
 )
+from liucun.models.uplift._pipeline import CampaignUplift, fit_campaign_uplift
 from liucun.models.uplift._policy import (
     COUPON_BASES,
     NO_BUDGET,
@@ -72,6 +74,7 @@ __all__ = [
     "NUMERIC_FEATURES",
     "OUTCOMES",
     "CampaignEconomics",
+    "CampaignUplift",
     "DRLearner",
     "Policy",
     "PolicyValue",
@@ -91,6 +94,7 @@ __all__ = [
     "cross_fit_predict",
     "effect_curve",
     "evaluate_uplift",
+    "fit_campaign_uplift",
     "ipw_difference",
     "make_learner",
     "plan_policy",
