@@ -34,7 +34,7 @@ def held_out(shop: Shop):  # type: ignore[no-untyped-def]
 def test_held_out_model_beats_the_recency_rule_and_is_calibrated(  # type: ignore[no-untyped-def]
     shop: Shop, held_out
 ) -> None:
-    """Measured at seed 0: AUC 0.848 vs 0.748 for recency, ECE 0.029 on 1,622 customers."""
+    """Measured at seed 0: AUC 0.849 vs 0.748 for recency, ECE 0.038 on 1,622 customers."""
     y = held_out["churned"].to_numpy(dtype=float)
     risk = shop.model.predict_risk(held_out)
     recency = held_out["recency_days"].to_numpy()
