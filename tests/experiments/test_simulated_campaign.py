@@ -23,7 +23,7 @@ from liucun.experiments import (
 )
 from liucun.experiments.stats import CupedStat
 from liucun.ingest import ingest_events, ingest_users
-from liucun.simulate import simulate_shop
+from liucun.simulate import campaign_exposures, simulate_shop
 from liucun.warehouse import Workspace, init_workspace
 
 pytestmark = pytest.mark.slow
@@ -46,22 +46,11 @@ def campaign(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Campaign]:
     ingest_users(ws.warehouse, [sim.users_path])
     ingest_events(ws.warehouse, [sim.events_dir])
     truth = pq.read_table(sim.truth_path)
-    # a person with a duplicate registration splits their orders over two ids: keep the rest
-    truth = truth.filter(pc.and_(truth["in_campaign"], pc.equal(truth["order_share"], 1.0)))
-    key = truth["campaign_id"][0].as_py()
-    n = truth.num_rows
-    log = pa.table(
-        {
-            "experiment": pa.array([key] * n),
-            "layer": pa.nulls(n, pa.string()),
-            "unit_type": pa.array(["user"] * n),
-            "unit_id": truth["user_id"],
-            "variant": pc.if_else(truth["treated"], "treatment", "control"),
-            "probability": pa.array(truth["propensity"].to_numpy(zero_copy_only=False)),
-            "holdout": pa.array([False] * n),
-        }
-    )
-    log_exposures(ws.warehouse, log, ts=truth["campaign_start_ts"])
+    log = campaign_exposures(truth)
+    key = log["experiment"][0].as_py()
+    # the campaign's units, as logged (a duplicate registration's rows are left out)
+    truth = truth.filter(pc.is_in(truth["user_id"], log["unit_id"]))
+    log_exposures(ws.warehouse, log.drop(["ts"]), ts=log["ts"])
     yield Campaign(ws, key, truth)
     ws.close()
 

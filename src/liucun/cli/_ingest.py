@@ -169,7 +169,7 @@ def ingest_simulated_cmd(
     directory: Annotated[Path, typer.Argument(help="Output directory of `liucun simulate`.")],
     workspace: WorkspaceOpt = None,
 ) -> None:
-    """Load a simulated shop's users and events in one step.
+    """Load a simulated shop's users and events, and log its past campaign's exposures.
 
     Example: [bold]liucun simulate --out sim && liucun -w shop ingest simulated sim[/bold]
     """
@@ -186,6 +186,22 @@ def ingest_simulated_cmd(
         opts = _options(ws)
         _summary(_run_ingest(ingest_users, ws, [users], opts), ws.path)
         _summary(_run_ingest(ingest_events, ws, [events], opts), ws.path)
+        truth = directory / "truth.parquet"
+        if truth.is_file():
+            import pyarrow.parquet as pq
+
+            from liucun.experiments import log_exposures
+            from liucun.simulate import campaign_exposures
+
+            log = campaign_exposures(pq.read_table(truth))
+            if log.num_rows:
+                done = log_exposures(ws.warehouse, log.drop(["ts"]), ts=log["ts"])
+                experiment = log["experiment"][0].as_py()
+                console.print(
+                    f"Logged {done.logged:,} exposures of the simulated campaign "
+                    f"[bold]{experiment}[/bold] ({done.duplicates:,} already there); analyze it "
+                    f"with [bold]liucun experiment analyze {experiment}[/bold]."
+                )
 
 
 @ingest_app.command("cdnow")

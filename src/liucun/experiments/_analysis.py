@@ -200,7 +200,6 @@ def analyze_experiment(
             f"no exposures are logged for experiment {experiment!r}{hint}; log them with "
             "liucun.experiments.log_exposures"
         )
-    ctrl = _pick_control(control, list(counts))
     events = warehouse.table("events")
     if unit_type == "user":
         events = resolved_events(events, warehouse.table("identities"))
@@ -213,6 +212,59 @@ def analyze_experiment(
         unit_type=unit_type,  # type: ignore[arg-type]
         coupon_campaign=coupon_campaign,
     )
+    return analyze_outcomes(
+        outcomes,
+        experiment=experiment,
+        metrics=metrics,
+        control=control,
+        counts=counts,
+        weights=weights if weights is not None else shares,
+        unit_type=unit_type,
+        relative=relative,
+        alpha=alpha,
+        cuped=cuped,
+        sequential=sequential,
+        tuning=tuning,
+        correction=correction,
+        contact_cost=contact_cost,
+        margin=margin,
+        roi_threshold=roi_threshold,
+    )
+
+
+def analyze_outcomes(
+    outcomes: ir.Table,
+    *,
+    experiment: str,
+    metrics: Sequence[Metric],
+    control: str | None = None,
+    counts: Mapping[str, int] | None = None,
+    weights: Mapping[str, float] | None = None,
+    unit_type: str = "user",
+    relative: bool = False,
+    alpha: float = 0.05,
+    cuped: bool = True,
+    sequential: bool = False,
+    tuning: float = DEFAULT_TUNING,
+    correction: Correction | None = "bh",
+    contact_cost: float = 0.0,
+    margin: float = 1.0,
+    roi_threshold: float = ROI_THRESHOLD,
+) -> ExperimentAnalysis:
+    """The statistics half of :func:`analyze_experiment`, on per-unit outcomes.
+
+    ``outcomes`` has one row per unit with a ``variant`` column and the metrics'
+    columns (from :func:`unit_outcomes`, or read from a file). ``counts`` are the units
+    per variant (default: counted in ``outcomes``); ``weights`` the configured split for
+    the SRM check (default: equal shares). With ``revenue`` and ``coupon_cost`` columns,
+    each treatment also gets its campaign ROI.
+    """
+    if counts is None:
+        per = outcomes.group_by("variant").aggregate(n=outcomes.count()).to_pyarrow()
+        counts = {r["variant"]: int(r["n"]) for r in per.to_pylist() if r["variant"] is not None}
+    if not counts:
+        raise InvalidInput(f"experiment {experiment!r} has no units with a variant")
+    ctrl = _pick_control(control, list(counts))
     columns = set(outcomes.columns)
     extra = [Metric(_ROI, "revenue", "ratio", denominator="coupon_cost")]
     wanted = [*metrics, *(extra if {"revenue", "coupon_cost"} <= columns else [])]
@@ -258,7 +310,7 @@ def analyze_experiment(
     for row, q in zip(rows, adjusted, strict=True):
         row["p_adjusted"] = None if np.isnan(q) else float(q)
     order = sorted(counts)
-    expected = dict(weights) if weights is not None else shares
+    expected = dict(weights) if weights is not None else dict.fromkeys(order, 1.0)
     missing = [v for v in order if v not in expected]
     if missing:
         raise ConfigError(f"weights give no share for variant(s) {', '.join(missing)}")

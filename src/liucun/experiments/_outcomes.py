@@ -12,6 +12,7 @@ from typing import Any, Final, Literal
 
 import ibis
 import ibis.expr.types as ir
+import pandas as pd
 import pyarrow as pa
 
 from liucun.core import ConfigError, InvalidInput
@@ -266,3 +267,30 @@ def metric_stat(metric: Metric, sums: Mapping[str, Any]) -> AnyStat:
             cross_total=sums[f"{name}__cross"],
         )
     return MeanStat(n=n, total=s, total_sq=s2)
+
+
+#: Columns of an outcomes file that identify a unit rather than measure it.
+ID_COLUMNS: Final[frozenset[str]] = frozenset({"unit_id", "user_id", "account_id", "variant"})
+
+
+def metrics_for_columns(frame: pd.DataFrame) -> tuple[Metric, ...]:
+    """Metrics for a per-unit outcomes table read from a file: each boolean column is a
+    proportion, each other numeric column a mean, with ``pre_<column>`` (when present)
+    as its CUPED covariate; id columns, ``pre_*`` columns and text are not metrics."""
+    out = []
+    for name in frame.columns:
+        col = str(name)
+        if col in ID_COLUMNS or col.startswith("pre_"):
+            continue
+        dtype = frame[name].dtype
+        if pd.api.types.is_bool_dtype(dtype):
+            out.append(Metric(col, col, "proportion"))
+        elif pd.api.types.is_numeric_dtype(dtype):
+            pre = f"pre_{col}"
+            out.append(Metric(col, col, covariate=pre if pre in frame.columns else None))
+    if not out:
+        raise InvalidInput(
+            "the outcomes have no numeric column to analyze; add one per metric (e.g. "
+            "orders, revenue) next to `variant`"
+        )
+    return tuple(out)

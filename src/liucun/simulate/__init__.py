@@ -6,6 +6,7 @@ expectations), so every metric and model in liucun can be checked against the tr
 """
 
 from liucun.simulate._engine import SimulationResult, simulate_shop
+from liucun.simulate._exposures import campaign_exposures
 from liucun.simulate._presets import PRESETS, Preset
 from liucun.simulate._truth import TRUTH_SCHEMA
 
@@ -14,5 +15,6 @@ __all__ = [
     "TRUTH_SCHEMA",
     "Preset",
     "SimulationResult",
+    "campaign_exposures",
     "simulate_shop",
 ]
