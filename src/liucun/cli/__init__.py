@@ -4,7 +4,7 @@ A :class:`~liucun.core.LiucunError` becomes one red sentence and exit code 1; a
 traceback means a bug. One module per group of commands; importing them registers them.
 """
 
-from liucun.cli import _analytics, _experiments, _ingest, _models, _shop  # noqa: F401  - registers the commands
+from liucun.cli import _analytics, _experiments, _ingest, _models, _shop, _uplift  # noqa: F401  - registers the commands
 from liucun.cli._app import app, console
 
 

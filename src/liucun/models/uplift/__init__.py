@@ -61,6 +61,13 @@ from liucun.models.uplift._policy import (
     policy_value,
     top_n,
 )
+from liucun.models.uplift._workflow import (
+    UPLIFT_MODEL,
+    TargetingComparison,
+    compare_targeting,
+    plan_next_campaign,
+    train_uplift,
+)
 
 __all__ = [
     "CATEGORICAL_FEATURES",
@@ -73,6 +80,7 @@ __all__ = [
     "NO_TREATED",
     "NUMERIC_FEATURES",
     "OUTCOMES",
+    "UPLIFT_MODEL",
     "CampaignEconomics",
     "CampaignUplift",
     "DRLearner",
@@ -80,6 +88,7 @@ __all__ = [
     "PolicyValue",
     "QiniCurve",
     "TLearner",
+    "TargetingComparison",
     "UpliftAtK",
     "UpliftCalibration",
     "UpliftEvaluation",
@@ -91,16 +100,19 @@ __all__ = [
     "calibrate_uplift",
     "campaign_training_frame",
     "compare_policies",
+    "compare_targeting",
     "cross_fit_predict",
     "effect_curve",
     "evaluate_uplift",
     "fit_campaign_uplift",
     "ipw_difference",
     "make_learner",
+    "plan_next_campaign",
     "plan_policy",
     "policy_value",
     "pre_campaign_features",
     "qini_curve",
     "top_n",
+    "train_uplift",
     "uplift_at_k",
 ]

@@ -1,0 +1,231 @@
+"""`liucun uplift train|evaluate|policy`."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated
+
+import pandas as pd
+import typer
+
+from liucun.cli._app import (
+    AsOfOpt,
+    FormatOpt,
+    OutFileOpt,
+    OutputFormat,
+    WorkspaceOpt,
+    _emit,
+    _open,
+    app,
+    console,
+    friendly,
+    parse_day,
+    progress_steps,
+)
+
+uplift_app = typer.Typer(
+    help="Target by treatment effect: learn from a randomized campaign, compare targeting "
+    "rules, plan the next campaign.\n\n"
+    "Example: [bold]liucun -w shop uplift train cmp-20260615-coupon[/bold]",
+    no_args_is_help=True,
+    rich_markup_mode="rich",
+)
+app.add_typer(uplift_app, name="uplift")
+
+MarginOpt = Annotated[
+    float,
+    typer.Option(min=0, help="Profit per unit of outcome (the margin rate for revenue)."),
+]
+ContactOpt = Annotated[float, typer.Option(min=0, help="Cost of contacting one customer.")]
+CouponOpt = Annotated[float, typer.Option(min=0, help="Cost of the coupon per treated customer.")]
+
+
+class Outcome(StrEnum):
+    """What the campaign should move."""
+
+    revenue = "revenue"
+    orders = "orders"
+
+
+class Learner(StrEnum):
+    """Meta-learner on LightGBM."""
+
+    t = "t"
+    x = "x"
+    dr = "dr"
+
+
+@uplift_app.command("train")
+@friendly
+def train_cmd(
+    ctx: typer.Context,
+    experiment: Annotated[str, typer.Argument(help="Randomized campaign in the exposure log.")],
+    outcome: Annotated[Outcome, typer.Option(help="Outcome in the window.")] = Outcome.revenue,
+    learner: Annotated[Learner, typer.Option(help="T-, X- or DR-learner.")] = Learner.x,
+    window_days: Annotated[int, typer.Option(min=1, help="Outcome window after exposure.")] = 30,
+    seed: Annotated[int, typer.Option(min=0)] = 0,
+    threads: Annotated[int, typer.Option(min=0, help="LightGBM threads (0 = all).")] = 0,
+    workspace: WorkspaceOpt = None,
+) -> None:
+    """Learn each customer's effect from a past randomized campaign; save the model.
+
+    Example: [bold]liucun -w shop uplift train cmp-20260615-coupon --learner x[/bold]
+    """
+    from liucun.models.uplift import train_uplift
+
+    with _open(ctx, workspace) as ws, progress_steps("Uplift") as step:
+        card, ev = train_uplift(
+            ws,
+            experiment,
+            outcome=outcome.value,
+            learner=learner.value,
+            window_days=window_days,
+            seed=seed,
+            num_threads=threads,
+            on_step=step,
+        )
+    console.print(
+        f"Saved [bold]{card.name} {card.version}[/bold]. On {ev.n:,} held-out units: average "
+        f"effect {ev.ate:.4g} ± {ev.ate_se:.2g} {outcome.value} per unit, AUUC {ev.auuc:.4g} "
+        "(0 = random ranking)."
+    )
+    console.print("Compare targeting rules with [bold]liucun uplift evaluate[/bold].")
+
+
+@uplift_app.command("evaluate")
+@friendly
+def evaluate_cmd(
+    ctx: typer.Context,
+    version: Annotated[str | None, typer.Option(help="Uplift model version.")] = None,
+    budget_share: Annotated[
+        float, typer.Option(min=0.01, max=1.0, help="Share of customers each rule may treat.")
+    ] = 0.2,
+    margin: MarginOpt = 0.3,
+    contact_cost: ContactOpt = 0.5,
+    coupon_cost: CouponOpt = 0.0,
+    truth: Annotated[
+        Path | None,
+        typer.Option(help="A simulated shop's truth.parquet: also value on true effects."),
+    ] = None,
+    fmt: FormatOpt = OutputFormat.table,
+    out: OutFileOpt = None,
+    workspace: WorkspaceOpt = None,
+) -> None:
+    """Target by uplift vs by churn risk vs everyone vs no one, valued on held-out
+    randomized customers (and on the true effects with --truth).
+
+    Example: [bold]liucun -w shop uplift evaluate --truth sim/truth.parquet[/bold]
+    """
+    import pyarrow.parquet as pq
+
+    from liucun.models.uplift import CampaignEconomics, compare_targeting
+
+    econ = CampaignEconomics(margin=margin, contact_cost=contact_cost, coupon_cost=coupon_cost)
+    truth_table = pq.read_table(truth) if truth is not None else None
+    with _open(ctx, workspace) as ws:
+        result = compare_targeting(
+            ws, econ, version=version, budget_share=budget_share, truth=truth_table
+        )
+    table = result.policies.copy()
+    ranking = {
+        name: ev.true_auuc if ev.true_auuc is not None else ev.auuc
+        for name, ev in result.evaluations.items()
+    }
+    table["ranking_auuc"] = table.policy.map(ranking)
+    _emit(
+        table,
+        fmt,
+        title=f"Incremental profit per customer, treating {result.budget:,} of "
+        f"{result.plan.n_customers:,} held-out customers ({result.card.metrics['experiment']})",
+        out=out,
+    )
+    if fmt is OutputFormat.table:
+        console.print(
+            "value: inverse-propensity estimate on the held-out randomized customers "
+            "(± its interval); true_value: on the simulated true effects; ranking_auuc: the "
+            "rule's ranking scored as an uplift ranking (0 = random)."
+        )
+        if "churn_risk" not in ranking:
+            console.print("No saved churn model: train one with `liucun train` to compare.")
+        else:
+            console.print(targeting_verdict(table))
+
+
+def targeting_verdict(table: pd.DataFrame) -> str:
+    """One sentence: does targeting by uplift beat targeting by churn risk?"""
+    rows = table.set_index("policy")
+    column = "true_value" if rows.true_value.notna().all() else "value"
+    basis = "on the true effects" if column == "true_value" else "estimated on held-out data"
+    up, risk = float(rows.loc["uplift", column]), float(rows.loc["churn_risk", column])
+    better = "beats" if up > risk else "does not beat"
+    return (
+        f"Targeting by uplift {better} targeting by churn risk {basis}: {up:+.4g} vs "
+        f"{risk:+.4g} incremental profit per customer."
+    )
+
+
+@uplift_app.command("policy")
+@friendly
+def policy_cmd(
+    ctx: typer.Context,
+    max_customers: Annotated[
+        int | None, typer.Option(min=1, help="Treat at most this many customers.")
+    ] = None,
+    max_spend: Annotated[float | None, typer.Option(min=0, help="Spend at most this.")] = None,
+    margin: MarginOpt = 0.3,
+    contact_cost: ContactOpt = 0.5,
+    coupon_cost: CouponOpt = 0.0,
+    version: Annotated[str | None, typer.Option(help="Uplift model version.")] = None,
+    as_of: AsOfOpt = None,
+    list_out: Annotated[
+        Path | None, typer.Option("--list", help="Write the customers to treat to this CSV.")
+    ] = None,
+    workspace: WorkspaceOpt = None,
+) -> None:
+    """Whom to treat in the next campaign for the most incremental profit within a budget;
+    customers the action would hurt ("sleeping dogs") are left out and counted.
+
+    Example: [bold]liucun -w shop uplift policy --max-customers 5000 --list treat.csv[/bold]
+    """
+    from liucun.core import ConfigError
+    from liucun.models.uplift import CampaignEconomics, plan_next_campaign
+
+    if max_customers is None and max_spend is None:
+        raise ConfigError(
+            "give a budget, --max-customers or --max-spend: predicted effects are noisy, and "
+            "an unbudgeted plan trusts their size more than a held-out check supports"
+        )
+    econ = CampaignEconomics(margin=margin, contact_cost=contact_cost, coupon_cost=coupon_cost)
+    with _open(ctx, workspace) as ws:
+        plan, customers = plan_next_campaign(
+            ws,
+            econ,
+            version=version,
+            as_of=parse_day(as_of, "--as-of"),
+            max_customers=max_customers,
+            max_spend=max_spend,
+        )
+    console.print(
+        f"Treat {plan.n_targeted:,} of {plan.n_customers:,} customers: expected incremental "
+        f"profit {plan.expected_incremental_profit:,.0f} for a cost of "
+        f"{plan.expected_cost:,.0f}"
+        + (f" (ROI {plan.roi:.2f})" if plan.roi is not None else "")
+        + "."
+    )
+    console.print(
+        f"Left out: {plan.n_sleeping_dogs:,} sleeping dogs (the action is expected to lose "
+        f"their purchases), {plan.n_unprofitable:,} unprofitable, {plan.n_over_budget:,} over "
+        "the budget."
+    )
+    if list_out is not None:
+        chosen = customers[customers.treat]
+        chosen.to_csv(list_out, index=False)
+        console.print(f"Wrote {len(chosen):,} customers to [bold]{list_out}[/bold].")
+    else:
+        _emit(
+            pd.DataFrame(customers.head(10)),
+            OutputFormat.table,
+            title="Best customers to treat",
+            out=None,
+        )
