@@ -133,12 +133,14 @@ def test_reason_sentences_carry_the_right_numbers(explained) -> None:  # type: i
 
 def test_batches_and_top_k(shop: Shop, explained) -> None:  # type: ignore[no-untyped-def]
     rows, got = explained
-    small = churn_reasons(shop.model, rows, top_k=3, batch_size=97)
+    small = churn_reasons(shop.model, rows, top_k=3, batch_size=97, num_threads=2)
     pd.testing.assert_frame_equal(small, got)
     one = churn_reasons(shop.model, rows.drop(columns="user_id"), top_k=1)
     assert list(one.columns) == ["reasons", "reason_codes"]
     firsts = [list(r[:1]) for r in got["reason_codes"]]
     assert [list(r) for r in one["reason_codes"]] == firsts
+    with pytest.raises(ConfigError, match="num_threads"):
+        churn_reasons(shop.model, rows, num_threads=-1)
     with pytest.raises(ConfigError, match="top_k"):
         churn_reasons(shop.model, rows, top_k=0)
     assert len(churn_reasons(shop.model, rows.head(0))) == 0

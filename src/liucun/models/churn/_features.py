@@ -297,7 +297,13 @@ def churn_features(
     out = _left(out, _last_nps(ev))
     tags = customer_tags(events, as_of=cutoff).drop("orders", "price_sensitive")
     out = _left(out, tags)
-    out = _left(out, _user_attributes(users, at))
+    if users is None:
+        out = out.mutate(
+            account_age_days=ibis.null("float64"),
+            **{c: ibis.null("string") for c in USER_CATEGORICALS},
+        )
+    else:
+        out = _left(out, _user_attributes(users, at))
     return out.select("user_id", *NUMERIC_FEATURES, *CATEGORICAL_FEATURES)
 
 
@@ -390,13 +396,8 @@ def _last_nps(ev: ir.Table) -> ir.Table:
     return nps.group_by("user_id").aggregate(last_nps=nps._score.argmax(nps.ts))
 
 
-def _user_attributes(users: ir.Table | None, at: ir.TimestampValue) -> ir.Table:
+def _user_attributes(users: ir.Table, at: ir.TimestampValue) -> ir.Table:
     """Categorical attributes and account age (days since sign-up) from ``users``."""
-    if users is None:
-        return ibis.memtable(
-            {"user_id": [], "account_age_days": []},
-            schema={"user_id": "string", "account_age_days": "float64"},
-        ).mutate(**{c: ibis.null("string") for c in USER_CATEGORICALS})
     cols = {
         c: users[c].cast("string") if c in users.columns else ibis.null("string")
         for c in USER_CATEGORICALS

@@ -331,8 +331,8 @@ class ChurnModel:
             },
         }
 
-    def get_params(self) -> dict[str, Any]:
-        """The ``__init__`` arguments (scikit-learn's ``get_params``)."""
+    def get_params(self, deep: bool = True) -> dict[str, Any]:
+        """The ``__init__`` arguments (scikit-learn's ``get_params``; nothing is nested)."""
         return {
             "horizon_days": self.horizon_days,
             "params": dict(self.params) if self.params else None,

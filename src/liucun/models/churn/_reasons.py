@@ -339,6 +339,7 @@ def churn_reasons(
     top_k: int = 3,
     min_contribution: float = 0.05,
     batch_size: int = 200_000,
+    num_threads: int | None = None,
 ) -> pd.DataFrame:
     """The top reasons for each customer's churn risk, as sentences.
 
@@ -354,6 +355,8 @@ def churn_reasons(
         A topic must raise the log-odds of churn by more than this to be a reason.
     batch_size
         Customers per batch (bounds memory: the contributions are batch × features).
+    num_threads
+        LightGBM threads for the contributions (default: the model's ``num_threads``).
 
     Returns
     -------
@@ -367,13 +370,16 @@ def churn_reasons(
         raise ConfigError(f"top_k must be at least 1, got {top_k}")
     if batch_size < 1:
         raise ConfigError(f"batch_size must be at least 1, got {batch_size}")
+    threads = int(model.num_threads if num_threads is None else num_threads)
+    if threads < 0:
+        raise ConfigError(f"num_threads must be >= 0 (0 = all cores), got {num_threads}")
     topics, owner = _topics(model)
     texts: list[pa.Array] = []
     codes: list[pa.Array] = []
     counts: list[npt.NDArray[np.int64]] = []
     for start in range(0, len(features), batch_size):
         batch = features.iloc[start : start + batch_size]
-        text, code, n = _batch(model, batch, topics, owner, top_k, min_contribution)
+        text, code, n = _batch(model, batch, topics, owner, top_k, min_contribution, threads)
         texts.append(text)
         codes.append(code)
         counts.append(n)
@@ -399,11 +405,15 @@ def _batch(
     owner: npt.NDArray[np.int64],
     top_k: int,
     min_contribution: float,
+    threads: int,
 ) -> tuple[pa.Array, pa.Array, npt.NDArray[np.int64]]:
     """Sentences and topic codes of one batch, flattened row-major, and counts per row."""
     n, g = len(batch), len(topics)
     contrib = model.booster_.predict(
-        model._matrix(batch), num_iteration=model.best_iteration_, pred_contrib=True
+        model._matrix(batch),
+        num_iteration=model.best_iteration_,
+        pred_contrib=True,
+        num_threads=threads,
     )
     contrib = np.asarray(contrib, dtype=np.float64)[:, :-1]  # the last column is the bias
     member = np.zeros((owner.size, g))
