@@ -94,3 +94,39 @@ def test_simulated_campaign_is_logged_and_analyzed(tmp_path: Path) -> None:
     assert "Sample ratio:" in out and "ROI of treatment" in out and "orders" in out
     code, out = run("-w", str(ws), "experiment", "analyze", "nope")
     assert code == 1 and f"logged experiments: {key}" in out.replace("\n", "")
+
+
+@pytest.mark.slow
+def test_uplift_train_evaluate_policy_and_the_report(tmp_path: Path) -> None:
+    from liucun.simulate import simulate_shop
+
+    sim = simulate_shop(tmp_path / "sim", preset="b2c", users=6_000, days=240, seed=5)
+    ws = str(tmp_path / "ws")
+    assert run("init", ws)[0] == 0
+    assert run("-w", ws, "ingest", "simulated", str(tmp_path / "sim"))[0] == 0
+    key = campaign_exposures(pq.read_table(sim.truth_path))["experiment"][0].as_py()
+    code, out = run("-w", ws, "uplift", "evaluate")
+    assert code == 1 and "train one first" in out.replace("\n", " ")
+    code, out = run("-w", ws, "uplift", "train", key, "--threads", "1")
+    assert code == 0 and "Saved uplift v1" in out, out
+    code, out = run(
+        "-w", ws, "uplift", "evaluate", "--truth", str(sim.truth_path), "--format", "csv"
+    )
+    assert code == 0, out
+    table = pd.read_csv(io.StringIO(out))
+    assert list(table.policy) == ["uplift", "everyone", "no_one"]  # no churn model yet
+    assert table.true_value.notna().all() and (table.set_index("policy").loc["no_one"] == 0).value
+    code, out = run("-w", ws, "uplift", "policy")
+    assert code == 1 and "give a budget" in out
+    target = tmp_path / "treat.csv"
+    code, out = run("-w", ws, "uplift", "policy", "--max-customers", "100", "--list", str(target))
+    assert code == 0 and "sleeping dogs" in out, out
+    chosen = pd.read_csv(target)
+    assert 0 < len(chosen) <= 100 and chosen.treat.all()
+    assert chosen.expected_profit.is_monotonic_decreasing
+    report = tmp_path / "r.html"
+    code, out = run("-w", ws, "report", "--out", str(report))
+    assert code == 0, out
+    section = report.read_text(encoding="utf-8").split('id="experiments"')[1]
+    assert 'class="empty"' not in section and section.count("Plotly.newPlot") == 3
+    assert f"{key}: " in section and "sample ratio ok" in section

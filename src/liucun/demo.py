@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
+from typing import Any
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -58,16 +59,25 @@ def main(argv: list[str] | None = None) -> int:
         ["-w", str(workspace), "segments", "--by", "rfm"],
         ["-w", str(workspace), "train"],
         ["-w", str(workspace), "score", "--top", "10"],
-        ["-w", str(workspace), "report", "--out", str(report)],
     ]
     if (shop / "truth.parquet").exists():
         steps.pop(1)
         console.print(f"Reusing the simulated shop in {shop}.")
-    for step in steps:
-        console.rule(f"[bold]liucun {' '.join(step)}")
-        code = app(args=step, standalone_mode=False)
-        if code:
-            return int(code)
+    code = _run(app, console, steps)
+    if code:
+        return code
+    campaign = _campaign(shop)
+    truth = str(shop / "truth.parquet")
+    later = [
+        ["-w", str(workspace), "experiment", "analyze", campaign],
+        ["-w", str(workspace), "uplift", "train", campaign],
+        ["-w", str(workspace), "uplift", "evaluate", "--truth", truth],
+        ["-w", str(workspace), "uplift", "policy", "--max-customers", "2000"],
+        ["-w", str(workspace), "report", "--out", str(report)],
+    ]
+    code = _run(app, console, later)
+    if code:
+        return code
     console.rule("[bold]Where to look")
     console.print(f"Report:           {report.resolve()}  (open it in a browser; works offline)")
     console.print(f"                  file://{report.resolve()}")
@@ -83,6 +93,26 @@ def main(argv: list[str] | None = None) -> int:
         "--event-type order --map YOUR_TIME_COLUMN=ts --currency CNY"
     )
     return 0
+
+
+def _run(app: Any, console: Any, steps: list[list[str]]) -> int:
+    """Run CLI steps in turn; the first failing step's exit code, else 0."""
+    for step in steps:
+        console.rule(f"[bold]liucun {' '.join(step)}")
+        code = app(args=step, standalone_mode=False)
+        if code:
+            return int(code)
+    return 0
+
+
+def _campaign(shop: Path) -> str:
+    """The simulated shop's randomized past campaign (logged by `ingest simulated`)."""
+    import pyarrow.parquet as pq
+
+    from liucun.simulate import campaign_exposures
+
+    log = campaign_exposures(pq.read_table(shop / "truth.parquet", columns=None))
+    return str(log["experiment"][0].as_py())
 
 
 if __name__ == "__main__":

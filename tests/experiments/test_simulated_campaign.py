@@ -20,6 +20,7 @@ from liucun.experiments import (
     analyze_experiment,
     compare,
     log_exposures,
+    peeking_path,
 )
 from liucun.experiments.stats import CupedStat
 from liucun.ingest import ingest_events, ingest_users
@@ -117,3 +118,29 @@ def test_split_roi_and_every_metric_are_reported(analysis: ExperimentAnalysis) -
     assert cost["control_mean"] == 0.0 and cost["treatment_mean"] > 0  # type: ignore[operator]
     assert roi.incremental_cost == pytest.approx(cost["treatment_mean"])
     assert roi.roi is not None
+
+
+def test_peeking_path_ends_where_the_analysis_does(campaign: Campaign) -> None:
+    """Day d of the path is the analysis with a d-day window: the same estimate, the
+    sequential interval of the sequential analysis and the fixed one of the plain one."""
+    wh, key = campaign.workspace.warehouse, campaign.key
+    path = peeking_path(
+        wh, key, RETENTION_METRICS[0], control="control", treatment="treatment", days=(7, 30)
+    ).to_pylist()
+    assert [r["day"] for r in path] == [7, 30]
+    for row in path:
+        plain = _row(analyze_experiment(wh, key, window_days=row["day"], correction=None), "orders")
+        seq = _row(
+            analyze_experiment(wh, key, window_days=row["day"], sequential=True, correction=None),
+            "orders",
+        )
+        assert row["estimate"] == pytest.approx(plain["estimate"], rel=1e-12)
+        assert (row["fixed_ci_low"], row["fixed_ci_high"]) == pytest.approx(
+            (plain["ci_low"], plain["ci_high"]), rel=1e-12
+        )
+        assert (row["ci_low"], row["ci_high"]) == pytest.approx(
+            (seq["ci_low"], seq["ci_high"]), rel=1e-12
+        )
+        # an always-valid interval is wider than the fixed-horizon one at the same look
+        assert row["ci_high"] - row["ci_low"] > row["fixed_ci_high"] - row["fixed_ci_low"]
+        assert row["n_control"] + row["n_treatment"] == campaign.truth.num_rows

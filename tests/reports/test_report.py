@@ -46,9 +46,10 @@ def report(shop_workspace: Path, tmp_path_factory: pytest.TempPathFactory) -> st
 
 def test_every_section_is_there_with_data(report: str) -> None:
     sections = _sections(report)
-    assert tuple(sections) == ("kpis", *SECTION_KEYS, "risk")
-    # nothing scored yet: the section says how to get it instead of drawing nothing
+    assert tuple(sections) == ("kpis", *SECTION_KEYS, "risk", "experiments")
+    # nothing scored or logged yet: the sections say how to get them instead of drawing nothing
     assert "run `liucun train` and `liucun score`" in sections["risk"]
+    assert "No experiment or campaign is logged yet" in sections["experiments"]
     for key in SECTION_KEYS:
         body = sections[key]
         assert 'class="empty"' not in body, f"{key} has no data"

@@ -11,6 +11,7 @@ from liucun.experiments._analysis import (
     analyze_experiment,
     analyze_outcomes,
     compare,
+    experiment_outcomes,
 )
 from liucun.experiments._assignment import (
     ASSIGNMENT_SCHEMA,
@@ -24,7 +25,7 @@ from liucun.experiments._assignment import (
 )
 from liucun.experiments._exposures import ExposureLog, first_exposures, log_exposures
 from liucun.experiments._hashing import BUCKETS
-from liucun.experiments._monitoring import monitoring_path
+from liucun.experiments._monitoring import monitoring_path, peeking_path
 from liucun.experiments._outcomes import (
     RETENTION_METRICS,
     Metric,
@@ -60,11 +61,13 @@ __all__ = [
     "assign",
     "campaign_roi",
     "compare",
+    "experiment_outcomes",
     "first_exposures",
     "log_exposures",
     "metric_stat",
     "metrics_for_columns",
     "monitoring_path",
+    "peeking_path",
     "stats",
     "stats_from_table",
     "unit_outcomes",

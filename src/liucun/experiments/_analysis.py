@@ -190,6 +190,45 @@ def analyze_experiment(
     InvalidInput
         No exposures are logged under ``experiment``.
     """
+    outcomes, counts, shares, unit_type = experiment_outcomes(
+        warehouse,
+        experiment,
+        window_days=window_days,
+        horizon_days=horizon_days,
+        pre_days=pre_days,
+        coupon_campaign=coupon_campaign,
+    )
+    return analyze_outcomes(
+        outcomes,
+        experiment=experiment,
+        metrics=metrics,
+        control=control,
+        counts=counts,
+        weights=weights if weights is not None else shares,
+        unit_type=unit_type,
+        relative=relative,
+        alpha=alpha,
+        cuped=cuped,
+        sequential=sequential,
+        tuning=tuning,
+        correction=correction,
+        contact_cost=contact_cost,
+        margin=margin,
+        roi_threshold=roi_threshold,
+    )
+
+
+def experiment_outcomes(
+    warehouse: Warehouse,
+    experiment: str,
+    *,
+    window_days: int = 30,
+    horizon_days: int = 90,
+    pre_days: int = 90,
+    coupon_campaign: str | None = None,
+) -> tuple[ir.Table, dict[str, int], dict[str, float], str]:
+    """Per-unit outcomes of ``experiment`` (:func:`unit_outcomes` from each unit's first
+    exposure), the units per variant, the logged split and the unit type."""
     units = first_exposures(warehouse.table("exposures"), experiment)
     counts, shares, unit_type = _logged_split(units)
     if not counts:
@@ -212,24 +251,7 @@ def analyze_experiment(
         unit_type=unit_type,  # type: ignore[arg-type]
         coupon_campaign=coupon_campaign,
     )
-    return analyze_outcomes(
-        outcomes,
-        experiment=experiment,
-        metrics=metrics,
-        control=control,
-        counts=counts,
-        weights=weights if weights is not None else shares,
-        unit_type=unit_type,
-        relative=relative,
-        alpha=alpha,
-        cuped=cuped,
-        sequential=sequential,
-        tuning=tuning,
-        correction=correction,
-        contact_cost=contact_cost,
-        margin=margin,
-        roi_threshold=roi_threshold,
-    )
+    return outcomes, counts, shares, unit_type
 
 
 def analyze_outcomes(

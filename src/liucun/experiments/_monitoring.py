@@ -10,6 +10,8 @@ the false-positive rate at ``alpha``; doing so with the fixed-horizon one does n
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import ibis
 import ibis.expr.types as ir
 import numpy as np
@@ -20,6 +22,7 @@ from liucun.core import InvalidInput
 from liucun.experiments._analysis import compare
 from liucun.experiments._outcomes import Metric, metric_stat, variant_statistics
 from liucun.experiments.stats import DEFAULT_TUNING
+from liucun.warehouse import Warehouse
 
 
 def _cumulative(table: pa.Table, variant: str, looks: list[object]) -> dict[str, np.ndarray]:
@@ -85,3 +88,62 @@ def monitoring_path(
             "fixed_p_value": _column(fixed.p_value),
         }
     )
+
+
+def peeking_path(
+    warehouse: Warehouse,
+    experiment: str,
+    metric: Metric,
+    *,
+    control: str,
+    treatment: str,
+    days: Sequence[int] = tuple(range(1, 31)),
+    alpha: float = 0.05,
+    tuning: float = DEFAULT_TUNING,
+) -> pa.Table:
+    """What a team looking every day after launch would have seen: for each ``day`` d,
+    every unit's outcome over its first d days after exposure, compared with the
+    always-valid and the fixed-horizon interval. Suits a campaign whose units were
+    exposed together (where :func:`monitoring_path` has a single look).
+
+    Columns as :func:`monitoring_path`, with ``day`` instead of ``look``.
+    """
+    from liucun.experiments._analysis import experiment_outcomes
+
+    rows = []
+    for day in days:
+        outcomes, *_ = experiment_outcomes(warehouse, experiment, window_days=int(day))
+        sums = variant_statistics(outcomes, [metric]).to_pyarrow()
+        found = set(sums.column("variant").to_pylist())
+        if control not in found or treatment not in found:
+            raise InvalidInput(f"no units in variant(s) {control!r} or {treatment!r}")
+        per = {r["variant"]: r for r in sums.to_pylist()}
+        arms = {
+            v: metric_stat(
+                metric,
+                {k: np.array([float(x)]) for k, x in per[v].items() if k != "variant"},
+            )
+            for v in (control, treatment)
+        }
+        seq = compare(arms[control], arms[treatment], sequential=True, alpha=alpha, tuning=tuning)
+        fixed = compare(arms[control], arms[treatment], alpha=alpha)
+        rows.append(
+            {
+                "day": int(day),
+                "n_control": int(np.asarray(arms[control].n).ravel()[0]),
+                "n_treatment": int(np.asarray(arms[treatment].n).ravel()[0]),
+                "estimate": _scalar(seq.estimate),
+                "ci_low": _scalar(seq.ci_low),
+                "ci_high": _scalar(seq.ci_high),
+                "p_value": _scalar(seq.p_value),
+                "fixed_ci_low": _scalar(fixed.ci_low),
+                "fixed_ci_high": _scalar(fixed.ci_high),
+                "fixed_p_value": _scalar(fixed.p_value),
+            }
+        )
+    return pa.Table.from_pylist(rows)
+
+
+def _scalar(x: object) -> float:
+    value = np.asarray(x, dtype=np.float64).ravel()
+    return float(value[0]) if value.size else float("nan")

@@ -7,6 +7,7 @@ from liucun.reports._analytics import (
     region_dispersion,
 )
 from liucun.reports._build import REPORT_SECTIONS, build_report, kpi_cards, latest_scores
+from liucun.reports._experiments import experiments_section
 from liucun.reports._kpis import headline_kpis, overall_ltv_cac
 from liucun.reports._render import Kpi, Section
 from liucun.reports._risk import risk_and_value
@@ -19,6 +20,7 @@ __all__ = [
     "Section",
     "SectionBuilder",
     "build_report",
+    "experiments_section",
     "headline_kpis",
     "kpi_cards",
     "latest_scores",

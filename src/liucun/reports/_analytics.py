@@ -23,6 +23,7 @@ from liucun.metrics import day_n_retention, funnel, lifecycle, ltv_cac, retentio
 from liucun.models import ModelCard
 from liucun.reports._render import Section, number, pct
 from liucun.segments import SEGMENTS, STAGES, lifecycle_stages, rfm, stage_transitions
+from liucun.warehouse import Workspace
 
 #: Event types that show a customer chose to be active (messages sent *to* them do not).
 ACTIVITY_EVENTS = ("visit", "search", "view", "add_to_cart", "order", "review", "share")
@@ -46,6 +47,8 @@ class ReportContext:
     #: The latest scores before ``as_of`` (one model version), and that version's card.
     scores: pd.DataFrame | None = None
     card: ModelCard | None = None
+    #: The workspace, for sections that read more than events and users.
+    workspace: Workspace | None = None
 
     @property
     def as_of_local(self) -> pd.Timestamp:

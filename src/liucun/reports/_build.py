@@ -13,13 +13,18 @@ import pandas as pd
 from liucun.core import ConfigError
 from liucun.models import ModelCard, list_models
 from liucun.reports._analytics import ANALYTICS_SECTIONS, ReportContext, SectionBuilder
+from liucun.reports._experiments import experiments_section
 from liucun.reports._kpis import headline_kpis
 from liucun.reports._render import Kpi, ReportMeta, Section, number, pct, render, write_html
 from liucun.reports._risk import risk_and_value
 from liucun.warehouse import Workspace, resolved_events
 
 #: Every section of the report, in order.
-REPORT_SECTIONS: tuple[SectionBuilder, ...] = (*ANALYTICS_SECTIONS, risk_and_value)
+REPORT_SECTIONS: tuple[SectionBuilder, ...] = (
+    *ANALYTICS_SECTIONS,
+    risk_and_value,
+    experiments_section,
+)
 
 
 def build_report(
@@ -52,6 +57,7 @@ def build_report(
         breakdown=breakdown,
         scores=scores,
         card=card,
+        workspace=workspace,
     )
     step = on_step or (lambda _title: None)
     step("Headline KPIs")

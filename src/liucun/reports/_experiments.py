@@ -1,0 +1,236 @@
+"""The report's "Experiments and uplift" section: what each logged campaign earned, with
+its statistics, and how its uplift model targets."""
+
+from __future__ import annotations
+
+import math
+
+import ibis
+import numpy as np
+import pandas as pd
+import plotly.graph_objects as go
+
+from liucun.experiments import (
+    RETENTION_METRICS,
+    analyze_outcomes,
+    experiment_outcomes,
+    peeking_path,
+)
+from liucun.reports._analytics import ReportContext, _formatted
+from liucun.reports._render import Section
+
+#: At most this many experiments (the most recently exposed) get a part of the section.
+MAX_EXPERIMENTS = 3
+#: The economics the report values targeting with (the CLI takes others).
+REPORT_MARGIN, REPORT_CONTACT_COST = 0.3, 0.5
+#: The days after launch the monitoring chart looks on.
+PEEK_DAYS = (1, 2, 3, 4, 5, 6, 7, 9, 11, 14, 17, 21, 25, 30)
+
+
+def experiments_section(ctx: ReportContext) -> Section:
+    """Effects with intervals per metric, SRM, the sequential monitoring chart and ROI of
+    each recent experiment; the Qini curve and targeting comparison of the uplift model."""
+    sec = Section("experiments", "Experiments and uplift")
+    if ctx.workspace is None:
+        sec.empty = "No workspace to read the exposure log from."
+        return sec
+    wh = ctx.workspace.warehouse
+    exposures = wh.table("exposures")
+    recent = (
+        exposures.group_by("experiment")
+        .aggregate(last=exposures.ts.max())
+        .order_by(ibis.desc("last"))
+        .limit(MAX_EXPERIMENTS)
+        .to_pandas()
+    )
+    if recent.empty:
+        sec.empty = (
+            "No experiment or campaign is logged yet: log exposures with "
+            "liucun.experiments.log_exposures (a simulated shop's campaign is logged by "
+            "`liucun ingest simulated`)."
+        )
+        return sec
+    leads = []
+    for key in recent.experiment:
+        leads.append(_experiment(sec, ctx, str(key)))
+    _uplift(sec, ctx)
+    sec.lead = " ".join(leads)
+    return sec
+
+
+def _experiment(sec: Section, ctx: ReportContext, key: str) -> str:
+    wh = ctx.workspace.warehouse  # type: ignore[union-attr]
+    outcomes, counts, shares, unit_type = experiment_outcomes(wh, key)
+    outcomes = outcomes.filter(outcomes.exposed_at < ctx.as_of)
+    analysis = analyze_outcomes(
+        outcomes,
+        experiment=key,
+        metrics=RETENTION_METRICS,
+        counts=counts,
+        weights=shares,
+        unit_type=unit_type,
+        relative=True,
+    )
+    res = analysis.results.to_pandas()
+    res = res[res.estimate.notna()]
+    fig = go.Figure(
+        go.Scatter(
+            x=res.estimate,
+            y=res.metric + " (" + res.variant + ")",
+            mode="markers",
+            error_x={
+                "type": "data",
+                "symmetric": False,
+                "array": res.ci_high - res.estimate,
+                "arrayminus": res.estimate - res.ci_low,
+            },
+        )
+    )
+    fig.add_vline(x=0, line_dash="dot")
+    fig.update_layout(
+        title=f"{key}: relative lift vs {analysis.control} (95 % interval)",
+        xaxis={"tickformat": ".0%", "title": "treatment ÷ control − 1"},
+        height=160 + 32 * len(res),
+    )
+    sec.add_figure(fig)
+    orders = RETENTION_METRICS[0]
+    variants = [v for v in counts if v != analysis.control]
+    if variants:
+        path = peeking_path(
+            ctx.workspace.warehouse,  # type: ignore[union-attr]
+            key,
+            orders,
+            control=analysis.control,
+            treatment=variants[0],
+            days=PEEK_DAYS,
+        ).to_pandas()
+        path = path[np.isfinite(path.estimate)].rename(columns={"day": "look"})
+        fig = go.Figure()
+        for low, high, name, color in (
+            (
+                "fixed_ci_low",
+                "fixed_ci_high",
+                "fixed-horizon 95 % (invalid if you peek)",
+                "#cbd5e0",
+            ),
+            ("ci_low", "ci_high", "always-valid 95 %", "#90cdf4"),
+        ):
+            fig.add_trace(
+                go.Scatter(
+                    x=list(path.look) + list(path.look[::-1]),
+                    y=list(path[high].clip(upper=1e6)) + list(path[low].clip(lower=-1e6)[::-1]),
+                    fill="toself",
+                    name=name,
+                    line={"width": 0},
+                    fillcolor=color,
+                    opacity=0.6,
+                )
+            )
+        fig.add_trace(go.Scatter(x=path.look, y=path.estimate, name="estimate", mode="lines"))
+        fig.add_hline(y=0, line_dash="dot")
+        fig.update_layout(
+            title=f"{key}: effect on orders per unit, as seen on each day after launch",
+            xaxis={"title": "days since exposure"},
+            yaxis={"title": "treatment − control"},
+            height=380,
+        )
+        sec.add_figure(fig)
+    absolute = analyze_outcomes(
+        outcomes,
+        experiment=key,
+        metrics=RETENTION_METRICS,
+        counts=counts,
+        weights=shares,
+        unit_type=unit_type,
+    ).results.to_pandas()
+    sec.add_table(
+        _formatted(
+            absolute[
+                [
+                    "metric",
+                    "variant",
+                    "control_mean",
+                    "treatment_mean",
+                    "estimate",
+                    "ci_low",
+                    "ci_high",
+                    "p_adjusted",
+                    "test",
+                ]
+            ],
+            digits={
+                c: 4
+                for c in (
+                    "control_mean",
+                    "treatment_mean",
+                    "estimate",
+                    "ci_low",
+                    "ci_high",
+                    "p_adjusted",
+                )
+            },
+        )
+    )
+    srm = analysis.srm
+    split = ", ".join(f"{v} {n:,}" for v, n in counts.items())
+    status = "MISMATCH" if srm.mismatch else "ok"
+    text = f"{key}: {split}; sample ratio {status} (p = {_g(srm.p_value)})."
+    for variant, roi in analysis.roi.items():
+        verdict = f"below {roi.threshold:g}: review before repeating" if roi.flagged else "ok"
+        text += (
+            f" ROI of {variant}: {_g(roi.roi)} [{_g(roi.ci_low)}, {_g(roi.ci_high)}], {verdict}."
+        )
+    return text
+
+
+def _uplift(sec: Section, ctx: ReportContext) -> None:
+    from liucun.models import list_models
+    from liucun.models.uplift import UPLIFT_MODEL, CampaignEconomics, compare_targeting
+
+    ws = ctx.workspace
+    if ws is None or not list_models(ws.models_dir, UPLIFT_MODEL):
+        return
+    econ = CampaignEconomics(margin=REPORT_MARGIN, contact_cost=REPORT_CONTACT_COST)
+    result = compare_targeting(ws, econ)
+    fig = go.Figure()
+    card = result.card
+    fig.add_trace(
+        go.Scatter(
+            x=card.metrics["qini_fraction"], y=card.metrics["qini_gain"], name="uplift model"
+        )
+    )
+    fractions = card.metrics["qini_fraction"]
+    end = card.metrics["qini_gain"][-1]
+    fig.add_trace(
+        go.Scatter(x=[0, 1], y=[0, end], name="random", line={"dash": "dot"}, mode="lines")
+    )
+    fig.update_layout(
+        title=f"Qini curve of {card.name} {card.version} on {card.metrics['held_out']:,} "
+        f"held-out units ({card.metrics['outcome']})",
+        xaxis={"title": "share targeted", "tickformat": ".0%", "range": [0, max(fractions)]},
+        yaxis={"title": "incremental outcome per unit"},
+        height=380,
+    )
+    sec.add_figure(fig)
+    table = result.policies[["policy", "n_targeted", "value", "ci_low", "ci_high", "total"]]
+    sec.add_table(_formatted(table, digits={"value": 3, "ci_low": 3, "ci_high": 3, "total": 0}))
+    plan = result.plan
+    roi = "" if plan.roi is None else f", expected ROI {plan.roi:.2f}"
+    sec.add_table(
+        pd.DataFrame(
+            {
+                "uplift policy": [
+                    f"treat {plan.n_targeted:,} of {plan.n_customers:,} held-out customers"
+                    f"{roi}; {plan.n_sleeping_dogs:,} sleeping dogs left out (margin "
+                    f"{REPORT_MARGIN:g}, contact cost {REPORT_CONTACT_COST:g})"
+                ]
+            }
+        ),
+        text_last=True,
+    )
+
+
+def _g(value: object) -> str:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "—"
+    return f"{float(value):.3g}"  # type: ignore[arg-type]
