@@ -18,10 +18,9 @@ import pyarrow as pa
 from liucun.core import ConfigError, InvalidInput
 from liucun.experiments._assignment import UNIT_TYPES, UnitType
 from liucun.experiments.stats import AnyStat, CupedStat, MeanStat, ProportionStat, RatioStat
-from liucun.metrics import days_between
+from liucun.metrics import days_between, property_number
 
 #: What a coupon cost: the ``discount`` in a ``coupon_redeemed`` event's properties.
-_DISCOUNT = r'"discount"\s*:\s*"?(-?[0-9]+(?:\.[0-9]+)?)'
 
 
 def _campaign_pattern(campaign: str) -> str:
@@ -92,7 +91,7 @@ def unit_outcomes(
         events.event_type.isin([order_event, "coupon_redeemed"]) & events[key].notnull()
     )
     props = e.properties.fill_null("")
-    discount = props.re_extract(_DISCOUNT, 1).nullif("").try_cast("float64")
+    discount = property_number(props, "discount")
     is_coupon = e.event_type == "coupon_redeemed"
     if coupon_campaign is not None:
         is_coupon &= props.re_search(_campaign_pattern(coupon_campaign))

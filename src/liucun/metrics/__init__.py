@@ -10,6 +10,7 @@ from liucun.metrics._commerce import (
     time_to_second_order,
 )
 from liucun.metrics._periods import PERIODS, days_between, period_start
+from liucun.metrics._properties import has_deal, property_number, property_text
 from liucun.metrics._retention import (
     DEFAULT_BRACKETS,
     KINDS,
@@ -30,12 +31,15 @@ __all__ = [
     "day_n_retention",
     "days_between",
     "funnel",
+    "has_deal",
     "lifecycle",
     "ltv_cac",
     "order_value",
     "orders",
     "parse_brackets",
     "period_start",
+    "property_number",
+    "property_text",
     "repurchase_rate",
     "retention",
     "stickiness",

@@ -11,7 +11,7 @@ from __future__ import annotations
 import warnings
 from collections.abc import Sequence
 from datetime import date, datetime, timedelta
-from typing import Self, TypeVar
+from typing import Self
 
 import ibis.expr.types as ir
 import numpy as np
@@ -19,12 +19,16 @@ import pandas as pd
 
 from liucun.core import InvalidInput
 from liucun.models._summary import customer_summary
-from liucun.models.btyd import BetaGeoModel, ConvergenceError, FitWarning, GammaGammaModel
+from liucun.models.btyd import (
+    BetaGeoModel,
+    ConvergenceError,
+    FitWarning,
+    GammaGammaModel,
+    fit_with_penalizers,
+)
 
 #: Horizons (days) of the expected orders and CLV columns of the scores table.
 VALUE_HORIZONS: tuple[int, ...] = (30, 90, 365)
-#: Penalizers tried in turn when a fit fails (0 first: the unpenalized MLE).
-PENALIZERS: tuple[float, ...] = (0.0, 0.001, 0.01, 0.1)
 #: Gamma-Gamma needs repeat buyers; with fewer, every buyer gets the mean order value.
 MIN_REPEAT_BUYERS = 20
 
@@ -37,33 +41,6 @@ def value_summary(events: ir.Table, *, as_of: date | datetime) -> ir.Table:
     return customer_summary(
         before, calibration_end=(end - timedelta(microseconds=1)).date(), time_unit_days=7.0
     )
-
-
-M = TypeVar("M", BetaGeoModel, GammaGammaModel)
-
-
-def fit_with_fallback(model_type: type[M], *arrays: np.ndarray) -> tuple[M, float]:
-    """Fit ``model_type`` trying each of :data:`PENALIZERS` until one converges.
-
-    Returns the fitted model and the penalizer used; a penalized fit warns
-    (:class:`FitWarning`). Raises the last :class:`ConvergenceError` when all fail.
-    """
-    failure: ConvergenceError | None = None
-    for penalizer in PENALIZERS:
-        try:
-            model = model_type(penalizer=penalizer).fit(*arrays)
-        except ConvergenceError as exc:
-            failure = exc
-            continue
-        if penalizer > 0:
-            warnings.warn(
-                f"{model_type.__name__} did not converge unpenalized; used penalizer "
-                f"{penalizer} (its parameters are shrunk a little towards 0)",
-                FitWarning,
-                stacklevel=2,
-            )
-        return model, penalizer
-    raise failure if failure is not None else ConvergenceError("no penalizer to try")
 
 
 class CustomerValueModel:
@@ -94,7 +71,7 @@ class CustomerValueModel:
         x, tx, big_t, m = _arrays(summary)
         if len(x) == 0:
             raise InvalidInput("no customer has ordered before the cut-off: nothing to fit")
-        self.orders_model_, pen_orders = fit_with_fallback(BetaGeoModel, x, tx, big_t)
+        self.orders_model_, pen_orders = fit_with_penalizers(BetaGeoModel, x, tx, big_t)
         self.penalizers_ = {"bg_nbd": pen_orders}
         repeat = (x > 0) & (m > 0)
         total = float((m[repeat] * x[repeat]).sum())
@@ -102,7 +79,7 @@ class CustomerValueModel:
         self.spend_model_: GammaGammaModel | None = None
         if repeat.sum() >= MIN_REPEAT_BUYERS:
             try:
-                spend, pen_spend = fit_with_fallback(GammaGammaModel, x[repeat], m[repeat])
+                spend, pen_spend = fit_with_penalizers(GammaGammaModel, x[repeat], m[repeat])
                 self.spend_model_ = spend
                 self.penalizers_["gamma_gamma"] = pen_spend
             except ConvergenceError as exc:

@@ -8,10 +8,7 @@ import ibis
 import ibis.expr.types as ir
 
 from liucun.core import ConfigError
-from liucun.metrics import days_between, orders
-
-_POSITIVE_DISCOUNT = r'"discount"\s*:\s*"?0*([1-9]|\.0*[1-9])'
-_COUPON = r'"coupon_code"\s*:\s*"[^"]'
+from liucun.metrics import days_between, has_deal, orders
 
 
 def _top(bought: ir.Table, column: str, name: str) -> ir.Table:
@@ -44,11 +41,7 @@ def customer_tags(
     if not 0 < price_sensitive_share <= 1:
         raise ConfigError("price_sensitive_share must be in (0, 1]")
     bought = orders(events, end=as_of)
-    # Regular expressions on the JSON text rather than JSON functions: Ibis runs those as
-    # Python UDFs on Spark. They match a positive "discount" or a non-empty "coupon_code".
-    props = bought.properties.fill_null("")
-    discounted = props.re_search(_POSITIVE_DISCOUNT) | props.re_search(_COUPON)
-    bought = bought.mutate(_deal=discounted)
+    bought = bought.mutate(_deal=has_deal(bought.properties.fill_null("")))
     base = bought.group_by("user_id").aggregate(
         orders=bought.count(), price_sensitivity=bought._deal.cast("float64").mean()
     )

@@ -17,6 +17,7 @@ from liucun.models.btyd._base import (
 )
 from liucun.models.btyd._bgbb import BetaGeoBetaBinomModel
 from liucun.models.btyd._bgnbd import BetaGeoModel
+from liucun.models.btyd._fallback import PENALIZERS, fit_with_penalizers
 from liucun.models.btyd._gamma_gamma import GammaGammaModel, TransactionModel
 from liucun.models.btyd._mbgnbd import ModifiedBetaGeoModel
 from liucun.models.btyd._pareto import ParetoNBDModel
@@ -24,6 +25,7 @@ from liucun.models.btyd._pareto import ParetoNBDModel
 __all__ = [
     "PARAM_LOWER",
     "PARAM_UPPER",
+    "PENALIZERS",
     "BetaGeoBetaBinomModel",
     "BetaGeoModel",
     "ConvergenceError",
@@ -35,4 +37,5 @@ __all__ = [
     "ParetoNBDModel",
     "RFTModel",
     "TransactionModel",
+    "fit_with_penalizers",
 ]

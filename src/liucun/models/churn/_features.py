@@ -25,9 +25,9 @@ import numpy as np
 import pandas as pd
 
 from liucun.core import ConfigError
-from liucun.metrics import days_between, orders
+from liucun.metrics import days_between, orders, property_number, property_text
 from liucun.models._summary import customer_summary
-from liucun.models.btyd import BetaGeoModel, ConvergenceError, FitWarning
+from liucun.models.btyd import BetaGeoModel, ConvergenceError, FitWarning, fit_with_penalizers
 from liucun.segments import customer_tags
 
 #: Attributes of the ``users`` table used as categorical features.
@@ -112,12 +112,6 @@ BTYD_PENALIZERS: tuple[float, ...] = (0.0, 1e-4, 1e-3)
 #: How many of the most recent messages ``last_messages`` looks at.
 LAST_MESSAGES = 6
 
-_LATE_DAYS = r'"late_days"\s*:\s*"?(-?[0-9.]+)'
-_PROMISED = r'"promised_ts"\s*:\s*"([^"]+)"'
-_DELIVERED = r'"delivered_ts"\s*:\s*"([^"]+)"'
-_TICKET_ID = r'"ticket_id"\s*:\s*"([^"]+)"'
-_NPS_SCORE = r'"score"\s*:\s*"?(-?[0-9.]+)'
-
 
 def as_cutoff(value: date | datetime) -> datetime:
     """A cut-off as a naive UTC datetime; a date means its midnight UTC."""
@@ -130,25 +124,12 @@ def as_cutoff(value: date | datetime) -> datetime:
     raise ConfigError(f"as_of must be a date or datetime, e.g. date(2026, 7, 1); got {value!r}")
 
 
-def _json_number(props: ir.StringValue, pattern: str) -> ir.FloatingValue:
-    """The number a regular expression captures from JSON text, NULL when absent.
-
-    Regular expressions on the JSON text rather than JSON functions, as in
-    ``liucun.segments``: Spark runs them natively.
-    """
-    return props.re_extract(pattern, 1).nullif("").cast("float64")
-
-
-def _json_text(props: ir.StringValue, pattern: str) -> ir.StringValue:
-    return props.re_extract(pattern, 1).nullif("")
-
-
 def _is_late(props: ir.StringValue) -> ir.BooleanValue:
     """A delivery is late when ``late_days`` > 0, or else when ``delivered_ts`` is after
     ``promised_ts`` (the simulator writes all three)."""
-    late_days = _json_number(props, _LATE_DAYS)
-    promised = _json_text(props, _PROMISED).cast("timestamp('UTC')")
-    delivered = _json_text(props, _DELIVERED).cast("timestamp('UTC')")
+    late_days = property_number(props, "late_days")
+    promised = property_text(props, "promised_ts").cast("timestamp('UTC')")
+    delivered = property_text(props, "delivered_ts").cast("timestamp('UTC')")
     by_ts = (delivered > promised).fill_null(False)
     return ibis.ifelse(late_days.notnull(), late_days > 0, by_ts)
 
@@ -368,7 +349,7 @@ def _tickets(ev: ir.Table) -> ir.Table:
 
     def keyed(kind: str) -> ir.Table:
         t = ev.filter(ev.event_type == kind)
-        key = ibis.coalesce(_json_text(t.properties.fill_null(""), _TICKET_ID), t.order_id)
+        key = ibis.coalesce(property_text(t.properties.fill_null(""), "ticket_id"), t.order_id)
         return t.select("user_id", _key=key, _ts="ts")
 
     opened = keyed("ticket_opened")
@@ -391,7 +372,7 @@ def _tickets(ev: ir.Table) -> ir.Table:
 def _last_nps(ev: ir.Table) -> ir.Table:
     """The score (0–10) of the customer's latest NPS answer."""
     nps = ev.filter(ev.event_type == "nps_response")
-    nps = nps.mutate(_score=_json_number(nps.properties.fill_null(""), _NPS_SCORE))
+    nps = nps.mutate(_score=property_number(nps.properties.fill_null(""), "score"))
     nps = nps.filter(nps._score.notnull())
     return nps.group_by("user_id").aggregate(last_nps=nps._score.argmax(nps.ts))
 
@@ -432,17 +413,13 @@ def btyd_features(
     if rft.empty:
         return out.assign(p_alive=np.float64(np.nan), expected_orders=np.float64(np.nan))
     x, tx, big_t = (rft[c].to_numpy(dtype=np.float64) for c in ("frequency", "recency", "T"))
-    model = None
-    failure = ""
-    for penalizer in BTYD_PENALIZERS:
-        try:
-            model = BetaGeoModel(penalizer=penalizer).fit(x, tx, big_t)
-            break
-        except ConvergenceError as exc:
-            failure = str(exc)
-    if model is None:
+    try:
+        model, _ = fit_with_penalizers(
+            BetaGeoModel, x, tx, big_t, penalizers=BTYD_PENALIZERS, warn=False
+        )
+    except ConvergenceError as exc:
         warnings.warn(
-            f"BTYD features as of {cutoff:%Y-%m-%d} are missing: {failure}",
+            f"BTYD features as of {cutoff:%Y-%m-%d} are missing: {exc}",
             FitWarning,
             stacklevel=2,
         )

@@ -26,8 +26,8 @@ import ibis.expr.types as ir
 import pandas as pd
 
 from liucun.core import ConfigError, InvalidInput
-from liucun.metrics import days_between, orders
-from liucun.segments._tags import _COUPON, _POSITIVE_DISCOUNT, _top
+from liucun.metrics import days_between, has_deal, orders, property_number
+from liucun.segments._tags import _top
 
 #: Default churn gap G in days (the churn horizon of ARCHITECTURE §5).
 DEFAULT_GAP_DAYS = 90
@@ -38,16 +38,6 @@ NPS_DETRACTOR = 6
 NPS_PROMOTER = 9
 
 _USER_COLUMNS = ("customer_type", "region", "acquisition_channel")
-
-
-def _number(props: ir.StringValue, key: str) -> ir.FloatingValue:
-    """The number stored under ``key`` in a JSON text (quoted or not), else NULL.
-
-    A regular expression rather than JSON functions, which Ibis runs as Python UDFs on
-    Spark (see ``liucun.segments`` tags).
-    """
-    text = props.re_extract(rf'"{key}"\s*:\s*"?(-?[0-9]+(?:\.[0-9]+)?)', 1)
-    return text.nullif("").try_cast("float64")
 
 
 def _utc_naive(moment: datetime) -> datetime:
@@ -154,13 +144,13 @@ def survival_dataset(
     kept = kept.filter(kept._at <= kept.follow_up_end)
     late = _by_order(events, "delivery")
     late = late.group_by("order_id").aggregate(
-        _late=(_number(late.properties.fill_null(""), "late_days") > 0).any()
+        _late=(property_number(late.properties.fill_null(""), "late_days") > 0).any()
     )
     opened = _by_order(events, "ticket_opened")
     opened = opened.group_by("order_id").aggregate(_tickets=opened.count())
     resolved = _by_order(events, "ticket_resolved")
     resolved = resolved.mutate(
-        _hours=_number(resolved.properties.fill_null(""), "resolution_hours")
+        _hours=property_number(resolved.properties.fill_null(""), "resolution_hours")
     )
     resolved = resolved.group_by("order_id").aggregate(
         _hours_sum=resolved._hours.sum(),
@@ -168,11 +158,11 @@ def survival_dataset(
         _slow=(resolved._hours > slow_ticket_hours).any(),
     )
     nps = _by_order(events, "nps_response")
-    nps = nps.mutate(_score=_number(nps.properties.fill_null(""), "score"))
+    nps = nps.mutate(_score=property_number(nps.properties.fill_null(""), "score"))
     nps = nps.filter(nps._score.notnull())
     nps = nps.group_by("order_id").aggregate(_nps=nps._score.argmax(nps.ts), _nps_at=nps.ts.max())
     props = kept.properties.fill_null("")
-    kept = kept.mutate(_deal=props.re_search(_POSITIVE_DISCOUNT) | props.re_search(_COUPON))
+    kept = kept.mutate(_deal=has_deal(props))
     for extra in (late, opened, resolved, nps):
         joined = kept.left_join(extra, "order_id")
         kept = joined.select(*kept.columns, *[c for c in extra.columns if c != "order_id"])
