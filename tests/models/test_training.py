@@ -130,7 +130,8 @@ def test_the_report_gains_a_risk_and_value_section(trained: Trained, tmp_path: P
         html = build_report(ws, tmp_path / "r.html").read_text(encoding="utf-8")
     risk = html.split('id="risk"')[1].split("</section>")[0]
     assert 'class="empty"' not in risk
-    assert risk.count("Plotly.newPlot") >= 3  # distribution, CLV by segment/stage, calibration
+    # distribution, CLV by segment and stage, calibration, CLV deciles, drivers
+    assert risk.count("Plotly.newPlot") >= 5
     lead = re.search(r'<p class="lead">(.*?)</p>', risk).group(1)
     assert f"{(rows.churn_risk >= 0.5).mean():.1%} of customers" in lead
     top = rows.assign(v=rows.churn_risk * rows.clv_365d).nlargest(15, "v")

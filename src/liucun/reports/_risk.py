@@ -62,6 +62,7 @@ def risk_and_value(ctx: ReportContext) -> Section:
 
     if card is not None:
         _quality_card(sec, card)
+        _value_deciles(sec, card)
         _drivers(sec, card)
 
     at_risk = s.assign(value_at_risk=s.churn_risk * s.clv_365d).nlargest(
@@ -128,6 +129,32 @@ def _quality_card(sec: Section, card: object) -> None:
             height=380,
         )
         sec.add_figure(fig)
+
+
+def _value_deciles(sec: Section, card: object) -> None:
+    """CLV accuracy on held-out time: predicted vs actual spend per decile of prediction."""
+    metrics = card.metrics  # type: ignore[attr-defined]
+    deciles = pd.DataFrame(metrics.get("value_deciles", []))
+    if deciles.empty or not {"group", "mean_predicted", "mean_actual"} <= set(deciles.columns):
+        return
+    fig = go.Figure()
+    fig.add_trace(go.Bar(x=deciles.group, y=deciles.mean_predicted, name="predicted"))
+    fig.add_trace(go.Bar(x=deciles.group, y=deciles.mean_actual, name="actual"))
+    spend = metrics.get("value_accuracy", {}).get("spend", {})
+    detail = ""
+    if spend.get("pearson") is not None and spend.get("aggregate_error_pct") is not None:
+        detail = (
+            f" — correlation {spend['pearson']:.2f}, total error "
+            f"{spend['aggregate_error_pct']:+.1f} %"
+        )
+    fig.update_layout(
+        barmode="group",
+        title=f"CLV on held-out time: spend per customer by decile of prediction{detail}",
+        xaxis={"title": "decile of predicted value (1 = highest)", "dtick": 1},
+        yaxis={"title": f"spend in the next {card.horizon_days} days"},  # type: ignore[attr-defined]
+        height=380,
+    )
+    sec.add_figure(fig)
 
 
 def _drivers(sec: Section, card: object) -> None:
