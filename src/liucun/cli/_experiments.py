@@ -160,7 +160,7 @@ def analyze_cmd(
             "[red]The split differs from the configured one: the assignment or the logging "
             "is broken, and the effects below cannot be trusted.[/red]"
         )
-    _emit(frame, OutputFormat.table, title="Effects (treatment − control)", out=None)
+    _emit(compact(frame), OutputFormat.table, title="Effects (treatment − control)", out=None)
     for variant, roi in analysis.roi.items():
         flag = (
             f"[red]below {roi.threshold:g} — review before repeating[/red]"
@@ -194,6 +194,24 @@ def results_frame(analysis: Any, *, alpha: float = 0.05) -> pd.DataFrame:
         "reason",
     ]
     return frame[cols]
+
+
+def compact(frame: pd.DataFrame) -> pd.DataFrame:
+    """The results as a narrow table for the terminal (CSV/JSON keep every column)."""
+    interval = [
+        f"{_f(e)} [{_f(lo)}, {_f(hi)}]"
+        for e, lo, hi in zip(frame.estimate, frame.ci_low, frame.ci_high, strict=True)
+    ]
+    return pd.DataFrame(
+        {
+            "metric": frame.metric,
+            "variant": frame.variant,
+            "control": [_f(v) for v in frame.control_mean],
+            "effect [95 % CI]": interval,
+            "p (adj.)": [_f(v) for v in frame.p_adjusted.fillna(frame.p_value)],
+            "sig.": ["yes" if s else "" for s in frame.significant],
+        }
+    )
 
 
 def _read_outcomes(path: Path) -> pd.DataFrame:

@@ -133,8 +133,22 @@ def evaluate_cmd(
         for name, ev in result.evaluations.items()
     }
     table["ranking_auuc"] = table.policy.map(ranking)
+    shown = table
+    if fmt is OutputFormat.table:
+        shown = pd.DataFrame(
+            {
+                "policy": table.policy,
+                "treated": table.n_targeted,
+                "value [95 % CI]": [
+                    f"{v:+.3g} [{lo:+.3g}, {hi:+.3g}]"
+                    for v, lo, hi in zip(table.value, table.ci_low, table.ci_high, strict=True)
+                ],
+                "true value": table.true_value,
+                "ranking AUUC": table.ranking_auuc,
+            }
+        )
     _emit(
-        table,
+        shown,
         fmt,
         title=f"Incremental profit per customer, treating {result.budget:,} of "
         f"{result.plan.n_customers:,} held-out customers ({result.card.metrics['experiment']})",
