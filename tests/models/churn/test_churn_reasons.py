@@ -64,14 +64,15 @@ def test_a_topic_speaks_only_when_its_sentence_is_true() -> None:
         {
             "late_deliveries": [0, 2],
             "refunds": [0, 1],
-            "last_nps": [np.nan, 7],
+            "last_nps": [9, 6],  # a promoter's score is no reason; a detractor's is
             "last_messages": [6, 6],
             "last_messages_opened": [5, 1],
             "messages_sent_90d": [6, 6],
+            "frequency": [5, 1],  # a long history is no reason; one order is
         }
     )
     v = Values(frame, 90)
-    for code in ("late_deliveries", "refunds", "nps", "messages"):
+    for code in ("late_deliveries", "refunds", "nps", "messages", "value"):
         applies = _TOPIC[code].applies
         assert applies is not None
         assert applies(v).tolist() == [False, True], code

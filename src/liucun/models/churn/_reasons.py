@@ -173,6 +173,10 @@ def _attribute(label: str, feature: str) -> Topic:
     return Topic(feature, (feature,), lambda v: _join(label, ": ", v.text(feature)))
 
 
+#: NPS answers at or below this are detractors (the standard 0–6), the only ones given as
+#: a reason.
+NPS_DETRACTOR = 6
+
 #: Every topic; features of the model that no topic names get a generic sentence.
 TOPICS: tuple[Topic, ...] = (
     Topic(
@@ -193,6 +197,8 @@ TOPICS: tuple[Topic, ...] = (
         lambda v: _join(
             _count(v["frequency"], "order", "orders"), " so far, ", _int(v["monetary"]), " spent"
         ),
+        # a short history is a reason; a long one is not, whatever its contribution
+        lambda v: v["frequency"] <= 2,
     ),
     Topic(
         "tenure",
@@ -280,7 +286,8 @@ TOPICS: tuple[Topic, ...] = (
         "nps",
         ("last_nps",),
         lambda v: _join("last NPS answer was ", _int(v["last_nps"]), " out of 10"),
-        lambda v: np.isfinite(v["last_nps"]),
+        # a promoter's score is not a reason to leave, whatever its contribution
+        lambda v: v["last_nps"] <= NPS_DETRACTOR,
     ),
     Topic(
         "btyd",
