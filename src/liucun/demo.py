@@ -87,6 +87,10 @@ def main(argv: list[str] | None = None) -> int:
         f"Try:  .venv/bin/liucun -w {workspace} retention --period week --breakdown "
         "channel --format csv"
     )
+    console.print(f"      .venv/bin/liucun -w {workspace} models --version v1")
+    console.print(
+        f"      .venv/bin/liucun -w {workspace} uplift policy --max-customers 5000 --list treat.csv"
+    )
     console.print(f"      .venv/bin/liucun -w {workspace} quarantine show")
     console.print(
         f"      .venv/bin/liucun -w {workspace} ingest events YOUR_ORDERS.csv "
