@@ -11,6 +11,7 @@ import pytest
 from typer.testing import CliRunner
 
 from liucun.cli import app
+from liucun.core import ConfigError
 from liucun.models import TrainingResult, list_models, score_customers, train_models
 from liucun.segments import customer_profiles
 from liucun.warehouse import open_workspace, resolved_events
@@ -138,3 +139,21 @@ def test_the_report_gains_a_risk_and_value_section(trained: Trained, tmp_path: P
     assert all(u in risk for u in top.user_id)
     for record in result.card.metrics["comparison"]:
         assert f"<td>{record['scorer']}</td>" in risk
+
+
+def test_reasons_only_above_a_risk_threshold(trained: Trained) -> None:
+    """At scale the SHAP reasons dominate scoring; below the threshold they are skipped
+    (empty lists) and every other number is unchanged."""
+    path, _ = trained
+    as_of = datetime(2026, 8, 15)
+    with open_workspace(path) as ws:
+        _, every = score_customers(ws, as_of=as_of)
+        _, some = score_customers(ws, as_of=as_of, reasons_min_risk=0.8)
+    np.testing.assert_array_equal(every.churn_risk, some.churn_risk)
+    np.testing.assert_array_equal(every.clv_365d, some.clv_365d)
+    low = some.churn_risk < 0.8
+    assert low.any() and (~low).any()
+    assert all(len(r) == 0 for r in some.reasons[low])
+    assert list(some.reasons[~low]) == list(every.reasons[~low])
+    with open_workspace(path) as ws, pytest.raises(ConfigError, match="reasons_min_risk"):
+        score_customers(ws, as_of=as_of, reasons_min_risk=1.5)

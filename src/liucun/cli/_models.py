@@ -84,6 +84,14 @@ def score_cmd(
     top: Annotated[
         int, typer.Option(min=0, help="Also list the N riskiest customers by CLV at risk.")
     ] = 10,
+    reasons_above: Annotated[
+        float,
+        typer.Option(
+            min=0.0,
+            max=1.0,
+            help="Explain only customers with at least this churn risk (faster at scale).",
+        ),
+    ] = 0.0,
     fmt: FormatOpt = OutputFormat.table,
     out: OutFileOpt = None,
     workspace: WorkspaceOpt = None,
@@ -99,7 +107,11 @@ def score_cmd(
 
     with _open(ctx, workspace) as ws, progress_steps("Scoring") as step:
         card, rows = score_customers(
-            ws, as_of=parse_day(as_of, "--as-of"), version=version, on_step=step
+            ws,
+            as_of=parse_day(as_of, "--as-of"),
+            version=version,
+            reasons_min_risk=reasons_above,
+            on_step=step,
         )
     console.print(
         f"Scored {len(rows):,} customers with {card.name} {card.version} as of "

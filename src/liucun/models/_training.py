@@ -294,9 +294,13 @@ def score_customers(
     as_of: datetime | None = None,
     version: str | None = None,
     top_reasons: int = 3,
+    reasons_min_risk: float = 0.0,
     on_step: Step | None = None,
 ) -> tuple[ModelCard, pd.DataFrame]:
     """Score every buyer as of ``as_of`` with a saved version; write them to ``scores``.
+
+    Reasons (SHAP contributions, the costly part at scale) are computed for customers
+    whose churn risk is at least ``reasons_min_risk``; the others get an empty list.
 
     Re-scoring the same ``as_of`` with the same version replaces those rows (idempotent).
     Returns the card and the scores written; ``rows.attrs["warnings"]`` lists the fit
@@ -304,7 +308,7 @@ def score_customers(
     """
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", FitWarning)
-        card, rows = _score(workspace, as_of, version, top_reasons, on_step)
+        card, rows = _score(workspace, as_of, version, top_reasons, reasons_min_risk, on_step)
     rows.attrs["warnings"] = fit_warnings(caught)
     return card, rows
 
@@ -314,8 +318,11 @@ def _score(
     as_of: datetime | None,
     version: str | None,
     top_reasons: int,
+    reasons_min_risk: float,
     on_step: Step | None,
 ) -> tuple[ModelCard, pd.DataFrame]:
+    if not 0.0 <= reasons_min_risk <= 1.0:
+        raise ConfigError(f"reasons_min_risk must be in [0, 1], got {reasons_min_risk}")
     step = on_step or (lambda _name: None)
     step("Load the saved models")
     bundle, card = load_model(workspace.models_dir, MODEL_NAME, version)
@@ -330,7 +337,8 @@ def _score(
     feats = build_features(events, users, as_of=end, horizon_days=churn.horizon_days)
     step("Churn risk and its reasons")
     risk = churn.predict_risk(feats)
-    reasons = churn_reasons(churn, feats, top_k=top_reasons)
+    explained = risk >= reasons_min_risk
+    reasons = _reasons_for(churn, feats, explained, top_reasons)
     step("Value: P(alive), expected orders, CLV")
     predicted = value.predict(value_summary(events, as_of=end).to_pandas())
     step("Stage and segment")
@@ -348,11 +356,27 @@ def _score(
     rows["model_version"] = card.version
     rows["scored_at"] = pd.Timestamp(datetime.now(UTC))
     # a left merge keeps the features' row order, which the reasons follow
-    table = _scores_table(rows, pa.array(reasons["reasons"].array))
+    table = _scores_table(rows, reasons)
     step(f"Write {len(rows):,} scores")
     _write_scores(workspace, table)
     rows["reasons"] = table.column("reasons").to_pylist()
     return card, rows
+
+
+def _reasons_for(
+    churn: ChurnModel, feats: pd.DataFrame, explained: np.ndarray, top_k: int
+) -> pa.Array:
+    """Reasons for the rows where ``explained`` is true, an empty list for the rest, in the
+    rows' order."""
+    n = len(feats)
+    if explained.all():
+        return pa.array(churn_reasons(churn, feats, top_k=top_k)["reasons"].array)
+    chosen = np.flatnonzero(explained)
+    sub = churn_reasons(churn, feats.iloc[chosen], top_k=top_k)
+    lists: list[list[str]] = [[] for _ in range(n)]
+    for i, r in zip(chosen, pa.array(sub["reasons"].array).to_pylist(), strict=True):
+        lists[int(i)] = r
+    return pa.array(lists, type=pa.list_(pa.string()))
 
 
 def _scores_table(rows: pd.DataFrame, reasons: pa.Array) -> pa.Table:
