@@ -48,7 +48,7 @@ class Split:
         return self.run.frame[~self.run.frame.held_out]
 
     @property
-    def test(self) -> pd.DataFrame:
+    def held_out(self) -> pd.DataFrame:
         return self.run.held_out
 
 
@@ -77,7 +77,7 @@ def _churn_risk(split: Split) -> np.ndarray:
     """A churn model as a growth team would build it: P(no order in the next 30 days),
     learned on the control arm (untouched by the campaign)."""
     X = split.train[list(FEATURES)].copy()
-    X_test = split.test[list(FEATURES)].copy()
+    X_test = split.held_out[list(FEATURES)].copy()
     for col in CATEGORICAL_FEATURES:
         levels = sorted(X[col].dropna().unique())
         X[col] = pd.Categorical(X[col], levels)
@@ -92,7 +92,7 @@ def _churn_risk(split: Split) -> np.ndarray:
 
 def test_frame_outcomes_match_the_simulated_expectations(shop: Split) -> None:
     """Mean observed orders per arm in the window ≈ the truth's expected orders."""
-    frame = pd.concat([shop.train, shop.test])
+    frame = pd.concat([shop.train, shop.held_out])
     truth = shop.truth.set_index("user_id")
     assert len(frame) == int(truth.in_campaign.sum())
     for arm, col in ((False, "campaign_orders_if_control"), (True, "campaign_orders_if_treated")):
@@ -106,7 +106,7 @@ def test_uplift_targeting_beats_churn_risk_targeting_on_the_truth(shop: Split) -
     """Measured (20,000 users, seed 7): among the top 20 %, uplift targeting earns ~6× the
     true incremental revenue of churn-risk targeting; churn risk points at dormant
     customers whose orders a coupon cannot move (their true effect is ~0)."""
-    test = shop.test
+    test = shop.held_out
     uplift = test.uplift.to_numpy()
     tau = test.true_effect_revenue.to_numpy()
     risk = _churn_risk(shop)
@@ -149,7 +149,7 @@ def test_uplift_targeting_beats_churn_risk_targeting_on_the_truth(shop: Split) -
 
 def test_the_pipeline_holds_out_what_it_evaluates(shop: Split) -> None:
     run = shop.run
-    train, test = shop.train, shop.test
+    train, test = shop.train, shop.held_out
     assert 0.45 < len(test) / len(run.frame) < 0.55
     alone = XLearner(num_threads=1).fit(
         train[list(FEATURES)], train.treated, train.outcome_revenue, propensity=train.propensity
