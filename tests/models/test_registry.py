@@ -50,3 +50,17 @@ def test_missing_models_are_explained(tmp_path: Path) -> None:
         load_model(tmp_path, "retention", "v9")
     with pytest.raises(ConfigError, match="model name"):
         save_model(tmp_path, 1, {**CARD, "name": "../evil"})
+
+
+def test_card_values_are_made_json_ready() -> None:
+    import math
+
+    import numpy as np
+    import pandas as pd
+
+    from liucun.models._registry import json_ready
+
+    got = json_ready({"a": np.float64(1.5), "b": [np.int64(2), float("nan")], "c": (pd.NA, 3)})
+    assert got == {"a": 1.5, "b": [2, None], "c": [None, 3]}
+    assert type(got["a"]) is float and type(got["b"][0]) is int
+    assert json_ready(math.inf) is None

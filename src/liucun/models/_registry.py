@@ -10,6 +10,7 @@ Loading unpickles the file: only load models your own workspace wrote.
 from __future__ import annotations
 
 import json
+import math
 import platform
 import re
 import shutil
@@ -21,6 +22,8 @@ from pathlib import Path
 from typing import Any
 
 import joblib
+import numpy as np
+import pandas as pd
 
 from liucun.core import ConfigError
 
@@ -54,6 +57,22 @@ class ModelCard:
         data = json.loads(text)
         known = {f for f in cls.__dataclass_fields__}
         return cls(**{k: v for k, v in data.items() if k in known})
+
+
+def json_ready(value: Any) -> Any:
+    """``value`` with NumPy scalars as Python ones, NaN/NA as None and tuples as lists,
+    through dicts and lists: what a card's ``metrics`` may hold."""
+    if isinstance(value, dict):
+        return {str(k): json_ready(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [json_ready(v) for v in value]
+    if isinstance(value, np.generic):
+        value = value.item()
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if value is pd.NA or value is pd.NaT:
+        return None
+    return value
 
 
 def library_versions() -> dict[str, str]:

@@ -28,7 +28,7 @@ import pandas as pd
 import pyarrow as pa
 
 from liucun.core import ConfigError, InvalidInput
-from liucun.models._registry import ModelCard, load_model, save_model
+from liucun.models._registry import ModelCard, json_ready, load_model, save_model
 from liucun.models._value import CustomerValueModel, value_summary
 from liucun.models.btyd import FitWarning
 from liucun.models.churn import (
@@ -135,9 +135,18 @@ def _train(
     model = ChurnModel(horizon_days=horizon_days, seed=seed, num_threads=num_threads)
     model.fit(backtest)
     step(f"Backtest: score {test_at:%Y-%m-%d} against the baselines")
-    comparison, curve, test_customers = _backtest(events, users, model, test_at, horizon_days)
+    last_day = (test_at - timedelta(days=1)).date()
+    outcome = holdout_outcomes(
+        events,
+        cutoff=last_day,
+        horizon_days=horizon_days,
+        data_end=(test_at + timedelta(days=horizon_days - 1)).date(),
+    )
+    comparison, curve, test_customers = _backtest(
+        events, users, model, test_at, horizon_days, outcome
+    )
     step("Backtest: value model against the holdout")
-    accuracy, deciles = _value_backtest(events, test_at, horizon_days)
+    accuracy, deciles = _value_backtest(events, test_at, horizon_days, outcome)
 
     if refit:
         step("Refit: churn training set on all the data")
@@ -165,12 +174,12 @@ def _train(
         "metrics": {
             "backtest_cutoff": test_at.isoformat(),
             "backtest_customers": test_customers,
-            "comparison": _records(comparison.reset_index(names="scorer")),
-            "calibration_curve": _records(curve),
+            "comparison": json_ready(comparison.reset_index(names="scorer").to_dict("records")),
+            "calibration_curve": json_ready(curve.to_dict("records")),
             "calibration": model.calibration_,
             "validation": model.validation_metrics_,
             "value_accuracy": accuracy,
-            "value_deciles": _records(deciles),
+            "value_deciles": json_ready(deciles.to_dict("records")),
             "drivers": drivers,
         },
         "notes": _notes(comparison, refit) + driver_notes + fit_warnings(caught),
@@ -186,17 +195,16 @@ def _train(
 
 
 def _backtest(
-    events: ir.Table, users: ir.Table, model: ChurnModel, test_at: datetime, horizon_days: int
+    events: ir.Table,
+    users: ir.Table,
+    model: ChurnModel,
+    test_at: datetime,
+    horizon_days: int,
+    outcome: pd.DataFrame,
 ) -> tuple[pd.DataFrame, pd.DataFrame, int]:
-    """The model and the baselines scored at ``test_at`` on the next H days' outcomes."""
-    last_day = (test_at - timedelta(days=1)).date()
-    base = baseline_scores(events, cutoff=last_day)
-    outcome = holdout_outcomes(
-        events,
-        cutoff=last_day,
-        horizon_days=horizon_days,
-        data_end=(test_at + timedelta(days=horizon_days - 1)).date(),
-    )
+    """The model and the baselines scored at ``test_at`` on the next H days' ``outcome``
+    (:func:`holdout_outcomes`)."""
+    base = baseline_scores(events, cutoff=(test_at - timedelta(days=1)).date())
     feats = build_features(events, users, as_of=test_at, horizon_days=horizon_days)
     risk = pd.DataFrame({"user_id": feats.user_id, "churn_model": model.predict_risk(feats)})
     rows = base.merge(outcome, on="user_id").merge(risk, on="user_id")
@@ -213,24 +221,17 @@ def _backtest(
 
 
 def _value_backtest(
-    events: ir.Table, test_at: datetime, horizon_days: int
+    events: ir.Table, test_at: datetime, horizon_days: int, outcome: pd.DataFrame
 ) -> tuple[dict[str, Any], pd.DataFrame]:
-    """Expected orders over the holdout from the value model fitted at ``test_at``."""
+    """Expected orders and spend over the holdout (``outcome``) from the value model
+    fitted at ``test_at``."""
     summary = value_summary(events, as_of=test_at).to_pandas()
     model = CustomerValueModel(horizons=(horizon_days,)).fit(summary)
-    predicted = model.predict(summary)
-    last_day = (test_at - timedelta(days=1)).date()
-    actual = holdout_outcomes(
-        events,
-        cutoff=last_day,
-        horizon_days=horizon_days,
-        data_end=(test_at + timedelta(days=horizon_days - 1)).date(),
-    )
-    rows = predicted.merge(actual, on="user_id")
+    rows = model.predict(summary).merge(outcome, on="user_id")
     orders = value_accuracy(rows[f"expected_orders_{horizon_days}d"], rows.holdout_orders)
     spend = value_accuracy(rows[f"clv_{horizon_days}d"], rows.holdout_spend)
     deciles = decile_table(rows[f"clv_{horizon_days}d"], rows.holdout_spend)
-    return {"orders": _plain(orders.as_dict()), "spend": _plain(spend.as_dict())}, deciles
+    return json_ready({"orders": orders.as_dict(), "spend": spend.as_dict()}), deciles
 
 
 def _drivers(
@@ -243,7 +244,7 @@ def _drivers(
         return [], [f"drivers: not estimated ({exc})"]
     table = analysis.hazard_ratios.drop(columns=["coef", "se"], errors="ignore")
     notes = [f"drivers: {n}" for n in analysis.notes]
-    return _records(table), notes
+    return json_ready(table.to_dict("records")), notes
 
 
 def _notes(comparison: pd.DataFrame, refit: bool) -> list[str]:
@@ -264,25 +265,6 @@ def fit_warnings(caught: list[warnings.WarningMessage]) -> list[str]:
         f"fit warning: {w.message}" for w in caught if issubclass(w.category, FitWarning)
     )
     return list(seen)
-
-
-def _plain(fields: dict[str, Any]) -> dict[str, Any]:
-    """Numbers as JSON-ready values (NaN → None, tuples → lists)."""
-    return {k: list(v) if isinstance(v, tuple) else _json_value(v) for k, v in fields.items()}
-
-
-def _records(frame: pd.DataFrame) -> list[dict[str, Any]]:
-    return [{k: _json_value(v) for k, v in row.items()} for row in frame.to_dict("records")]
-
-
-def _json_value(value: Any) -> Any:
-    if isinstance(value, np.generic):
-        value = value.item()
-    if isinstance(value, float) and not np.isfinite(value):
-        return None
-    if value is pd.NA or value is pd.NaT:
-        return None
-    return value
 
 
 # ---- scoring --------------------------------------------------------------------------

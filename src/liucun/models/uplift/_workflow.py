@@ -12,14 +12,19 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
-from typing import Any
 
 import numpy as np
 import pandas as pd
 import pyarrow as pa
 
 from liucun.core import ConfigError
-from liucun.models._registry import ModelCard, list_models, load_model, save_model
+from liucun.models._registry import (
+    ModelCard,
+    json_ready,
+    list_models,
+    load_model,
+    save_model,
+)
 from liucun.models.uplift._evaluation import UpliftEvaluation, evaluate_uplift
 from liucun.models.uplift._features import (
     FEATURES,
@@ -99,7 +104,7 @@ def train_uplift(
             "auuc": ev.auuc,
             "qini_fraction": ev.qini.fraction.tolist(),
             "qini_gain": ev.qini.gain.tolist(),
-            "uplift_at": [_plain(u) for u in ev.uplift_at],
+            "uplift_at": json_ready([asdict(u) for u in ev.uplift_at]),
         },
         "notes": [
             f"{learner.upper()}-learner on {outcome} over {window_days} days after exposure; "
@@ -229,8 +234,3 @@ def plan_next_campaign(
         }
     ).sort_values(["treat", "expected_profit"], ascending=False, ignore_index=True)
     return plan, out
-
-
-def _plain(obj: Any) -> dict[str, Any]:
-    """A dataclass of numbers as JSON-ready values."""
-    return {k: (v.item() if isinstance(v, np.generic) else v) for k, v in asdict(obj).items()}
