@@ -115,7 +115,7 @@ def _campaign(shop: Path) -> str:
 
     from liucun.simulate import campaign_exposures
 
-    log = campaign_exposures(pq.read_table(shop / "truth.parquet", columns=None))
+    log = campaign_exposures(pq.read_table(shop / "truth.parquet"))
     return str(log["experiment"][0].as_py())
 
 

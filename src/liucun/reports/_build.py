@@ -95,7 +95,7 @@ def latest_scores(
         & (table.model == first.model)
         & (table.model_version == first.model_version)
     ).to_pandas()
-    cards = [c for c in list_models(workspace.models_dir, first.model)]
+    cards = list_models(workspace.models_dir, first.model)
     card = next((c for c in cards if c.version == first.model_version), None)
     return chosen, card
 

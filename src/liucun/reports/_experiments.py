@@ -13,11 +13,12 @@ import plotly.graph_objects as go
 from liucun.experiments import (
     RETENTION_METRICS,
     analyze_outcomes,
+    compare,
     experiment_outcomes,
     peeking_path,
 )
 from liucun.reports._analytics import ReportContext, _formatted
-from liucun.reports._render import Section
+from liucun.reports._render import Section, interval_figure
 
 #: At most this many experiments (the most recently exposed) get a part of the section.
 MAX_EXPERIMENTS = 3
@@ -69,32 +70,29 @@ def _experiment(sec: Section, ctx: ReportContext, key: str) -> str:
         counts=counts,
         weights=shares,
         unit_type=unit_type,
-        relative=True,
     )
-    res = analysis.results.to_pandas()
-    res = res[res.estimate.notna()]
-    fig = go.Figure(
-        go.Scatter(
-            x=res.estimate,
-            y=res.metric + " (" + res.variant + ")",
-            mode="markers",
-            error_x={
-                "type": "data",
-                "symmetric": False,
-                "array": res.ci_high - res.estimate,
-                "arrayminus": res.estimate - res.ci_low,
-            },
-        )
+    variants = [v for v in counts if v != analysis.control]
+    # relative lifts from the same per-variant statistics (no second pass over the data)
+    arms = analysis.arms
+    lifts = [
+        (f"{m.name} ({v})", compare(arms[analysis.control][m.name], arms[v][m.name], relative=True))
+        for m in RETENTION_METRICS
+        for v in variants
+    ]
+    lifts = [(label, r) for label, r in lifts if r.estimate is not None]
+    fig = interval_figure(
+        [_number(r.estimate) for _, r in lifts],
+        [_number(r.ci_low) for _, r in lifts],
+        [_number(r.ci_high) for _, r in lifts],
+        [label for label, _ in lifts],
+        reference=0,
     )
-    fig.add_vline(x=0, line_dash="dot")
     fig.update_layout(
         title=f"{key}: relative lift vs {analysis.control} (95 % interval)",
         xaxis={"tickformat": ".0%", "title": "treatment ÷ control − 1"},
-        height=160 + 32 * len(res),
     )
     sec.add_figure(fig)
     orders = RETENTION_METRICS[0]
-    variants = [v for v in counts if v != analysis.control]
     if variants:
         path = peeking_path(
             ctx.workspace.warehouse,  # type: ignore[union-attr]
@@ -135,14 +133,7 @@ def _experiment(sec: Section, ctx: ReportContext, key: str) -> str:
             height=380,
         )
         sec.add_figure(fig)
-    absolute = analyze_outcomes(
-        outcomes,
-        experiment=key,
-        metrics=RETENTION_METRICS,
-        counts=counts,
-        weights=shares,
-        unit_type=unit_type,
-    ).results.to_pandas()
+    absolute = analysis.results.to_pandas()
     sec.add_table(
         _formatted(
             absolute[
@@ -228,6 +219,11 @@ def _uplift(sec: Section, ctx: ReportContext) -> None:
         ),
         text_last=True,
     )
+
+
+def _number(value: object) -> float:
+    """A scalar statistic as a float (NaN when undefined)."""
+    return math.nan if value is None else float(value)  # type: ignore[arg-type]
 
 
 def _g(value: object) -> str:

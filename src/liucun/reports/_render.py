@@ -9,6 +9,7 @@ from datetime import datetime
 from pathlib import Path
 
 import jinja2
+import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
 from plotly.offline import get_plotlyjs
@@ -83,6 +84,30 @@ def render(meta: ReportMeta, kpis: Sequence[Kpi], sections: Sequence[Section]) -
     return template.render(
         meta=meta, kpis=kpis, sections=sections, plotly_js=jinja2.filters.Markup(get_plotlyjs())
     )
+
+
+def interval_figure(
+    estimate: Sequence[float],
+    low: Sequence[float],
+    high: Sequence[float],
+    labels: Sequence[str],
+    *,
+    reference: float,
+) -> go.Figure:
+    """Point estimates with their intervals, one row per label, and a dotted line at
+    ``reference`` (0 for effects, 1 for ratios): a forest plot."""
+    est, lo, hi = (np.asarray(x, dtype=float) for x in (estimate, low, high))
+    fig = go.Figure(
+        go.Scatter(
+            x=est,
+            y=list(labels),
+            mode="markers",
+            error_x={"type": "data", "symmetric": False, "array": hi - est, "arrayminus": est - lo},
+        )
+    )
+    fig.add_vline(x=reference, line_dash="dot")
+    fig.update_layout(height=160 + 30 * len(est))
+    return fig
 
 
 def write_html(text: str, out: Path) -> Path:

@@ -7,7 +7,7 @@ import pandas as pd
 import plotly.graph_objects as go
 
 from liucun.reports._analytics import ReportContext, _formatted
-from liucun.reports._render import Section, number, pct
+from liucun.reports._render import Section, interval_figure, number, pct
 from liucun.segments import SEGMENTS, STAGES
 
 TOP_AT_RISK = 15
@@ -166,24 +166,10 @@ def _drivers(sec: Section, card: object) -> None:
         return
     d = drivers.dropna(subset=["hazard_ratio", "ci_low", "ci_high"]).sort_values("hazard_ratio")
     label = d["term"] if "term" in d.columns else d["covariate"]
-    fig = go.Figure(
-        go.Scatter(
-            x=d.hazard_ratio,
-            y=label,
-            mode="markers",
-            error_x={
-                "type": "data",
-                "symmetric": False,
-                "array": d.ci_high - d.hazard_ratio,
-                "arrayminus": d.hazard_ratio - d.ci_low,
-            },
-        )
-    )
-    fig.add_vline(x=1, line_dash="dot")
+    fig = interval_figure(d.hazard_ratio, d.ci_low, d.ci_high, label.astype(str), reference=1)
     fig.update_layout(
         title="Retention drivers: churn hazard ratio (Cox model, 95 % interval)",
         xaxis={"title": "hazard ratio (> 1 raises churn)", "type": "log"},
-        height=160 + 28 * len(d),
     )
     sec.add_figure(fig)
     if "sentence" in drivers.columns:
