@@ -24,7 +24,7 @@ import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
 from liucun.ingest import IngestOptions, ingest_events
-from liucun.warehouse import init_workspace
+from liucun.workspace import init_workspace
 
 TYPES = np.array(["visit", "view", "add_to_cart", "order", "search", "message_opened"])
 CHANNELS = np.array(["app", "web", "mini_program", "offline_store"])

@@ -31,7 +31,8 @@ def main() -> None:
     from liucun.models import score_customers, train_models
     from liucun.models.churn import build_features
     from liucun.simulate import simulate_shop
-    from liucun.warehouse import init_workspace, open_workspace, resolved_events
+    from liucun.warehouse import resolved_events
+    from liucun.workspace import init_workspace, open_workspace
 
     root = args.out / f"scoring-{args.users}"
     sim_dir, ws_dir = root / "sim", root / "ws"

@@ -50,7 +50,7 @@ from liucun.models.uplift import (
     evaluate_uplift,
 )
 from liucun.simulate import simulate_shop
-from liucun.warehouse import init_workspace, open_workspace
+from liucun.workspace import init_workspace, open_workspace
 
 CAUSALML = "causalml==0.18.0"
 

@@ -11,7 +11,7 @@ import pytest
 from helpers import need
 from liucun.ingest import ingest_events, ingest_users
 from liucun.simulate import simulate_shop
-from liucun.warehouse import Workspace, init_workspace, open_workspace
+from liucun.workspace import Workspace, init_workspace, open_workspace
 
 
 @pytest.fixture

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from liucun.warehouse import init_workspace, open_workspace
+from liucun.workspace import init_workspace, open_workspace
 
 
 def make_workspace(path: Path) -> Path:

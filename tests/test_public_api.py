@@ -13,6 +13,8 @@ PACKAGES = [
     "liucun.core",
     "liucun.schema",
     "liucun.warehouse",
+    "liucun.state",
+    "liucun.workspace",
     "liucun.ingest",
     "liucun.metrics",
     "liucun.models",
@@ -46,7 +48,7 @@ def test_all_is_sorted_and_resolvable(name: str) -> None:
 
 
 def test_open_is_the_workspace_entry_point(tmp_path) -> None:  # type: ignore[no-untyped-def]
-    from liucun.warehouse import init_workspace
+    from liucun.workspace import init_workspace
 
     init_workspace(tmp_path / "ws").close()
     with liucun.open(tmp_path / "ws") as ws:

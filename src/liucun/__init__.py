@@ -2,12 +2,12 @@
 
 >>> import liucun
 >>> ws = liucun.open("liucun-data")          # doctest: +SKIP
->>> ws.warehouse.table("events").count()     # doctest: +SKIP
+>>> ws.events().count()                      # doctest: +SKIP
 """
 
 from liucun.core import LiucunError
-from liucun.warehouse import Workspace, init_workspace
-from liucun.warehouse import open_workspace as open
+from liucun.workspace import Workspace, init_workspace
+from liucun.workspace import open_workspace as open
 
 __version__ = "0.1.0"
 

@@ -25,7 +25,7 @@ from liucun.experiments import (
     log_exposures,
 )
 from liucun.experiments._hashing import as_unit_ids, buckets
-from liucun.warehouse import Workspace
+from liucun.workspace import Workspace
 
 #: GrowthBook SDK spec, tests/cases.json "hash" (version 2): seed, value, bucket.
 GROWTHBOOK_HASH_V2 = [
@@ -170,16 +170,21 @@ def test_accounts_and_bad_configurations() -> None:
 
 
 def test_exposure_logging_is_idempotent(workspace: Workspace) -> None:
-    wh = workspace.warehouse
+    state = workspace.state
     rows = assign(Experiment("winback", coverage=0.8, holdout=0.1), IDS[:2_000])
     in_exp = int(pc.sum(pc.is_valid(rows.column("variant"))).as_py())
     t0 = datetime(2026, 3, 1, 9, tzinfo=UTC)
-    first = log_exposures(wh, rows, ts=t0)
+    first = log_exposures(state, rows, ts=t0)
     assert (first.logged, first.duplicates) == (in_exp, 0)
-    again = log_exposures(wh, rows, ts=t0)
+    again = log_exposures(state, rows, ts=t0)
     assert (again.logged, again.duplicates) == (0, in_exp)
+    assert workspace.sync().copied == {"exposures": in_exp}
+    assert workspace.sync().copied == {"exposures": 0}
+    wh = workspace.warehouse
     assert wh.count("exposures") == in_exp
-    later = log_exposures(wh, rows.slice(0, 10), ts=t0 + timedelta(days=1))
+    later = log_exposures(state, rows.slice(0, 10), ts=t0 + timedelta(days=1))
+    workspace.sync()
+    wh = workspace.warehouse
     assert wh.count("exposures") == in_exp + later.logged
     stored = wh.table("exposures").to_pyarrow()
     assert set(stored.column("experiment").to_pylist()) == {"winback"}
@@ -195,6 +200,6 @@ def test_exposure_logging_is_idempotent(workspace: Workspace) -> None:
     ):
         assert by_unit[unit] == variant
     with pytest.raises(ConfigError, match="has no time zone"):
-        log_exposures(wh, rows, ts=datetime(2026, 3, 1))
+        log_exposures(state, rows, ts=datetime(2026, 3, 1))
     with pytest.raises(InvalidInput, match="lacks column"):
-        log_exposures(wh, rows.drop(["probability"]), ts=t0)
+        log_exposures(state, rows.drop(["probability"]), ts=t0)

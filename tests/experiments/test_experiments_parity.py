@@ -16,7 +16,7 @@ import pytest
 from liucun.experiments import Experiment, analyze_experiment, assign, log_exposures
 from liucun.ingest import ingest_events, ingest_users
 from liucun.simulate import simulate_shop
-from liucun.warehouse import init_workspace
+from liucun.workspace import init_workspace
 
 pytestmark = [pytest.mark.spark, pytest.mark.slow]
 
@@ -30,9 +30,10 @@ def test_analysis_is_identical_on_duckdb_and_spark(tmp_path: Path, spark_availab
         with init_workspace(tmp_path / url, warehouse_url=url) as ws:
             ingest_users(ws.warehouse, [sim.users_path])
             ingest_events(ws.warehouse, [sim.events_dir])
-            log_exposures(ws.warehouse, rows, ts=datetime(2026, 8, 1, tzinfo=UTC))
-            again = log_exposures(ws.warehouse, rows, ts=datetime(2026, 8, 1, tzinfo=UTC))
+            log_exposures(ws.state, rows, ts=datetime(2026, 8, 1, tzinfo=UTC))
+            again = log_exposures(ws.state, rows, ts=datetime(2026, 8, 1, tzinfo=UTC))
             assert again.logged == 0
+            ws.sync()
             a = analyze_experiment(ws.warehouse, "parity", window_days=30)
             results[url] = (a.results.to_pandas(), a.counts, a.srm.p_value)
     duck, spark = results["duckdb"], results["pyspark"]

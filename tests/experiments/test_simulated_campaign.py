@@ -25,7 +25,7 @@ from liucun.experiments import (
 from liucun.experiments.stats import CupedStat
 from liucun.ingest import ingest_events, ingest_users
 from liucun.simulate import campaign_exposures, simulate_shop
-from liucun.warehouse import Workspace, init_workspace
+from liucun.workspace import Workspace, init_workspace
 
 pytestmark = pytest.mark.slow
 
@@ -51,7 +51,8 @@ def campaign(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Campaign]:
     key = log["experiment"][0].as_py()
     # the campaign's units, as logged (a duplicate registration's rows are left out)
     truth = truth.filter(pc.is_in(truth["user_id"], log["unit_id"]))
-    log_exposures(ws.warehouse, log.drop(["ts"]), ts=log["ts"])
+    log_exposures(ws.state, log.drop(["ts"]), ts=log["ts"])
+    ws.sync()
     yield Campaign(ws, key, truth)
     ws.close()
 

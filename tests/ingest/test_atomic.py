@@ -31,7 +31,8 @@ import pytest
 
 from liucun.core import WarehouseError
 from liucun.ingest import ingest_events
-from liucun.warehouse import ParquetWarehouse, init_workspace, open_workspace
+from liucun.warehouse import ParquetWarehouse
+from liucun.workspace import init_workspace, open_workspace
 
 LIUCUN = str(Path(sys.executable).parent / "liucun")
 # ~2-3 s per load on a 2-core runner, half of it starting Python. The DuckDB load stays
@@ -336,7 +337,7 @@ def test_killed_big_load_is_all_or_nothing(
 _DIE_AFTER_COMMIT = """
 import os, sys
 from liucun.ingest import ingest_events
-from liucun.warehouse import open_workspace
+from liucun.workspace import open_workspace
 
 wh = open_workspace(sys.argv[1]).warehouse
 real = wh.engine.con

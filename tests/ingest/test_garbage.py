@@ -25,7 +25,7 @@ from typer.testing import CliRunner
 
 from helpers import counts, make_workspace
 from liucun.cli import app
-from liucun.warehouse import open_workspace
+from liucun.workspace import open_workspace
 
 HEADER = "user_id,event_type,ts,revenue,currency\n"
 LIUCUN_ERRORS = (

@@ -17,7 +17,8 @@ from hypothesis import strategies as st
 
 from liucun.core import ConfigError, InvalidInput
 from liucun.ingest import IngestOptions, ingest_events, ingest_tables, ingest_users
-from liucun.warehouse import init_workspace, resolved_events
+from liucun.warehouse import resolved_events
+from liucun.workspace import init_workspace
 
 NOW = datetime(2026, 6, 1, tzinfo=UTC)
 OPTS = IngestOptions(now=NOW)

@@ -29,7 +29,8 @@ from liucun.metrics import (
 from liucun.models.drivers import survival_dataset
 from liucun.segments import customer_tags, lifecycle_stages, rfm, stage_transitions
 from liucun.simulate import simulate_shop
-from liucun.warehouse import init_workspace, resolved_events
+from liucun.warehouse import resolved_events
+from liucun.workspace import init_workspace
 
 pytestmark = [pytest.mark.spark, pytest.mark.slow]
 AS_OF = datetime(2026, 9, 30)

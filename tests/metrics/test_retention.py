@@ -246,7 +246,7 @@ def test_rolling_24_hour_windows() -> None:
 def test_periods_in_the_reporting_time_zone(tmp_path) -> None:  # type: ignore[no-untyped-def]
     """Days are counted in the reporting time zone: 20:00 UTC is the next day in Shanghai."""
     from liucun.ingest import ingest_tables
-    from liucun.warehouse import init_workspace
+    from liucun.workspace import init_workspace
 
     df = pd.DataFrame(
         [

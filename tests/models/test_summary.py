@@ -17,7 +17,7 @@ from liucun.warehouse import resolved_events
 
 @pytest.fixture(scope="module")
 def cdnow_workspace(tmp_path_factory):  # type: ignore[no-untyped-def]
-    from liucun.warehouse import init_workspace
+    from liucun.workspace import init_workspace
 
     data = load_cdnow()
     ws = init_workspace(tmp_path_factory.mktemp("cdnow") / "ws")

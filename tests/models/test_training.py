@@ -14,7 +14,8 @@ from liucun.cli import app
 from liucun.core import ConfigError
 from liucun.models import TrainingResult, list_models, score_customers, train_models
 from liucun.segments import customer_profiles
-from liucun.warehouse import open_workspace, resolved_events
+from liucun.warehouse import resolved_events
+from liucun.workspace import open_workspace
 
 pytestmark = pytest.mark.slow
 OPTIONS = {"n_cutoffs": 3, "num_threads": 1, "seed": 0}

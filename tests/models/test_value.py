@@ -14,7 +14,7 @@ from liucun.datasets import load_cdnow
 from liucun.ingest import ingest_tables
 from liucun.models import CustomerValueModel, value_summary
 from liucun.models.btyd import BetaGeoModel, FitWarning, GammaGammaModel
-from liucun.warehouse import init_workspace
+from liucun.workspace import init_workspace
 
 #: Fader, Hardie & Lee (2005a, 2005b): BG/NBD and Gamma-Gamma on the 39-week calibration.
 BGNBD = {"r": 0.243, "alpha": 4.414, "a": 0.793, "b": 2.426}

@@ -21,7 +21,8 @@ from liucun.reports import (
     overall_ltv_cac,
     region_dispersion,
 )
-from liucun.warehouse import Workspace, resolved_events
+from liucun.warehouse import resolved_events
+from liucun.workspace import Workspace
 
 SECTION_KEYS = ("cohorts", "curves", "lifecycle", "rfm", "stages", "funnel", "ltv_cac", "regions")
 
@@ -33,7 +34,7 @@ def _sections(html: str) -> dict[str, str]:
 
 @pytest.fixture(scope="module")
 def report(shop_workspace: Path, tmp_path_factory: pytest.TempPathFactory) -> str:
-    from liucun.warehouse import open_workspace
+    from liucun.workspace import open_workspace
 
     out = tmp_path_factory.mktemp("report") / "report.html"
     steps: list[str] = []

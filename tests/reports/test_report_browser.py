@@ -12,7 +12,7 @@ import pytest
 from playwright import sync_api
 
 from liucun.reports import build_report
-from liucun.warehouse import open_workspace
+from liucun.workspace import open_workspace
 
 ARGS = [
     "--no-sandbox",

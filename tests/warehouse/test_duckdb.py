@@ -11,7 +11,8 @@ import pytest
 
 from liucun.core import ConfigError, WarehouseError, WorkspaceError
 from liucun.schema import arrow_schema
-from liucun.warehouse import DuckDBWarehouse, init_workspace, open_workspace
+from liucun.warehouse import DuckDBWarehouse
+from liucun.workspace import init_workspace, open_workspace
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
 

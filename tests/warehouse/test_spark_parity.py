@@ -13,7 +13,8 @@ import pytest
 
 from liucun.ingest import IngestOptions, ingest_events, ingest_users
 from liucun.schema import column_names
-from liucun.warehouse import init_workspace, resolved_events
+from liucun.warehouse import resolved_events
+from liucun.workspace import init_workspace
 
 pytestmark = [pytest.mark.spark, pytest.mark.slow]
 NOW = datetime(2026, 6, 1, tzinfo=UTC)

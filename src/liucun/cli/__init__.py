@@ -4,7 +4,15 @@ A :class:`~liucun.core.LiucunError` becomes one red sentence and exit code 1; a
 traceback means a bug. One module per group of commands; importing them registers them.
 """
 
-from liucun.cli import _analytics, _experiments, _ingest, _models, _shop, _uplift  # noqa: F401  - registers the commands
+from liucun.cli import (  # noqa: F401  - importing registers the commands
+    _analytics,
+    _experiments,
+    _ingest,
+    _models,
+    _shop,
+    _state,
+    _uplift,
+)
 from liucun.cli._app import app, console
 
 

@@ -77,12 +77,10 @@ def retention_cmd(
     --breakdown channel --format csv[/bold]
     """
     from liucun.metrics import parse_brackets, retention
-    from liucun.warehouse import resolved_events
 
     start, stop = parse_day(since, "--since"), parse_day(until, "--until")
     with _open(ctx, workspace) as ws:
-        wh = ws.warehouse
-        events = resolved_events(wh.table("events"), wh.table("identities"))
+        events = ws.events()
         if start is not None:
             events = events.filter(events.ts >= start)
         if stop is not None:
@@ -97,7 +95,7 @@ def retention_cmd(
             brackets=parse_brackets(brackets),
             entity=entity,  # type: ignore[arg-type]
             breakdown=breakdown,
-            users=wh.table("users"),
+            users=ws.customers(),
             max_period=max_period,
             as_of=stop,
             week_start=week_start,
@@ -125,14 +123,12 @@ def metrics_cmd(
     Example: [bold]liucun -w shop metrics --as-of 2026-09-30 --format json[/bold]
     """
     from liucun.reports import headline_kpis
-    from liucun.warehouse import resolved_events
 
     with _open(ctx, workspace) as ws:
         end = _as_of(as_of, ws)
-        wh = ws.warehouse
-        events = resolved_events(wh.table("events"), wh.table("identities"))
+        events = ws.events()
         frame = headline_kpis(
-            events, wh.table("users"), as_of=end, timezone=ws.settings.reporting_timezone
+            events, ws.customers(), as_of=end, timezone=ws.settings.reporting_timezone
         ).drop(columns="kind")
     _emit(frame, fmt, title=f"Metrics up to {end:%Y-%m-%d}", out=out)
 
@@ -167,16 +163,14 @@ def segments_cmd(
     """
     from liucun.core import ConfigError
     from liucun.segments import customer_profiles, parse_filter
-    from liucun.warehouse import resolved_events
 
     column = {"rfm": "rfm_segment", "class": "rfm_class", "stage": "stage"}.get(by)
     if column is None:
         raise ConfigError(f"--by {by!r}: use rfm, class or stage")
     with _open(ctx, workspace) as ws:
         end = _as_of(as_of, ws)
-        wh = ws.warehouse
-        events = resolved_events(wh.table("events"), wh.table("identities"))
-        table = customer_profiles(events, wh.table("users"), as_of=end)
+        events = ws.events()
+        table = customer_profiles(events, ws.customers(), as_of=end)
         if where:
             table = table.filter(parse_filter(where, table))
         if by != "stage":

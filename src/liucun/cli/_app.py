@@ -94,7 +94,7 @@ def _workspace_path(ctx: typer.Context, given: Path | None) -> Path:
 
 
 def _open(ctx: typer.Context, given: Path | None) -> Any:
-    from liucun.warehouse import open_workspace
+    from liucun.workspace import open_workspace
 
     return open_workspace(_workspace_path(ctx, given))
 
@@ -115,18 +115,28 @@ def init(
     ctx: typer.Context,
     directory: Annotated[Path | None, typer.Argument(help="Where to create it.")] = None,
     warehouse_url: Annotated[str, typer.Option(help="'duckdb' or 'pyspark'.")] = "duckdb",
+    state_url: Annotated[
+        str | None,
+        typer.Option(
+            help="State database URL (default: state.sqlite in the workspace), e.g. "
+            "postgresql+psycopg://liucun@127.0.0.1:5432/liucun."
+        ),
+    ] = None,
     workspace: WorkspaceOpt = None,
 ) -> None:
-    """Create a workspace: liucun.toml, the warehouse, models/ and reports/.
+    """Create a workspace: liucun.toml, the warehouse, the state database, the secret
+    key, models/ and reports/.
 
-    Example: [bold]liucun init ./shop[/bold]
+    Example: [bold]liucun init ./shop[/bold], or with PostgreSQL for operational state:
+    [bold]liucun init ./shop --state-url postgresql+psycopg://liucun@db:5432/liucun[/bold]
     """
-    from liucun.warehouse import init_workspace
+    from liucun.workspace import init_workspace
 
     path = directory or _workspace_path(ctx, workspace)
-    with init_workspace(path, warehouse_url=warehouse_url) as ws:
+    with init_workspace(path, warehouse_url=warehouse_url, state_url=state_url) as ws:
         console.print(
-            f"Workspace ready at [bold]{ws.path}[/bold] (warehouse: {ws.warehouse.backend_name})."
+            f"Workspace ready at [bold]{ws.path}[/bold] (warehouse: "
+            f"{ws.warehouse.backend_name}, state: {ws.state.backend})."
         )
         console.print(
             f"Next: [bold]liucun -w {path} ingest events FILE[/bold] "

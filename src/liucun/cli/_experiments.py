@@ -135,6 +135,7 @@ def analyze_cmd(
         )
     elif experiment is not None:
         with _open(ctx, workspace) as ws:
+            ws.sync()
             analysis = analyze_experiment(
                 ws.warehouse,
                 experiment,

@@ -195,7 +195,7 @@ def ingest_simulated_cmd(
 
             log = campaign_exposures(pq.read_table(truth))
             if log.num_rows:
-                done = log_exposures(ws.warehouse, log.drop(["ts"]), ts=log["ts"])
+                done = log_exposures(ws.state, log.drop(["ts"]), ts=log["ts"], clock=ws.clock)
                 experiment = log["experiment"][0].as_py()
                 console.print(
                     f"Logged {done.logged:,} exposures of the simulated campaign "

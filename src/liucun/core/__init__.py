@@ -1,10 +1,25 @@
-"""Settings, errors and small utilities shared by every layer."""
+"""Settings, errors, the clock and small utilities shared by every layer."""
 
+from liucun.core._clock import (
+    Clock,
+    SimulatedClock,
+    SystemClock,
+    as_utc,
+    data_end,
+    last_full_day,
+    midnight,
+    naive_utc,
+)
 from liucun.core._errors import (
     ConfigError,
+    Hint,
     InvalidInput,
     LiucunError,
+    NotFittedError,
+    NothingLoaded,
     RejectRateExceeded,
+    StateError,
+    WarehouseBusy,
     WarehouseError,
     WorkspaceError,
 )
@@ -12,20 +27,35 @@ from liucun.core._settings import (
     SETTINGS_FILE,
     IngestSettings,
     Settings,
+    StateSettings,
     check_timezone,
     load_settings,
 )
 
 __all__ = [
     "SETTINGS_FILE",
+    "Clock",
     "ConfigError",
+    "Hint",
     "IngestSettings",
     "InvalidInput",
     "LiucunError",
+    "NotFittedError",
+    "NothingLoaded",
     "RejectRateExceeded",
     "Settings",
+    "SimulatedClock",
+    "StateError",
+    "StateSettings",
+    "SystemClock",
+    "WarehouseBusy",
     "WarehouseError",
     "WorkspaceError",
+    "as_utc",
     "check_timezone",
+    "data_end",
+    "last_full_day",
     "load_settings",
+    "midnight",
+    "naive_utc",
 ]

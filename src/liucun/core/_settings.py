@@ -57,6 +57,16 @@ class IngestSettings(BaseModel):
         return check_timezone(value)
 
 
+class StateSettings(BaseModel):
+    """Where the operational state lives."""
+
+    url: str | None = Field(
+        None,
+        description="SQLAlchemy URL of the state database; None = state.sqlite in the "
+        "workspace. PostgreSQL: 'postgresql+psycopg://user@host:5432/database'.",
+    )
+
+
 class Settings(BaseSettings):
     """Workspace settings. Precedence: arguments > ``LIUCUN_*`` env > ``liucun.toml``."""
 
@@ -75,6 +85,7 @@ class Settings(BaseSettings):
         description="Input column → canonical column, e.g. amount = 'revenue'.",
     )
     ingest: IngestSettings = Field(default_factory=IngestSettings)
+    state: StateSettings = Field(default_factory=StateSettings)
 
     @field_validator("reporting_timezone")
     @classmethod

@@ -1,5 +1,10 @@
-"""The exposure log: every assignment that reached a unit, in the warehouse's
+"""The exposure log: every assignment that reached a unit, in the state database's
 ``exposures`` table, with its probability so past decisions can be re-evaluated.
+
+State is the log's source of truth, so an always-on process (a decision API, a journey
+worker) and the CLI can log at once; analyses read the warehouse's copy, which
+:func:`liucun.workspace.sync` brings up to date (``Workspace.sync``; the experiment
+analysis and uplift call it first).
 
 Writing is idempotent: a row's ``exposure_id`` is the md5 of (experiment, unit type,
 unit id, time), so logging the same exposure again — a retried job, a replayed batch —
@@ -19,11 +24,11 @@ import ibis.expr.types as ir
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from liucun.core import ConfigError, InvalidInput
+from liucun.core import Clock, ConfigError, InvalidInput, SystemClock
 from liucun.experiments._assignment import ASSIGNMENT_SCHEMA
 from liucun.ingest._rules import fingerprint
 from liucun.schema import arrow_schema
-from liucun.warehouse import Warehouse
+from liucun.state import EXPOSURE_COLUMNS, StateStore, insert_exposures
 
 TS = arrow_schema("exposures").field("ts").type
 
@@ -37,9 +42,7 @@ class ExposureLog:
     duplicates: int
 
 
-def _timestamps(ts: datetime | Sequence[datetime] | pa.Array | None, n: int) -> pa.Array:
-    if ts is None:
-        ts = datetime.now(UTC)
+def _timestamps(ts: datetime | Sequence[datetime] | pa.Array, n: int) -> pa.Array:
     if isinstance(ts, datetime):
         if ts.tzinfo is None:
             raise ConfigError(
@@ -56,26 +59,29 @@ def _timestamps(ts: datetime | Sequence[datetime] | pa.Array | None, n: int) -> 
 
 
 def log_exposures(
-    warehouse: Warehouse,
+    state: StateStore,
     assignments: pa.Table,
     *,
     ts: datetime | Sequence[datetime] | pa.Array | None = None,
+    clock: Clock | None = None,
 ) -> ExposureLog:
-    """Append the assigned rows of ``assignments`` (from :func:`assign`) to ``exposures``.
+    """Append the assigned rows of ``assignments`` (from :func:`assign`) to the log in
+    ``state`` (``ws.state``), in one transaction.
 
     Units outside the experiment (null variant) are not exposed and not logged. ``ts``
-    is when the units were exposed: one aware datetime for all (default: now) or one per
-    row. Rows already in the log (same experiment, unit and time) are skipped.
+    is when the units were exposed: one aware datetime for all (default: ``clock``'s
+    now) or one per row. Rows already in the log (same experiment, unit and time) are
+    skipped.
     """
     missing = [c for c in ASSIGNMENT_SCHEMA.names if c not in assignments.column_names]
     if missing:
         raise InvalidInput(
             f"assignments lacks column(s) {', '.join(missing)}; pass the table assign() returns"
         )
-    now = datetime.now(UTC)
+    now = (clock or SystemClock()).now()
     load_id = f"exp-{now:%Y%m%dT%H%M%S}-{uuid.uuid4().hex[:8]}"
     rows = assignments.select(ASSIGNMENT_SCHEMA.names).append_column(
-        "ts", _timestamps(ts, assignments.num_rows)
+        "ts", _timestamps(now if ts is None else ts, assignments.num_rows)
     )
     rows = rows.filter(pc.is_valid(rows["variant"]))
     t = ibis.memtable(rows)
@@ -83,9 +89,9 @@ def log_exposures(
         exposure_id=fingerprint([t.experiment, t.unit_type, t.unit_id, t.ts]),
         load_id=ibis.literal(load_id),
     ).distinct(on="exposure_id", keep="first")
-    new = t.anti_join(warehouse.engine_table("exposures"), "exposure_id")
-    with warehouse.transaction() as writer:
-        logged = writer.append("exposures", new)
+    new = t.select(*EXPOSURE_COLUMNS).to_pyarrow()
+    with state.write() as session:
+        logged = insert_exposures(session, new)
     return ExposureLog(load_id=load_id, logged=logged, duplicates=rows.num_rows - logged)
 
 

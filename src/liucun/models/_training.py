@@ -49,7 +49,7 @@ from liucun.models.evaluation import (
 )
 from liucun.schema import arrow_schema, column_names
 from liucun.segments import customer_profiles
-from liucun.warehouse import Workspace, resolved_events
+from liucun.workspace import Workspace
 
 MODEL_NAME = "retention"
 Step = Callable[[str], None]
@@ -65,8 +65,7 @@ class TrainingResult:
 
 
 def _inputs(workspace: Workspace) -> tuple[ir.Table, ir.Table]:
-    wh = workspace.warehouse
-    return resolved_events(wh.table("events"), wh.table("identities")), wh.table("users")
+    return workspace.events(), workspace.customers()
 
 
 def _midnight(value: datetime) -> datetime:

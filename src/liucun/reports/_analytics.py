@@ -23,7 +23,7 @@ from liucun.metrics import day_n_retention, funnel, lifecycle, ltv_cac, retentio
 from liucun.models import ModelCard
 from liucun.reports._render import Section, number, pct
 from liucun.segments import SEGMENTS, STAGES, lifecycle_stages, rfm, stage_transitions
-from liucun.warehouse import Workspace
+from liucun.workspace import Workspace
 
 #: Event types that show a customer chose to be active (messages sent *to* them do not).
 ACTIVITY_EVENTS = ("visit", "search", "view", "add_to_cart", "order", "review", "share")

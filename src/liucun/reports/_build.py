@@ -17,7 +17,7 @@ from liucun.reports._experiments import experiments_section
 from liucun.reports._kpis import headline_kpis
 from liucun.reports._render import Kpi, ReportMeta, Section, number, pct, render, write_html
 from liucun.reports._risk import risk_and_value
-from liucun.warehouse import Workspace, resolved_events
+from liucun.workspace import Workspace
 
 #: Every section of the report, in order.
 REPORT_SECTIONS: tuple[SectionBuilder, ...] = (
@@ -46,12 +46,12 @@ def build_report(
     end = as_of or wh.events_end()
     if end is None:
         raise ConfigError("the warehouse has no events yet; ingest some before a report")
-    events = resolved_events(wh.table("events"), wh.table("identities"))
+    events = workspace.events()
     events = events.filter(events.ts < end)
     scores, card = latest_scores(workspace, end)
     ctx = ReportContext(
         events=events,
-        users=wh.table("users"),
+        users=workspace.customers(),
         as_of=end,
         timezone=workspace.settings.reporting_timezone,
         breakdown=breakdown,

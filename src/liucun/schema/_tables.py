@@ -138,6 +138,13 @@ SCORES: tuple[Column, ...] = (
     Column("scored_at", TS, True, "When the row was written."),
 )
 
+SYNC_CURSORS: tuple[Column, ...] = (
+    Column("table_name", pa.string(), True, "Operational table copied from state."),
+    Column("last_id", pa.int64(), True, "Highest state id copied so far."),
+    Column("state_rows", pa.int64(), True, "Rows the state table held at that sync."),
+    Column("synced_at", TS, True, "When the copy committed."),
+)
+
 TABLES: dict[str, tuple[Column, ...]] = {
     "events": EVENTS,
     "users": USERS,
@@ -147,6 +154,7 @@ TABLES: dict[str, tuple[Column, ...]] = {
     "loads": LOADS,
     "exposures": EXPOSURES,
     "scores": SCORES,
+    "sync_cursors": SYNC_CURSORS,
 }
 
 

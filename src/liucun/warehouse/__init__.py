@@ -5,6 +5,7 @@ read by Spark. Input files are always parsed by the in-process DuckDB engine.
 """
 
 from liucun.warehouse._base import Warehouse, Writer
+from liucun.warehouse._connect import DEFAULT_WAIT_S, DUCKDB_FILE, PARQUET_DIR, connect_warehouse
 from liucun.warehouse._duckdb import DuckDBWarehouse
 from liucun.warehouse._engine import (
     LINE,
@@ -21,34 +22,34 @@ from liucun.warehouse._engine import (
     try_strptime,
 )
 from liucun.warehouse._parquet import ParquetWarehouse
-from liucun.warehouse._views import current_identities, resolved_events, resolved_users
-from liucun.warehouse._workspace import (
-    Workspace,
-    connect_warehouse,
-    init_workspace,
-    open_workspace,
+from liucun.warehouse._views import (
+    canonical_customers,
+    current_identities,
+    resolved_events,
+    resolved_users,
 )
 
 __all__ = [
+    "DEFAULT_WAIT_S",
+    "DUCKDB_FILE",
     "LINE",
+    "PARQUET_DIR",
     "DuckDBWarehouse",
     "EngineError",
     "FileFormat",
     "ParquetWarehouse",
     "Warehouse",
-    "Workspace",
     "Writer",
+    "canonical_customers",
     "connect_warehouse",
     "current_identities",
     "describe_read_error",
     "epoch_us",
     "from_utc_timestamp",
-    "init_workspace",
     "json_merge_patch",
     "json_valid",
     "local_to_utc",
     "new_engine",
-    "open_workspace",
     "read_arrow",
     "resolved_events",
     "resolved_users",

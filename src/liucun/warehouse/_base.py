@@ -54,6 +54,11 @@ class Warehouse(ABC):
     def transaction(self) -> Iterator[Writer]:
         """A unit of work: every write in it lands, or none does."""
 
+    @contextlib.contextmanager
+    def writing(self) -> Iterator[Warehouse]:
+        """Hold the store open for writing for the whole block (several transactions)."""
+        yield self
+
     @property
     @abstractmethod
     def backend_name(self) -> str:

@@ -48,3 +48,25 @@ def resolved_users(users: ir.Table, identities: ir.Table) -> ir.Table:
         *users.columns,
         canonical_user_id=ibis.coalesce(joined.canonical_user_id, joined.user_id),
     )
+
+
+def canonical_customers(users: ir.Table, identities: ir.Table) -> ir.Table:
+    """One row per canonical customer: the ``users`` columns with ``user_id`` the
+    canonical id and the row's own id in ``raw_user_id``.
+
+    When several user rows were merged into one customer, the canonical user's own row
+    wins, then the most recently ingested one.
+    """
+    resolved = resolved_users(users, identities)
+    own = (resolved.user_id == resolved.canonical_user_id).cast("int8")
+    ranked = resolved.mutate(
+        _rank=ibis.row_number().over(
+            group_by="canonical_user_id",
+            order_by=[ibis.desc(own), ibis.desc(resolved.ingested_at), resolved.user_id],
+        )
+    )
+    first = ranked.filter(ranked._rank == 0)
+    return first.select(
+        *[c if c != "user_id" else first.canonical_user_id.name("user_id") for c in users.columns],
+        raw_user_id=first.user_id,
+    )

@@ -11,7 +11,8 @@ import pandas as pd
 
 from liucun.ingest import ingest_events, ingest_users
 from liucun.models.churn import ChurnDataset, ChurnModel
-from liucun.warehouse import Workspace, resolved_events
+from liucun.warehouse import resolved_events
+from liucun.workspace import Workspace
 
 #: The cut-off of the hand-made shop.
 CUTOFF = datetime(2024, 7, 1)

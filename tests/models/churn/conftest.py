@@ -12,7 +12,8 @@ from churn_shop import TEST_CUTOFF, Shop, events_frame, load
 from liucun.ingest import ingest_events, ingest_users
 from liucun.models.churn import ChurnModel, build_training_set
 from liucun.simulate import simulate_shop
-from liucun.warehouse import Workspace, init_workspace, resolved_events
+from liucun.warehouse import resolved_events
+from liucun.workspace import Workspace, init_workspace
 
 
 @pytest.fixture

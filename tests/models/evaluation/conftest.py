@@ -11,7 +11,8 @@ from evaluation_shop import LoadedShop
 from liucun.ingest import ingest_events, ingest_users
 from liucun.models.evaluation import simulated_truth
 from liucun.simulate import simulate_shop
-from liucun.warehouse import init_workspace, resolved_events
+from liucun.warehouse import resolved_events
+from liucun.workspace import init_workspace
 
 
 @pytest.fixture(scope="session")

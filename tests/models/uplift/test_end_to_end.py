@@ -31,7 +31,7 @@ from liucun.models.uplift import (
     top_n,
 )
 from liucun.simulate import simulate_shop
-from liucun.warehouse import init_workspace
+from liucun.workspace import init_workspace
 
 USERS = 20_000
 MARGIN = 0.3  # of revenue

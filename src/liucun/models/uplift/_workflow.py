@@ -33,7 +33,7 @@ from liucun.models.uplift._features import (
 )
 from liucun.models.uplift._pipeline import fit_campaign_uplift
 from liucun.models.uplift._policy import CampaignEconomics, Policy, compare_policies, plan_policy
-from liucun.warehouse import Workspace, resolved_events
+from liucun.workspace import Workspace
 
 UPLIFT_MODEL = "uplift"
 Step = Callable[[str], None]
@@ -63,10 +63,10 @@ def train_uplift(
     """Fit an uplift learner on the logged randomized ``experiment``; save it with its
     held-out evaluation (Qini, AUUC, uplift at k)."""
     step = on_step or (lambda _name: None)
-    wh = workspace.warehouse
-    events = resolved_events(wh.table("events"), wh.table("identities"))
+    workspace.sync()
+    events = workspace.events()
     step(f"Training frame of {experiment}")
-    assignments = assignments_from_exposures(wh.table("exposures"), experiment)
+    assignments = assignments_from_exposures(workspace.table("exposures"), experiment)
     if int(assignments.count().to_pyarrow().as_py()) == 0:
         raise ConfigError(
             f"no user exposures are logged for {experiment!r}; log a randomized campaign "
@@ -76,7 +76,7 @@ def train_uplift(
     run = fit_campaign_uplift(
         events,
         assignments,
-        users=wh.table("users"),
+        users=workspace.customers(),
         outcome=outcome,  # type: ignore[arg-type]
         learner=learner,
         learner_params={"num_threads": num_threads},
@@ -188,10 +188,9 @@ def _churn_risk_at(workspace: Workspace, user_ids: pd.Series, at: datetime) -> n
         return None
     bundle, _ = load_model(workspace.models_dir, MODEL_NAME)
     churn = bundle["churn"]
-    wh = workspace.warehouse
-    events = resolved_events(wh.table("events"), wh.table("identities"))
+    events = workspace.events()
     at = at.astimezone(UTC).replace(tzinfo=None) if at.tzinfo else at
-    feats = build_features(events, wh.table("users"), as_of=at, horizon_days=churn.horizon_days)
+    feats = build_features(events, workspace.customers(), as_of=at, horizon_days=churn.horizon_days)
     risk = pd.Series(churn.predict_risk(feats), index=feats.user_id.astype(str))
     out = risk.reindex(user_ids.astype(str)).to_numpy(dtype=float)
     return np.where(np.isnan(out), np.nanmean(out), out)
@@ -214,9 +213,9 @@ def plan_next_campaign(
     end = as_of or wh.events_end()
     if end is None:
         raise ConfigError("the warehouse has no events yet")
-    events = resolved_events(wh.table("events"), wh.table("identities"))
+    events = workspace.events()
     buyers = events.filter(events.event_type == "order").select("user_id").distinct()
-    feats = pre_campaign_features(events, buyers, as_of=end, users=wh.table("users"))
+    feats = pre_campaign_features(events, buyers, as_of=end, users=workspace.customers())
     frame = feats.to_pandas()
     frame["uplift"] = bundle["model"].predict(frame[list(FEATURES)])
     plan = plan_policy(

@@ -1,0 +1,54 @@
+"""Operational state: SQLAlchemy 2 models and Alembic migrations, SQLite or PostgreSQL.
+
+The warehouse holds analytical tables (bulk loads, read-mostly); state holds the rows
+that many processes write at once (exposures, the audit log, secrets' metadata, and in
+later issues the ledger, journeys, the outbox and consent). See docs/decisions/0005.
+"""
+
+from liucun.state._audit import record_audit
+from liucun.state._exposures import (
+    EXPOSURE_COLUMNS,
+    count_exposures,
+    exposures_after,
+    insert_exposures,
+    max_exposure_id,
+)
+from liucun.state._migrate import (
+    StateStatus,
+    current_revision,
+    head_revision,
+    state_status,
+    upgrade,
+)
+from liucun.state._models import AuditEntry, Base, Exposure, UTCDateTime, WorkspaceSecret
+from liucun.state._store import (
+    BUSY_TIMEOUT_MS,
+    STATE_FILE,
+    StateStore,
+    connect_state,
+    state_url_for,
+)
+
+__all__ = [
+    "BUSY_TIMEOUT_MS",
+    "EXPOSURE_COLUMNS",
+    "STATE_FILE",
+    "AuditEntry",
+    "Base",
+    "Exposure",
+    "StateStatus",
+    "StateStore",
+    "UTCDateTime",
+    "WorkspaceSecret",
+    "connect_state",
+    "count_exposures",
+    "current_revision",
+    "exposures_after",
+    "head_revision",
+    "insert_exposures",
+    "max_exposure_id",
+    "record_audit",
+    "state_status",
+    "state_url_for",
+    "upgrade",
+]

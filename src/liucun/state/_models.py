@@ -1,0 +1,126 @@
+"""The operational tables (SQLAlchemy 2 declarative models).
+
+State is the source of truth for operational rows; the warehouse receives read-only
+copies by :func:`liucun.workspace.sync`. Every schema change is an Alembic migration in
+``state/migrations/versions`` (never ``create_all``), so a workspace made by an older
+liucun is upgraded in place.
+
+Times are stored as UTC. SQLite keeps no time zone, so :class:`UTCDateTime` hands every
+value back time-zone-aware in UTC on both backends.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    DateTime,
+    Float,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Text,
+    TypeDecorator,
+)
+from sqlalchemy.engine import Dialect
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+#: Constraint names that Alembic migrations can refer to on every backend.
+NAMING = {
+    "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+#: Auto-increment keys: BIGINT on PostgreSQL, INTEGER (the rowid alias) on SQLite.
+BigId = BigInteger().with_variant(Integer(), "sqlite")
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """A timestamp stored in UTC and always returned aware (``tzinfo=UTC``)."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError(f"naive datetime {value.isoformat()} given to a UTC column")
+        value = value.astimezone(UTC)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: Any, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            return value.replace(tzinfo=UTC)
+        return value.astimezone(UTC)
+
+
+class Base(DeclarativeBase):
+    """Base of every state model."""
+
+    metadata = MetaData(naming_convention=NAMING)
+
+
+class Exposure(Base):
+    """One assignment that reached a unit (the columns of the warehouse's ``exposures``).
+
+    ``id`` orders the log: the sync copies rows with an id above its cursor.
+    """
+
+    __tablename__ = "exposures"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    exposure_id: Mapped[str] = mapped_column(String(64), unique=True)
+    experiment: Mapped[str] = mapped_column(String(200))
+    layer: Mapped[str | None] = mapped_column(String(200))
+    unit_type: Mapped[str] = mapped_column(String(20))
+    unit_id: Mapped[str] = mapped_column(String(200))
+    variant: Mapped[str] = mapped_column(String(200))
+    probability: Mapped[float] = mapped_column(Float)
+    holdout: Mapped[bool] = mapped_column(Boolean)
+    ts: Mapped[datetime] = mapped_column(UTCDateTime)
+    load_id: Mapped[str] = mapped_column(String(100))
+
+    __table_args__ = (Index("ix_exposures_experiment_unit", "experiment", "unit_type", "unit_id"),)
+
+
+class AuditEntry(Base):
+    """Who did what to the workspace, when (append-only)."""
+
+    __tablename__ = "audit_log"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
+    actor: Mapped[str] = mapped_column(String(200))
+    action: Mapped[str] = mapped_column(String(100), index=True)
+    target: Mapped[str | None] = mapped_column(String(400))
+    details: Mapped[str | None] = mapped_column(Text)
+
+
+class WorkspaceSecret(Base):
+    """Metadata of a workspace secret: never the secret itself.
+
+    ``fingerprint`` is an HMAC of a fixed message under the key, so a wrong key (another
+    workspace's, or a mistyped ``LIUCUN_SECRET_KEY``) is detected before it hashes data.
+    """
+
+    __tablename__ = "workspace_secrets"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    name: Mapped[str] = mapped_column(String(100))
+    version: Mapped[int] = mapped_column(Integer)
+    fingerprint: Mapped[str] = mapped_column(String(64))
+    source: Mapped[str] = mapped_column(String(20))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    retired_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+    __table_args__ = (Index("uq_workspace_secrets_name_version", "name", "version", unique=True),)
