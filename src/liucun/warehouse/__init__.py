@@ -21,6 +21,7 @@ from liucun.warehouse._engine import (
     read_arrow,
     try_strptime,
 )
+from liucun.warehouse._hashing import hmac_sha256
 from liucun.warehouse._parquet import ParquetWarehouse
 from liucun.warehouse._views import (
     canonical_customers,
@@ -46,6 +47,7 @@ __all__ = [
     "describe_read_error",
     "epoch_us",
     "from_utc_timestamp",
+    "hmac_sha256",
     "json_merge_patch",
     "json_valid",
     "local_to_utc",
