@@ -12,6 +12,7 @@ from helpers import need
 from liucun.ingest import ingest_events, ingest_users
 from liucun.simulate import simulate_shop
 from liucun.workspace import Workspace, init_workspace, open_workspace
+from state_backends import STATE_BACKENDS, postgres_schema_url
 
 
 @pytest.fixture
@@ -20,6 +21,16 @@ def workspace(tmp_path: Path) -> Iterator[Workspace]:
     ws = init_workspace(tmp_path / "ws")
     yield ws
     ws.close()
+
+
+@pytest.fixture(params=STATE_BACKENDS)
+def state_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """A state database URL: SQLite in tmp_path, then a fresh PostgreSQL schema."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'state.sqlite'}"
+        return
+    with postgres_schema_url() as url:
+        yield url
 
 
 @pytest.fixture

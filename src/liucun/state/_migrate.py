@@ -21,10 +21,9 @@ from liucun.state._store import StateStore
 _MIGRATIONS = Path(__file__).with_name("migrations")
 
 
-def _config(store: StateStore) -> Config:
+def _config() -> Config:
     config = Config()
     config.set_main_option("script_location", str(_MIGRATIONS))
-    config.set_main_option("sqlalchemy.url", store.url)
     return config
 
 
@@ -54,7 +53,7 @@ def upgrade(store: StateStore) -> list[str]:
     scripts = _scripts()
     pending = [s.revision for s in scripts.iterate_revisions(head, before)]
     pending.reverse()
-    config = _config(store)
+    config = _config()
     with store.engine.begin() as connection:
         config.attributes["connection"] = connection
         command.upgrade(config, "head")

@@ -49,8 +49,9 @@ class StateStore:
     :class:`~sqlalchemy.orm.sessionmaker`. ``store.engine`` is the SQLAlchemy engine.
     """
 
-    def __init__(self, engine: Engine) -> None:
+    def __init__(self, engine: Engine, *, busy_timeout_ms: int = BUSY_TIMEOUT_MS) -> None:
         self.engine = engine
+        self.busy_timeout_ms = busy_timeout_ms
         self._sessions = sessionmaker(engine, expire_on_commit=False)
         self._writes = sessionmaker(
             engine.execution_options(**{_WRITE: True}), expire_on_commit=False
@@ -82,10 +83,9 @@ class StateStore:
 
     @contextlib.contextmanager
     def read(self) -> Iterator[Session]:
-        """A read-only session; it sees one consistent snapshot on both backends."""
+        """A session for reading; objects loaded in it stay usable after the block."""
         with _translated_errors(self), self._sessions() as session, session.begin():
             yield session
-            session.rollback()
 
     def close(self) -> None:
         """Release every pooled connection."""
@@ -104,7 +104,8 @@ def _translated_errors(store: StateStore) -> Iterator[None]:
         if "locked" in message.lower():
             raise StateError(
                 f"the state database {store.url} stayed locked by another writer for "
-                f"{BUSY_TIMEOUT_MS // 1000} s; retry when the other liucun process has finished"
+                f"{store.busy_timeout_ms / 1000:g} s; retry when the other liucun process has "
+                "finished"
             ) from None
         raise StateError(
             f"the state database {store.url} refused the operation: {message}"
@@ -116,15 +117,18 @@ def state_url_for(workspace: Path, url: str | None) -> str:
     return url or f"sqlite:///{Path(workspace) / STATE_FILE}"
 
 
-def connect_state(url: str, **engine_options: Any) -> StateStore:
+def connect_state(
+    url: str, *, busy_timeout_ms: int = BUSY_TIMEOUT_MS, **engine_options: Any
+) -> StateStore:
     """Open the state database at ``url`` (``sqlite:///file`` or ``postgresql+psycopg://…``).
 
-    Nothing is created or migrated here; :func:`liucun.state.upgrade` does that.
+    ``busy_timeout_ms`` is how long a SQLite writer waits for another one. Nothing is
+    created or migrated here; :func:`liucun.state.upgrade` does that.
     """
     parsed = _parse(url)
     try:
         if parsed.get_backend_name() == "sqlite":
-            engine = _sqlite_engine(parsed, **engine_options)
+            engine = _sqlite_engine(parsed, busy_timeout_ms, **engine_options)
         else:
             engine = sa.create_engine(parsed, pool_pre_ping=True, **engine_options)
     except (NoSuchModuleError, ModuleNotFoundError) as exc:
@@ -132,7 +136,7 @@ def connect_state(url: str, **engine_options: Any) -> StateStore:
             f"cannot use state URL {url!r}: {exc}; for PostgreSQL write "
             "'postgresql+psycopg://user@host:5432/db' (psycopg 3 is installed with liucun)"
         ) from None
-    return StateStore(engine)
+    return StateStore(engine, busy_timeout_ms=busy_timeout_ms)
 
 
 def _parse(url: str) -> URL:
@@ -148,7 +152,7 @@ def _parse(url: str) -> URL:
     return parsed
 
 
-def _sqlite_engine(url: URL, **engine_options: Any) -> Engine:
+def _sqlite_engine(url: URL, busy_timeout_ms: int, **engine_options: Any) -> Engine:
     if url.database not in (None, "", ":memory:"):
         folder = Path(url.database).parent
         if not folder.is_dir():
@@ -159,7 +163,7 @@ def _sqlite_engine(url: URL, **engine_options: Any) -> Engine:
     def _configure(dbapi_connection: Any, _record: Any) -> None:
         dbapi_connection.isolation_level = None  # SQLAlchemy emits BEGIN itself (below)
         cursor = dbapi_connection.cursor()
-        cursor.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+        cursor.execute(f"PRAGMA busy_timeout = {int(busy_timeout_ms)}")
         if url.database not in (None, "", ":memory:"):
             cursor.execute("PRAGMA journal_mode = WAL")
         cursor.execute("PRAGMA synchronous = NORMAL")
