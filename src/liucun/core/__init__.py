@@ -1,4 +1,4 @@
-"""Settings, errors, the clock and small utilities shared by every layer."""
+"""Settings, errors, the clock, logging and small utilities shared by every layer."""
 
 from liucun.core._clock import (
     Clock,
@@ -23,6 +23,13 @@ from liucun.core._errors import (
     WarehouseError,
     WorkspaceError,
 )
+from liucun.core._logging import (
+    JsonFormatter,
+    LogFormat,
+    RedactContactData,
+    configure_logging,
+    redact_contact_data,
+)
 from liucun.core._settings import (
     SETTINGS_FILE,
     IngestSettings,
@@ -39,9 +46,12 @@ __all__ = [
     "Hint",
     "IngestSettings",
     "InvalidInput",
+    "JsonFormatter",
     "LiucunError",
+    "LogFormat",
     "NotFittedError",
     "NothingLoaded",
+    "RedactContactData",
     "RejectRateExceeded",
     "Settings",
     "SimulatedClock",
@@ -53,9 +63,11 @@ __all__ = [
     "WorkspaceError",
     "as_utc",
     "check_timezone",
+    "configure_logging",
     "data_end",
     "last_full_day",
     "load_settings",
     "midnight",
     "naive_utc",
+    "redact_contact_data",
 ]
