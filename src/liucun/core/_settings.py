@@ -50,11 +50,30 @@ class IngestSettings(BaseModel):
     max_reject_rate: float = Field(
         1.0, ge=0, le=1, description="Fail the load when more than this share is quarantined."
     )
+    currency: str | None = Field(
+        None,
+        description="ISO 4217 currency of order/refund rows that carry none, e.g. 'CNY'; "
+        "None = such rows are quarantined.",
+    )
 
     @field_validator("source_timezone")
     @classmethod
     def _tz(cls, value: str) -> str:
         return check_timezone(value)
+
+    @field_validator("currency")
+    @classmethod
+    def _currency(cls, value: str | None) -> str | None:
+        # The shape only: ingest checks the code against ISO 4217 (core cannot import it).
+        if value is None:
+            return None
+        code = value.strip().upper()
+        if len(code) != 3 or not code.isascii() or not code.isalpha():
+            raise ValueError(
+                f"ingest.currency {value!r} is not an ISO 4217 code; use three letters "
+                "such as CNY, USD or EUR"
+            )
+        return code
 
 
 class StateSettings(BaseModel):
