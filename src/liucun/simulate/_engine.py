@@ -9,15 +9,16 @@ from pathlib import Path
 from typing import Literal
 
 import numpy as np
+import pyarrow as pa
 import pyarrow.parquet as pq
 
 from liucun.core import ConfigError
-from liucun.simulate._calendar import build_calendar
+from liucun.simulate._calendar import Calendar, build_calendar
 from liucun.simulate._engagement import campaign_block, message_blocks, signup_block
 from liucun.simulate._events import US_PER_DAY, Chunk, assemble
 from liucun.simulate._orders import order_blocks
 from liucun.simulate._population import USER_SCHEMA, make_population, users_table
-from liucun.simulate._presets import PRESETS
+from liucun.simulate._presets import PRESETS, Preset
 from liucun.simulate._process import simulate_orders
 from liucun.simulate._sessions import browsing_blocks
 from liucun.simulate._truth import TRUTH_SCHEMA, truth_table
@@ -120,18 +121,18 @@ def simulate_shop(
     >>> res.n_users, res.start.isoformat(), res.end.isoformat()
     (200, '2026-08-01', '2026-09-30')
     """
+    # long only by its docstring; the body is: validate, the window, then chunk by chunk
     out_dir = Path(out_dir)
     _validate(out_dir, preset, users, days, seed, end, chunk_size)
     shop = PRESETS[preset]
     start = end - dt.timedelta(days=days)
-    start_us = (start - _EPOCH).days * US_PER_DAY
-    start_date = np.datetime64(start, "D")
-    cal = build_calendar(shop, start, -shop.pre_window_days - 16, days + 367)
-
-    events_dir = out_dir / "events"
-    events_dir.mkdir(parents=True, exist_ok=True)
-    for old in sorted(events_dir.glob("part-*.parquet")):
-        old.unlink()
+    window = _Window(
+        days=days,
+        start_us=(start - _EPOCH).days * US_PER_DAY,
+        start_date=np.datetime64(start, "D"),
+        cal=build_calendar(shop, start, -shop.pre_window_days - 16, days + 367),
+    )
+    events_dir = _fresh_events_dir(out_dir)
     users_path, truth_path = out_dir / "users.parquet", out_dir / "truth.parquet"
     n_events = 0
     with (
@@ -141,25 +142,7 @@ def simulate_shop(
         for index, first in enumerate(range(0, users, chunk_size)):
             n = min(chunk_size, users - first)
             rng = np.random.default_rng(np.random.SeedSequence([seed, index]))
-            pop = make_population(shop, rng, cal, first_user=first, n=n, days=days)
-            orders, life = simulate_orders(shop, pop, cal, rng, days=days)
-            ctx = Chunk(
-                preset=shop,
-                pop=pop,
-                cal=cal,
-                rng=rng,
-                index=index,
-                days=days,
-                start_us=start_us,
-                start_date=start_date,
-                fav_category=rng.integers(0, len(shop.categories), n),
-            )
-            blocks = [signup_block(ctx), campaign_block(ctx)]
-            blocks += browsing_blocks(ctx, life)
-            blocks += order_blocks(ctx, orders)
-            blocks += message_blocks(ctx, life)
-            events = assemble(ctx, blocks)
-            del blocks
+            events, user_rows, truth = _simulate_chunk(shop, window, rng, index, first, n)
             pq.write_table(
                 events,
                 events_dir / f"part-{index:05d}.parquet",
@@ -168,10 +151,7 @@ def simulate_shop(
             )
             n_events += events.num_rows
             del events
-            users_writer.write_table(users_table(pop, shop, rng, start_us=start_us, days=days))
-            truth = truth_table(
-                shop, pop, life, cal, days=days, start_us=start_us, start_date=start_date
-            )
+            users_writer.write_table(user_rows)
             truth_writer.write_table(truth)
             if on_progress is not None:
                 on_progress(first + n, users)
@@ -187,3 +167,55 @@ def simulate_shop(
         preset=preset,
         seed=seed,
     )
+
+
+@dataclass(frozen=True)
+class _Window:
+    """The observation window every chunk shares: its length, start and calendar."""
+
+    days: int
+    start_us: int  # microseconds since the epoch at the window's start (UTC midnight)
+    start_date: np.datetime64
+    cal: Calendar
+
+
+def _fresh_events_dir(out_dir: Path) -> Path:
+    """``out_dir/events``, created, without the parts of an earlier run."""
+    events_dir = out_dir / "events"
+    events_dir.mkdir(parents=True, exist_ok=True)
+    for old in sorted(events_dir.glob("part-*.parquet")):
+        old.unlink()
+    return events_dir
+
+
+def _simulate_chunk(
+    shop: Preset, window: _Window, rng: np.random.Generator, index: int, first: int, n: int
+) -> tuple[pa.Table, pa.Table, pa.Table]:
+    """One chunk of users: who they are, what they buy and do, and the truth.
+
+    Returns the chunk's ``events``, ``users`` and ``truth`` rows. The steps draw from
+    ``rng`` in turn: their order is part of the seeded output.
+    """
+    days, start_us, start_date, cal = window.days, window.start_us, window.start_date, window.cal
+    pop = make_population(shop, rng, cal, first_user=first, n=n, days=days)
+    orders, life = simulate_orders(shop, pop, cal, rng, days=days)
+    ctx = Chunk(
+        preset=shop,
+        pop=pop,
+        cal=cal,
+        rng=rng,
+        index=index,
+        days=days,
+        start_us=start_us,
+        start_date=start_date,
+        fav_category=rng.integers(0, len(shop.categories), n),
+    )
+    blocks = [signup_block(ctx), campaign_block(ctx)]
+    blocks += browsing_blocks(ctx, life)
+    blocks += order_blocks(ctx, orders)
+    blocks += message_blocks(ctx, life)
+    events = assemble(ctx, blocks)
+    del blocks
+    users = users_table(pop, shop, rng, start_us=start_us, days=days)
+    truth = truth_table(shop, pop, life, cal, days=days, start_us=start_us, start_date=start_date)
+    return events, users, truth

@@ -40,11 +40,37 @@ def session_block(
 
     Returns the block and the session numbers (for an order's ``session_id``).
     """
-    rng = ctx.rng
     s = rows.size
     sid = ctx.ids("session", s)
     if s == 0:
         return block("visit", rows, anchor, pa.array([], pa.string())), sid
+    sess, etype = _session_steps(
+        ctx.rng, s, search_p=search_p, views_mean=views_mean, cart_p=cart_p
+    )
+    t = _step_times(ctx, rows, anchor, sess, backward=backward, not_before=not_before)
+    keep = ctx.in_window(t)
+    sess, etype, t = sess[keep], etype[keep], t[keep]
+    cat = category[sess]
+    out = block(
+        etype,
+        rows[sess],
+        t,
+        _step_properties(ctx, sid, sess, etype, cat),
+        known=np.broadcast_to(known, (s,))[sess],
+        anon=np.broadcast_to(anon, (s,))[sess],
+        channel=channel[sess],
+        category=cat,
+    )
+    return out, sid
+
+
+def _session_steps(
+    rng: np.random.Generator, s: int, *, search_p: float, views_mean: float, cart_p: float
+) -> tuple[np.ndarray, np.ndarray]:
+    """The steps of ``s`` sessions: ``visit``, (``search``), ``view`` s, (``add_to_cart``).
+
+    Returns each step's session (0 … s-1, sessions in order) and its event code.
+    """
     has_search = rng.random(s) < search_p
     views = 1 + rng.poisson(views_mean, s)
     cart = rng.random(s) < cart_p
@@ -62,29 +88,46 @@ def session_block(
             np.where(pos < n_pre + views[sess], EVENT_CODE["view"], EVENT_CODE["add_to_cart"]),
         ),
     )
-    gap = (0.3 + 3.7 * rng.random(sess.size)) / 1440.0
+    return sess, etype
+
+
+def _step_times(
+    ctx: Chunk,
+    rows: np.ndarray,
+    anchor: np.ndarray,
+    sess: np.ndarray,
+    *,
+    backward: bool,
+    not_before: np.ndarray | None,
+) -> np.ndarray:
+    """UTC time of each step: 0.3-4 minutes apart, from ``anchor`` on, or ending at it
+    (squeezed so that a backward session starts on the anchor's day)."""
+    starts = np.flatnonzero(np.r_[True, sess[1:] != sess[:-1]])
+    gap = (0.3 + 3.7 * ctx.rng.random(sess.size)) / 1440.0
     cs = np.cumsum(gap)
     before = cs - gap - (cs[starts] - gap[starts])[sess]  # time from session start
-    if backward:
-        total = np.add.reduceat(gap, starts)
-        off = ctx.pop.off[rows]
-        day_start = np.maximum(np.floor(anchor + off) - off, np.floor(anchor))
-        if not_before is not None:
-            day_start = np.maximum(day_start, not_before)
-        factor = np.minimum(1.0, 0.999 * (anchor - day_start) / total)
-        t = anchor[sess] - (total[sess] - before) * factor[sess]
-    else:
-        t = anchor[sess] + before
-    keep = ctx.in_window(t)
-    sess, etype, t = sess[keep], etype[keep], t[keep]
-    m = sess.size
-    cat = category[sess]
+    if not backward:
+        return anchor[sess] + before
+    total = np.add.reduceat(gap, starts)
+    off = ctx.pop.off[rows]
+    day_start = np.maximum(np.floor(anchor + off) - off, np.floor(anchor))
+    if not_before is not None:
+        day_start = np.maximum(day_start, not_before)
+    factor = np.minimum(1.0, 0.999 * (anchor - day_start) / total)
+    return anchor[sess] - (total[sess] - before) * factor[sess]
+
+
+def _step_properties(
+    ctx: Chunk, sid: np.ndarray, sess: np.ndarray, etype: np.ndarray, cat: np.ndarray
+) -> pa.Array:
+    """``properties`` of each step: session id, search query, product and quantity."""
+    rng, m = ctx.rng, sess.size
     is_search = etype == EVENT_CODE["search"]
     is_cart = etype == EVENT_CODE["add_to_cart"]
     is_product = (etype == EVENT_CODE["view"]) | is_cart
     product = cat * 10_000 + np.minimum(rng.zipf(1.4, m), 9_999)
     quantity = 1 + rng.poisson(0.5 * ctx.preset.items_per_order, m)
-    props = json_object(
+    return json_object(
         [
             ("session_id", quoted(numbered("S", sid, 14).take(pa.array(sess)))),
             ("query", quoted(choose(ctx.preset.categories, np.where(is_search, cat, -1)))),
@@ -93,19 +136,6 @@ def session_block(
         ],
         m,
     )
-    known_arr = np.broadcast_to(known, (s,))[sess]
-    anon_arr = np.broadcast_to(anon, (s,))[sess]
-    out = block(
-        etype,
-        rows[sess],
-        t,
-        props,
-        known=known_arr,
-        anon=anon_arr,
-        channel=channel[sess],
-        category=cat,
-    )
-    return out, sid
 
 
 def browsing_blocks(ctx: Chunk, life: Lifetimes) -> list[Block]:
