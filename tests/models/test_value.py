@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from liucun.core import InvalidInput
+from liucun.core import InvalidInput, NotFittedError
 from liucun.datasets import load_cdnow
 from liucun.ingest import ingest_tables
 from liucun.models import CustomerValueModel, value_summary
@@ -90,5 +90,5 @@ def test_refuses_what_it_cannot_use() -> None:
     empty = pd.DataFrame(columns=["user_id", "frequency", "recency", "T", "monetary_value"])
     with pytest.raises(InvalidInput, match="nothing to fit"):
         CustomerValueModel().fit(empty)
-    with pytest.raises(InvalidInput, match="not fitted"):
+    with pytest.raises(NotFittedError, match="not fitted"):
         CustomerValueModel().predict(empty)

@@ -58,7 +58,7 @@ def train_cmd(
             as_of=parse_day(as_of, "--as-of"),
             horizon_days=horizon,
             n_cutoffs=cutoffs,
-            seed=seed,
+            random_state=seed,
             num_threads=threads,
             refit=refit,
             on_step=step,
@@ -166,8 +166,8 @@ def models_cmd(
             table.add_row(
                 c.name,
                 c.version,
-                c.created_at[:16].replace("T", " "),
-                f"{c.data_start[:10]} … {c.data_end[:10]}",
+                f"{c.created_at:%Y-%m-%d %H:%M}",
+                f"{_day(c.data_start)} … {_day(c.data_end)}",
                 str(c.horizon_days),
                 f"{c.customers:,}",
                 f"{row['auc']:.3f}",
@@ -182,7 +182,7 @@ def models_cmd(
     card = chosen[-1]
     console.print(f"[bold]{card.name} {card.version}[/bold] — trained {card.created_at}")
     console.print(
-        f"Data {card.data_start[:10]} … {card.data_end[:10]}, horizon {card.horizon_days} days, "
+        f"Data {_day(card.data_start)} … {_day(card.data_end)}, horizon {card.horizon_days} days, "
         f"{card.customers:,} customers, {len(card.features)} features; backtest at "
         f"{str(card.metrics.get('backtest_cutoff', ''))[:10]} on "
         f"{card.metrics.get('backtest_customers', 0):,} customers."
@@ -210,6 +210,11 @@ def _comparison_table(records: list[dict[str, Any]], card: Any) -> Table:
     for r in records:
         table.add_row(str(r["scorer"]), str(r["role"]), *[_num(r.get(m)) for m in CARD_METRICS])
     return table
+
+
+def _day(value: Any) -> str:
+    """A card's instant as its day; — when unknown."""
+    return "—" if value is None else f"{value:%Y-%m-%d}"
 
 
 def _num(value: Any) -> str:

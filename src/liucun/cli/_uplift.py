@@ -81,7 +81,7 @@ def train_cmd(
             outcome=outcome.value,
             learner=learner.value,
             window_days=window_days,
-            seed=seed,
+            random_state=seed,
             num_threads=threads,
             on_step=step,
         )

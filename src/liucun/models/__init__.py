@@ -1,7 +1,11 @@
 """Predictive models: customer summaries, buy-till-you-die models (``liucun.models.btyd``),
-customer value (P(alive), expected orders, CLV) and saved models with their cards."""
+customer value (P(alive), expected orders, CLV) and saved models with their cards.
 
-from liucun.models._registry import ModelCard, list_models, load_model, save_model
+Every model follows one estimator contract (:class:`Estimator`: keyword-only
+parameters, ``get_params``/``set_params``, so ``sklearn.base.clone`` works)."""
+
+from liucun.models._base import Estimator, check_is_fitted
+from liucun.models._registry import ModelCard, ModelDraft, list_models, load_model, save_model
 from liucun.models._summary import customer_summary
 from liucun.models._training import MODEL_NAME, TrainingResult, score_customers, train_models
 from liucun.models._value import VALUE_HORIZONS, CustomerValueModel, value_summary
@@ -10,8 +14,11 @@ __all__ = [
     "MODEL_NAME",
     "VALUE_HORIZONS",
     "CustomerValueModel",
+    "Estimator",
     "ModelCard",
+    "ModelDraft",
     "TrainingResult",
+    "check_is_fitted",
     "customer_summary",
     "list_models",
     "load_model",

@@ -15,8 +15,8 @@ import platform
 import re
 import shutil
 import tempfile
-from dataclasses import asdict, dataclass, field
-from datetime import UTC, datetime
+from dataclasses import dataclass, field, fields
+from datetime import datetime
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any
@@ -25,26 +25,55 @@ import joblib
 import numpy as np
 import pandas as pd
 
-from liucun.core import ConfigError
+from liucun.core import ConfigError, Hint, as_utc
 
 MODEL_FILE = "model.joblib"
 CARD_FILE = "card.json"
 #: Libraries whose versions a card records (a model is only trusted with the same ones).
 RECORDED_LIBRARIES = ("liucun", "lightgbm", "scikit-learn", "numpy", "scipy", "pandas")
 _VERSION = re.compile(r"^v(\d+)$")
+_INSTANTS = ("created_at", "as_of", "data_start", "data_end")
+
+
+@dataclass(frozen=True)
+class ModelDraft:
+    """What a training says about the model it saves; :func:`save_model` completes it
+    into a :class:`ModelCard`. Instants are aware UTC (naive ones are read as UTC);
+    ``None`` where unknown."""
+
+    name: str
+    as_of: datetime | None
+    data_start: datetime | None
+    data_end: datetime | None
+    horizon_days: int | None
+    customers: int
+    features: list[str] = field(default_factory=list)
+    metrics: dict[str, Any] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
+    params: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        for name in ("as_of", "data_start", "data_end"):
+            _set_utc(self, name)
 
 
 @dataclass(frozen=True)
 class ModelCard:
-    """What a saved model is and how good it was on held-out time."""
+    """What a saved model is and how good it was on held-out time.
+
+    ``created_at``, ``as_of``, ``data_start`` and ``data_end`` are aware UTC datetimes
+    (``None`` where unknown, e.g. an uplift model's data start); ``metrics`` and
+    ``params`` hold JSON-ready values (:func:`json_ready`). :meth:`to_json` and
+    :meth:`from_json` round-trip it.
+    """
 
     name: str
     version: str
-    created_at: str
-    as_of: str
-    data_start: str
-    data_end: str
-    horizon_days: int
+    created_at: datetime
+    as_of: datetime | None
+    data_start: datetime | None
+    data_end: datetime | None
+    horizon_days: int | None
     customers: int
     features: list[str] = field(default_factory=list)
     metrics: dict[str, Any] = field(default_factory=dict)
@@ -52,11 +81,50 @@ class ModelCard:
     params: dict[str, Any] = field(default_factory=dict)
     libraries: dict[str, str] = field(default_factory=dict)
 
+    def __post_init__(self) -> None:
+        for name in _INSTANTS:
+            _set_utc(self, name)
+
+    @classmethod
+    def from_draft(
+        cls, draft: ModelDraft, *, version: str, created_at: datetime, libraries: dict[str, str]
+    ) -> ModelCard:
+        """The card of ``draft`` saved as ``version`` at ``created_at``."""
+        values = {f.name: getattr(draft, f.name) for f in fields(draft)}
+        return cls(**values, version=version, created_at=created_at, libraries=libraries)
+
+    def to_dict(self) -> dict[str, Any]:
+        """The card as JSON values: instants as ISO 8601 strings, unknowns as null."""
+        out = {f.name: getattr(self, f.name) for f in fields(self)}
+        for name in _INSTANTS:
+            out[name] = None if out[name] is None else out[name].isoformat()
+        return json_ready(out)  # type: ignore[no-any-return]
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), indent=2, default=str)
+
     @classmethod
     def from_json(cls, text: str) -> ModelCard:
+        """Read a card written by :meth:`to_json` (or by an older liucun: naive instants
+        are UTC, ``""`` means unknown; unknown keys are ignored)."""
         data = json.loads(text)
-        known = {f for f in cls.__dataclass_fields__}
-        return cls(**{k: v for k, v in data.items() if k in known})
+        known = {f.name for f in fields(cls)}
+        values = {k: v for k, v in data.items() if k in known}
+        for name in _INSTANTS:
+            raw = values.get(name)
+            values[name] = datetime.fromisoformat(raw) if raw else None
+        if values.get("horizon_days") in ("", None):
+            values["horizon_days"] = None
+        return cls(**values)
+
+
+def _set_utc(card: object, name: str) -> None:
+    value = getattr(card, name)
+    if value is None:
+        return
+    if not isinstance(value, datetime):
+        raise ConfigError(f"{name} must be a datetime or None, got {value!r}")
+    object.__setattr__(card, name, as_utc(value))
 
 
 def json_ready(value: Any) -> Any:
@@ -93,15 +161,19 @@ def _versions(root: Path) -> list[int]:
     return sorted(int(m.group(1)) for m in found if m)
 
 
-def save_model(models_dir: Path, model: Any, card: dict[str, Any]) -> ModelCard:
-    """Save ``model`` as the next version of ``card["name"]``; return the full card.
+def save_model(models_dir: Path, model: Any, draft: ModelDraft, *, now: datetime) -> ModelCard:
+    """Save ``model`` as the next version of ``draft.name``; return its card.
 
-    ``card`` holds the :class:`ModelCard` fields except ``version``, ``created_at`` and
-    ``libraries``, which are filled in here.
+    ``now`` (e.g. ``workspace.clock.now()``) becomes the card's ``created_at``; the
+    version number and the library versions are filled in here.
     """
-    name = str(card["name"])
+    name = draft.name
     if not re.fullmatch(r"[a-z][a-z0-9_-]*", name):
-        raise ConfigError(f"model name {name!r}: use lower-case letters, digits, - and _")
+        raise ConfigError(
+            f"model name {name!r}: use lower-case letters, digits, - and _",
+            hint=Hint(option="name", example="retention"),
+        )
+    created_at = as_utc(now).replace(microsecond=0)
     root = models_dir / name
     root.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=".saving-", dir=root))
@@ -109,22 +181,15 @@ def save_model(models_dir: Path, model: Any, card: dict[str, Any]) -> ModelCard:
         joblib.dump(model, staging / MODEL_FILE)
         for _ in range(100):
             number = max(_versions(root), default=0) + 1
-            full = ModelCard(
-                **{
-                    **card,
-                    "version": f"v{number}",
-                    "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
-                    "libraries": library_versions(),
-                }
+            card = ModelCard.from_draft(
+                draft, version=f"v{number}", created_at=created_at, libraries=library_versions()
             )
-            (staging / CARD_FILE).write_text(
-                json.dumps(asdict(full), indent=2, default=str), encoding="utf-8"
-            )
+            (staging / CARD_FILE).write_text(card.to_json(), encoding="utf-8")
             try:
-                staging.rename(root / full.version)
+                staging.rename(root / card.version)
             except OSError:
                 continue  # another training took this number: take the next
-            return full
+            return card
         raise ConfigError(f"could not find a free version number under {root}")
     finally:
         if staging.exists():
@@ -147,13 +212,14 @@ def load_model(models_dir: Path, name: str, version: str | None = None) -> tuple
     """The saved model ``name`` at ``version`` (default: the latest) and its card."""
     numbers = _versions(models_dir / name)
     if not numbers:
-        raise ConfigError(
-            f"no saved model {name!r} in {models_dir}; train one first with `liucun train`"
-        )
+        raise ConfigError(f"no saved model {name!r} in {models_dir}; train one first")
     chosen = version or f"v{numbers[-1]}"
     folder = models_dir / name / chosen
     if not (folder / MODEL_FILE).is_file():
         known = ", ".join(f"v{n}" for n in numbers)
-        raise ConfigError(f"model {name!r} has no version {chosen!r}; saved versions: {known}")
+        raise ConfigError(
+            f"model {name!r} has no version {chosen!r}; saved versions: {known}",
+            hint=Hint(option="version", example=f"v{numbers[-1]}"),
+        )
     card = ModelCard.from_json((folder / CARD_FILE).read_text(encoding="utf-8"))
     return joblib.load(folder / MODEL_FILE), card

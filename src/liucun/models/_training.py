@@ -19,16 +19,17 @@ from __future__ import annotations
 import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any
 
 import ibis.expr.types as ir
 import numpy as np
 import pandas as pd
 import pyarrow as pa
+from sklearn.base import clone
 
-from liucun.core import ConfigError, InvalidInput
-from liucun.models._registry import ModelCard, json_ready, load_model, save_model
+from liucun.core import ConfigError, InvalidInput, as_utc, midnight
+from liucun.models._registry import ModelCard, ModelDraft, json_ready, load_model, save_model
 from liucun.models._value import CustomerValueModel, value_summary
 from liucun.models.btyd import FitWarning
 from liucun.models.churn import (
@@ -64,32 +65,37 @@ class TrainingResult:
     value_deciles: pd.DataFrame
 
 
-def _inputs(workspace: Workspace) -> tuple[ir.Table, ir.Table]:
-    return workspace.events(), workspace.customers()
+@dataclass(frozen=True)
+class _Backtest:
+    """The procedure run one horizon before the end: what the card reports."""
 
-
-def _midnight(value: datetime) -> datetime:
-    return datetime.combine(value.date(), datetime.min.time())
+    model: ChurnModel
+    comparison: pd.DataFrame
+    curve: pd.DataFrame
+    customers: int
+    value_accuracy: dict[str, Any]
+    value_deciles: pd.DataFrame
 
 
 def train_models(
     workspace: Workspace,
     *,
-    as_of: datetime | None = None,
+    as_of: date | datetime | None = None,
     horizon_days: int = 90,
     n_cutoffs: int = 6,
     step_days: int = 30,
-    seed: int = 0,
+    random_state: int = 0,
     num_threads: int = 0,
     refit: bool = True,
     on_step: Step | None = None,
 ) -> TrainingResult:
     """Backtest and train the churn and value models; save them as the next version.
 
-    ``as_of`` is the exclusive end of the data used (default, and at the latest: midnight
-    starting the last stored event's day, which may be incomplete). Every step reads only
-    the events before its own cut-off. Returns the saved card with the backtest's
-    comparison table.
+    ``as_of`` is the exclusive end of the data used (a date means its midnight UTC;
+    default, and at the latest: midnight starting the last stored event's day, which
+    may be incomplete). Every step reads only the events before its own cut-off. The
+    card's ``created_at`` comes from ``workspace.clock``. Returns the saved card with the
+    backtest's comparison table.
     """
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", FitWarning)
@@ -97,62 +103,40 @@ def train_models(
             workspace,
             as_of,
             horizon_days,
-            n_cutoffs,
-            step_days,
-            seed,
-            num_threads,
+            {"horizon_days": horizon_days, "n_cutoffs": n_cutoffs, "step_days": step_days},
+            ChurnModel(
+                horizon_days=horizon_days, random_state=random_state, num_threads=num_threads
+            ),
             refit,
-            on_step,
+            on_step or (lambda _name: None),
             caught,
         )
 
 
 def _train(
     workspace: Workspace,
-    as_of: datetime | None,
+    as_of: date | datetime | None,
     horizon_days: int,
-    n_cutoffs: int,
-    step_days: int,
-    seed: int,
-    num_threads: int,
+    options: dict[str, Any],
+    churn: ChurnModel,
     refit: bool,
-    on_step: Step | None,
+    step: Step,
     caught: list[warnings.WarningMessage],
 ) -> TrainingResult:
-    step = on_step or (lambda _name: None)
-    events, users = _inputs(workspace)
-    # the latest event's day may be incomplete: label windows end before it
-    _, latest = data_range(events)
-    end = latest if as_of is None else min(_midnight(as_of), latest)
+    """Backtest, refit, drivers, value model, card, save: the module docstring's steps.
+
+    ``churn`` is an unfitted template: every fit uses a clone of it.
+    """
+    events, users = workspace.events(), workspace.customers()
+    end = _training_end(events, as_of)
     test_at = end - timedelta(days=horizon_days)
-    options: dict[str, Any] = {"horizon_days": horizon_days, "n_cutoffs": n_cutoffs}
-    options["step_days"] = step_days
-
-    step(f"Backtest: churn training set before {test_at:%Y-%m-%d}")
-    backtest = build_training_set(events, users, data_end=test_at, **options)
-    step("Backtest: fit the churn model")
-    model = ChurnModel(horizon_days=horizon_days, seed=seed, num_threads=num_threads)
-    model.fit(backtest)
-    step(f"Backtest: score {test_at:%Y-%m-%d} against the baselines")
-    last_day = (test_at - timedelta(days=1)).date()
-    outcome = holdout_outcomes(
-        events,
-        cutoff=last_day,
-        horizon_days=horizon_days,
-        data_end=(test_at + timedelta(days=horizon_days - 1)).date(),
-    )
-    comparison, curve, test_customers = _backtest(
-        events, users, model, test_at, horizon_days, outcome
-    )
-    step("Backtest: value model against the holdout")
-    accuracy, deciles = _value_backtest(events, test_at, horizon_days, outcome)
-
+    backtest = _run_backtest(events, users, clone(churn), test_at, options, step)
+    model = backtest.model
     if refit:
         step("Refit: churn training set on all the data")
         data = build_training_set(events, users, data_end=end, **options)
         step("Refit: fit the churn model")
-        model = ChurnModel(horizon_days=horizon_days, seed=seed, num_threads=num_threads)
-        model.fit(data)
+        model = clone(churn).fit(data)
     step("Retention drivers (Cox model)")
     # churn for the drivers = 2H without an order: a single horizon's silence is mostly a
     # slow buyer, not a lost one (docs/decisions/0003)
@@ -160,37 +144,88 @@ def _train(
     step("Fit the value model (BG/NBD + Gamma-Gamma)")
     summary = value_summary(events, as_of=end).to_pandas()
     value = CustomerValueModel().fit(summary)
-
     first = events.filter(events.ts < end).ts.min().to_pyarrow().as_py()
-    card = {
-        "name": MODEL_NAME,
-        "as_of": end.isoformat(),
-        "data_start": first.isoformat() if first else "",
-        "data_end": end.isoformat(),
-        "horizon_days": horizon_days,
-        "customers": len(summary),
-        "features": list(model.feature_names_),
-        "metrics": {
-            "backtest_cutoff": test_at.isoformat(),
-            "backtest_customers": test_customers,
-            "comparison": json_ready(comparison.reset_index(names="scorer").to_dict("records")),
-            "calibration_curve": json_ready(curve.to_dict("records")),
-            "calibration": model.calibration_,
-            "validation": model.validation_metrics_,
-            "value_accuracy": accuracy,
-            "value_deciles": json_ready(deciles.to_dict("records")),
-            "drivers": drivers,
-        },
-        "notes": _notes(comparison, refit) + driver_notes + fit_warnings(caught),
-        "params": {
-            "churn": {"best_iteration": int(model.best_iteration_), "seed": seed},
+    draft = ModelDraft(
+        name=MODEL_NAME,
+        as_of=end,
+        data_start=first,
+        data_end=end,
+        horizon_days=horizon_days,
+        customers=len(summary),
+        features=list(model.feature_names_),
+        metrics=_card_metrics(backtest, test_at, model, drivers),
+        notes=_notes(backtest.comparison, refit) + driver_notes + fit_warnings(caught),
+        params={
+            "churn": {
+                "best_iteration": int(model.best_iteration_),
+                "random_state": churn.random_state,
+            },
             "value": value.params(),
             "value_penalizers": value.penalizers_,
         },
-    }
+    )
     step("Save the models")
-    saved = save_model(workspace.models_dir, {"churn": model, "value": value}, card)
-    return TrainingResult(card=saved, comparison=comparison, value_deciles=deciles)
+    bundle = {"churn": model, "value": value}
+    saved = save_model(workspace.models_dir, bundle, draft, now=workspace.clock.now())
+    return TrainingResult(
+        card=saved, comparison=backtest.comparison, value_deciles=backtest.value_deciles
+    )
+
+
+def _training_end(events: ir.Table, as_of: date | datetime | None) -> datetime:
+    """The exclusive end of the training data (aware UTC): midnight of the latest event's
+    day (which may be incomplete, so label windows end before it), or ``as_of``'s
+    midnight when that is earlier."""
+    _, latest = data_range(events)
+    end = as_utc(latest)
+    return end if as_of is None else min(midnight(as_of), end)
+
+
+def _run_backtest(
+    events: ir.Table,
+    users: ir.Table,
+    model: ChurnModel,
+    test_at: datetime,
+    options: dict[str, Any],
+    step: Step,
+) -> _Backtest:
+    """Train ``model`` on the data before ``test_at``; score it and the value model on
+    the next H days."""
+    horizon_days = int(options["horizon_days"])
+    step(f"Backtest: churn training set before {test_at:%Y-%m-%d}")
+    data = build_training_set(events, users, data_end=test_at, **options)
+    step("Backtest: fit the churn model")
+    model.fit(data)
+    step(f"Backtest: score {test_at:%Y-%m-%d} against the baselines")
+    outcome = holdout_outcomes(
+        events,
+        cutoff=(test_at - timedelta(days=1)).date(),
+        horizon_days=horizon_days,
+        data_end=(test_at + timedelta(days=horizon_days - 1)).date(),
+    )
+    comparison, curve, customers = _backtest(events, users, model, test_at, horizon_days, outcome)
+    step("Backtest: value model against the holdout")
+    accuracy, deciles = _value_backtest(events, test_at, horizon_days, outcome)
+    return _Backtest(model, comparison, curve, customers, accuracy, deciles)
+
+
+def _card_metrics(
+    backtest: _Backtest, test_at: datetime, model: ChurnModel, drivers: list[dict[str, Any]]
+) -> dict[str, Any]:
+    """The card's ``metrics``: the backtest's numbers and the saved model's validation."""
+    return {
+        "backtest_cutoff": test_at.isoformat(),
+        "backtest_customers": backtest.customers,
+        "comparison": json_ready(
+            backtest.comparison.reset_index(names="scorer").to_dict("records")
+        ),
+        "calibration_curve": json_ready(backtest.curve.to_dict("records")),
+        "calibration": model.calibration_,
+        "validation": model.validation_metrics_,
+        "value_accuracy": backtest.value_accuracy,
+        "value_deciles": json_ready(backtest.value_deciles.to_dict("records")),
+        "drivers": drivers,
+    }
 
 
 def _backtest(
@@ -272,13 +307,16 @@ def fit_warnings(caught: list[warnings.WarningMessage]) -> list[str]:
 def score_customers(
     workspace: Workspace,
     *,
-    as_of: datetime | None = None,
+    as_of: date | datetime | None = None,
     version: str | None = None,
     top_reasons: int = 3,
     reasons_min_risk: float = 0.0,
     on_step: Step | None = None,
 ) -> tuple[ModelCard, pd.DataFrame]:
     """Score every buyer as of ``as_of`` with a saved version; write them to ``scores``.
+
+    ``as_of`` defaults to the workspace's data end (:meth:`Workspace.data_end`); naive
+    means UTC. ``scored_at`` comes from ``workspace.clock``.
 
     Reasons (SHAP contributions, the costly part at scale) are computed for customers
     whose churn risk is at least ``reasons_min_risk``; the others get an empty list.
@@ -296,7 +334,7 @@ def score_customers(
 
 def _score(
     workspace: Workspace,
-    as_of: datetime | None,
+    as_of: date | datetime | None,
     version: str | None,
     top_reasons: int,
     reasons_min_risk: float,
@@ -309,8 +347,8 @@ def _score(
     bundle, card = load_model(workspace.models_dir, MODEL_NAME, version)
     churn: ChurnModel = bundle["churn"]
     value: CustomerValueModel = bundle["value"]
-    events, users = _inputs(workspace)
-    end = as_of or workspace.warehouse.events_end()
+    events, users = workspace.events(), workspace.customers()
+    end = as_utc(as_of) if as_of is not None else workspace.data_end()
     if end is None:
         raise ConfigError("the warehouse has no events yet; ingest orders before scoring")
     events = events.filter(events.ts < end)
@@ -332,10 +370,10 @@ def _score(
     rows = rows.merge(predicted, on="user_id", how="left").merge(
         profiles.rename(columns={"rfm_segment": "segment"}), on="user_id", how="left"
     )
-    rows["as_of"] = pd.Timestamp(end, tz="UTC")
+    rows["as_of"] = pd.Timestamp(end)
     rows["model"] = card.name
     rows["model_version"] = card.version
-    rows["scored_at"] = pd.Timestamp(datetime.now(UTC))
+    rows["scored_at"] = pd.Timestamp(as_utc(workspace.clock.now()))
     # a left merge keeps the features' row order, which the reasons follow
     table = _scores_table(rows, reasons)
     step(f"Write {len(rows):,} scores")

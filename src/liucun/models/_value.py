@@ -17,7 +17,8 @@ import ibis.expr.types as ir
 import numpy as np
 import pandas as pd
 
-from liucun.core import InvalidInput
+from liucun.core import InvalidInput, as_utc
+from liucun.models._base import Estimator, check_is_fitted
 from liucun.models._summary import customer_summary
 from liucun.models.btyd import (
     BetaGeoModel,
@@ -35,15 +36,16 @@ MIN_REPEAT_BUYERS = 20
 
 def value_summary(events: ir.Table, *, as_of: date | datetime) -> ir.Table:
     """The customer summary (weekly units, one purchase per day) of the orders before
-    ``as_of``: what :class:`CustomerValueModel` fits and predicts on."""
-    end = as_of if isinstance(as_of, datetime) else datetime.combine(as_of, datetime.min.time())
+    ``as_of`` (a date means its midnight UTC; naive means UTC): what
+    :class:`CustomerValueModel` fits and predicts on."""
+    end = as_utc(as_of)
     before = events.filter(events.ts < end)
     return customer_summary(
         before, calibration_end=(end - timedelta(microseconds=1)).date(), time_unit_days=7.0
     )
 
 
-class CustomerValueModel:
+class CustomerValueModel(Estimator):
     """BG/NBD (orders) + Gamma-Gamma (order value) per buyer, scikit-learn style.
 
     Parameters
@@ -95,8 +97,7 @@ class CustomerValueModel:
     def predict(self, summary: pd.DataFrame) -> pd.DataFrame:
         """``user_id, p_alive, expected_order_value`` and, per horizon h,
         ``expected_orders_{h}d`` and ``clv_{h}d``."""
-        if not hasattr(self, "orders_model_"):
-            raise InvalidInput("this CustomerValueModel is not fitted yet; call fit() first")
+        check_is_fitted(self, "orders_model_")
         x, tx, big_t, m = _arrays(summary)
         out = pd.DataFrame({"user_id": summary["user_id"].astype(str).to_numpy()})
         model = self.orders_model_

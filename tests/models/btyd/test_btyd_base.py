@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from liucun.core import InvalidInput, LiucunError
+from liucun.core import InvalidInput, LiucunError, NotFittedError
 from liucun.models.btyd import (
     BetaGeoBetaBinomModel,
     BetaGeoModel,
@@ -18,7 +18,7 @@ from liucun.models.btyd import (
     GammaGammaModel,
     LikelihoodModel,
     ModifiedBetaGeoModel,
-    NotFittedError,
+    NoStandardErrorsWarning,
     ParetoNBDModel,
 )
 
@@ -168,7 +168,8 @@ def test_unfitted_model_raises(call) -> None:  # type: ignore[no-untyped-def]
 @pytest.mark.parametrize("model_cls", [*RFT_MODELS, BetaGeoBetaBinomModel])
 def test_degenerate_data_do_not_fit_silently(model_cls: type) -> None:
     """Nobody ever buys again: the repeat-buying process is not identified, so the fit either
-    raises ConvergenceError or warns with FitWarning and reports ``converged_ = False``."""
+    raises ConvergenceError or warns with FitWarning and reports the degradation (the
+    optimiser did not converge, or there are no standard errors)."""
     n = 300
     zeros = np.zeros(n)
     horizon = np.full(n, 6.0) if model_cls is BetaGeoBetaBinomModel else np.linspace(1, 39, n)
@@ -180,7 +181,8 @@ def test_degenerate_data_do_not_fit_silently(model_cls: type) -> None:
             assert "What to try" in str(exc)
             return
     assert any(issubclass(w.category, FitWarning) for w in caught)
-    assert model.converged_ is False
+    assert model.converged_ is False or model.has_standard_errors_ is False
+    assert model.fit_notes_
 
 
 def test_iteration_limit_raises_convergence_error(cdnow_xtT) -> None:  # type: ignore[no-untyped-def]
@@ -194,3 +196,36 @@ def test_penalizer_shrinks_parameters(cdnow_xtT, bgnbd_cdnow: BetaGeoModel) -> N
     pen = BetaGeoModel(penalizer=0.01).fit(*cdnow_xtT)
     assert pen.params_["alpha"] < bgnbd_cdnow.params_["alpha"]
     assert pen.log_likelihood_ < bgnbd_cdnow.log_likelihood_
+
+
+def test_a_singular_hessian_keeps_the_optimum_but_not_the_standard_errors(
+    cdnow_xtT,  # type: ignore[no-untyped-def]
+) -> None:
+    """Converged and standard errors are separate facts: a parameter the likelihood does
+    not depend on makes the Hessian singular while the optimiser still converges on the
+    others. Its summary shows NaN standard errors and says why."""
+
+    class Padded(BetaGeoModel):
+        param_names = ("r", "alpha", "a", "b", "unused")
+
+        def _initial_params(self, data, weights):  # type: ignore[no-untyped-def]
+            return np.r_[super()._initial_params(data, weights), 1.0]
+
+        def _negative_log_likelihood(self, params, data):  # type: ignore[no-untyped-def]
+            nll, grad = super()._negative_log_likelihood(params[:4], data)
+            return nll, np.column_stack([grad, np.zeros(len(nll))])
+
+    with pytest.warns(NoStandardErrorsWarning, match="standard errors are NaN"):
+        model = Padded().fit(*cdnow_xtT)
+    assert model.converged_ is True and model.has_standard_errors_ is False
+    assert model.params_["r"] == pytest.approx(0.243, abs=1e-3)  # the published fit
+    table = model.summary()
+    assert table["se"].isna().all()
+    assert table.attrs["has_standard_errors"] is False and table.attrs["converged"] is True
+    assert any("Hessian" in note for note in table.attrs["notes"])
+
+
+def test_a_clean_fit_has_both_flags_and_no_notes(bgnbd_cdnow: BetaGeoModel) -> None:
+    assert bgnbd_cdnow.converged_ and bgnbd_cdnow.has_standard_errors_
+    assert bgnbd_cdnow.fit_notes_ == ()
+    assert bgnbd_cdnow.summary().attrs["notes"] == []

@@ -36,6 +36,6 @@ def shop(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Shop]:
     data = build_training_set(
         events, wh.table("users"), data_end=TEST_CUTOFF, n_cutoffs=4, step_days=30
     )
-    model = ChurnModel(num_threads=1, seed=0).fit(data)
+    model = ChurnModel(num_threads=1, random_state=0).fit(data)
     yield Shop(events, wh.table("users"), data, model, TEST_CUTOFF)
     ws.close()

@@ -52,7 +52,7 @@ def test_isotonic_is_monotone_and_clipped() -> None:
 
 def test_a_step_shaped_truth_chooses_isotonic() -> None:
     s, y = _step(4000, 0)
-    choice = choose_calibration(s, y, seed=0)
+    choice = choose_calibration(s, y, random_state=0)
     assert choice.method == "isotonic"
     assert choice.scores["isotonic"]["brier"] < choice.scores["sigmoid"]["brier"] - 0.02
     # the scores are those of the out-of-fold predictions
@@ -64,7 +64,7 @@ def test_a_step_shaped_truth_chooses_isotonic() -> None:
 def test_a_logistic_truth_with_few_rows_chooses_sigmoid(seed: int) -> None:
     """Isotonic regression overfits 400 rows; Platt's two parameters do not."""
     s, y = _logistic(400, seed)
-    choice = choose_calibration(s, y, seed=0)
+    choice = choose_calibration(s, y, random_state=0)
     assert choice.method == "sigmoid"
     assert choice.scores["sigmoid"]["brier"] < choice.scores["isotonic"]["brier"]
 
@@ -83,10 +83,10 @@ def test_rows_of_one_customer_share_a_fold() -> None:
     s, y = _logistic(300, 3)
     s2, y2 = np.r_[s, s], np.r_[y, y]
     ids = np.r_[np.arange(300), np.arange(300)]
-    grouped = choose_calibration(s2, y2, groups=ids, seed=1)
+    grouped = choose_calibration(s2, y2, groups=ids, random_state=1)
     for pred in grouped.oof.values():
         np.testing.assert_array_equal(pred[:300], pred[300:])
-    loose = choose_calibration(s2, y2, seed=1)
+    loose = choose_calibration(s2, y2, random_state=1)
     assert any(not np.array_equal(p[:300], p[300:]) for p in loose.oof.values())
 
 

@@ -11,8 +11,7 @@ import numpy as np
 import pytest
 from churn_shop import Shop
 
-from liucun.core import ConfigError, InvalidInput
-from liucun.models.btyd import NotFittedError
+from liucun.core import ConfigError, InvalidInput, NotFittedError
 from liucun.models.churn import ChurnModel, build_features, churn_labels
 from liucun.models.evaluation import (
     brier_score,
@@ -74,7 +73,7 @@ def test_fitted_state_and_metadata(shop: Shop) -> None:
 
 def test_the_fit_is_deterministic_and_pickles(shop: Shop) -> None:
     rows = shop.data.validation
-    again = ChurnModel(num_threads=1, seed=0).fit(shop.data)
+    again = ChurnModel(num_threads=1, random_state=0).fit(shop.data)
     np.testing.assert_array_equal(again.predict_raw(rows), shop.model.predict_raw(rows))
     buffer = io.BytesIO()
     joblib.dump(shop.model, buffer)
@@ -95,7 +94,7 @@ def test_unseen_categories_and_missing_values_are_scored(shop: Shop) -> None:
 def test_wrong_use_is_refused(shop: Shop) -> None:
     with pytest.raises(ConfigError, match="horizon_days=60"):
         ChurnModel(horizon_days=60).fit(shop.data)
-    with pytest.raises(ConfigError, match="pass seed="):
+    with pytest.raises(ConfigError, match="pass random_state="):
         ChurnModel(params={"seed": 3}).fit(shop.data)
     with pytest.raises(ConfigError, match="calibration"):
         ChurnModel(calibration="beta").fit(shop.data)  # type: ignore[arg-type]

@@ -7,8 +7,7 @@ import pandas as pd
 import pytest
 from uplift_data import binary_campaign, campaign
 
-from liucun.core import ConfigError, InvalidInput, LiucunError
-from liucun.models.btyd import NotFittedError
+from liucun.core import ConfigError, InvalidInput, LiucunError, NotFittedError
 from liucun.models.uplift import DRLearner, TLearner, UpliftLearner, XLearner, make_learner
 
 FAST = {"num_threads": 1}

@@ -3,7 +3,10 @@
 Every model derives from :class:`LikelihoodModel` (scikit-learn's contract, lifelines'
 structure): ``fit`` returns the model, fitted state ends in ``_`` and ``summary()``
 returns a DataFrame. A failed fit raises :class:`ConvergenceError`; a degraded one warns
-with :class:`FitWarning`.
+with a :class:`FitWarning` (:class:`NotConvergedWarning` when the optimiser did not report
+convergence, :class:`NoStandardErrorsWarning` when the Hessian is singular) and says so in
+``converged_`` and ``has_standard_errors_``. Using a model before ``fit`` raises
+:class:`liucun.core.NotFittedError`.
 """
 
 from liucun.models.btyd._base import (
@@ -12,7 +15,8 @@ from liucun.models.btyd._base import (
     ConvergenceError,
     FitWarning,
     LikelihoodModel,
-    NotFittedError,
+    NoStandardErrorsWarning,
+    NotConvergedWarning,
     RFTModel,
 )
 from liucun.models.btyd._bgbb import BetaGeoBetaBinomModel
@@ -33,7 +37,8 @@ __all__ = [
     "GammaGammaModel",
     "LikelihoodModel",
     "ModifiedBetaGeoModel",
-    "NotFittedError",
+    "NoStandardErrorsWarning",
+    "NotConvergedWarning",
     "ParetoNBDModel",
     "RFTModel",
     "TransactionModel",

@@ -6,12 +6,19 @@ exact gradient), the Hessian (central differences of that gradient), standard er
 declares only ``param_names``, a start point and its per-customer negative log-likelihood
 with gradient.
 
+A fit reports two things separately: ``converged_`` (the optimiser reported
+convergence) and ``has_standard_errors_`` (the Hessian at the optimum is invertible, so
+standard errors exist). Either one failing is a degraded, usable fit and warns.
+
 Errors and warnings added here::
 
     LiucunError
-    ├── ConvergenceError (RuntimeError)          the optimiser did not reach a usable optimum
-    └── NotFittedError   (ValueError, AttributeError)  a fitted model was needed
+    └── ConvergenceError (RuntimeError)          the optimiser did not reach a usable optimum
     FitWarning (UserWarning)                     the fit is usable but degraded
+    ├── NotConvergedWarning                      the optimiser did not report convergence
+    └── NoStandardErrorsWarning                  the Hessian is singular: no standard errors
+
+:class:`~liucun.core.NotFittedError` (a model used before ``fit``) lives in ``liucun.core``.
 """
 
 from __future__ import annotations
@@ -26,7 +33,8 @@ import numpy.typing as npt
 import pandas as pd
 from scipy import optimize, stats
 
-from liucun.core import InvalidInput, LiucunError
+from liucun.core import InvalidInput, LiucunError, NotFittedError
+from liucun.models._base import Estimator, check_is_fitted
 
 FloatArray = npt.NDArray[np.float64]
 Data = Mapping[str, FloatArray]
@@ -43,18 +51,28 @@ _CHECKLIST = (
     "identified when nearly nobody returns); (3) add a small penalizer, e.g. "
     "penalizer=0.001; (4) raise max_iter; (5) try another model of the family."
 )
+_NO_SE = (
+    "the Hessian at the optimum is singular or not positive definite, so standard errors "
+    "are NaN; the model may be over-parameterised for these data (try a penalizer)"
+)
+# warnings are raised three frames below the user's call: user → fit → _fit → step
+_STACK = 4
 
 
 class ConvergenceError(LiucunError, RuntimeError):
     """The optimiser failed or ended on a boundary; the message lists what to try."""
 
 
-class NotFittedError(LiucunError, ValueError, AttributeError):
-    """A method needs a fitted model; call ``fit`` (or ``from_params``) first."""
-
-
 class FitWarning(UserWarning):
     """The fit finished but is degraded (optimiser not converged, Hessian singular, ...)."""
+
+
+class NotConvergedWarning(FitWarning):
+    """The optimiser did not report convergence, but the gradient is small."""
+
+
+class NoStandardErrorsWarning(FitWarning):
+    """The Hessian at the optimum is singular: the estimates stand, standard errors are NaN."""
 
 
 def as_1d(name: str, values: Any) -> FloatArray:
@@ -149,7 +167,7 @@ def validate_rft(
     return x, tx, np.maximum(big_t, tx)
 
 
-class LikelihoodModel(abc.ABC):
+class LikelihoodModel(Estimator, abc.ABC):
     """Base of the maximum-likelihood models: optimiser, Hessian, errors, summary.
 
     Parameters
@@ -169,6 +187,8 @@ class LikelihoodModel(abc.ABC):
     standard_errors_: dict[str, float]
     log_likelihood_: float
     converged_: bool
+    has_standard_errors_: bool
+    fit_notes_: tuple[str, ...]
     n_iter_: int
     aic_: float
     bic_: float
@@ -212,19 +232,12 @@ class LikelihoodModel(abc.ABC):
         return value, g_params * params
 
     def _fit(self, data: Data, weights: FloatArray) -> Self:
+        """Maximise the weighted likelihood, then derive standard errors and criteria."""
         self._check_hyper()
-        keep = weights > 0
-        data = {key: np.asarray(val)[keep] for key, val in data.items()}
-        data, weights = _merge_identical_rows(data, weights[keep])
+        data, weights = self._prepared(data, weights)
         scale = float(weights.sum())
         k = len(self.param_names)
-        start = np.log(np.asarray(self._initial_params(data, weights), dtype=np.float64))
-        f0, _ = self._objective(start, data, weights, scale)
-        if not np.isfinite(f0):
-            raise ConvergenceError(
-                f"{type(self).__name__}: the log-likelihood is not finite at the start "
-                f"point. {_CHECKLIST}"
-            )
+        start = self._start(data, weights, scale)
         result = optimize.minimize(
             self._objective,
             start,
@@ -237,62 +250,94 @@ class LikelihoodModel(abc.ABC):
         theta = np.asarray(result.x, dtype=np.float64)
         params = np.exp(theta)
         named = dict(zip(self.param_names, params.tolist(), strict=True))
-        if not np.isfinite(result.fun):
-            raise ConvergenceError(
-                f"{type(self).__name__}: the optimiser ended at a non-finite objective "
-                f"({named}). {_CHECKLIST}"
-            )
-        at_bound = [name for name, p in named.items() if not (PARAM_LOWER <= p <= PARAM_UPPER)]
-        if at_bound:
-            raise ConvergenceError(
-                f"{type(self).__name__}: parameter(s) {', '.join(at_bound)} ran to a "
-                f"boundary ({named}); the data do not identify the model. {_CHECKLIST}"
-            )
-        converged = bool(result.success)
-        if not converged:
-            grad_norm = float(np.max(np.abs(result.jac)))
-            if grad_norm > 1e-3:
-                raise ConvergenceError(
-                    f"{type(self).__name__}: the optimiser stopped after {result.nit} "
-                    f"iterations ({result.message}) with gradient {grad_norm:.2g}. "
-                    f"{_CHECKLIST}"
-                )
-            warnings.warn(
-                f"{type(self).__name__}: the optimiser did not report convergence "
-                f"({result.message}); the gradient is small ({grad_norm:.2g}) so the "
-                "estimates are probably close to the optimum.",
-                FitWarning,
-                stacklevel=3,
-            )
+        converged, notes = self._check_optimum(result, named)
+        se = self._standard_errors(theta, data, weights, scale)
+        if not np.all(np.isfinite(se)):
+            notes.append(_NO_SE)
         nll, _ = self._negative_log_likelihood(params, data)
         ll = -float(weights @ nll)
-        hess = self._hessian_log_space(theta, data, weights, scale) * scale
-        se = np.full(k, np.nan)
-        try:
-            cov_theta = np.linalg.inv(hess)
-            var_theta = np.diag(cov_theta)
-            if np.all(np.isfinite(var_theta)) and np.all(var_theta > 0):
-                se = params * np.sqrt(var_theta)  # delta method: d p / d theta = p
-            else:
-                raise np.linalg.LinAlgError("Hessian is not positive definite")
-        except np.linalg.LinAlgError:
-            converged = False
-            warnings.warn(
-                f"{type(self).__name__}: the Hessian at the optimum is singular or not "
-                "positive definite, so standard errors are NaN; the model may be "
-                "over-parameterised for these data (try a penalizer).",
-                FitWarning,
-                stacklevel=3,
-            )
         self.params_ = named
         self.standard_errors_ = dict(zip(self.param_names, se.tolist(), strict=True))
         self.log_likelihood_ = ll
         self.converged_ = converged
+        self.has_standard_errors_ = bool(np.all(np.isfinite(se)))
+        self.fit_notes_ = tuple(notes)
         self.n_iter_ = int(result.nit)
         self.n_obs_ = scale
         self.aic_ = 2.0 * k - 2.0 * ll
         self.bic_ = k * float(np.log(scale)) - 2.0 * ll
         return self
+
+    @staticmethod
+    def _prepared(data: Data, weights: FloatArray) -> tuple[Data, FloatArray]:
+        """Rows with positive weight, identical customers merged into one weighted row."""
+        keep = weights > 0
+        kept = {key: np.asarray(val)[keep] for key, val in data.items()}
+        return _merge_identical_rows(kept, weights[keep])
+
+    def _start(self, data: Data, weights: FloatArray, scale: float) -> FloatArray:
+        """The start point on the log scale; refuses one where the likelihood is not finite."""
+        start = np.log(np.asarray(self._initial_params(data, weights), dtype=np.float64))
+        f0, _ = self._objective(start, data, weights, scale)
+        if not np.isfinite(f0):
+            raise ConvergenceError(
+                f"{type(self).__name__}: the log-likelihood is not finite at the start "
+                f"point. {_CHECKLIST}"
+            )
+        return start
+
+    def _check_optimum(
+        self, result: optimize.OptimizeResult, named: dict[str, float]
+    ) -> tuple[bool, list[str]]:
+        """Whether the optimiser converged, and notes on a degraded optimum.
+
+        Raises :class:`ConvergenceError` for a non-finite objective, a parameter on a
+        boundary or a stop far from the optimum (a large gradient); warns with
+        :class:`NotConvergedWarning` when the optimiser did not report convergence but
+        the gradient is small.
+        """
+        name = type(self).__name__
+        if not np.isfinite(result.fun):
+            raise ConvergenceError(
+                f"{name}: the optimiser ended at a non-finite objective ({named}). {_CHECKLIST}"
+            )
+        at_bound = [n for n, p in named.items() if not (PARAM_LOWER <= p <= PARAM_UPPER)]
+        if at_bound:
+            raise ConvergenceError(
+                f"{name}: parameter(s) {', '.join(at_bound)} ran to a boundary ({named}); "
+                f"the data do not identify the model. {_CHECKLIST}"
+            )
+        if result.success:
+            return True, []
+        grad_norm = float(np.max(np.abs(result.jac)))
+        if grad_norm > 1e-3:
+            raise ConvergenceError(
+                f"{name}: the optimiser stopped after {result.nit} iterations "
+                f"({result.message}) with gradient {grad_norm:.2g}. {_CHECKLIST}"
+            )
+        note = (
+            f"the optimiser did not report convergence ({result.message}); the gradient is "
+            f"small ({grad_norm:.2g}) so the estimates are probably close to the optimum"
+        )
+        warnings.warn(f"{name}: {note}.", NotConvergedWarning, stacklevel=_STACK)
+        return False, [note]
+
+    def _standard_errors(
+        self, theta: FloatArray, data: Data, weights: FloatArray, scale: float
+    ) -> FloatArray:
+        """Standard errors by the delta method from the log-scale Hessian; NaN (with a
+        :class:`NoStandardErrorsWarning`) when the Hessian is singular."""
+        hess = self._hessian_log_space(theta, data, weights, scale) * scale
+        try:
+            var_theta = np.diag(np.linalg.inv(hess))
+        except np.linalg.LinAlgError:
+            var_theta = np.full(len(theta), np.nan)
+        if np.all(np.isfinite(var_theta)) and np.all(var_theta > 0):
+            return np.exp(theta) * np.sqrt(var_theta)  # d p / d theta = p
+        warnings.warn(
+            f"{type(self).__name__}: {_NO_SE}.", NoStandardErrorsWarning, stacklevel=_STACK
+        )
+        return np.full(len(theta), np.nan)
 
     def _hessian_log_space(
         self, theta: FloatArray, data: Data, weights: FloatArray, scale: float
@@ -325,17 +370,17 @@ class LikelihoodModel(abc.ABC):
         return model
 
     def _check_is_fitted(self) -> FloatArray:
-        if not hasattr(self, "params_"):
-            raise NotFittedError(
-                f"this {type(self).__name__} is not fitted; call fit() or from_params() first"
-            )
+        check_is_fitted(self, "params_", how="fit() or from_params()")
         return np.array([self.params_[name] for name in self.param_names])
 
     def summary(self, alpha: float = 0.05) -> pd.DataFrame:
         """Estimates, standard errors and confidence intervals as a DataFrame.
 
         The interval is symmetric on the log scale, ``coef * exp(±z * se / coef)``, so it
-        stays positive like the parameters.
+        stays positive like the parameters. When the Hessian was singular the standard
+        errors and intervals are NaN; ``attrs["notes"]`` says why (and notes an optimiser
+        that did not report convergence), next to ``attrs["converged"]`` and
+        ``attrs["has_standard_errors"]``.
         """
         params = self._check_is_fitted()
         if not hasattr(self, "standard_errors_"):
@@ -344,7 +389,7 @@ class LikelihoodModel(abc.ABC):
         z = float(stats.norm.ppf(1 - alpha / 2))
         spread = np.exp(z * se / params)
         level = f"{100 * (1 - alpha):g}%"
-        return pd.DataFrame(
+        table = pd.DataFrame(
             {
                 "coef": params,
                 "se": se,
@@ -353,12 +398,16 @@ class LikelihoodModel(abc.ABC):
             },
             index=pd.Index(self.param_names, name="param"),
         )
+        table.attrs["converged"] = bool(self.converged_)
+        table.attrs["has_standard_errors"] = bool(self.has_standard_errors_)
+        table.attrs["notes"] = list(getattr(self, "fit_notes_", ()))
+        return table
 
     def __repr__(self) -> str:
         if hasattr(self, "params_"):
             inner = ", ".join(f"{k}={v:.4g}" for k, v in self.params_.items())
             return f"{type(self).__name__}({inner})"
-        return f"{type(self).__name__}(penalizer={self.penalizer}, max_iter={self.max_iter})"
+        return f"{type(self).__name__}({self._repr_params()})"
 
 
 class RFTModel(LikelihoodModel):

@@ -99,7 +99,7 @@ def choose_calibration(
     groups: npt.ArrayLike | None = None,
     methods: tuple[CalibrationMethod, ...] = CALIBRATION_METHODS,
     folds: int = 2,
-    seed: int = 0,
+    random_state: int = 0,
 ) -> CalibrationChoice:
     """Cross-fit every method and keep the one with the lowest out-of-fold Brier score.
 
@@ -114,7 +114,7 @@ def choose_calibration(
     folds
         Number of folds (each method is fitted on ``folds - 1`` of them, scored on the
         one left out).
-    seed
+    random_state
         Seed of the fold assignment.
     """
     raw, target = _check(raw_score, y)
@@ -124,7 +124,7 @@ def choose_calibration(
         raise ConfigError(f"methods must be drawn from {CALIBRATION_METHODS}, got {methods}")
     keys = np.arange(raw.size) if groups is None else np.asarray(groups)
     _, inverse = np.unique(keys, return_inverse=True)
-    order = np.random.default_rng(seed).permutation(int(inverse.max()) + 1)
+    order = np.random.default_rng(random_state).permutation(int(inverse.max()) + 1)
     fold = order[inverse] % folds
     for k in range(folds):
         held = fold == k

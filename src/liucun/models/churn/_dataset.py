@@ -18,19 +18,19 @@ for validation. The split rule (docs/churn.md):
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date, datetime, time, timedelta
+from datetime import date, datetime, timedelta
 
 import ibis
 import ibis.expr.types as ir
 import pandas as pd
 
-from liucun.core import ConfigError, InvalidInput
+from liucun.core import ConfigError, InvalidInput, last_full_day, midnight
 from liucun.metrics import orders
+from liucun.models._base import as_cutoff
 from liucun.models.churn._features import (
     BTYD_FEATURES,
     CATEGORICAL_FEATURES,
     NUMERIC_FEATURES,
-    as_cutoff,
     build_features,
 )
 from liucun.models.evaluation import holdout_outcomes
@@ -53,9 +53,9 @@ def churn_labels(
     """
     cutoff = as_cutoff(as_of)
     check_horizon(horizon_days)
-    if cutoff != _midnight(cutoff):
+    if cutoff != as_cutoff(midnight(cutoff)):
         raise ConfigError(f"labels need a cut-off at midnight UTC (a date), got {cutoff}")
-    last_day = None if data_end is None else _last_day(as_cutoff(data_end))
+    last_day = None if data_end is None else last_full_day(data_end)
     out = holdout_outcomes(
         events,
         cutoff=(cutoff - timedelta(days=1)).date(),
@@ -65,11 +65,6 @@ def churn_labels(
     return pd.DataFrame(
         {"user_id": out["user_id"].astype(str), "churned": out["churned"].astype(bool)}
     )
-
-
-def _last_day(end: datetime) -> date:
-    """The last day before the exclusive end ``end``."""
-    return (end - timedelta(microseconds=1)).date()
 
 
 def check_horizon(horizon_days: int) -> None:
@@ -83,10 +78,6 @@ class CutoffPlan:
 
     train: tuple[datetime, ...]
     validation: tuple[datetime, ...]
-
-
-def _midnight(value: datetime) -> datetime:
-    return datetime.combine(value.date(), time())
 
 
 def rolling_cutoffs(
@@ -115,8 +106,8 @@ def rolling_cutoffs(
     ):
         if int(value) != value or value < least:
             raise ConfigError(f"{name} must be a whole number >= {least}, got {value}")
-    start = _midnight(as_cutoff(data_start))
-    end = _midnight(as_cutoff(data_end))
+    start = as_cutoff(midnight(data_start))
+    end = as_cutoff(midnight(data_end))
     latest = end - timedelta(days=horizon_days)
     validation = [latest - timedelta(days=step_days * i) for i in range(n_validation_cutoffs)]
     first_val = min(validation)
@@ -177,7 +168,7 @@ def data_range(events: ir.Table) -> tuple[datetime, datetime]:
     last = events.ts.max().to_pyarrow().as_py()
     if first is None or last is None:
         raise InvalidInput("the events hold no orders; load orders before training a churn model")
-    return as_cutoff(first), _midnight(as_cutoff(last))
+    return as_cutoff(first), as_cutoff(midnight(last))
 
 
 def build_training_set(
@@ -210,7 +201,7 @@ def build_training_set(
         As in :func:`build_features`.
     """
     start, latest = data_range(events)
-    end = latest if data_end is None else _midnight(as_cutoff(data_end))
+    end = latest if data_end is None else as_cutoff(midnight(data_end))
     if end > latest:
         raise ConfigError(
             f"data_end {end:%Y-%m-%d} is after the data ({latest:%Y-%m-%d} is the last "

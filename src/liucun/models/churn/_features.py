@@ -17,7 +17,7 @@ acquisition channel, country, sign-up time).
 from __future__ import annotations
 
 import warnings
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import date, datetime, timedelta
 
 import ibis
 import ibis.expr.types as ir
@@ -26,6 +26,7 @@ import pandas as pd
 
 from liucun.core import ConfigError
 from liucun.metrics import days_between, orders, property_number, property_text
+from liucun.models._base import as_cutoff
 from liucun.models._summary import customer_summary
 from liucun.models.btyd import BetaGeoModel, ConvergenceError, FitWarning, fit_with_penalizers
 from liucun.segments import customer_tags
@@ -111,17 +112,6 @@ BTYD_FEATURES: tuple[str, ...] = ("p_alive", "expected_orders")
 BTYD_PENALIZERS: tuple[float, ...] = (0.0, 1e-4, 1e-3)
 #: How many of the most recent messages ``last_messages`` looks at.
 LAST_MESSAGES = 6
-
-
-def as_cutoff(value: date | datetime) -> datetime:
-    """A cut-off as a naive UTC datetime; a date means its midnight UTC."""
-    if isinstance(value, datetime):
-        if value.tzinfo is not None:
-            value = value.astimezone(UTC).replace(tzinfo=None)
-        return value
-    if isinstance(value, date):
-        return datetime.combine(value, time())
-    raise ConfigError(f"as_of must be a date or datetime, e.g. date(2026, 7, 1); got {value!r}")
 
 
 def _is_late(props: ir.StringValue) -> ir.BooleanValue:

@@ -7,7 +7,7 @@ loss), then picks isotonic or Platt calibration by cross-fitting on the validati
 refitted on the validation rows, so the calibration and the reported validation metrics
 (cross-fitted) are out of sample for the trees. Categorical features are encoded with the
 categories seen in training (unseen → missing) and split by LightGBM's categorical
-algorithm. With one ``seed`` and ``num_threads`` the fit is deterministic, and a fitted
+algorithm. With one ``random_state`` and ``num_threads`` the fit is deterministic, and a fitted
 model pickles (joblib) with everything it needs to predict and explain.
 """
 
@@ -23,7 +23,7 @@ import numpy.typing as npt
 import pandas as pd
 
 from liucun.core import ConfigError, InvalidInput
-from liucun.models.btyd import NotFittedError
+from liucun.models._base import Estimator, check_is_fitted
 from liucun.models.churn._calibration import (
     CALIBRATION_METHODS,
     Calibrator,
@@ -62,16 +62,17 @@ DEFAULT_PARAMS: dict[str, Any] = {
 _RESERVED = {
     "objective": "the model is a binary classifier",
     "metric": "early stopping uses binary_logloss",
-    "seed": "pass seed=",
+    "seed": "pass random_state=",
     "num_threads": "pass num_threads=",
-    "num_iterations": "pass num_boost_round=",
-    "num_boost_round": "pass num_boost_round=",
+    "num_iterations": "pass n_estimators=",
+    "num_boost_round": "pass n_estimators=",
+    "n_estimators": "pass n_estimators=",
     "early_stopping_round": "pass early_stopping_rounds=",
     "deterministic": "the fit is always deterministic",
 }
 
 
-class ChurnModel:
+class ChurnModel(Estimator):
     """Churn risk over ``horizon_days``: calibrated LightGBM on point-in-time features.
 
     Parameters
@@ -81,8 +82,8 @@ class ChurnModel:
         another one.
     params
         LightGBM parameters merged over :data:`DEFAULT_PARAMS`.
-    num_boost_round
-        Upper bound on boosting rounds.
+    n_estimators
+        Upper bound on boosting rounds (early stopping usually ends sooner).
     early_stopping_rounds
         Stop when the validation log loss has not improved for this many rounds.
     calibration
@@ -91,13 +92,13 @@ class ChurnModel:
         Folds of the cross-fitting that compares the calibration methods.
     num_threads
         LightGBM threads (0 = OpenMP's default).
-    seed
+    random_state
         Seed of LightGBM's bagging and feature sampling and of the calibration folds.
 
     Examples
     --------
     >>> data = build_training_set(events, users, horizon_days=90)  # doctest: +SKIP
-    >>> model = ChurnModel(horizon_days=90, seed=0).fit(data)  # doctest: +SKIP
+    >>> model = ChurnModel(horizon_days=90, random_state=0).fit(data)  # doctest: +SKIP
     >>> risk = model.predict_risk(build_features(events, users, as_of=today))  # doctest: +SKIP
     """
 
@@ -123,31 +124,31 @@ class ChurnModel:
         *,
         horizon_days: int = 90,
         params: dict[str, Any] | None = None,
-        num_boost_round: int = 2000,
+        n_estimators: int = 2000,
         early_stopping_rounds: int = 100,
         calibration: Literal["auto", "isotonic", "sigmoid"] = "auto",
         calibration_folds: int = 2,
         num_threads: int = 0,
-        seed: int = 0,
+        random_state: int = 0,
     ) -> None:
         self.horizon_days = horizon_days
         self.params = params
-        self.num_boost_round = num_boost_round
+        self.n_estimators = n_estimators
         self.early_stopping_rounds = early_stopping_rounds
         self.calibration = calibration
         self.calibration_folds = calibration_folds
         self.num_threads = num_threads
-        self.seed = seed
+        self.random_state = random_state
 
     # ---- fitting ---------------------------------------------------------------------
     def _lgb_params(self) -> dict[str, Any]:
         check_horizon(self.horizon_days)
         for name, value, least in (
-            ("num_boost_round", self.num_boost_round, 1),
+            ("n_estimators", self.n_estimators, 1),
             ("early_stopping_rounds", self.early_stopping_rounds, 1),
             ("calibration_folds", self.calibration_folds, 2),
             ("num_threads", self.num_threads, 0),
-            ("seed", self.seed, 0),
+            ("random_state", self.random_state, 0),
         ):
             if not isinstance(value, int | np.integer) or value < least:
                 raise ConfigError(f"{name} must be an integer >= {least}, got {value!r}")
@@ -164,7 +165,7 @@ class ChurnModel:
             **user,
             "objective": "binary",
             "metric": "binary_logloss",
-            "seed": int(self.seed),
+            "seed": int(self.random_state),
             "num_threads": int(self.num_threads),
             "deterministic": True,
             "force_row_wise": True,
@@ -207,7 +208,7 @@ class ChurnModel:
         booster = lgb.train(
             params,
             dtrain,
-            num_boost_round=int(self.num_boost_round),
+            num_boost_round=int(self.n_estimators),
             valid_sets=[dvalid],
             valid_names=["validation"],
             callbacks=[lgb.early_stopping(int(self.early_stopping_rounds), verbose=False)],
@@ -224,7 +225,7 @@ class ChurnModel:
             groups=valid["user_id"].to_numpy(),
             methods=methods,
             folds=int(self.calibration_folds),
-            seed=int(self.seed),
+            random_state=int(self.random_state),
         )
         self.calibration_ = choice.method
         self.calibration_scores_ = choice.scores
@@ -240,8 +241,7 @@ class ChurnModel:
 
     # ---- predicting ------------------------------------------------------------------
     def _check_is_fitted(self) -> None:
-        if not hasattr(self, "booster_"):
-            raise NotFittedError("this ChurnModel is not fitted; call fit(dataset) first")
+        check_is_fitted(self, "booster_", how="fit(dataset)")
 
     def _matrix(self, features: pd.DataFrame) -> FloatArray:
         """The feature matrix in training order; categories as codes, unseen → NaN."""
@@ -321,7 +321,7 @@ class ChurnModel:
             "calibration": self.calibration_,
             "calibration_scores": self.calibration_scores_,
             "validation_metrics": self.validation_metrics_,
-            "params": self.get_params(),
+            "params": self.get_params(deep=False),
             "lightgbm_params": self._lgb_params(),
             "versions": {
                 "lightgbm": lgb.__version__,
@@ -331,26 +331,15 @@ class ChurnModel:
             },
         }
 
-    def get_params(self, deep: bool = True) -> dict[str, Any]:
-        """The ``__init__`` arguments (scikit-learn's ``get_params``; nothing is nested)."""
-        return {
-            "horizon_days": self.horizon_days,
-            "params": dict(self.params) if self.params else None,
-            "num_boost_round": self.num_boost_round,
-            "early_stopping_rounds": self.early_stopping_rounds,
-            "calibration": self.calibration,
-            "calibration_folds": self.calibration_folds,
-            "num_threads": self.num_threads,
-            "seed": self.seed,
-        }
-
     def __repr__(self) -> str:
         state = (
             f", calibration={self.calibration_!r}, trees={self.best_iteration_}"
             if hasattr(self, "booster_")
             else ""
         )
-        return f"ChurnModel(horizon_days={self.horizon_days}, seed={self.seed}{state})"
+        return (
+            f"ChurnModel(horizon_days={self.horizon_days}, random_state={self.random_state}{state})"
+        )
 
 
 def _metrics(y: FloatArray, p: FloatArray) -> dict[str, float]:

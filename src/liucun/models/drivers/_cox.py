@@ -334,13 +334,8 @@ def cox_drivers(
     for name in (duration, event, *([strata] if strata else [])):
         if name not in data.columns:
             raise InvalidInput(f"column {name!r} is not in the data; pass the survival dataset")
-    specs = [_resolve(data, c) for c in (DEFAULT_COVARIATES if covariates is None else covariates)]
     notes: list[str] = []
-    if strata is not None and any(c.column == strata for c in specs):
-        specs = [c for c in specs if c.column != strata]
-        notes.append(f"{strata} is the stratum, so it is not also a covariate")
-    if not specs:
-        raise InvalidInput("no covariate to fit; pass at least one column")
+    specs = _covariate_specs(data, covariates, strata, notes)
     time = pd.to_numeric(data[duration], errors="coerce").to_numpy(np.float64)
     status = data[event].astype("boolean").fillna(False).to_numpy(dtype=np.float64)
     if not np.all(np.isfinite(time)) or np.any(time < 0):
@@ -366,56 +361,11 @@ def cox_drivers(
     groups = None
     if strata is not None:
         groups = data[strata].astype("string").fillna(MISSING_LEVEL).to_numpy()[keep]
-    model = PHReg(time[keep], x, status=status[keep], strata=groups, ties=ties)
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        fit = model.fit()
-        coef = np.asarray(fit.params, dtype=np.float64)
-        se = np.asarray(fit.bse, dtype=np.float64)
-        pvalues = np.asarray(fit.pvalues, dtype=np.float64)
-        llf = float(fit.llf)
-    for message in dict.fromkeys(str(w.message) for w in caught):
-        notes.append(f"statsmodels warned while fitting: {message}")
+    fit = _fit_phreg(time[keep], x, status[keep], groups, ties, notes)
     z = float(stats.norm.ppf(0.5 + confidence / 2))
-    rows = []
-    for j, term in enumerate(terms):
-        b, sd = coef[j] * scale[j], se[j] * scale[j]
-        hr, low, high = np.exp(b), np.exp(b - z * sd), np.exp(b + z * sd)
-        if term.level is not None:
-            phrase = f"{term.covariate.phrase} {term.level} (vs {term.reference})"
-        elif term.covariate.kind == "numeric" and standardize:
-            phrase = f"{term.name.replace('_', ' ')} one standard deviation ({scale[j]:.3g}) higher"
-        else:
-            phrase = term.covariate.phrase
-        phrase = phrase[:1].upper() + phrase[1:]
-        identified = abs(b) <= _SEPARATION_LOG_HR and bool(np.isfinite(sd))
-        if identified:
-            text = sentence(phrase, hr, low, high, pvalues[j])
-        else:
-            notes.append(
-                f"{term.name}: the hazard ratio runs off towards {'∞' if b > 0 else '0'} "
-                "because the covariate perfectly orders who churns first (separation); "
-                "it is not identified"
-            )
-            hr = low = high = pvalues[j] = np.nan
-            text = f"{phrase}: the effect cannot be estimated (separation; see the notes)"
-        rows.append(
-            {
-                "term": term.name,
-                "covariate": term.covariate.column,
-                "level": term.level,
-                "reference": term.reference,
-                "per": scale[j] if term.level is None and term.covariate.kind == "numeric" else 1.0,
-                "hazard_ratio": hr,
-                "ci_low": low,
-                "ci_high": high,
-                "p_value": pvalues[j],
-                "coef": coef[j],
-                "se": se[j],
-                "significant": bool(low > 1 or high < 1),
-                "sentence": text,
-            }
-        )
+    rows = [
+        _hazard_row(term, fit, j, scale[j], z, standardize, notes) for j, term in enumerate(terms)
+    ]
     table = pd.DataFrame(rows)
     effect = np.abs(np.log(table["hazard_ratio"].to_numpy()))
     order = np.lexsort((-np.nan_to_num(effect, nan=-1.0), ~table["significant"].to_numpy()))
@@ -426,9 +376,106 @@ def cox_drivers(
         churned=n_events,
         ties=ties,
         strata=strata,
-        log_likelihood=llf,
+        log_likelihood=fit.llf,
         confidence=confidence,
     )
+
+
+def _covariate_specs(
+    data: pd.DataFrame,
+    covariates: Sequence[Covariate | str] | None,
+    strata: str | None,
+    notes: list[str],
+) -> list[Covariate]:
+    """The covariates to fit: resolved specs, without the stratum."""
+    specs = [_resolve(data, c) for c in (DEFAULT_COVARIATES if covariates is None else covariates)]
+    if strata is not None and any(c.column == strata for c in specs):
+        specs = [c for c in specs if c.column != strata]
+        notes.append(f"{strata} is the stratum, so it is not also a covariate")
+    if not specs:
+        raise InvalidInput("no covariate to fit; pass at least one column")
+    return specs
+
+
+@dataclass(frozen=True)
+class _Fit:
+    coef: np.ndarray
+    se: np.ndarray
+    pvalues: np.ndarray
+    llf: float
+
+
+def _fit_phreg(
+    time: np.ndarray,
+    x: np.ndarray,
+    status: np.ndarray,
+    groups: np.ndarray | None,
+    ties: Ties,
+    notes: list[str],
+) -> _Fit:
+    """statsmodels' PHReg fit; its warnings become notes."""
+    model = PHReg(time, x, status=status, strata=groups, ties=ties)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        fit = model.fit()
+        out = _Fit(
+            coef=np.asarray(fit.params, dtype=np.float64),
+            se=np.asarray(fit.bse, dtype=np.float64),
+            pvalues=np.asarray(fit.pvalues, dtype=np.float64),
+            llf=float(fit.llf),
+        )
+    for message in dict.fromkeys(str(w.message) for w in caught):
+        notes.append(f"statsmodels warned while fitting: {message}")
+    return out
+
+
+def _hazard_row(
+    term: _Term,
+    fit: _Fit,
+    j: int,
+    scale: float,
+    z: float,
+    standardize: bool,
+    notes: list[str],
+) -> dict[str, object]:
+    """One row of the hazard-ratio table: the ratio per the term's increment, its
+    interval and sentence (or a note when separation leaves it unidentified)."""
+    b, sd = fit.coef[j] * scale, fit.se[j] * scale
+    hr, low, high = np.exp(b), np.exp(b - z * sd), np.exp(b + z * sd)
+    p_value = fit.pvalues[j]
+    if term.level is not None:
+        phrase = f"{term.covariate.phrase} {term.level} (vs {term.reference})"
+    elif term.covariate.kind == "numeric" and standardize:
+        phrase = f"{term.name.replace('_', ' ')} one standard deviation ({scale:.3g}) higher"
+    else:
+        phrase = term.covariate.phrase
+    phrase = phrase[:1].upper() + phrase[1:]
+    identified = abs(b) <= _SEPARATION_LOG_HR and bool(np.isfinite(sd))
+    if identified:
+        text = sentence(phrase, hr, low, high, p_value)
+    else:
+        notes.append(
+            f"{term.name}: the hazard ratio runs off towards {'∞' if b > 0 else '0'} "
+            "because the covariate perfectly orders who churns first (separation); "
+            "it is not identified"
+        )
+        hr = low = high = p_value = np.nan
+        text = f"{phrase}: the effect cannot be estimated (separation; see the notes)"
+    return {
+        "term": term.name,
+        "covariate": term.covariate.column,
+        "level": term.level,
+        "reference": term.reference,
+        "per": scale if term.level is None and term.covariate.kind == "numeric" else 1.0,
+        "hazard_ratio": hr,
+        "ci_low": low,
+        "ci_high": high,
+        "p_value": p_value,
+        "coef": fit.coef[j],
+        "se": fit.se[j],
+        "significant": bool(low > 1 or high < 1),
+        "sentence": text,
+    }
 
 
 def churn_drivers(

@@ -19,14 +19,15 @@ so nothing that happened after the churn explains it.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, time, timedelta
+from datetime import date, datetime, timedelta
 
 import ibis
 import ibis.expr.types as ir
 import pandas as pd
 
-from liucun.core import ConfigError, InvalidInput
+from liucun.core import ConfigError, InvalidInput, data_end
 from liucun.metrics import days_between, has_deal, orders, property_number
+from liucun.models._base import as_cutoff
 from liucun.segments._tags import _top
 
 #: Default churn gap G in days (the churn horizon of ARCHITECTURE §5).
@@ -40,22 +41,13 @@ NPS_PROMOTER = 9
 _USER_COLUMNS = ("customer_type", "region", "acquisition_channel")
 
 
-def _utc_naive(moment: datetime) -> datetime:
-    """A naive UTC datetime (aware ones are converted; naive ones are taken as UTC)."""
-    if moment.tzinfo is None:
-        return moment
-    return moment.astimezone(UTC).replace(tzinfo=None)
-
-
 def _default_end(events: ir.Table) -> datetime:
-    """Midnight (UTC) after the day of the latest event."""
+    """The data end (:func:`liucun.core.data_end`: midnight UTC after the latest event's
+    day), as a naive cut-off."""
     latest = events.ts.max().to_pandas()
     if latest is None or pd.isna(latest):
         raise InvalidInput("events is empty; there is nothing to analyse")
-    stamp = pd.Timestamp(latest)
-    if stamp.tzinfo is not None:
-        stamp = stamp.tz_convert("UTC").tz_localize(None)
-    return datetime.combine(stamp.date() + timedelta(days=1), time())
+    return as_cutoff(data_end(pd.Timestamp(latest).to_pydatetime()))
 
 
 def _share(flag: ir.BooleanValue) -> ir.FloatingValue:
@@ -73,7 +65,7 @@ def survival_dataset(
     users: ir.Table | None = None,
     *,
     gap_days: int = DEFAULT_GAP_DAYS,
-    end: datetime | None = None,
+    end: date | datetime | None = None,
     slow_ticket_hours: float = SLOW_TICKET_HOURS,
 ) -> ir.Table:
     """Time to churn and its candidate drivers, one row per customer.
@@ -116,10 +108,35 @@ def survival_dataset(
         raise ConfigError(f"gap_days must be a positive whole number of days, got {gap_days!r}")
     if not slow_ticket_hours > 0:
         raise ConfigError(f"slow_ticket_hours must be > 0, got {slow_ticket_hours!r}")
-    stop = _utc_naive(end) if end is not None else _default_end(events)
-    end_ts = ibis.literal(stop, type="timestamp")
-    horizon = ibis.literal(stop - timedelta(days=int(gap_days)), type="timestamp")
+    stop = as_cutoff(end) if end is not None else _default_end(events)
+    bought, per = _follow_up(events, stop, int(gap_days))
+    span = per.select("user_id", "first_order", "follow_up_end")
+    # the customer's orders up to the churn or censoring moment
+    kept = bought.join(span, "user_id")
+    kept = kept.filter(kept._at <= kept.follow_up_end)
+    kept = _with_order_outcomes(kept, events, slow_ticket_hours)
+    out = per
+    for extra in (
+        _service_covariates(kept),
+        _top(kept, "channel", "main_channel"),
+        _message_covariates(events, span),
+    ):
+        joined = out.left_join(extra, "user_id")
+        out = joined.select(*out.columns, *[c for c in extra.columns if c != "user_id"])
+    if users is not None:
+        joined = out.left_join(users.select("user_id", *_USER_COLUMNS), "user_id")
+        out = joined.select(*out.columns, *_USER_COLUMNS)
+    else:
+        out = out.mutate(**{c: ibis.null("string") for c in _USER_COLUMNS})
+    return _covariate_columns(out)
 
+
+def _follow_up(events: ir.Table, stop: datetime, gap_days: int) -> tuple[ir.Table, ir.Table]:
+    """The orders before ``stop`` (with the gap to the next one) and, per customer at
+    risk, the first order, the churn or censoring moment, ``duration_days`` and
+    ``churned``."""
+    end_ts = ibis.literal(stop, type="timestamp")
+    horizon = ibis.literal(stop - timedelta(days=gap_days), type="timestamp")
     bought = orders(events)
     bought = bought.mutate(_at=bought.ts.cast("timestamp"))
     bought = bought.filter(bought._at < end_ts)
@@ -137,11 +154,12 @@ def survival_dataset(
         duration_days=days_between(per.follow_up_end, per.first_order).floor().cast("float64"),
         churned=per._churn_at.notnull(),
     )
+    return bought, per
 
-    # the customer's orders up to the churn or censoring moment
-    span = per.select("user_id", "first_order", "follow_up_end")
-    kept = bought.join(span, "user_id")
-    kept = kept.filter(kept._at <= kept.follow_up_end)
+
+def _with_order_outcomes(kept: ir.Table, events: ir.Table, slow_ticket_hours: float) -> ir.Table:
+    """``kept`` orders with what followed each one (linked by ``order_id``, wherever it
+    falls): late delivery, tickets and their resolution, the NPS answer, a deal."""
     late = _by_order(events, "delivery")
     late = late.group_by("order_id").aggregate(
         _late=(property_number(late.properties.fill_null(""), "late_days") > 0).any()
@@ -166,7 +184,12 @@ def survival_dataset(
     for extra in (late, opened, resolved, nps):
         joined = kept.left_join(extra, "order_id")
         kept = joined.select(*kept.columns, *[c for c in extra.columns if c != "order_id"])
-    service = kept.group_by("user_id").aggregate(
+    return kept
+
+
+def _service_covariates(kept: ir.Table) -> ir.Table:
+    """Per customer: orders, delivery, ticket, NPS and deal covariates of ``kept``."""
+    return kept.group_by("user_id").aggregate(
         orders=kept.count(),
         late_deliveries=kept._late.fill_null(False).cast("int64").sum(),
         _late_share=_share(kept._late),
@@ -180,26 +203,21 @@ def survival_dataset(
         promoter_share=_share(kept._nps >= NPS_PROMOTER),
         coupon_share=kept._deal.cast("float64").mean(),
     )
-    channel = _top(kept, "channel", "main_channel")
 
+
+def _message_covariates(events: ir.Table, span: ir.Table) -> ir.Table:
+    """Messages sent and opened up to each customer's ``follow_up_end``."""
     sent = events.filter(events.event_type.isin(["message_sent", "message_opened"]))
     sent = sent.join(span, "user_id")
     sent = sent.filter(sent.ts.cast("timestamp") <= sent.follow_up_end)
-    messages = sent.group_by("user_id").aggregate(
+    return sent.group_by("user_id").aggregate(
         messages_sent=(sent.event_type == "message_sent").sum(),
         _opened=(sent.event_type == "message_opened").sum(),
     )
 
-    out = per
-    for extra in (service, channel, messages):
-        joined = out.left_join(extra, "user_id")
-        out = joined.select(*out.columns, *[c for c in extra.columns if c != "user_id"])
-    if users is not None:
-        joined = out.left_join(users.select("user_id", *_USER_COLUMNS), "user_id")
-        out = joined.select(*out.columns, *_USER_COLUMNS)
-    else:
-        out = out.mutate(**{c: ibis.null("string") for c in _USER_COLUMNS})
 
+def _covariate_columns(out: ir.Table) -> ir.Table:
+    """The returned columns, in order, with the shares and rates derived."""
     sent_n = out.messages_sent.fill_null(0)
     median_first = out.first_order_value.median().over(group_by="currency")
     rel = out.first_order_value / median_first

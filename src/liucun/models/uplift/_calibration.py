@@ -139,7 +139,7 @@ def cross_fit_predict(
     out = np.empty(n)
     for f in range(n_folds):
         held = fold == f
-        model = type(learner)(**learner.get_params())
+        model = type(learner)(**learner.get_params(deep=False))
         model.fit(_rows(X, ~held), t[~held], yy[~held], propensity=e[~held])
         out[held] = model.predict(_rows(X, held))
     return out

@@ -17,14 +17,13 @@ an experiment): a treatment flag per unit and its known assignment probability
 Outcome models are LightGBM classifiers for a binary outcome, Poisson regressors for
 counts (``outcome="count"``, e.g. orders) and least-squares regressors otherwise (revenue);
 effect models are always least-squares regressors. Training is deterministic by default
-(``seed``, ``deterministic=True``, ``force_col_wise=True``); ``num_threads`` sets the
+(``random_state``, ``deterministic=True``, ``force_col_wise=True``); ``num_threads`` sets the
 threads (0 = LightGBM's default).
 """
 
 from __future__ import annotations
 
 import abc
-import inspect
 from collections.abc import Mapping
 from typing import Any, ClassVar, Literal, Protocol, Self
 
@@ -33,7 +32,7 @@ import numpy as np
 import pandas as pd
 
 from liucun.core import ConfigError, InvalidInput
-from liucun.models.btyd import NotFittedError
+from liucun.models._base import Estimator, check_is_fitted
 from liucun.models.uplift._evaluation import ipw_difference
 from liucun.models.uplift._inputs import (
     BoolArray,
@@ -73,7 +72,7 @@ def _check_int(name: str, value: object, low: int) -> None:
         raise ConfigError(f"{name} must be a whole number ≥ {low}, got {value!r}")
 
 
-class UpliftLearner(abc.ABC):
+class UpliftLearner(Estimator, abc.ABC):
     """Shared parameters, validation and LightGBM training of the meta-learners.
 
     Parameters
@@ -125,18 +124,6 @@ class UpliftLearner(abc.ABC):
         self.num_threads = num_threads
 
     # -- parameters ---------------------------------------------------------------------
-
-    def get_params(self) -> dict[str, Any]:
-        """The constructor parameters (scikit-learn's ``get_params`` without ``deep``)."""
-        names: list[str] = []
-        for cls in type(self).__mro__:
-            init = cls.__dict__.get("__init__")
-            if init is None or cls is object:
-                continue
-            for p in inspect.signature(init).parameters.values():
-                if p.kind is p.KEYWORD_ONLY and p.name not in names:
-                    names.append(p.name)
-        return {name: getattr(self, name) for name in names}
 
     def _validate_params(self) -> None:
         _check_int("n_estimators", self.n_estimators, 1)
@@ -243,10 +230,7 @@ class UpliftLearner(abc.ABC):
     def _fit(self, X: Features, t: BoolArray, y: FloatArray, e: FloatArray) -> None: ...
 
     def _check_fitted(self) -> None:
-        if not hasattr(self, self._last_fitted):
-            raise NotFittedError(
-                f"this {type(self).__name__} is not fitted yet; call fit(X, treatment, y) first"
-            )
+        check_is_fitted(self, self._last_fitted, how="fit(X, treatment, y)")
 
     def _features(self, X: Features) -> Features:
         self._check_fitted()

@@ -55,7 +55,7 @@ def fit_campaign_uplift(
     learner_params: Mapping[str, Any] | None = None,
     window_days: int = 30,
     held_out_share: float = 0.5,
-    seed: int = 0,
+    random_state: int = 0,
 ) -> CampaignUplift:
     """Fit an uplift learner on a past randomized campaign and evaluate it held out.
 
@@ -69,7 +69,7 @@ def fit_campaign_uplift(
         ``"t"``, ``"x"`` or ``"dr"`` and its keyword arguments (:func:`make_learner`).
     held_out_share
         Share of units kept out of training for evaluation and policy valuation.
-    seed
+    random_state
         Seed of the split (and the learner's ``random_state`` unless given).
     """
     if outcome not in ("orders", "revenue"):
@@ -79,8 +79,8 @@ def fit_campaign_uplift(
     frame = campaign_training_frame(
         events, assignments, users=users, window_days=window_days
     ).to_pandas()
-    frame["held_out"] = np.random.default_rng(seed).random(len(frame)) < held_out_share
-    params = {"random_state": seed, **(learner_params or {})}
+    frame["held_out"] = np.random.default_rng(random_state).random(len(frame)) < held_out_share
+    params = {"random_state": random_state, **(learner_params or {})}
     model = make_learner(learner, **params)
     train = frame[~frame.held_out]
     y_col = f"outcome_{outcome}"

@@ -11,15 +11,16 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
-from datetime import UTC, datetime
+from datetime import date, datetime
 
 import numpy as np
 import pandas as pd
 import pyarrow as pa
 
-from liucun.core import ConfigError
+from liucun.core import ConfigError, as_utc
 from liucun.models._registry import (
     ModelCard,
+    ModelDraft,
     json_ready,
     list_models,
     load_model,
@@ -56,12 +57,13 @@ def train_uplift(
     outcome: str = "revenue",
     learner: str = "x",
     window_days: int = 30,
-    seed: int = 0,
+    random_state: int = 0,
     num_threads: int = 0,
     on_step: Step | None = None,
 ) -> tuple[ModelCard, UpliftEvaluation]:
     """Fit an uplift learner on the logged randomized ``experiment``; save it with its
-    held-out evaluation (Qini, AUUC, uplift at k)."""
+    held-out evaluation (Qini, AUUC, uplift at k). ``random_state`` seeds the held-out
+    split and the learner; the card's ``created_at`` comes from ``workspace.clock``."""
     step = on_step or (lambda _name: None)
     workspace.sync()
     events = workspace.events()
@@ -81,20 +83,20 @@ def train_uplift(
         learner=learner,
         learner_params={"num_threads": num_threads},
         window_days=window_days,
-        seed=seed,
+        random_state=random_state,
     )
     ev = run.evaluation
     held = run.held_out[[c for c in _KEPT if c in run.held_out.columns]].reset_index(drop=True)
-    start = pd.to_datetime(held.campaign_start_ts).min()
-    card = {
-        "name": UPLIFT_MODEL,
-        "as_of": str(start),
-        "data_start": "",
-        "data_end": str(pd.to_datetime(held.campaign_start_ts).max()),
-        "horizon_days": window_days,
-        "customers": len(run.frame),
-        "features": list(FEATURES),
-        "metrics": {
+    starts = pd.to_datetime(held.campaign_start_ts, utc=True)
+    draft = ModelDraft(
+        name=UPLIFT_MODEL,
+        as_of=starts.min().to_pydatetime(),
+        data_start=None,
+        data_end=starts.max().to_pydatetime(),
+        horizon_days=window_days,
+        customers=len(run.frame),
+        features=list(FEATURES),
+        metrics={
             "experiment": experiment,
             "outcome": outcome,
             "learner": learner,
@@ -106,14 +108,14 @@ def train_uplift(
             "qini_gain": ev.qini.gain.tolist(),
             "uplift_at": json_ready([asdict(u) for u in ev.uplift_at]),
         },
-        "notes": [
+        notes=[
             f"{learner.upper()}-learner on {outcome} over {window_days} days after exposure; "
             f"evaluated on {ev.n:,} held-out units of {experiment}; AUUC {ev.auuc:.4g} "
             "(0 = a random ranking)"
         ],
-    }
+    )
     bundle = {"model": run.model, "held_out": held, "experiment": experiment}
-    return save_model(workspace.models_dir, bundle, card), ev
+    return save_model(workspace.models_dir, bundle, draft, now=workspace.clock.now()), ev
 
 
 @dataclass(frozen=True)
@@ -189,7 +191,6 @@ def _churn_risk_at(workspace: Workspace, user_ids: pd.Series, at: datetime) -> n
     bundle, _ = load_model(workspace.models_dir, MODEL_NAME)
     churn = bundle["churn"]
     events = workspace.events()
-    at = at.astimezone(UTC).replace(tzinfo=None) if at.tzinfo else at
     feats = build_features(events, workspace.customers(), as_of=at, horizon_days=churn.horizon_days)
     risk = pd.Series(churn.predict_risk(feats), index=feats.user_id.astype(str))
     out = risk.reindex(user_ids.astype(str)).to_numpy(dtype=float)
@@ -201,7 +202,7 @@ def plan_next_campaign(
     economics: CampaignEconomics,
     *,
     version: str | None = None,
-    as_of: datetime | None = None,
+    as_of: date | datetime | None = None,
     max_customers: int | None = None,
     max_spend: float | None = None,
 ) -> tuple[Policy, pd.DataFrame]:
@@ -209,8 +210,7 @@ def plan_next_campaign(
     (features as of ``as_of``, default the end of the data) and the most profitable set
     within the budget. Returns the plan and one row per customer, best first."""
     bundle, _ = load_model(workspace.models_dir, UPLIFT_MODEL, version)
-    wh = workspace.warehouse
-    end = as_of or wh.events_end()
+    end = as_utc(as_of) if as_of is not None else workspace.data_end()
     if end is None:
         raise ConfigError("the warehouse has no events yet")
     events = workspace.events()
