@@ -279,3 +279,22 @@ def test_periods_in_the_reporting_time_zone(tmp_path) -> None:  # type: ignore[n
     assert cn[("2024-01-02", 1)][1] == 0
     with pytest.raises(ConfigError, match="unknown time zone"):
         retention(events, timezone="Mars/Olympus")
+
+
+def test_default_as_of_is_the_data_end(events: ibis.Table) -> None:
+    """Without ``as_of`` the cut-off is liucun.core.data_end: midnight after the last event's
+    day (u1's order on Wed 24 Jan 08:00 → 25 Jan 00:00), so that day has ended."""
+    daily = _grid(retention(events, period="day", cohort_type="recurring", max_period=1))
+    assert daily == _grid(
+        retention(
+            events,
+            period="day",
+            cohort_type="recurring",
+            max_period=1,
+            as_of=datetime(2024, 1, 25),
+        )
+    )
+    assert daily[("2024-01-24", 0)] == (1, 1, 1.0, True)  # the last event's day has ended
+    assert ("2024-01-24", 1) not in daily  # 25 Jan has not started
+    weekly = _grid(retention(events, period="week", max_period=6))
+    assert weekly[("2024-01-01", 3)][3] is False  # the week of 22 Jan ends on 29 Jan

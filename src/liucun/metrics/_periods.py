@@ -43,6 +43,12 @@ def period_start(
     return naive.truncate("M")
 
 
+def data_end(ts: ir.TimestampColumn) -> ir.TimestampScalar:
+    """The data end of a column of instants, the Ibis twin of :func:`liucun.core.data_end`:
+    the UTC midnight after the day of the latest ``ts`` (exclusive; naive UTC)."""
+    return ts.max().cast("timestamp").truncate("D") + ibis.interval(days=1)
+
+
 def periods_between(
     start: ir.TimestampValue, later: ir.TimestampValue, period: Period
 ) -> ir.IntegerValue:

@@ -16,10 +16,11 @@ from typing import Literal
 import ibis
 import ibis.expr.types as ir
 
-from liucun.core import ConfigError, check_timezone
+from liucun.core import ConfigError, check_timezone, naive_utc
 from liucun.metrics._periods import (
     Period,
     check_period,
+    data_end,
     days_between,
     local_time,
     period_start,
@@ -91,15 +92,54 @@ def retention(
     unit's cohort event count. The unit is the user or, for B2B, the account. A breakdown
     splits cohorts by a column of the cohort event (e.g. ``channel``, ``country``) or,
     given ``users``, of the user (e.g. ``acquisition_channel``). A period that has not
-    ended by ``as_of`` (default: the last event's time) is flagged ``complete = False``;
-    periods that have not started are left out, never reported as 0.
+    ended by ``as_of`` is flagged ``complete = False``; periods that have not started are
+    left out, never reported as 0. ``as_of`` is an instant (a naive one is UTC); by
+    default it is the data end of ``events`` as :func:`liucun.core.data_end` defines it:
+    the UTC midnight after the last event's day, so that day counts as ended.
 
     Periods are calendar periods in ``timezone`` (the reporting time zone; an IANA name).
     ``rolling=True`` (with ``period="day"``) counts periods as 24-hour windows from each
     unit's own cohort event instead of calendar days; a cell is complete once the window
     of the cohort day's last possible unit has ended.
+
+    The steps follow docs/metrics.md: the unit of each event; the cohorts, with their
+    breakdown; their returns (:func:`_calendar_hits` or :func:`_rolling_hits`: one row
+    per cohort, unit and return period ``_k``); the cohort sizes; the count per period
+    or bracket (:func:`_n_period_counts`, :func:`_unbounded_counts`, :func:`_bracketed`);
+    and the completeness of each cell (:func:`_flag_and_order`).
     """
     period = check_period(period)
+    _check_options(kind, cohort_type, entity, max_period, period, rolling)
+    check_timezone(timezone)
+    unit = "user_id" if entity == "user" else "account_id"
+    known = events.filter(events[unit].notnull()).mutate(_unit=events[unit])
+    keys = ["_cohort", *(["breakdown"] if breakdown else [])]
+    cohort = _CohortSpec(cohort_event, period, cohort_type, week_start, breakdown, timezone)
+    returns = known.filter(known.event_type == return_event)
+    if rolling:
+        cohorts = _cohorts(known, cohort)
+    else:
+        returns = returns.select("_unit", _rp=cohort.start(returns.ts)).distinct()
+        cohorts = _calendar_cohorts(known, returns, return_event, cohort)
+    cohorts = _with_user_breakdown(cohorts, known, users, breakdown, cohort.on_event(known))
+    hits = _rolling_hits(cohorts, returns) if rolling else _calendar_hits(cohorts, returns, period)
+    sizes = cohorts.group_by(keys).aggregate(cohort_size=cohorts._unit.nunique())
+    if kind == "bracketed":
+        table, first, last = _bracketed(hits, sizes, keys, brackets)
+    else:
+        ks = ibis.memtable({"period": list(range(max_period + 1))})
+        if kind == "n-period":
+            counts = _n_period_counts(hits, keys, max_period)
+        else:
+            counts = _unbounded_counts(hits, keys, ks, max_period)
+        table, first, last = _by_period(sizes, counts, keys, ks)
+    end = data_end(events.ts) if as_of is None else ibis.literal(naive_utc(as_of))
+    return _flag_and_order(table, first, last, keys, end, period, rolling, timezone)
+
+
+def _check_options(
+    kind: str, cohort_type: str, entity: str, max_period: int, period: Period, rolling: bool
+) -> None:
     if kind not in KINDS:
         raise ConfigError(f"unknown kind {kind!r}; use one of {', '.join(KINDS)}")
     if cohort_type not in ("first-time", "recurring"):
@@ -108,102 +148,74 @@ def retention(
         raise ConfigError(f"unknown entity {entity!r}; use user or account")
     if max_period < 0:
         raise ConfigError(f"max_period must be >= 0, got {max_period}")
-    check_timezone(timezone)
-    unit = "user_id" if entity == "user" else "account_id"
-    known = events.filter(events[unit].notnull()).mutate(_unit=events[unit])
-    keys = ["_cohort", *(["breakdown"] if breakdown else [])]
-    # Returns count from period 1 on, where every event is after the cohort event; so one
-    # row per (unit, period with a return) is all the join needs, far fewer than events.
-    returns = known.filter(known.event_type == return_event)
-    on_event = breakdown is not None and breakdown in known.columns
-    if rolling:
-        if period != "day":
-            raise ConfigError("rolling retention counts 24-hour windows: use period='day'")
-        cohorts = _cohorts(
-            known, cohort_event, period, cohort_type, week_start, breakdown, timezone
-        )
-        cohorts = _with_user_breakdown(cohorts, known, users, breakdown, on_event)
-        returns = returns.select("_unit", _rts=returns.ts)
-        hits = cohorts.join(returns, "_unit").filter(lambda t: t._rts > t._at)
-        hits = hits.mutate(_k=days_between(hits._rts, hits._at).floor().cast("int64"))
-        hits = hits.filter(hits._k >= 1).select(*cohorts.columns, "_k").distinct()
-    else:
-        returns = returns.select(
-            "_unit", _rp=period_start(returns.ts, period, week_start=week_start, timezone=timezone)
-        ).distinct()
-        if cohort_event == return_event and not on_event:
-            # The cohorts are in the (unit, period) pairs already: one scan of the events
-            # instead of two (the default, order → order, is the common and the big case).
-            cohorts = (
-                returns.group_by("_unit").aggregate(_cohort=returns._rp.min())
-                if cohort_type == "first-time"
-                else returns.select("_unit", _cohort=returns._rp)
-            )
-        else:
-            cohorts = _cohorts(
-                known, cohort_event, period, cohort_type, week_start, breakdown, timezone
-            )
-        cohorts = _with_user_breakdown(cohorts, known, users, breakdown, on_event)
-        hits = cohorts.join(returns, "_unit")
-        hits = hits.mutate(_k=periods_between(hits._cohort, hits._rp, period))
-        hits = hits.filter(hits._k >= 1)
-    sizes = cohorts.group_by(keys).aggregate(cohort_size=cohorts._unit.nunique())
-    if kind == "bracketed":
-        table, first, last = _bracketed(hits, sizes, keys, brackets)
-    else:
-        table, first, last = _by_period(hits, sizes, keys, kind, max_period)
-    # as_of is an instant (UTC); periods are local, so compare in local time
-    end = ibis.literal(as_of) if as_of is not None else events.ts.max().as_scalar()
-    end = local_time(end.cast("timestamp('UTC')"), timezone)
-    starts_by = shift(table._cohort, first, period) < end
-    # a rolling window of a unit that started late on the cohort day ends a day later
-    complete = shift(table._cohort, last + (2 if rolling else 1), period) <= end
-    retained = table.retained.cast("int64")
-    order = [table._cohort, *([table.breakdown] if breakdown else []), first]
-    out = (
-        table.filter(starts_by)
-        .order_by(order)
-        .select(
-            cohort=table._cohort.date(),
-            period=table.period,
-            cohort_size=table.cohort_size,
-            retained=retained,
-            rate=retained.cast("float64") / table.cohort_size,
-            complete=complete,
-            **({"breakdown": table.breakdown} if breakdown else {}),
-        )
-    )
-    return out
+    if rolling and period != "day":
+        raise ConfigError("rolling retention counts 24-hour windows: use period='day'")
 
 
-def _cohorts(
-    known: ir.Table,
-    cohort_event: str,
-    period: Period,
-    cohort_type: str,
-    week_start: int,
-    breakdown: str | None,
-    timezone: str,
+@dataclass(frozen=True)
+class _CohortSpec:
+    """How cohorts are formed: which event, which periods, first-time or recurring."""
+
+    event: str
+    period: Period
+    cohort_type: str
+    week_start: int
+    breakdown: str | None
+    timezone: str
+
+    def on_event(self, known: ir.Table) -> bool:
+        """The breakdown is a column of the cohort event (not of the user)."""
+        return self.breakdown is not None and self.breakdown in known.columns
+
+    def start(self, ts: ir.TimestampValue) -> ir.TimestampValue:
+        """The start of the period that holds ``ts``."""
+        return period_start(ts, self.period, week_start=self.week_start, timezone=self.timezone)
+
+
+def _calendar_cohorts(
+    known: ir.Table, returns: ir.Table, return_event: str, cohort: _CohortSpec
 ) -> ir.Table:
+    """Cohorts by calendar period (``_unit, _cohort`` and an event-column breakdown)."""
+    if cohort.event == return_event and not cohort.on_event(known):
+        # The cohorts are in the (unit, period) pairs already: one scan of the events
+        # instead of two (the default, order → order, is the common and the big case).
+        if cohort.cohort_type == "first-time":
+            return returns.group_by("_unit").aggregate(_cohort=returns._rp.min())
+        return returns.select("_unit", _cohort=returns._rp)
+    return _cohorts(known, cohort)
+
+
+def _calendar_hits(cohorts: ir.Table, returns: ir.Table, period: Period) -> ir.Table:
+    """One row per (cohort, unit, calendar period ``_k`` >= 1 with a return).
+
+    Returns count from period 1 on, where every event is after the cohort event; so one
+    row per (unit, period with a return) is all the join needs, far fewer than events.
+    """
+    hits = cohorts.join(returns, "_unit")
+    hits = hits.mutate(_k=periods_between(hits._cohort, hits._rp, period))
+    return hits.filter(hits._k >= 1)
+
+
+def _rolling_hits(cohorts: ir.Table, returns: ir.Table) -> ir.Table:
+    """One row per (cohort, unit, 24-hour window ``_k`` >= 1 after the unit's own cohort
+    event with a return)."""
+    returns = returns.select("_unit", _rts=returns.ts)
+    hits = cohorts.join(returns, "_unit").filter(lambda t: t._rts > t._at)
+    hits = hits.mutate(_k=days_between(hits._rts, hits._at).floor().cast("int64"))
+    return hits.filter(hits._k >= 1).select(*cohorts.columns, "_k").distinct()
+
+
+def _cohorts(known: ir.Table, cohort: _CohortSpec) -> ir.Table:
     """Cohort rows (``_unit, _cohort, _at`` and an event-column ``breakdown``)."""
-    starts = known.filter(known.event_type == cohort_event)
-    on_event = breakdown is not None and breakdown in known.columns
-    extra = {"breakdown": starts[breakdown].argmin(starts.ts)} if on_event else {}
-    by = (
-        ["_unit"]
-        if cohort_type == "first-time"
-        else [
-            "_unit",
-            period_start(starts.ts, period, week_start=week_start, timezone=timezone).name(
-                "_cohort"
-            ),
-        ]
+    starts = known.filter(known.event_type == cohort.event)
+    extra = (
+        {"breakdown": starts[cohort.breakdown].argmin(starts.ts)} if cohort.on_event(known) else {}
     )
+    first_time = cohort.cohort_type == "first-time"
+    by = ["_unit"] if first_time else ["_unit", cohort.start(starts.ts).name("_cohort")]
     cohorts = starts.group_by(by).aggregate(_at=starts.ts.min(), **extra)
-    if cohort_type == "first-time":
-        cohorts = cohorts.mutate(
-            _cohort=period_start(cohorts._at, period, week_start=week_start, timezone=timezone)
-        )
+    if first_time:
+        cohorts = cohorts.mutate(_cohort=cohort.start(cohorts._at))
     return cohorts
 
 
@@ -227,19 +239,30 @@ def _with_user_breakdown(
     return cohorts.left_join(attrs, "_unit").drop("_unit_right")
 
 
-def _by_period(
-    hits: ir.Table, sizes: ir.Table, keys: list[str], kind: str, max_period: int
-) -> tuple[ir.Table, ir.IntegerValue, ir.IntegerValue]:
+def _n_period_counts(hits: ir.Table, keys: list[str], max_period: int) -> ir.Table:
+    """Units with a return in period ``k`` (``keys, period, retained``)."""
     hits = hits.filter(hits._k <= max_period)
-    ks = ibis.memtable({"period": list(range(max_period + 1))})
-    if kind == "n-period":
-        # a unit has one row per cohort and return period: counting rows counts units
-        counts = hits.group_by([*keys, "_k"]).aggregate(retained=hits.count())
-        counts = counts.rename(period="_k")
-    else:
-        reach = hits.group_by([*keys, "_unit"]).aggregate(_max=hits._k.max())
-        pairs = reach.join(ks, reach._max >= ks.period)
-        counts = pairs.group_by([*keys, "period"]).aggregate(retained=pairs._unit.nunique())
+    # a unit has one row per cohort and return period: counting rows counts units
+    counts = hits.group_by([*keys, "_k"]).aggregate(retained=hits.count())
+    return counts.rename(period="_k")
+
+
+def _unbounded_counts(hits: ir.Table, keys: list[str], ks: ir.Table, max_period: int) -> ir.Table:
+    """Units with a return in period ``k`` or later (``keys, period, retained``): each
+    unit counts in every period up to its latest return."""
+    # Known bug (issue 10): returns after max_period are dropped *before* "k or later" is
+    # taken, so a unit whose only return is after max_period is missed. The fix belongs
+    # here: take the latest return first, then cap it at max_period.
+    hits = hits.filter(hits._k <= max_period)
+    reach = hits.group_by([*keys, "_unit"]).aggregate(_max=hits._k.max())
+    pairs = reach.join(ks, reach._max >= ks.period)
+    return pairs.group_by([*keys, "period"]).aggregate(retained=pairs._unit.nunique())
+
+
+def _by_period(
+    sizes: ir.Table, counts: ir.Table, keys: list[str], ks: ir.Table
+) -> tuple[ir.Table, ir.IntegerValue, ir.IntegerValue]:
+    """Every (cohort, period 0 … max_period) cell; period 0 retains the whole cohort."""
     grid = sizes.cross_join(ks).left_join(counts, [*keys, "period"])
     grid = grid.mutate(
         retained=ibis.ifelse(grid.period == 0, grid.cohort_size, grid.retained.fill_null(0))
@@ -264,6 +287,41 @@ def _bracketed(
     grid = sizes.cross_join(spec).left_join(counts, [*keys, "period"])
     grid = grid.mutate(retained=grid.retained.fill_null(0))
     return grid, grid._low, grid._high
+
+
+def _flag_and_order(
+    table: ir.Table,
+    first: ir.IntegerValue,
+    last: ir.IntegerValue,
+    keys: list[str],
+    end: ir.TimestampScalar,
+    period: Period,
+    rolling: bool,
+    timezone: str,
+) -> ir.Table:
+    """Leave out the cells whose (first) period has not started by ``end`` (naive UTC),
+    flag those whose (last) period has not ended, and give the public columns."""
+    # end is an instant (UTC); periods are local, so compare in local time
+    end = local_time(end.cast("timestamp('UTC')"), timezone)
+    starts_by = shift(table._cohort, first, period) < end
+    # a rolling window of a unit that started late on the cohort day ends a day later
+    complete = shift(table._cohort, last + (2 if rolling else 1), period) <= end
+    retained = table.retained.cast("int64")
+    breakdown = "breakdown" in keys
+    order = [table._cohort, *([table.breakdown] if breakdown else []), first]
+    return (
+        table.filter(starts_by)
+        .order_by(order)
+        .select(
+            cohort=table._cohort.date(),
+            period=table.period,
+            cohort_size=table.cohort_size,
+            retained=retained,
+            rate=retained.cast("float64") / table.cohort_size,
+            complete=complete,
+            **({"breakdown": table.breakdown} if breakdown else {}),
+        )
+    )
 
 
 def weighted_mean(table: ir.Table) -> ir.Table:
