@@ -24,60 +24,56 @@ def main(argv: list[str] | None = None) -> int:
 
     workspace, shop = args.dir / "workspace", args.dir / "shop"
     report = args.dir / "report.html"
-    steps = [
-        ["init", str(workspace)],
-        [
-            "simulate",
-            "--preset",
-            "b2c",
-            "--users",
-            str(args.users),
-            "--days",
-            "365",
-            "--seed",
-            str(args.seed),
-            "--out",
-            str(shop),
-        ],
-        ["-w", str(workspace), "ingest", "simulated", str(shop)],
-        ["-w", str(workspace), "status"],
-        ["-w", str(workspace), "metrics"],
-        [
-            "-w",
-            str(workspace),
-            "retention",
-            "--period",
-            "month",
-            "--max-period",
-            "6",
-            "--kind",
-            "unbounded",
-            "--since",
-            "2026-01-01",
-        ],
-        ["-w", str(workspace), "segments", "--by", "stage"],
-        ["-w", str(workspace), "segments", "--by", "rfm"],
-        ["-w", str(workspace), "train"],
-        ["-w", str(workspace), "score", "--top", "10"],
-    ]
+    steps = _insight_steps(workspace, shop, users=args.users, seed=args.seed)
     if (shop / "truth.parquet").exists():
         steps.pop(1)
         console.print(f"Reusing the simulated shop in {shop}.")
     code = _run(app, console, steps)
     if code:
         return code
-    campaign = _campaign(shop)
-    truth = str(shop / "truth.parquet")
-    later = [
-        ["-w", str(workspace), "experiment", "analyze", campaign],
-        ["-w", str(workspace), "uplift", "train", campaign],
-        ["-w", str(workspace), "uplift", "evaluate", "--truth", truth],
-        ["-w", str(workspace), "uplift", "policy", "--max-customers", "2000"],
-        ["-w", str(workspace), "report", "--out", str(report)],
-    ]
-    code = _run(app, console, later)
+    code = _run(app, console, _decision_steps(workspace, shop, report))
     if code:
         return code
+    _where_to_look(console, workspace, shop, report)
+    return 0
+
+
+def _insight_steps(workspace: Path, shop: Path, *, users: int, seed: int) -> list[list[str]]:
+    """Create, simulate (step 1, skipped when the shop exists), ingest, look, train, score."""
+    ws = ["-w", str(workspace)]
+    simulate = ["simulate", "--preset", "b2c", "--users", str(users), "--days", "365"]
+    simulate += ["--seed", str(seed), "--out", str(shop)]
+    retention = ["retention", "--period", "month", "--max-period", "6", "--kind", "unbounded"]
+    retention += ["--since", "2026-01-01"]
+    return [
+        ["init", str(workspace)],
+        simulate,
+        [*ws, "ingest", "simulated", str(shop)],
+        [*ws, "status"],
+        [*ws, "metrics"],
+        [*ws, *retention],
+        [*ws, "segments", "--by", "stage"],
+        [*ws, "segments", "--by", "rfm"],
+        [*ws, "train"],
+        [*ws, "score", "--top", "10"],
+    ]
+
+
+def _decision_steps(workspace: Path, shop: Path, report: Path) -> list[list[str]]:
+    """The past campaign's experiment and uplift, then the report."""
+    ws = ["-w", str(workspace)]
+    campaign = _campaign(shop)
+    truth = str(shop / "truth.parquet")
+    return [
+        [*ws, "experiment", "analyze", campaign],
+        [*ws, "uplift", "train", campaign],
+        [*ws, "uplift", "evaluate", "--truth", truth],
+        [*ws, "uplift", "policy", "--max-customers", "2000"],
+        [*ws, "report", "--out", str(report)],
+    ]
+
+
+def _where_to_look(console: Any, workspace: Path, shop: Path, report: Path) -> None:
     console.rule("[bold]Where to look")
     console.print(f"Report:           {report.resolve()}  (open it in a browser; works offline)")
     console.print(f"                  file://{report.resolve()}")
@@ -96,7 +92,6 @@ def main(argv: list[str] | None = None) -> int:
         f"      .venv/bin/liucun -w {workspace} ingest events YOUR_ORDERS.csv "
         "--event-type order --map YOUR_TIME_COLUMN=ts --currency CNY"
     )
-    return 0
 
 
 def _run(app: Any, console: Any, steps: list[list[str]]) -> int:

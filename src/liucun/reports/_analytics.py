@@ -19,6 +19,7 @@ import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
 
+from liucun.core import as_utc
 from liucun.metrics import day_n_retention, funnel, lifecycle, ltv_cac, retention, weighted_mean
 from liucun.models import ModelCard
 from liucun.reports._render import Section, number, pct
@@ -34,7 +35,10 @@ MIN_REGION_CUSTOMERS = 30
 
 @dataclass(frozen=True)
 class ReportContext:
-    """What every section reads: resolved events before ``as_of``, users, and options."""
+    """What every section reads: resolved events before ``as_of``, users, and options.
+
+    ``as_of`` is an instant, aware UTC (:func:`build_report` makes it so).
+    """
 
     events: ir.Table
     users: ir.Table
@@ -53,7 +57,7 @@ class ReportContext:
     @property
     def as_of_local(self) -> pd.Timestamp:
         """``as_of`` as wall-clock time in the reporting time zone (naive)."""
-        return pd.Timestamp(self.as_of, tz="UTC").tz_convert(self.timezone).tz_localize(None)
+        return pd.Timestamp(as_utc(self.as_of)).tz_convert(self.timezone).tz_localize(None)
 
 
 SectionBuilder = Callable[[ReportContext], Section]

@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from datetime import UTC, datetime
+from datetime import datetime
 from importlib.metadata import version
 from pathlib import Path
 
 import ibis
 import pandas as pd
 
-from liucun.core import ConfigError
+from liucun.core import ConfigError, as_utc
 from liucun.models import ModelCard, list_models
 from liucun.reports._analytics import ANALYTICS_SECTIONS, ReportContext, SectionBuilder
 from liucun.reports._experiments import experiments_section
@@ -38,12 +38,13 @@ def build_report(
 ) -> Path:
     """Write the retention report for ``workspace`` to ``out`` and return its path.
 
-    ``as_of`` defaults to the end of the last stored event's day; only events before it
-    are used. ``on_step`` is called with each section's title before it is computed (for
-    progress display). The file embeds Plotly's JavaScript, so it opens offline.
+    ``as_of`` (an instant; a naive one is UTC) defaults to the workspace's data end, the
+    UTC midnight after the last event's day (:func:`liucun.core.data_end`); only events
+    before it are used. The report's time stamp comes from ``workspace.clock``.
+    ``on_step`` is called with each section's title before it is computed (for progress
+    display). The file embeds Plotly's JavaScript, so it opens offline.
     """
-    wh = workspace.warehouse
-    end = as_of or wh.events_end()
+    end = as_utc(as_of) if as_of is not None else workspace.data_end()
     if end is None:
         raise ConfigError("the warehouse has no events yet; ingest some before a report")
     events = workspace.events()
@@ -72,8 +73,8 @@ def build_report(
         as_of=end,
         data_start=first,
         timezone=ctx.timezone,
-        backend=wh.backend_name,
-        generated_at=datetime.now(UTC),
+        backend=workspace.warehouse.backend_name,
+        generated_at=workspace.clock.now(),
         version=version("liucun"),
     )
     return write_html(render(meta, kpis, built), out)
