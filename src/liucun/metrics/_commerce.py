@@ -105,6 +105,8 @@ def ltv_cac(
     Per channel: ``customers`` (users acquired), ``buyers``, ``revenue`` (orders minus
     refunds to ``as_of``), ``ltv`` (revenue per acquired customer), ``cac`` (mean
     acquisition cost) and ``ltv_cac``. Pass ``currency`` when revenue mixes currencies.
+    ``as_of`` is an exclusive instant (a naive one is UTC); without it every event counts,
+    which is the same as the data end (:func:`liucun.core.data_end`).
     """
     money = events.filter(events.event_type.isin(["order", "refund"]) & events.user_id.notnull())
     if currency is not None:
