@@ -57,7 +57,7 @@ def test_fitted_state_and_metadata(shop: Shop) -> None:
         s["brier"] for s in m.calibration_scores_.values()
     )
     assert m.validation_metrics_["brier"] == m.calibration_scores_[m.calibration_]["brier"]
-    assert 0 < m.best_iteration_ < m.num_boost_round
+    assert 0 < m.best_iteration_ < m.n_estimators
     assert m.n_train_ == len(data.train) and m.n_validation_ == len(data.validation)
     meta = json.loads(json.dumps(m.metadata()))
     assert meta["features"] == list(data.features)

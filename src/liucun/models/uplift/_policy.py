@@ -204,19 +204,7 @@ def plan_policy(
     candidate = ~sleeping & (profit > 0)
     idx = np.flatnonzero(candidate)
     by_profit = idx[np.lexsort((idx, -profit[idx]))]  # ties by row order
-    if max_spend is None:
-        idx = by_profit
-    else:
-        ratio = profit[by_profit] / np.maximum(cost[by_profit], 1e-300)
-        idx = by_profit[np.argsort(-np.where(cost[by_profit] > 0, ratio, np.inf), kind="stable")]
-        fits = np.cumsum(cost[idx]) <= max_spend + 1e-9
-        if not fits.all() and np.ptp(cost[idx]) > 0:  # unequal costs: skip, keep filling
-            fits = np.zeros(idx.size, dtype=bool)
-            left, room = float(max_spend) + 1e-9, idx.size if cap is None else cap
-            for j, c in enumerate(cost[idx].tolist()):
-                if room and c <= left:
-                    fits[j], left, room = True, left - c, room - 1
-        idx = idx[fits]
+    idx = by_profit if max_spend is None else _within_spend(by_profit, profit, cost, max_spend, cap)
     if cap is not None:
         idx = idx[:cap]
     treat = np.zeros(n, dtype=bool)
@@ -239,6 +227,24 @@ def plan_policy(
         roi=gross / spend if spend > 0 else None,
         reason=reason,
     )
+
+
+def _within_spend(
+    by_profit: np.ndarray, profit: FloatArray, cost: FloatArray, max_spend: float, cap: int | None
+) -> np.ndarray:
+    """Candidates (best profit first) taken by profit per unit of cost, free ones first,
+    while ``max_spend`` lasts; with unequal costs a candidate who no longer fits is
+    skipped and cheaper ones still fill the budget (greedy knapsack)."""
+    ratio = profit[by_profit] / np.maximum(cost[by_profit], 1e-300)
+    idx = by_profit[np.argsort(-np.where(cost[by_profit] > 0, ratio, np.inf), kind="stable")]
+    fits = np.cumsum(cost[idx]) <= max_spend + 1e-9
+    if not fits.all() and np.ptp(cost[idx]) > 0:  # unequal costs: skip, keep filling
+        fits = np.zeros(idx.size, dtype=bool)
+        left, room = float(max_spend) + 1e-9, idx.size if cap is None else cap
+        for j, c in enumerate(cost[idx].tolist()):
+            if room and c <= left:
+                fits[j], left, room = True, left - c, room - 1
+    return idx[fits]
 
 
 def top_n(score: Any, n: int) -> BoolArray:
