@@ -73,11 +73,10 @@ def test_the_file_is_self_contained(report: str) -> None:
 
 
 def test_headline_numbers_are_the_metrics_numbers(shop: Workspace, report: str) -> None:
-    wh = shop.warehouse
-    as_of = wh.events_end()
+    as_of = shop.data_end()
     assert as_of is not None
-    events = resolved_events(wh.table("events"), wh.table("identities"))
-    kpis = headline_kpis(events, wh.table("users"), as_of=as_of)
+    events = shop.events()
+    kpis = headline_kpis(events, shop.customers(), as_of=as_of)  # the report's users
     d30 = kpis[kpis.metric == "D30 order retention"].value.iloc[0]
     direct = day_n_retention(events.filter(events.ts < as_of), days=(30,), as_of=as_of)
     assert d30 == pytest.approx(direct.to_pandas().rate.iloc[0], rel=1e-12)
