@@ -5,6 +5,7 @@ from __future__ import annotations
 import gzip
 import json
 import shutil
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -15,13 +16,23 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from liucun.core import ConfigError, InvalidInput
+from liucun.core import ConfigError, Hint, InvalidInput, NothingLoaded
 from liucun.ingest import IngestOptions, ingest_events, ingest_tables, ingest_users
 from liucun.warehouse import resolved_events
 from liucun.workspace import init_workspace
 
 NOW = datetime(2026, 6, 1, tzinfo=UTC)
 OPTS = IngestOptions(now=NOW)
+
+
+def loaded(*args, **kwargs):  # type: ignore[no-untyped-def]
+    """``ingest_events``' result, also when it raised NothingLoaded after committing."""
+    try:
+        return ingest_events(*args, **kwargs)
+    except NothingLoaded as exc:
+        return exc.result  # type: ignore[attr-defined]
+
+
 ROWS = [
     {
         "event_id": "e1",
@@ -137,9 +148,12 @@ def test_derived_event_ids_are_deterministic(tmp_path: Path, write) -> None:  # 
 def test_requarantine_is_not_stored_twice(workspace, write) -> None:  # type: ignore[no-untyped-def]
     path = write("e.csv", "user_id,event_type,ts\nu1,view,nope\n")
     for _ in range(2):
-        result = ingest_events(workspace.warehouse, [path], OPTS)
-        assert result.quarantined == 1
+        with pytest.raises(NothingLoaded, match=r"the one row of e\.csv was rejected") as caught:
+            ingest_events(workspace.warehouse, [path], OPTS)
+        assert caught.value.result.quarantined == 1  # type: ignore[attr-defined]
+    # nothing was accepted, yet the rejected row is kept: the quarantine says why
     assert workspace.warehouse.count("quarantine") == 1
+    assert workspace.warehouse.count("loads") == 2
 
 
 row_strategy = st.fixed_dictionaries(
@@ -167,7 +181,7 @@ def test_counts_always_add_up(tmp_path_factory, rows) -> None:  # type: ignore[n
     pd.DataFrame(rows).to_csv(path, index=False)
     with init_workspace(folder / "ws") as ws:
         for _ in range(2):
-            r = ingest_events(ws.warehouse, [path], OPTS)
+            r = loaded(ws.warehouse, [path], OPTS)
             assert r.rows_read == len(rows)
             assert r.rows_read == r.accepted + r.duplicates + r.quarantined
         assert (
@@ -198,8 +212,13 @@ def test_mapping_event_type_and_currency(workspace, write) -> None:  # type: ign
 
 def test_missing_required_column_names_it_and_suggests_a_map(workspace, write) -> None:  # type: ignore[no-untyped-def]
     path = write("o.csv", "user_id,event_type,timestamp\nu1,view,2026-05-01\n")
-    with pytest.raises(InvalidInput, match=r"required column 'ts' is missing.*--map"):
-        ingest_events(workspace.warehouse, [path], OPTS)
+    with pytest.raises(InvalidInput, match=r"required column 'ts' is missing.*onto ts"):
+        try:
+            ingest_events(workspace.warehouse, [path], OPTS)
+        except InvalidInput as exc:
+            assert exc.hint == Hint(option="mapping", example="YOUR_COLUMN=ts", setting="mapping")
+            assert "--" not in str(exc)  # the library names no CLI flag
+            raise
     assert workspace.warehouse.count("loads") == 0
 
 
@@ -212,8 +231,12 @@ def test_mapping_to_an_unknown_column_is_a_config_error(workspace, write) -> Non
 
 def test_order_export_without_revenue_column(workspace, write) -> None:  # type: ignore[no-untyped-def]
     path = write("o.csv", "user_id,ts\nu1,2026-05-01\n")
-    r = ingest_events(workspace.warehouse, [path], IngestOptions(now=NOW, event_type="order"))
-    assert r.by_reason == {"missing_revenue": 1}
+    with pytest.raises(NothingLoaded) as caught:
+        ingest_events(workspace.warehouse, [path], IngestOptions(now=NOW, event_type="order"))
+    assert caught.value.result.by_reason == {"missing_revenue": 1}  # type: ignore[attr-defined]
+    assert caught.value.hint == Hint(
+        option="mapping", example="YOUR_AMOUNT=revenue", setting="mapping"
+    )
 
 
 def test_users_are_upserted(workspace, write) -> None:  # type: ignore[no-untyped-def]
@@ -247,7 +270,7 @@ def test_identities_merge_aliases_for_analytics(workspace, write) -> None:  # ty
         "shop-7,,order,2026-05-03,5,CNY\n"
         "app-3,,order,2026-05-04,7,CNY\n",
     )
-    ru = ingest_users(workspace.warehouse, [users], OPTS)
+    ru = ingest_users(workspace.warehouse, [users], replace(OPTS, hash_key=workspace.hash_key))
     assert ru.identity_merges == 1  # shop-7 joins app-3
     re_ = ingest_events(workspace.warehouse, [events], OPTS)
     assert re_.identity_links == 1

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import contextlib
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -47,7 +48,49 @@ RejectOpt = Annotated[
 ]
 
 
+#: library option → the flag that sets it (``Hint.option`` names the library option)
+_FLAGS = {
+    "mapping": "--map",
+    "event_type": "--event-type",
+    "timestamp_format": "--timestamp-format",
+    "source_timezone": "--source-timezone",
+    "currency": "--currency",
+    "max_reject_rate": "--max-reject-rate",
+}
+
+
+@contextlib.contextmanager
+def _flags(*offered: str) -> Iterator[None]:
+    """Turn an error's hint into the flags of this command and the liucun.toml key.
+
+    ``offered`` are the options the command has. The hint is consumed, so a renderer
+    further up does not add it a second time.
+    """
+    from liucun.core import LiucunError
+
+    try:
+        yield
+    except LiucunError as exc:
+        hint, exc.hint = exc.hint, None
+        if hint is None:
+            raise
+        ways = []
+        if hint.option in offered and hint.option in _FLAGS:
+            ways.append(f"pass {_FLAGS[hint.option]} {hint.example or 'VALUE'}".rstrip())
+        if hint.setting:
+            section, _, key = hint.setting.rpartition(".")
+            ways.append(
+                f"set [{section}] {key} in liucun.toml"
+                if section
+                else f"set [{key}] in liucun.toml"
+            )
+        if ways:
+            exc.args = (f"{exc}; {' or '.join(ways)}",)
+        raise
+
+
 def _options(ws: Any, **overrides: Any) -> Any:
+    """Ingest options: the workspace's settings, its key and clock, then the flags given."""
     from liucun.core import check_timezone
     from liucun.ingest import IngestOptions, parse_mapping
 
@@ -55,7 +98,9 @@ def _options(ws: Any, **overrides: Any) -> Any:
         overrides["mapping"] = parse_mapping(overrides["mapping"])
     if overrides.get("source_timezone") is not None:
         check_timezone(overrides["source_timezone"])
-    return IngestOptions.from_settings(ws.settings, **overrides)
+    return IngestOptions.from_settings(
+        ws.settings, hash_key=ws.hash_key, clock=ws.clock, **overrides
+    )
 
 
 def _run_ingest(fn: Callable[..., Any], ws: Any, paths: list[Any], options: Any) -> Any:
@@ -108,19 +153,25 @@ def ingest_events_cmd(
     source_timezone: TzOpt = None,
     currency: Annotated[
         str | None,
-        typer.Option(help="Currency of rows that have revenue but no currency, e.g. CNY."),
+        typer.Option(
+            help="Currency (ISO 4217) of rows that have revenue but no currency, e.g. CNY; "
+            "overrides [ingest] currency."
+        ),
     ] = None,
     max_reject_rate: RejectOpt = None,
     workspace: WorkspaceOpt = None,
 ) -> None:
     """Load events (CSV, TSV, Parquet, JSON Lines; .gz; globs; directories).
 
+    Exits 1 when an input gives no row at all (its rows stay in the quarantine).
+
     Example: [bold]liucun -w shop ingest events orders.csv --event-type order
     --map amount=revenue --map paid_at=ts --currency CNY[/bold]
     """
     from liucun.ingest import ingest_events
 
-    with _open(ctx, workspace) as ws:
+    flags = ("mapping", "event_type", "timestamp_format", "source_timezone", "currency")
+    with _flags(*flags, "max_reject_rate"), _open(ctx, workspace) as ws:
         opts = _options(
             ws,
             mapping=mapping,
@@ -145,13 +196,14 @@ def ingest_users_cmd(
     workspace: WorkspaceOpt = None,
 ) -> None:
     """Load users; alias columns (anonymous_id, device_id, email/email_hash, phone/phone_hash,
-    loyalty_card) link identities, and raw e-mail or phone is hashed, never stored.
+    loyalty_card) link identities; e-mail and phone are stored only as keyed hashes.
 
     Example: [bold]liucun -w shop ingest users customers.csv --map cust_no=user_id[/bold]
     """
     from liucun.ingest import ingest_users
 
-    with _open(ctx, workspace) as ws:
+    flags = ("mapping", "timestamp_format", "source_timezone", "max_reject_rate")
+    with _flags(*flags), _open(ctx, workspace) as ws:
         opts = _options(
             ws,
             mapping=mapping,
@@ -182,7 +234,7 @@ def ingest_simulated_cmd(
             f"{directory} is not a simulated shop (no users.parquet and events/); "
             f"create one with `liucun simulate --out {directory}`"
         )
-    with _open(ctx, workspace) as ws:
+    with _flags(), _open(ctx, workspace) as ws:
         opts = _options(ws)
         _summary(_run_ingest(ingest_users, ws, [users], opts), ws.path)
         _summary(_run_ingest(ingest_events, ws, [events], opts), ws.path)
@@ -224,9 +276,13 @@ def ingest_cdnow_cmd(
     from liucun.ingest import ingest_tables
 
     data = load_cdnow(path)
-    with _open(ctx, workspace) as ws:
+    with _flags(), _open(ctx, workspace) as ws:
         for result in ingest_tables(
-            ws.warehouse, users=data.users, events=data.events, source=str(data.source)
+            ws.warehouse,
+            users=data.users,
+            events=data.events,
+            source=str(data.source),
+            options=_options(ws),
         ):
             _summary(result, ws.path)
 

@@ -6,23 +6,22 @@ import difflib
 import re
 from collections.abc import Mapping, Sequence
 
-from liucun.core import ConfigError, InvalidInput
+from liucun.core import ConfigError, Hint, InvalidInput
+from liucun.schema import normalize_name
 
-_NON_WORD = re.compile(r"[^0-9a-z]+")
-
-
-def normalize_name(name: str) -> str:
-    """``'Order Date '`` → ``'order_date'``: lower case, runs of other characters → ``_``."""
-    return _NON_WORD.sub("_", name.strip().lower()).strip("_")
+__all__ = ["looks_headerless", "missing_column_error", "normalize_name", "parse_mapping"]
 
 
 def parse_mapping(pairs: Sequence[str]) -> dict[str, str]:
-    """Parse ``--map SOURCE=CANONICAL`` options."""
+    """Parse ``SOURCE=CANONICAL`` pairs (the CLI's ``--map``) into a mapping."""
     mapping: dict[str, str] = {}
     for pair in pairs:
         source, sep, target = pair.partition("=")
         if not sep or not source.strip() or not target.strip():
-            raise ConfigError(f"--map {pair!r} is not SOURCE=CANONICAL, e.g. --map order_date=ts")
+            raise ConfigError(
+                f"the mapping {pair!r} is not SOURCE=CANONICAL",
+                hint=Hint(option="mapping", example="order_date=ts", setting="mapping"),
+            )
         mapping[source.strip()] = target.strip()
     return mapping
 
@@ -67,24 +66,31 @@ def plan_columns(
     dupes = sorted({t for t in targets if targets.count(t) > 1})
     if dupes:
         raise InvalidInput(
-            f"{source}: several input columns map to {', '.join(dupes)}; keep one (check --map)"
+            f"{source}: several input columns map to {', '.join(dupes)}; keep one of them "
+            "(check the mapping)",
+            hint=Hint(option="mapping", setting="mapping"),
         )
     return plan
 
 
 def missing_column_error(
-    missing: str, columns: Sequence[str], *, source: str, hint: str = ""
+    missing: str, columns: Sequence[str], *, source: str, hint: Hint | None = None
 ) -> InvalidInput:
-    """An error for a required column that is absent, suggesting a ``--map``."""
+    """An error for a required column that is absent, suggesting a mapping onto it.
+
+    ``hint`` replaces the suggested mapping (e.g. ``event_type`` may be given instead).
+    """
     close = difflib.get_close_matches(missing, list(columns), n=1, cutoff=0.5)
     shown = ", ".join(columns[:12]) + (" …" if len(columns) > 12 else "")
+    holder = close[0] if close else "YOUR_COLUMN"
     suggestion = (
-        f"; if '{close[0]}' holds it, pass --map {close[0]}={missing}"
+        f"; if '{close[0]}' holds it, map it onto {missing}"
         if close
-        else f"; map the column that holds it with --map YOUR_COLUMN={missing}"
+        else f"; map the column that holds it onto {missing}"
     )
     return InvalidInput(
-        f"{source}: required column '{missing}' is missing (columns: {shown}){suggestion}{hint}"
+        f"{source}: required column '{missing}' is missing (columns: {shown}){suggestion}",
+        hint=hint or Hint(option="mapping", example=f"{holder}={missing}", setting="mapping"),
     )
 
 

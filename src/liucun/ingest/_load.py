@@ -2,13 +2,19 @@
 
 One call is one load: every file of it commits together or not at all. The counts always
 add up: ``rows_read = accepted + updated + duplicates + quarantined``.
+
+A load in which some input had no acceptable row still commits — its rejected rows go to
+the quarantine, where the user finds out why — and then raises :class:`NothingLoaded`
+naming the main reason and its fix (docs/data-model.md, "Quarantine and loads").
 """
 
 from __future__ import annotations
 
 import json
+import logging
 import time
 import uuid
+from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
@@ -18,8 +24,18 @@ import ibis
 import ibis.expr.types as ir
 import pyarrow as pa
 
-from liucun.core import InvalidInput, RejectRateExceeded, Settings
+from liucun.core import (
+    Clock,
+    ConfigError,
+    Hint,
+    InvalidInput,
+    RejectRateExceeded,
+    Settings,
+    SimulatedClock,
+    SystemClock,
+)
 from liucun.ingest._columns import looks_headerless, missing_column_error, plan_columns
+from liucun.ingest._currencies import ISO_4217
 from liucun.ingest._dedupe import (
     SRC,
     event_conflicts,
@@ -29,6 +45,7 @@ from liucun.ingest._dedupe import (
     write_users,
 )
 from liucun.ingest._links import update_identities
+from liucun.ingest._nothing import nothing_loaded
 from liucun.ingest._rules import (
     OK,
     RuleOptions,
@@ -40,15 +57,23 @@ from liucun.ingest._rules import (
     user_rules,
 )
 from liucun.ingest._sources import Source, discover, sniff
-from liucun.schema import column_names
-from liucun.warehouse import LINE, EngineError, Warehouse, describe_read_error
+from liucun.schema import column_names, contact_kind
+from liucun.warehouse import LINE, EngineError, Warehouse, Writer, describe_read_error
+
+log = logging.getLogger("liucun.ingest")
 
 Progress = Callable[[str], None]
 
 
 @dataclass(frozen=True)
 class IngestOptions:
-    """Options of one load; :meth:`from_settings` fills them from a workspace's settings."""
+    """Options of one load; :meth:`from_settings` fills them from a workspace's settings.
+
+    ``hash_key`` is the workspace secret (``ws.hash_key``): contact data (e-mail, phone)
+    is stored only as its keyed hash, so a load of an input that holds any needs it.
+    ``clock`` (``ws.clock``) says when the load happens; ``now`` fixes that instant
+    instead. ``default_currency`` fills the currency of rows that have revenue but none.
+    """
 
     mapping: Mapping[str, str] = field(default_factory=dict)
     event_type: str | None = None
@@ -59,22 +84,43 @@ class IngestOptions:
     default_currency: str | None = None
     max_reject_rate: float = 1.0
     now: datetime | None = None
+    clock: Clock | None = None
+    hash_key: bytes | None = field(default=None, repr=False)
+
+    def __post_init__(self) -> None:
+        if self.default_currency is not None:
+            code = self.default_currency.strip().upper()
+            if code not in ISO_4217:
+                raise ConfigError(
+                    f"the default currency {self.default_currency!r} is not an ISO 4217 code; "
+                    "use three letters such as CNY, USD or EUR",
+                    hint=Hint(option="currency", example="CNY", setting="ingest.currency"),
+                )
+            object.__setattr__(self, "default_currency", code)
 
     @classmethod
     def from_settings(cls, settings: Settings, **overrides: object) -> IngestOptions:
+        """Options from ``settings``; ``overrides`` that are not None win."""
         ing = settings.ingest
-        base = cls(
-            mapping=dict(settings.mapping),
-            timestamp_format=ing.timestamp_format,
-            source_timezone=ing.source_timezone,
-            future_tolerance_hours=ing.future_tolerance_hours,
-            custom_event_types=tuple(ing.custom_event_types),
-            max_reject_rate=ing.max_reject_rate,
-        )
         given = {k: v for k, v in overrides.items() if v is not None}
         if "mapping" in given:
-            given["mapping"] = {**base.mapping, **given["mapping"]}  # type: ignore[dict-item]
-        return replace(base, **given)  # type: ignore[arg-type]
+            given["mapping"] = {**settings.mapping, **given["mapping"]}  # type: ignore[dict-item]
+        base = {
+            "mapping": dict(settings.mapping),
+            "timestamp_format": ing.timestamp_format,
+            "source_timezone": ing.source_timezone,
+            "future_tolerance_hours": ing.future_tolerance_hours,
+            "custom_event_types": tuple(ing.custom_event_types),
+            "default_currency": ing.currency,
+            "max_reject_rate": ing.max_reject_rate,
+        }
+        return cls(**{**base, **given})  # type: ignore[arg-type]
+
+    def load_clock(self) -> Clock:
+        """The clock of the load: ``clock``, else one stopped at ``now``, else the system's."""
+        if self.clock is not None:
+            return self.clock
+        return SimulatedClock(self.now) if self.now is not None else SystemClock()
 
     def rule_options(self, now: datetime) -> RuleOptions:
         return RuleOptions(
@@ -85,6 +131,7 @@ class IngestOptions:
             event_type=self.event_type,
             custom_event_types=self.custom_event_types,
             default_currency=self.default_currency,
+            hash_key=self.hash_key,
         )
 
 
@@ -151,6 +198,37 @@ def ingest_tables(
     return out
 
 
+@dataclass
+class _Load:
+    """One load in progress: its id, time, target and the engine tables it made."""
+
+    wh: Warehouse
+    target: str
+    sources: list[Source]
+    options: IngestOptions
+    step: Progress
+    now: datetime
+    load_id: str
+    names: list[str] = field(default_factory=list)
+
+    def view(self, name: str) -> str:
+        table = f"_{name}_{self.load_id}".replace("-", "_")
+        self.names.append(table)
+        return table
+
+
+@dataclass
+class _Input:
+    """One source after the rules: its checked rows and the rows it had rejected."""
+
+    index: int
+    source: Source
+    rows: int
+    rejected: list[ir.Table] = field(default_factory=list)
+    n_rejected: int = 0
+    reasons: Counter[str] = field(default_factory=Counter)
+
+
 def _ingest(
     wh: Warehouse,
     target: str,
@@ -158,129 +236,211 @@ def _ingest(
     options: IngestOptions,
     on_step: Progress | None,
 ) -> IngestResult:
+    """Check every source, find conflicts, commit; then say if an input gave nothing."""
     started = time.perf_counter()
-    now = (options.now or datetime.now(UTC)).astimezone(UTC)
-    load_id = f"{now:%Y%m%dT%H%M%S}-{uuid.uuid4().hex[:8]}"
-    step = on_step or (lambda _msg: None)
-    opts = options.rule_options(now)
-    names: list[str] = []
+    clock = options.load_clock()
+    now = clock.now().astimezone(UTC)
+    load = _Load(
+        wh,
+        target,
+        sources,
+        options,
+        on_step or (lambda _msg: None),
+        now,
+        f"{now:%Y%m%dT%H%M%S}-{uuid.uuid4().hex[:8]}",
+    )
     try:
-        checked_parts: list[ir.Table] = []
-        rejected: list[tuple[Source, ir.Table]] = []
-        links: list[ir.Table] = []
-        for i, src in enumerate(sources):
-            step(f"reading {src.path.name}")
-            sniff(src)
-            view = f"_in_{load_id}_{i}".replace("-", "_")
-            names.append(view)
-            raw = _read(wh, src, view)
-            rules = _apply_rules(raw, target, options, opts, source=str(src.path))
-            keep = {SRC: ibis.literal(i)}
-            if target == "users":
-                keep.update(identity_values(rules.table))
-            try:
-                chk = wh.materialize(checked_table(rules, keep), name=f"{view}_chk")
-            except EngineError as exc:
-                raise InvalidInput(describe_read_error(exc, src.path, src.format)) from None
-            names.append(f"{view}_chk")
-            checked_parts.append(chk)
-            if int(chk.filter(~chk[OK]).count().to_pyarrow().as_py()) > 0:
-                step(f"collecting rejected rows of {src.path.name}")
-                rej = wh.materialize(rejected_rows(rules), name=f"{view}_rej")
-                names.append(f"{view}_rej")
-                rejected.append((src, rej))
-            wh.forget(view)  # the file's copy is no longer needed: free its memory now
-        checked = checked_parts[0] if len(checked_parts) == 1 else ibis.union(*checked_parts)
-        rows_read = int(checked.count().to_pyarrow().as_py())
+        inputs, checked = _check_sources(load)
         valid = checked.filter(checked[OK])
-        n_valid = int(valid.count().to_pyarrow().as_py())
-        stamp = {"ingested_at": ibis.literal(now), "load_id": ibis.literal(load_id)}
-        conflicts = 0
-        if target == "events":
-            repeats = int(valid.event_id.nunique().to_pyarrow().as_py()) < n_valid
-            clash = event_conflicts(wh, valid, repeats=repeats)
-            if clash is not None:
-                clash = wh.materialize(clash, name=f"_clash_{load_id}".replace("-", "_"))
-                names.append(clash.get_name())
-                conflicts = int(clash.count().to_pyarrow().as_py())
-                for j, src in enumerate(sources):
-                    mine = clash.filter(clash[SRC] == j).drop(SRC)
-                    rejected.append((src, mine))
-        step("committing")
+        conflicts, repeats = (
+            _event_conflicts(load, valid, inputs) if target == "events" else (0, False)
+        )
+        load.step("committing")
         with wh.transaction() as writer:
-            if target == "events":
-                new = new_events(wh, valid, repeats=repeats).mutate(**stamp)
-                accepted, updated = writer.append("events", new), 0
-                links.append(event_links(valid))
-            else:
-                accepted, updated = write_users(wh, writer, valid, stamp)
-                links.append(user_links(valid))
-            quarantined, by_reason = 0, dict[str, int]()
-            for src, rej in rejected:
-                quarantined += int(rej.count().to_pyarrow().as_py())
-                for code, n in _reason_counts(rej).items():
-                    by_reason[code] = by_reason.get(code, 0) + n
-                rows = rej.mutate(
-                    load_id=ibis.literal(load_id),
-                    target=ibis.literal(target),
-                    source=ibis.literal(str(src.path)),
-                    quarantined_at=ibis.literal(now),
-                )
-                # a row rejected by an earlier load of the same file is not stored twice
-                writer.append(
-                    "quarantine",
-                    rows.anti_join(
-                        wh.engine_table("quarantine"), ["target", "source", "line", "raw"]
-                    ),
-                )
-            n_links, merges = update_identities(wh, writer, links, now=now, load_id=load_id)
-            duplicates = n_valid - accepted - updated - conflicts
-            writer.append(
-                "loads",
-                ibis.memtable(
-                    {
-                        "load_id": [load_id],
-                        "target": [target],
-                        "sources": [json.dumps([str(s.path) for s in sources])],
-                        "rows_read": [rows_read],
-                        "accepted": [accepted],
-                        "updated": [updated],
-                        "duplicates": [duplicates],
-                        "quarantined": [quarantined],
-                        "started_at": [now],
-                        "finished_at": [datetime.now(UTC)],
-                    }
-                ),
-            )
-            result = IngestResult(
-                load_id=load_id,
-                target=target,
-                sources=tuple(str(s.path) for s in sources),
-                rows_read=rows_read,
-                accepted=accepted,
-                updated=updated,
-                duplicates=duplicates,
-                quarantined=quarantined,
-                by_reason=dict(sorted(by_reason.items())),
-                identity_links=n_links,
-                identity_merges=merges,
-                seconds=time.perf_counter() - started,
-            )
-            if result.reject_rate > options.max_reject_rate:
-                top = ", ".join(
-                    f"{code} {n:,}"
-                    for code, n in sorted(by_reason.items(), key=lambda kv: -kv[1])[:3]
-                )
-                raise RejectRateExceeded(
-                    f"{result.quarantined:,} of {rows_read:,} rows ({result.reject_rate:.1%}) "
-                    f"were rejected (most: {top}), above --max-reject-rate "
-                    f"{options.max_reject_rate:.1%}; nothing was loaded. Fix the input or "
-                    "raise the limit"
-                )
-        return result
+            result = _commit(load, writer, checked, valid, inputs, conflicts, repeats, clock)
+            result = replace(result, seconds=time.perf_counter() - started)
+            _check_reject_rate(result, options.max_reject_rate)
     finally:
-        for name in reversed(names):
+        for name in reversed(load.names):
             wh.forget(name)
+    _log_load(result)
+    _check_each_input_gave_rows(load, inputs, result)
+    return result
+
+
+def _check_sources(load: _Load) -> tuple[list[_Input], ir.Table]:
+    """Read each source, map its columns, apply the rules and keep its rejected rows."""
+    inputs: list[_Input] = []
+    parts: list[ir.Table] = []
+    for i, src in enumerate(load.sources):
+        load.step(f"reading {src.path.name}")
+        sniff(src)
+        view = load.view(f"in_{i}")
+        raw = _read(load.wh, src, view)
+        rules = _apply_rules(raw, load.target, load.options, load.now, source=str(src.path))
+        keep: dict[str, ir.Value] = {SRC: ibis.literal(i)}
+        if load.target == "users":
+            keep.update(identity_values(rules.table, rules.hash_key))
+        try:
+            chk = load.wh.materialize(checked_table(rules, keep), name=load.view(f"chk_{i}"))
+        except EngineError as exc:
+            raise InvalidInput(describe_read_error(exc, src.path, src.format)) from None
+        parts.append(chk)
+        counts = chk.aggregate(n=chk.count(), bad=(~chk[OK]).sum()).to_pyarrow().to_pylist()[0]
+        one = _Input(i, src, rows=int(counts["n"]), n_rejected=int(counts["bad"] or 0))
+        if one.n_rejected:
+            load.step(f"collecting rejected rows of {src.path.name}")
+            one.rejected.append(
+                load.wh.materialize(rejected_rows(rules), name=load.view(f"rej_{i}"))
+            )
+        inputs.append(one)
+        load.wh.forget(view)  # the file's copy is no longer needed: free its memory now
+    checked = parts[0] if len(parts) == 1 else ibis.union(*parts)
+    return inputs, checked
+
+
+def _event_conflicts(load: _Load, valid: ir.Table, inputs: list[_Input]) -> tuple[int, bool]:
+    """Reject valid events whose event_id another event already uses; returns how many,
+    and whether an event_id repeats within this load."""
+    n_valid = int(valid.count().to_pyarrow().as_py())
+    repeats = int(valid.event_id.nunique().to_pyarrow().as_py()) < n_valid
+    clash = event_conflicts(load.wh, valid, repeats=repeats)
+    if clash is None:
+        return 0, repeats
+    clash = load.wh.materialize(clash, name=load.view("clash"))
+    per_source = clash.group_by(SRC).aggregate(n=clash.count()).to_pyarrow().to_pylist()
+    for row in per_source:
+        one = inputs[int(row[SRC])]
+        one.rejected.append(clash.filter(clash[SRC] == one.index).drop(SRC))
+        one.n_rejected += int(row["n"])
+    return sum(int(row["n"]) for row in per_source), repeats
+
+
+def _commit(
+    load: _Load,
+    writer: Writer,
+    checked: ir.Table,
+    valid: ir.Table,
+    inputs: list[_Input],
+    conflicts: int,
+    repeats: bool,
+    clock: Clock,
+) -> IngestResult:
+    """Write the accepted rows, the quarantine, the identities and the ``loads`` row."""
+    rows_read = sum(one.rows for one in inputs)
+    n_valid = rows_read - sum(one.n_rejected for one in inputs) + conflicts
+    stamp = {"ingested_at": ibis.literal(load.now), "load_id": ibis.literal(load.load_id)}
+    if load.target == "events":
+        new = new_events(load.wh, valid, repeats=repeats).mutate(**stamp)
+        accepted, updated = writer.append("events", new), 0
+        links = event_links(valid)
+    else:
+        accepted, updated = write_users(load.wh, writer, valid, stamp)
+        links = user_links(valid)
+    quarantined, by_reason = _write_quarantine(load, writer, inputs)
+    n_links, merges = update_identities(
+        load.wh, writer, [links], now=load.now, load_id=load.load_id
+    )
+    result = IngestResult(
+        load_id=load.load_id,
+        target=load.target,
+        sources=tuple(str(s.path) for s in load.sources),
+        rows_read=rows_read,
+        accepted=accepted,
+        updated=updated,
+        duplicates=n_valid - accepted - updated - conflicts,
+        quarantined=quarantined,
+        by_reason=dict(sorted(by_reason.items())),
+        identity_links=n_links,
+        identity_merges=merges,
+    )
+    writer.append("loads", _load_row(result, started_at=load.now, finished_at=clock.now()))
+    return result
+
+
+def _write_quarantine(
+    load: _Load, writer: Writer, inputs: list[_Input]
+) -> tuple[int, Counter[str]]:
+    """Store every rejected row (contact data already hashed); count them by reason."""
+    quarantined, by_reason = 0, Counter[str]()
+    for one in inputs:
+        for rej in one.rejected:
+            quarantined += int(rej.count().to_pyarrow().as_py())
+            one.reasons.update(_reason_counts(rej))
+            rows = rej.mutate(
+                load_id=ibis.literal(load.load_id),
+                target=ibis.literal(load.target),
+                source=ibis.literal(str(one.source.path)),
+                quarantined_at=ibis.literal(load.now),
+            )
+            # a row rejected by an earlier load of the same file is not stored twice
+            stored = load.wh.engine_table("quarantine")
+            writer.append("quarantine", rows.anti_join(stored, ["target", "source", "line", "raw"]))
+        by_reason.update(one.reasons)
+    return quarantined, by_reason
+
+
+def _load_row(result: IngestResult, *, started_at: datetime, finished_at: datetime) -> ir.Table:
+    return ibis.memtable(
+        {
+            "load_id": [result.load_id],
+            "target": [result.target],
+            "sources": [json.dumps(list(result.sources))],
+            "rows_read": [result.rows_read],
+            "accepted": [result.accepted],
+            "updated": [result.updated],
+            "duplicates": [result.duplicates],
+            "quarantined": [result.quarantined],
+            "started_at": [started_at],
+            "finished_at": [finished_at.astimezone(UTC)],
+        }
+    )
+
+
+def _check_reject_rate(result: IngestResult, limit: float) -> None:
+    """Refuse the whole load (it rolls back) when too large a share was rejected."""
+    if result.reject_rate <= limit:
+        return
+    top = ", ".join(
+        f"{code} {n:,}" for code, n in sorted(result.by_reason.items(), key=lambda kv: -kv[1])[:3]
+    )
+    raise RejectRateExceeded(
+        f"{result.quarantined:,} of {result.rows_read:,} rows ({result.reject_rate:.1%}) "
+        f"were rejected (most: {top}), above the maximum reject rate {limit:.1%}; nothing "
+        "was loaded. Fix the input or raise the limit",
+        hint=Hint(option="max_reject_rate", example="1.0", setting="ingest.max_reject_rate"),
+    )
+
+
+def _check_each_input_gave_rows(load: _Load, inputs: list[_Input], result: IngestResult) -> None:
+    """Raise :class:`NothingLoaded` for the first input of which no row was accepted.
+
+    The load has committed: the error's ``result`` is its :class:`IngestResult`.
+    """
+    for one in inputs:
+        if one.rows == 0 or one.n_rejected >= one.rows:
+            error = nothing_loaded(one.source.path.name, one.rows, one.reasons, load.load_id)
+            error.result = result  # type: ignore[attr-defined]
+            log.warning("load %s: %s", load.load_id, error)
+            raise error
+
+
+def _log_load(result: IngestResult) -> None:
+    """One line per load, counts only: never a value of the data."""
+    log.info(
+        "load %s into %s: %d file(s), %d rows read, %d accepted, %d updated, %d duplicates, "
+        "%d quarantined (%s) in %.1f s",
+        result.load_id,
+        result.target,
+        len(result.sources),
+        result.rows_read,
+        result.accepted,
+        result.updated,
+        result.duplicates,
+        result.quarantined,
+        ", ".join(f"{code} {n}" for code, n in result.by_reason.items()) or "none",
+        result.seconds,
+    )
 
 
 def _read(wh: Warehouse, src: Source, view: str) -> ir.Table:
@@ -293,12 +453,36 @@ def _read(wh: Warehouse, src: Source, view: str) -> ir.Table:
 
 
 def _apply_rules(
-    raw: ir.Table, target: str, options: IngestOptions, opts: RuleOptions, *, source: str
+    raw: ir.Table, target: str, options: IngestOptions, now: datetime, *, source: str
 ) -> RuleSet:
+    """Give the input's columns their canonical names and build the rules of ``target``."""
     canonical = column_names(target)
     inputs = [c for c in raw.columns if c != LINE]
     plan = plan_columns(inputs, options.mapping, canonical, source=source)
+    _refuse_contact_as_canonical(plan, source=source)
     table = raw.rename({new: old for old, new in plan.items() if new != old})
+    _check_required(table, target, inputs, options, source=source)
+    opts = options.rule_options(now)
+    if target == "events":
+        return event_rules(table, opts, source=source)
+    return user_rules(table, opts, source=source)
+
+
+def _refuse_contact_as_canonical(plan: Mapping[str, str], *, source: str) -> None:
+    """Contact data cannot become a canonical column, where it would be stored in clear."""
+    for column, canonical in plan.items():
+        if column != canonical and contact_kind(column) is not None:
+            raise ConfigError(
+                f"{source}: column {column!r} holds contact data, which liucun stores only as "
+                f"a keyed hash; it cannot be mapped onto {canonical!r}",
+                hint=Hint(option="mapping", setting="mapping"),
+            )
+
+
+def _check_required(
+    table: ir.Table, target: str, inputs: list[str], options: IngestOptions, *, source: str
+) -> None:
+    """Refuse an input that lacks a required column (or has no header at all)."""
     required = ["ts"] + ([] if options.event_type else ["event_type"])
     if target == "users":
         required = ["user_id"]
@@ -309,15 +493,15 @@ def _apply_rules(
         and "anonymous_id" not in table.columns
     ):
         missing.insert(0, "user_id")
-    if missing:
-        if looks_headerless(inputs):
-            raise InvalidInput(
-                f"{source}: the first line ({', '.join(inputs[:4])} …) looks like data, not "
-                "column names; add a header line naming the columns (see docs/data-model.md)"
-            )
-        hint = " (or pass --event-type TYPE)" if missing[0] == "event_type" else ""
-        raise missing_column_error(missing[0], inputs, source=source, hint=hint)
-    return event_rules(table, opts) if target == "events" else user_rules(table, opts)
+    if not missing:
+        return
+    if looks_headerless(inputs):
+        raise InvalidInput(
+            f"{source}: the first line ({', '.join(inputs[:4])} …) looks like data, not "
+            "column names; add a header line naming the columns (see docs/data-model.md)"
+        )
+    hint = Hint(option="event_type", example="order") if missing[0] == "event_type" else None
+    raise missing_column_error(missing[0], inputs, source=source, hint=hint)
 
 
 def _reason_counts(rej: ir.Table) -> dict[str, int]:

@@ -18,12 +18,13 @@ from __future__ import annotations
 
 import zoneinfo
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
 import ibis
 import ibis.expr.types as ir
 
+from liucun.ingest._contact import contact_columns, hashed, marked, redacted
 from liucun.ingest._currencies import ISO_4217
 from liucun.ingest._parse import (
     date,
@@ -35,14 +36,13 @@ from liucun.ingest._parse import (
     text,
     timestamp_utc,
 )
-from liucun.schema import MONETARY_EVENT_TYPES, STANDARD_EVENT_TYPES, column_names
+from liucun.schema import MONETARY_EVENT_TYPES, STANDARD_EVENT_TYPES, ContactKind, column_names
 from liucun.warehouse import LINE, epoch_us, json_merge_patch
 
 OK = "_ok"
 PARSED = "__p_"
 MIN_TS = datetime(1971, 1, 1, tzinfo=UTC)
 IDENTITY_COLUMNS = ("anonymous_id", "device_id", "email_hash", "phone_hash", "loyalty_card")
-PII_IDENTITY_COLUMNS = ("email", "phone")
 NULL_TEXT = ibis.null("string")
 
 
@@ -57,6 +57,8 @@ class RuleOptions:
     event_type: str | None = None
     custom_event_types: tuple[str, ...] = ()
     default_currency: str | None = None
+    #: the workspace secret; contact data is hashed under it (required when there is any)
+    hash_key: bytes | None = field(default=None, repr=False)
 
 
 @dataclass(frozen=True)
@@ -71,8 +73,12 @@ class RuleSet:
     table: ir.Table
     values: dict[str, ir.Value]
     checks: list[Check]
+    #: ``events`` or ``users``: which fields are sensitive follows from it
+    target: str
     #: when set, a NULL ``event_id`` is derived from these parsed columns
     id_fields: tuple[str, ...] = ()
+    #: the key that hashes contact data (None when the input holds none)
+    hash_key: bytes | None = field(default=None, repr=False)
 
 
 class _Parsed:
@@ -105,12 +111,23 @@ def _check(code: str, failed: ir.BooleanValue, message: ir.StringValue) -> Check
     return Check(code, failed.fill_null(False), message)
 
 
-def _json_value(t: ir.Table, extras: Sequence[str], base: str) -> ir.StringValue:
-    """The JSON column: the input's own JSON column merged with every extra column."""
+def _json_value(
+    t: ir.Table,
+    extras: Sequence[str],
+    base: str,
+    contact: Mapping[str, ContactKind],
+    key: bytes | None,
+) -> ir.StringValue:
+    """The JSON column: the input's own JSON column merged with every extra column;
+    contact data among the extras is replaced by its marked keyed hash."""
     own = text(t[base]) if base in t.columns else None
     if not extras:
         return own if own is not None else NULL_TEXT
-    packed = ibis.struct({c: t[c] for c in extras}).cast("json").cast("string")
+    fields = {
+        c: marked(t[c], contact[c], key) if c in contact and key is not None else t[c]
+        for c in extras
+    }
+    packed = ibis.struct(fields).cast("json").cast("string")
     if own is None:
         return packed
     return ibis.ifelse(own.isnull(), packed, json_merge_patch(own, packed))
@@ -153,9 +170,10 @@ def _country_check(p: _Parsed) -> Check:
 def _timestamp_checks(p: _Parsed, field: str, opts: RuleOptions, *, required: bool) -> list[Check]:
     given, ts, raw = p.given(field), p[field], p.raw(field)
     hint = (
-        f"use the format {opts.timestamp_format!r} (--timestamp-format)"
+        f"use the timestamp format {opts.timestamp_format!r} (ingest.timestamp_format)"
         if opts.timestamp_format
-        else "use ISO 8601, e.g. 2024-01-31T09:00:00Z, or set --timestamp-format"
+        else "use ISO 8601, e.g. 2024-01-31T09:00:00Z, or set the timestamp format "
+        "(ingest.timestamp_format)"
     )
     hours = opts.future_tolerance.total_seconds() / 3600
     checks = [
@@ -173,8 +191,8 @@ def _timestamp_checks(p: _Parsed, field: str, opts: RuleOptions, *, required: bo
                 "'",
                 shown(raw),
                 f"' is more than {hours:g} h in the "
-                "future; check the time zone (--source-timezone) or raise "
-                "ingest.future_tolerance_hours",
+                "future; check the time zone of the input (ingest.source_timezone) or "
+                "raise ingest.future_tolerance_hours",
             ),
         ),
         _check(
@@ -221,8 +239,34 @@ _ID_FIELDS = (
 )
 
 
-def event_rules(t: ir.Table, opts: RuleOptions) -> RuleSet:
-    """Parse and check an events input whose columns already carry canonical names."""
+def event_rules(t: ir.Table, opts: RuleOptions, *, source: str = "input") -> RuleSet:
+    """Parse and check an events input whose columns already carry canonical names.
+
+    The steps follow docs/data-model.md: parse every canonical column once, then check
+    the ids, the event type, the time, the money and the codes.
+    """
+    contact = contact_columns(t.columns, opts.hash_key, source=source)
+    has_revenue = "revenue" in t.columns
+    p = _Parsed(
+        t, _event_values(t, opts, contact), given=["ts", *(["revenue"] if has_revenue else [])]
+    )
+    checks = [
+        *_event_id_checks(p),
+        *_event_type_checks(p, opts),
+        *_timestamp_checks(p, "ts", opts, required=True),
+        *(_revenue_checks(p) if has_revenue else _no_revenue_checks(p)),
+        *_currency_checks(p),
+        _country_check(p),
+        *_json_checks(p, "properties"),
+    ]
+    key = opts.hash_key if contact else None
+    return RuleSet(p.table, p.values, checks, "events", id_fields=_ID_FIELDS, hash_key=key)
+
+
+def _event_values(
+    t: ir.Table, opts: RuleOptions, contact: Mapping[str, ContactKind]
+) -> dict[str, ir.Value]:
+    """Every canonical events column, parsed; other columns packed into ``properties``."""
     canonical = set(column_names("events"))
     v = _texts(t, ("user_id", "anonymous_id", "account_id", "order_id", "category", "region"))
     v["channel"] = text(t["channel"]).lower() if "channel" in t.columns else NULL_TEXT
@@ -232,27 +276,33 @@ def event_rules(t: ir.Table, opts: RuleOptions) -> RuleSet:
         else text(t["event_type"]).lower()
     )
     v["ts"] = timestamp_utc(t["ts"], fmt=opts.timestamp_format, zone=opts.source_timezone)
-    has_revenue = "revenue" in t.columns
-    v["revenue"] = number(t["revenue"]) if has_revenue else ibis.null("float64")
+    v["revenue"] = number(t["revenue"]) if "revenue" in t.columns else ibis.null("float64")
     cur = text(t["currency"]).upper() if "currency" in t.columns else NULL_TEXT
     if opts.default_currency is not None:
         cur = cur.fill_null(opts.default_currency.upper())
     v["currency"] = cur
     v["country"] = text(t["country"]).upper() if "country" in t.columns else NULL_TEXT
     extras = [c for c in t.columns if c not in canonical and c != LINE]
-    v["properties"] = _json_value(t, extras, "properties")
+    v["properties"] = _json_value(t, extras, "properties", contact, opts.hash_key)
     v["event_id"] = text(t["event_id"]) if "event_id" in t.columns else NULL_TEXT
-    p = _Parsed(t, v, given=["ts", *(["revenue"] if has_revenue else [])])
+    return v
 
-    known = sorted({*STANDARD_EVENT_TYPES, *opts.custom_event_types})
-    checks = [
+
+def _event_id_checks(p: _Parsed) -> list[Check]:
+    return [
         _check(
             "missing_id",
             p["user_id"].isnull() & p["anonymous_id"].isnull(),
             _msg(
                 p.line, "user_id", "is empty and so is anonymous_id; every event needs one of them"
             ),
-        ),
+        )
+    ]
+
+
+def _event_type_checks(p: _Parsed, opts: RuleOptions) -> list[Check]:
+    known = sorted({*STANDARD_EVENT_TYPES, *opts.custom_event_types})
+    return [
         _check(
             "unknown_event_type",
             ~one_of(p["event_type"], known),
@@ -265,58 +315,66 @@ def event_rules(t: ir.Table, opts: RuleOptions) -> RuleSet:
                 "event type; use one of the standard types (see docs/data-model.md) or "
                 "add it to ingest.custom_event_types",
             ),
-        ),
-        *_timestamp_checks(p, "ts", opts, required=True),
-    ]
-    rev, is_order = p["revenue"], p["event_type"] == "order"
-    if has_revenue:
-        raw_rev, given = p.raw("revenue"), p.given("revenue")
-        monetary = one_of(p["event_type"], MONETARY_EVENT_TYPES)
-        checks += [
-            _check(
-                "bad_revenue",
-                given & (rev.isnull() | rev.isnan() | rev.isinf()),
-                _msg(
-                    p.line,
-                    "revenue",
-                    "'",
-                    shown(raw_rev),
-                    "' is not a number; write plain digits with a dot for decimals, e.g. 1234.50",
-                ),
-            ),
-            _check(
-                "negative_revenue",
-                monetary & (rev < 0),
-                _msg(
-                    p.line,
-                    "revenue",
-                    "'",
-                    shown(raw_rev),
-                    "' is negative; store order "
-                    "and refund amounts as positive numbers (a refund is its own event "
-                    "type)",
-                ),
-            ),
-            _check(
-                "missing_revenue",
-                is_order & ~given,
-                _msg(p.line, "revenue", "is empty on an order; every order needs its amount"),
-            ),
-        ]
-    else:
-        checks.append(
-            _check(
-                "missing_revenue",
-                is_order,
-                _msg(
-                    p.line,
-                    "revenue",
-                    "is missing on an order; add a revenue column (or --map YOUR_AMOUNT=revenue)",
-                ),
-            )
         )
+    ]
+
+
+def _revenue_checks(p: _Parsed) -> list[Check]:
+    """An input with a revenue column: a number, not negative, given on every order."""
+    rev, raw_rev, given = p["revenue"], p.raw("revenue"), p.given("revenue")
+    monetary = one_of(p["event_type"], MONETARY_EVENT_TYPES)
+    return [
+        _check(
+            "bad_revenue",
+            given & (rev.isnull() | rev.isnan() | rev.isinf()),
+            _msg(
+                p.line,
+                "revenue",
+                "'",
+                shown(raw_rev),
+                "' is not a number; write plain digits with a dot for decimals, e.g. 1234.50",
+            ),
+        ),
+        _check(
+            "negative_revenue",
+            monetary & (rev < 0),
+            _msg(
+                p.line,
+                "revenue",
+                "'",
+                shown(raw_rev),
+                "' is negative; store order "
+                "and refund amounts as positive numbers (a refund is its own event "
+                "type)",
+            ),
+        ),
+        _check(
+            "missing_revenue",
+            (p["event_type"] == "order") & ~given,
+            _msg(p.line, "revenue", "is empty on an order; every order needs its amount"),
+        ),
+    ]
+
+
+def _no_revenue_checks(p: _Parsed) -> list[Check]:
+    """An input without a revenue column: it cannot hold orders."""
+    return [
+        _check(
+            "missing_revenue",
+            p["event_type"] == "order",
+            _msg(
+                p.line,
+                "revenue",
+                "is missing on an order; add a revenue column, or map the column that "
+                "holds the amount onto revenue",
+            ),
+        )
+    ]
+
+
+def _currency_checks(p: _Parsed) -> list[Check]:
     cur = p["currency"]
-    checks += [
+    return [
         _check(
             "bad_currency",
             cur.notnull() & ~one_of(cur, ISO_4217),
@@ -330,17 +388,15 @@ def event_rules(t: ir.Table, opts: RuleOptions) -> RuleSet:
         ),
         _check(
             "missing_currency",
-            rev.notnull() & cur.isnull(),
+            p["revenue"].notnull() & cur.isnull(),
             _msg(
                 p.line,
                 "currency",
-                "is empty but revenue is given; add a currency column or pass --currency CODE",
+                "is empty but revenue is given; add a currency column or set a default "
+                "currency (ingest.currency)",
             ),
         ),
-        _country_check(p),
-        *_json_checks(p, "properties"),
     ]
-    return RuleSet(p.table, p.values, checks, id_fields=_ID_FIELDS)
 
 
 def fingerprint(values: Sequence[ir.Value]) -> ir.StringValue:
@@ -355,8 +411,32 @@ def fingerprint(values: Sequence[ir.Value]) -> ir.StringValue:
 # -- users --------------------------------------------------------------------------------
 
 
-def user_rules(t: ir.Table, opts: RuleOptions) -> RuleSet:
-    """Parse and check a users input whose columns already carry canonical names."""
+def user_rules(t: ir.Table, opts: RuleOptions, *, source: str = "input") -> RuleSet:
+    """Parse and check a users input whose columns already carry canonical names.
+
+    Contact data never becomes a column: the first e-mail and phone columns are the
+    user's ``email_hash`` / ``phone_hash`` aliases (:func:`identity_values`), any other
+    goes hashed into ``attributes``.
+    """
+    contact = contact_columns(t.columns, opts.hash_key, source=source)
+    given = [c for c in ("signup_ts", "acquisition_cost", "birthday") if c in t.columns]
+    p = _Parsed(t, _user_values(t, opts, contact), given=given)
+    checks = [
+        *_user_id_checks(p),
+        *_user_code_checks(p),
+        *_json_checks(p, "attributes"),
+    ]
+    if "signup_ts" in t.columns:
+        checks += _timestamp_checks(p, "signup_ts", opts, required=False)
+    checks += _user_number_checks(p)
+    key = opts.hash_key if contact else None
+    return RuleSet(p.table, p.values, checks, "users", hash_key=key)
+
+
+def _user_values(
+    t: ir.Table, opts: RuleOptions, contact: Mapping[str, ContactKind]
+) -> dict[str, ir.Value]:
+    """Every canonical users column, parsed; other columns (but aliases) in ``attributes``."""
     canonical = set(column_names("users"))
     v = _texts(
         t,
@@ -384,19 +464,25 @@ def user_rules(t: ir.Table, opts: RuleOptions) -> RuleSet:
         number(t["acquisition_cost"]) if "acquisition_cost" in t.columns else ibis.null("float64")
     )
     v["birthday"] = date(t["birthday"]) if "birthday" in t.columns else ibis.null("date")
-    identity = {*IDENTITY_COLUMNS, *PII_IDENTITY_COLUMNS}
-    extras = [c for c in t.columns if c not in canonical and c != LINE and c not in identity]
-    v["attributes"] = _json_value(t, extras, "attributes")
-    given = [c for c in ("signup_ts", "acquisition_cost", "birthday") if c in t.columns]
-    p = _Parsed(t, v, given=given)
+    aliases = {*IDENTITY_COLUMNS, *_alias_columns(contact).values()}
+    extras = [c for c in t.columns if c not in canonical and c != LINE and c not in aliases]
+    v["attributes"] = _json_value(t, extras, "attributes", contact, opts.hash_key)
+    return v
 
-    ctype, tz = p["customer_type"], p["timezone"]
-    checks = [
+
+def _user_id_checks(p: _Parsed) -> list[Check]:
+    return [
         _check(
             "missing_id",
             p["user_id"].isnull(),
             _msg(p.line, "user_id", "is empty; every user row needs its id"),
-        ),
+        )
+    ]
+
+
+def _user_code_checks(p: _Parsed) -> list[Check]:
+    ctype, tz = p["customer_type"], p["timezone"]
+    return [
         _check(
             "bad_customer_type",
             ctype.notnull() & ~one_of(ctype, ["b2c", "b2b"]),
@@ -414,11 +500,13 @@ def user_rules(t: ir.Table, opts: RuleOptions) -> RuleSet:
                 "' is not an IANA time zone; use e.g. Asia/Shanghai or Europe/Berlin",
             ),
         ),
-        *_json_checks(p, "attributes"),
     ]
-    if "signup_ts" in t.columns:
-        checks += _timestamp_checks(p, "signup_ts", opts, required=False)
-    if "acquisition_cost" in t.columns:
+
+
+def _user_number_checks(p: _Parsed) -> list[Check]:
+    """acquisition_cost a number ≥ 0, birthday a date (when the input has them)."""
+    checks = []
+    if "acquisition_cost" in p.table.columns:
         cost = p["acquisition_cost"]
         checks.append(
             _check(
@@ -433,7 +521,7 @@ def user_rules(t: ir.Table, opts: RuleOptions) -> RuleSet:
                 ),
             )
         )
-    if "birthday" in t.columns:
+    if "birthday" in p.table.columns:
         checks.append(
             _check(
                 "bad_date",
@@ -447,17 +535,29 @@ def user_rules(t: ir.Table, opts: RuleOptions) -> RuleSet:
                 ),
             )
         )
-    return RuleSet(p.table, p.values, checks)
+    return checks
 
 
-def identity_values(t: ir.Table) -> dict[str, ir.StringValue]:
-    """Alias columns of a users input; raw e-mail and phone are hashed, never stored."""
+def _alias_columns(contact: Mapping[str, ContactKind]) -> dict[str, str]:
+    """The contact column that gives each alias: the first e-mail and the first phone."""
+    out: dict[str, str] = {}
+    for column, kind in contact.items():
+        out.setdefault(f"{kind}_hash", column)
+    return out
+
+
+def identity_values(t: ir.Table, key: bytes | None) -> dict[str, ir.StringValue]:
+    """Alias columns of a users input; raw e-mail and phone become keyed hashes.
+
+    An ``email_hash`` / ``phone_hash`` column of the input is taken as given (it is the
+    platform's own pseudonym) and wins over a raw e-mail / phone column.
+    """
     out = {c: text(t[c]) for c in IDENTITY_COLUMNS if c in t.columns}
-    if "email" in t.columns and "email_hash" not in out:
-        out["email_hash"] = text(t["email"]).lower().hexdigest("sha256")
-    if "phone" in t.columns and "phone_hash" not in out:
-        digits = text(t["phone"]).re_replace(r"[^0-9+]", "")
-        out["phone_hash"] = digits.nullif("").hexdigest("sha256")
+    inputs = [c for c in t.columns if not c.startswith(PARSED)]
+    contact = contact_columns(inputs, key, source="input")
+    for alias, column in _alias_columns(contact).items():
+        if alias not in out and key is not None:
+            out[alias] = hashed(t[column], contact[column], key)
     return out
 
 
@@ -478,9 +578,14 @@ def checked_table(rules: RuleSet, keep: Mapping[str, ir.Value] | None = None) ->
 
 
 def rejected_rows(rules: RuleSet) -> ir.Table:
-    """One row per input row that broke a rule: line, raw JSON, codes and messages."""
+    """One row per input row that broke a rule: line, raw JSON, codes and messages.
+
+    The raw JSON is the row as read, except that sensitive fields (contact data) hold
+    their marked keyed hash: the quarantine never stores them in clear.
+    """
     t = rules.table
     raw_cols = {c: t[c] for c in t.columns if c != LINE and not c.startswith(PARSED)}
+    raw_cols.update(redacted(t, list(raw_cols), rules.target, rules.hash_key))
     null = ibis.null("string")
     codes = ibis.array([ibis.ifelse(c.failed, c.code, null) for c in rules.checks])
     msgs = ibis.array([ibis.ifelse(c.failed, c.message, null) for c in rules.checks])

@@ -5,6 +5,16 @@ from liucun.schema._event_types import (
     MONETARY_EVENT_TYPES,
     STANDARD_EVENT_TYPES,
 )
+from liucun.schema._privacy import (
+    EMAIL_FIELDS,
+    HASH_MARK,
+    PHONE_FIELDS,
+    ContactKind,
+    contact_kind,
+    is_sensitive,
+    normalize_name,
+    sensitive_columns,
+)
 from liucun.schema._tables import (
     EVENTS,
     EXPOSURES,
@@ -16,6 +26,7 @@ from liucun.schema._tables import (
     TABLES,
     USERS,
     Column,
+    Sensitivity,
     arrow_schema,
     column_names,
     columns,
@@ -23,21 +34,30 @@ from liucun.schema._tables import (
 )
 
 __all__ = [
+    "EMAIL_FIELDS",
     "EVENTS",
     "EVENT_TYPE_GROUPS",
     "EXPOSURES",
+    "HASH_MARK",
     "IDENTITIES",
     "IDENTITY_LINKS",
     "LOADS",
     "MONETARY_EVENT_TYPES",
+    "PHONE_FIELDS",
     "QUARANTINE",
     "SCORES",
     "STANDARD_EVENT_TYPES",
     "TABLES",
     "USERS",
     "Column",
+    "ContactKind",
+    "Sensitivity",
     "arrow_schema",
     "column_names",
     "columns",
+    "contact_kind",
     "ibis_schema",
+    "is_sensitive",
+    "normalize_name",
+    "sensitive_columns",
 ]

@@ -7,12 +7,22 @@ the warehouse, the validators, the simulator and the docs cannot drift apart.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Literal
 
 import ibis
 import ibis.expr.schema as sch
 import pyarrow as pa
 
 TS = pa.timestamp("us", tz="UTC")
+
+Sensitivity = Literal["public", "internal", "sensitive"]
+"""How a field may be shown and stored.
+
+``public``: codes and categories that identify no one (event types, currencies,
+countries); ``internal``: business and pseudonymous data, stored in its column and shown
+to the team (ids, amounts, times, birthdays, keyed hashes); ``sensitive``: contact data,
+which liucun never stores in clear — only its keyed hash (see :mod:`liucun.schema._privacy`).
+"""
 
 
 @dataclass(frozen=True)
@@ -23,6 +33,7 @@ class Column:
     type: pa.DataType
     required: bool
     description: str
+    sensitivity: Sensitivity = "internal"
 
 
 EVENTS: tuple[Column, ...] = (
@@ -30,15 +41,23 @@ EVENTS: tuple[Column, ...] = (
     Column("user_id", pa.string(), False, "Known customer id (required unless anonymous_id)."),
     Column("anonymous_id", pa.string(), False, "Cookie / device / app-instance id before login."),
     Column("account_id", pa.string(), False, "B2B: the buyer's company account."),
-    Column("event_type", pa.string(), True, "One of the standard types or a configured one."),
+    Column(
+        "event_type", pa.string(), True, "One of the standard types or a configured one.", "public"
+    ),
     Column("ts", TS, True, "When it happened, stored in UTC."),
-    Column("channel", pa.string(), False, "app, web, mini_program, offline_store, marketplace…"),
-    Column("region", pa.string(), False, "Sales region."),
-    Column("country", pa.string(), False, "ISO 3166-1 alpha-2 country code."),
+    Column(
+        "channel",
+        pa.string(),
+        False,
+        "app, web, mini_program, offline_store, marketplace…",
+        "public",
+    ),
+    Column("region", pa.string(), False, "Sales region.", "public"),
+    Column("country", pa.string(), False, "ISO 3166-1 alpha-2 country code.", "public"),
     Column("revenue", pa.float64(), False, "Order/refund amount ≥ 0 in `currency`."),
-    Column("currency", pa.string(), False, "ISO 4217 code (three upper-case letters)."),
+    Column("currency", pa.string(), False, "ISO 4217 code (three upper-case letters).", "public"),
     Column("order_id", pa.string(), False, "Order this event belongs to."),
-    Column("category", pa.string(), False, "Product category."),
+    Column("category", pa.string(), False, "Product category.", "public"),
     Column("properties", pa.string(), False, "JSON object with every other input column."),
     Column("ingested_at", TS, True, "When liucun accepted the row."),
     Column("load_id", pa.string(), True, "The load that accepted the row."),
@@ -47,15 +66,27 @@ EVENTS: tuple[Column, ...] = (
 USERS: tuple[Column, ...] = (
     Column("user_id", pa.string(), True, "Customer id."),
     Column("signup_ts", TS, False, "Registration time, UTC."),
-    Column("customer_type", pa.string(), False, "b2c or b2b."),
+    Column("customer_type", pa.string(), False, "b2c or b2b.", "public"),
     Column("account_id", pa.string(), False, "B2B company account."),
-    Column("company_size", pa.string(), False, "B2B size band, e.g. 1-9, 10-49, 50-249, 250+."),
-    Column("industry", pa.string(), False, "B2B industry."),
-    Column("country", pa.string(), False, "ISO 3166-1 alpha-2 country code."),
-    Column("region", pa.string(), False, "Sales region."),
-    Column("language", pa.string(), False, "BCP 47 language tag, e.g. zh-CN."),
+    Column(
+        "company_size",
+        pa.string(),
+        False,
+        "B2B size band, e.g. 1-9, 10-49, 50-249, 250+.",
+        "public",
+    ),
+    Column("industry", pa.string(), False, "B2B industry.", "public"),
+    Column("country", pa.string(), False, "ISO 3166-1 alpha-2 country code.", "public"),
+    Column("region", pa.string(), False, "Sales region.", "public"),
+    Column("language", pa.string(), False, "BCP 47 language tag, e.g. zh-CN.", "public"),
     Column("timezone", pa.string(), False, "IANA time zone of the customer."),
-    Column("acquisition_channel", pa.string(), False, "organic, paid_search, social, referral…"),
+    Column(
+        "acquisition_channel",
+        pa.string(),
+        False,
+        "organic, paid_search, social, referral…",
+        "public",
+    ),
     Column("acquisition_cost", pa.float64(), False, "What acquiring the customer cost (≥ 0)."),
     Column("birthday", pa.date32(), False, "Date of birth."),
     Column("attributes", pa.string(), False, "JSON object with every other input column."),
