@@ -421,7 +421,6 @@ def _check_each_input_gave_rows(load: _Load, inputs: list[_Input], result: Inges
         if one.rows == 0 or one.n_rejected >= one.rows:
             error = nothing_loaded(one.source.path.name, one.rows, one.reasons, load.load_id)
             error.result = result  # type: ignore[attr-defined]
-            log.warning("load %s: %s", load.load_id, error)
             raise error
 
 
