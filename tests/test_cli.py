@@ -358,7 +358,10 @@ def test_quarantine_line_counts_lines_of_multiline_fields(workspace: Path, tmp_p
 def test_quarantine_prints_raw_values_verbatim(workspace: Path, tmp_path: Path, fmt: str) -> None:
     note = "[b]bold[/b] :smile: [/x]"
     source = tmp_path / "notes.csv"
-    source.write_text(f'{HEADER},note\nu1,order,never,1.5,USD,"{note}"\n')
+    source.write_text(
+        f"{HEADER},note\nu0,order,2024-03-01T10:00:00Z,1.5,USD,ok\n"
+        f'u1,order,never,1.5,USD,"{note}"\n'
+    )
     assert run(["-w", str(workspace), "ingest", "events", str(source)])[0] == 0
 
     code, out = run(["-w", str(workspace), "quarantine", "show", "--format", fmt])
@@ -416,7 +419,8 @@ def test_without_an_option_the_row_is_quarantined(
     workspace: Path, tmp_path: Path, without: str, reason: str
 ) -> None:
     code, out = ingest_export(workspace, tmp_path, without=without)
-    assert code == 0, out
+    assert code == 1, out  # no row was accepted: said in one line, the row kept
+    assert one_line(out).startswith("NothingLoaded: the one row of export.csv was rejected")
     assert counts(workspace) == {"events": 0, "loads": 1, "quarantine": 1}
     _, shown = run(["-w", str(workspace), "quarantine", "show", "--format", "json"])
     assert json.loads(shown)["reason_codes"] == [reason]
@@ -443,7 +447,7 @@ def test_without_an_option_the_file_is_refused(
 @pytest.mark.parametrize(
     ("option", "says"),
     [
-        (["--map", "amount"], "--map 'amount' is not SOURCE=CANONICAL"),
+        (["--map", "amount"], "the mapping 'amount' is not SOURCE=CANONICAL"),
         (["--map", "amount=price"], "mapping target 'price' is not a canonical column"),
         (["--source-timezone", "Mars/Olympus"], "unknown time zone 'Mars/Olympus'"),
     ],
