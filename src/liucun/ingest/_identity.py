@@ -116,14 +116,58 @@ def resolve_identities(
     """
     n_links = _check_links(links)
     user_ids = _check_users(users)
+    nodes = _number_aliases(links, user_ids)
+    if nodes is None:
+        return _RESOLVED_SCHEMA.empty_table()
+    component = _components(nodes, n_links)
+    canonical = _canonical_nodes(nodes, component)
+    if canonical is None:
+        return _RESOLVED_SCHEMA.empty_table()
+    # every alias whose component holds a user maps to that component's canonical user
+    keep = np.flatnonzero(canonical[component] >= 0)
+    values = nodes.aliases.dictionary
+    return pa.table(
+        {
+            "alias": values.take(nodes.alias_index[keep]).cast(pa.string()),
+            "alias_type": nodes.types.dictionary.take(
+                nodes.type_order[nodes.type_rank_of[keep]]
+            ).cast(pa.string()),
+            "user_id": values.take(nodes.alias_index[canonical[component[keep]]]).cast(pa.string()),
+        },
+        schema=_RESOLVED_SCHEMA,
+    )
 
-    # Every alias occurrence: side a of each link, side b, then the bare users.
+
+@dataclass(frozen=True)
+class _Nodes:
+    """The graph's nodes: one per distinct ``(alias_type, alias)``, numbered in key order.
+
+    ``node`` gives the node of each alias occurrence (side a of every link, side b, then
+    the bare users); ``type_rank_of`` and ``alias_index`` give each node's type (as its
+    rank in str order) and its alias (as a position in ``aliases.dictionary``).
+    """
+
+    types: pa.DictionaryArray
+    aliases: pa.DictionaryArray
+    type_order: np.ndarray
+    type_rank: np.ndarray
+    node: np.ndarray
+    type_rank_of: np.ndarray
+    alias_index: np.ndarray
+
+    @property
+    def count(self) -> int:
+        return len(self.alias_index)
+
+
+def _number_aliases(links: pa.Table, user_ids: pa.Array | pa.ChunkedArray) -> _Nodes | None:
+    """Number every distinct alias so that the integer order is ``(alias_type, alias)``
+    in str order; None when there is no alias at all."""
     user_types = pa.array(np.full(len(user_ids), USER_ID, dtype=object), type=pa.string())
     types = _concat([links.column("alias_type_a"), links.column("alias_type_b"), user_types])
     aliases = _concat([links.column("alias_a"), links.column("alias_b"), user_ids])
     if len(aliases) == 0:
-        return _RESOLVED_SCHEMA.empty_table()
-
+        return None
     # Rank the distinct types and aliases in str order, so that an integer key sorts nodes
     # by (alias_type, alias) and the smallest user_id of a component is its smallest key.
     type_dict = types.dictionary_encode()
@@ -133,37 +177,39 @@ def resolve_identities(
     n_alias = np.int64(len(alias_dict.dictionary))
     key = type_rank[_indices(type_dict)] * n_alias + alias_rank[_indices(alias_dict)]
     node, node_key = _number_nodes(key, space=len(type_dict.dictionary) * int(n_alias))
-
-    n_nodes = len(node_key)
-    graph = csr_array(
-        (np.ones(n_links), (node[:n_links], node[n_links : 2 * n_links])),
-        shape=(n_nodes, n_nodes),
+    return _Nodes(
+        types=type_dict,
+        aliases=alias_dict,
+        type_order=type_order,
+        type_rank=type_rank,
+        node=node,
+        type_rank_of=node_key // n_alias,
+        alias_index=alias_order[node_key % n_alias],
     )
-    n_components, component = connected_components(graph, directed=False)
 
-    node_type = node_key // n_alias
-    node_alias = alias_order[node_key % n_alias]  # index into alias_dict.dictionary
 
-    # The canonical node of each component: its first user_id node in key order.
-    user_type = _find(type_dict.dictionary, USER_ID)
+def _components(nodes: _Nodes, n_links: int) -> np.ndarray:
+    """The connected component of each node, with every link an undirected edge."""
+    n = nodes.count
+    graph = csr_array(
+        (np.ones(n_links), (nodes.node[:n_links], nodes.node[n_links : 2 * n_links])),
+        shape=(n, n),
+    )
+    return connected_components(graph, directed=False)[1]
+
+
+def _canonical_nodes(nodes: _Nodes, component: np.ndarray) -> np.ndarray | None:
+    """Per component, its first user_id node in key order (its smallest user_id), or -1
+    for a component without one; None when no alias is a user_id."""
+    user_type = _find(nodes.types.dictionary, USER_ID)
     if user_type is None:
-        return _RESOLVED_SCHEMA.empty_table()
-    user_nodes = np.flatnonzero(node_type == type_rank[user_type])
+        return None
+    user_nodes = np.flatnonzero(nodes.type_rank_of == nodes.type_rank[user_type])
     user_components = component[user_nodes]
     _, first = np.unique(user_components, return_index=True)
-    canonical = np.full(n_components, -1, dtype=np.int64)
+    canonical = np.full(int(component.max(initial=-1)) + 1, -1, dtype=np.int64)
     canonical[user_components[first]] = user_nodes[first]
-
-    keep = np.flatnonzero(canonical[component] >= 0)
-    alias_values = alias_dict.dictionary
-    return pa.table(
-        {
-            "alias": alias_values.take(node_alias[keep]).cast(pa.string()),
-            "alias_type": type_dict.dictionary.take(type_order[node_type[keep]]).cast(pa.string()),
-            "user_id": alias_values.take(node_alias[canonical[component[keep]]]).cast(pa.string()),
-        },
-        schema=_RESOLVED_SCHEMA,
-    )
+    return canonical
 
 
 def identity_changes(
