@@ -9,7 +9,7 @@ import ibis
 import pyarrow as pa
 import pytest
 
-from liucun.core import ConfigError, WarehouseError, WorkspaceError
+from liucun.core import ConfigError, WarehouseBusy, WorkspaceError
 from liucun.schema import arrow_schema
 from liucun.warehouse import DuckDBWarehouse
 from liucun.workspace import init_workspace, open_workspace
@@ -64,7 +64,7 @@ def test_upsert_replaces_by_key(tmp_path: Path) -> None:
     wh.close()
 
 
-def test_second_writer_gets_a_clear_error(tmp_path: Path) -> None:
+def test_second_writer_waits_then_names_the_holder(tmp_path: Path) -> None:
     import subprocess
     import sys
 
@@ -83,8 +83,8 @@ def test_second_writer_gets_a_clear_error(tmp_path: Path) -> None:
     )
     try:
         assert holder.stdout is not None and holder.stdout.readline().strip() == "ok"
-        with pytest.raises(WarehouseError, match="in use by another process"):
-            DuckDBWarehouse(path)
+        with pytest.raises(WarehouseBusy, match=rf"in use by process {holder.pid} \(.*\)"):
+            DuckDBWarehouse(path, wait_s=0.5)
     finally:
         holder.kill()
         holder.wait()

@@ -31,6 +31,7 @@ class Writer(ABC):
 class Warehouse(ABC):
     """One workspace's store of canonical tables.
 
+    Who may read and write when is docs/decisions/0006-warehouse-concurrency.md.
     Two Ibis connections are involved: :attr:`engine`, an in-process DuckDB that parses,
     validates and deduplicates input and in which every canonical table is visible by
     name; and the analytics connection behind :meth:`table`, which is the same DuckDB
@@ -52,12 +53,23 @@ class Warehouse(ABC):
     @abstractmethod
     @contextlib.contextmanager
     def transaction(self) -> Iterator[Writer]:
-        """A unit of work: every write in it lands, or none does."""
+        """A unit of work: every write in it lands, or none does.
 
+        Outside a :meth:`writing` block it takes the store for writing for its own
+        duration (waiting, bounded, for another writer), so a handle opened for reading
+        writes without ceremony.
+        """
+
+    @abstractmethod
     @contextlib.contextmanager
     def writing(self) -> Iterator[Warehouse]:
-        """Hold the store open for writing for the whole block (several transactions)."""
-        yield self
+        """Hold the store for writing for the whole block (several transactions).
+
+        One process writes at a time: entering waits up to the handle's ``wait_s`` for
+        another writer (and, on DuckDB, for readers in other processes), then raises
+        :class:`~liucun.core.WarehouseBusy` naming the process that holds it. Blocks
+        nest; leaving the outermost one releases the store and goes back to reading.
+        """
 
     @property
     @abstractmethod

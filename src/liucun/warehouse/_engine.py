@@ -30,15 +30,27 @@ FileFormat = Literal["csv", "tsv", "parquet", "jsonl"]
 LINE = "_line"
 
 
-def new_engine(path: str | Path | None = None, *, threads: int | None = None) -> DuckDBBackend:
-    """Open a DuckDB connection configured the way ingestion needs it (UTC session)."""
+def new_engine(
+    path: str | Path | None = None,
+    *,
+    threads: int | None = None,
+    temp_directory: str | Path | None = None,
+) -> DuckDBBackend:
+    """Open a DuckDB connection configured the way ingestion needs it (UTC session).
+
+    ``temp_directory`` is where an in-memory engine spills (DuckDB's default: ``.tmp`` in
+    the current directory).
+    """
     config: dict[str, Any] = {} if threads is None else {"threads": threads}
+    if temp_directory is not None:
+        config["temp_directory"] = str(temp_directory)
     con = ibis.duckdb.connect(str(path) if path is not None else ":memory:", **config)
     con.con.execute("SET TimeZone = 'UTC'")  # needs ICU, which loads on first use
     # Spark's name for "UTC instant → wall-clock time in a zone", so one Ibis builtin
-    # (from_utc_timestamp below) works on both backends.
+    # (from_utc_timestamp below) works on both backends. TEMP: visible whichever database
+    # is in USE (the warehouse store attaches its file and uses it).
     con.con.execute(
-        "CREATE MACRO IF NOT EXISTS from_utc_timestamp(ts, tz) AS "
+        "CREATE OR REPLACE TEMP MACRO from_utc_timestamp(ts, tz) AS "
         "timezone(tz, CAST(ts AS TIMESTAMPTZ))"
     )
     return con

@@ -6,6 +6,14 @@ rename), then moves the files into place and deletes the journal. A crash before
 journal exists leaves only staging directories, which the next open removes (roll back);
 a crash after it is finished by the next open (roll forward). Spark and DuckDB both skip
 paths that start with ``.`` or ``_``, so readers never see staged files.
+
+Writers are serialized by an exclusive ``flock`` on ``_lock`` in the root, held for a
+:meth:`~ParquetWarehouse.writing` block or one transaction (the holder's PID is written
+into it, so a waiter can say who it is). Recovery deletes staging directories, so it runs
+only under that lock: at every open (briefly, waiting for a writer) and at the start of
+every write. Readers hold no lock: a query reads the files committed when it runs; one
+that overlaps the few renames of a commit may see some tables of it before the others.
+See docs/decisions/0006-warehouse-concurrency.md.
 """
 
 from __future__ import annotations
@@ -27,8 +35,10 @@ from liucun.core import WarehouseError
 from liucun.schema import TABLES, arrow_schema, ibis_schema
 from liucun.warehouse._base import Warehouse, Writer, _check_table
 from liucun.warehouse._engine import new_engine
+from liucun.warehouse._locks import DEFAULT_WAIT_S, FileLock
 
 JOURNAL_DIR = "_journal"
+LOCK_FILE = "_lock"
 
 
 class _ParquetWriter(Writer):
@@ -70,13 +80,28 @@ class _ParquetWriter(Writer):
 class ParquetWarehouse(Warehouse):
     """Canonical tables as Parquet directories under ``root``; analytics on Spark."""
 
-    def __init__(self, root: Path, *, master: str = "local[2]") -> None:
+    def __init__(
+        self,
+        root: Path,
+        *,
+        master: str = "local[2]",
+        read_only: bool = False,
+        wait_s: float = DEFAULT_WAIT_S,
+    ) -> None:
         self.root = Path(root)
         self.master = master
         self.url = f"pyspark://{master}"
+        self.wait_s = wait_s
         self.root.mkdir(parents=True, exist_ok=True)
-        self.recover()
-        self._init_tables()
+        self._lock = FileLock(self.root / LOCK_FILE)
+        self._writers = 0
+        self._hold: contextlib.ExitStack | None = None
+        if read_only:
+            with self.writing():  # recovery and missing tables, under the writers' lock
+                pass
+        else:
+            self._hold = contextlib.ExitStack()
+            self._hold.enter_context(self.writing())
         self.engine = new_engine()
         for name in TABLES:
             glob = str(self.root / name / "*.parquet")
@@ -120,7 +145,33 @@ class ParquetWarehouse(Warehouse):
                     os.replace(staged, self.root / op["table"] / staged.name)
 
     @contextlib.contextmanager
+    def writing(self) -> Iterator[ParquetWarehouse]:
+        """Hold the writers' lock for the block (waiting up to ``wait_s``); blocks nest.
+
+        Taking it finishes or rolls back whatever a killed writer left (:meth:`recover`).
+        """
+        if self._writers == 0:
+            self._lock.acquire(exclusive=True, what=str(self.root), wait_s=self.wait_s)
+            try:
+                self.recover()
+                self._init_tables()
+            except BaseException:
+                self._lock.release()
+                raise
+        self._writers += 1
+        try:
+            yield self
+        finally:
+            self._writers -= 1
+            if self._writers == 0:
+                self._lock.release()
+
+    @contextlib.contextmanager
     def transaction(self) -> Iterator[Writer]:
+        with self.writing():
+            yield from self._transaction()
+
+    def _transaction(self) -> Iterator[Writer]:
         tx = uuid.uuid4().hex[:12]
         writer = _ParquetWriter(self, tx)
         try:
@@ -164,5 +215,8 @@ class ParquetWarehouse(Warehouse):
         return self.spark().read_parquet(str(self.root / name), table_name=f"liucun_{name}")
 
     def close(self) -> None:
+        hold, self._hold = self._hold, None
+        if hold is not None:
+            hold.close()
         with contextlib.suppress(Exception):
             self.engine.disconnect()
