@@ -7,12 +7,14 @@ from __future__ import annotations
 import csv
 import io
 import json
+import logging
 import re
 import traceback
 from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
+import typer
 from typer.testing import CliRunner
 
 from helpers import counts, make_workspace
@@ -625,3 +627,82 @@ def test_segments_filter_and_customer_list(workspace: Path, tmp_path: Path) -> N
     assert listed[0]["rfm_segment"] and listed[0]["country"] == "DE"
     code, out = run([*base, "--filter", 'contry == "DE"'])
     assert code == 1 and "did you mean 'country'" in one_line(out)
+
+
+# -- hints and logging ----------------------------------------------------------------------
+
+
+def _command_context(*names: str) -> typer.Context:
+    """The context of ``liucun NAMES…`` as friendly() sees it inside the command."""
+    command = typer.main.get_command(app)
+    for name in names:
+        command = command.get_command(typer.Context(command), name)  # type: ignore[attr-defined]
+    return typer.Context(command)
+
+
+def test_hints_become_the_flags_of_the_running_command() -> None:
+    from liucun.cli._app import render_hint
+    from liucun.core import Hint
+
+    currency = Hint("currency", example="CNY", setting="ingest.currency")
+    assert (
+        render_hint(currency, _command_context("ingest", "events"))
+        == "pass --currency CNY or set [ingest] currency in liucun.toml"
+    )
+    # a library option named otherwise on the command line (liucun train --horizon)
+    assert render_hint(Hint("horizon_days", "90"), _command_context("train")) == "pass --horizon 90"
+    assert render_hint(Hint("where"), _command_context("segments")) == "pass --filter"
+    # a command without the option: only the setting, else the option itself
+    tz = Hint("reporting_timezone", "Asia/Shanghai", setting="reporting_timezone")
+    assert render_hint(tz, _command_context("status")) == "set reporting_timezone in liucun.toml"
+    assert render_hint(Hint("tuning", "5000"), _command_context("status")) == (
+        "change tuning (e.g. 5000)"
+    )
+    assert render_hint(Hint("window_days", "7")) == "pass --window-days 7"  # no command
+
+
+def test_library_errors_end_with_the_flag_to_change(tmp_path: Path, workspace: Path) -> None:
+    outcomes = tmp_path / "outcomes.csv"
+    outcomes.write_text("unit_id,variant,orders\nu1,control,1\nu2,treatment,2\nu3,control,0\n")
+    code, out = run(["experiment", "analyze", "--file", str(outcomes), "--control", "zzz"])
+    line = one_line(out)
+    assert code == 1 and line.startswith("ConfigError: control variant 'zzz' has no exposures")
+    assert line.endswith("; pass --control control")
+    code, out = run(["-w", str(workspace), "segments", "--by", "colour", "--as-of", "2024-01-10"])
+    assert code == 1 and one_line(out).endswith("use rfm, class or stage; pass --by rfm")
+
+
+def _predating_state(workspace: Path) -> None:
+    """Make ``workspace`` look older than the state database (opening it creates one)."""
+    for f in workspace.glob("state.sqlite*"):
+        f.unlink()
+
+
+@pytest.mark.parametrize("how", ["flag", "env"])
+def test_log_format_json_writes_json_lines_to_stderr(workspace: Path, how: str) -> None:
+    _predating_state(workspace)
+    args, env = ["-w", str(workspace), "sync"], {"LIUCUN_LOG_FORMAT": "json"}
+    if how == "flag":
+        args, env = ["--log-format", "json", "--log-level", "info", *args], {}
+    res = CliRunner().invoke(app, args, env=env)
+    assert res.exit_code == 0, res.output
+    records = [json.loads(line) for line in res.stderr.splitlines()]
+    notice = [r for r in records if r["logger"] == "liucun.workspace"]
+    assert len(notice) == 1 and notice[0]["level"] == "warning"
+    assert notice[0]["message"].startswith("created the state database of ")
+    assert "nothing to copy" in res.stdout and "{" not in res.stdout
+
+
+def test_library_warnings_reach_stderr_by_default(workspace: Path) -> None:
+    _predating_state(workspace)
+    res = CliRunner().invoke(app, ["-w", str(workspace), "sync"])
+    assert res.exit_code == 0, res.output
+    assert res.stderr.startswith("WARNING liucun.workspace: created the state database of ")
+    res = CliRunner().invoke(app, ["--log-level", "error", "-w", str(workspace), "sync"])
+    assert res.exit_code == 0 and res.stderr == ""
+    code, out = run(["--log-format", "xml", "status"])
+    assert code == 2 and "xml" in out
+    # the command's handler is gone after it: running in-process leaves logging alone
+    liucun_logger = logging.getLogger("liucun")
+    assert not [h for h in liucun_logger.handlers if h.get_name() == "liucun"]
+    assert liucun_logger.level == logging.NOTSET

@@ -17,7 +17,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from liucun.core import LiucunError, RejectRateExceeded
+from liucun.core import Hint, LiucunError, RejectRateExceeded
 
 F = TypeVar("F", bound=Callable[..., Any])
 console = Console()
@@ -67,17 +67,78 @@ def _one_line(exc: Exception) -> str:
     return escape(" ".join(str(exc).split()))
 
 
+#: Library option names whose CLI parameter has another name (``horizon_days`` is the
+#: ``horizon`` parameter of ``liucun train``, shown as ``--horizon``).
+OPTION_ALIASES: dict[str, tuple[str, ...]] = {
+    "horizon_days": ("horizon",),
+    "num_threads": ("threads",),
+    "random_state": ("seed",),
+    "reasons_min_risk": ("reasons_above",),
+    "where": ("filter",),
+}
+
+
+def _flag(option: str, ctx: typer.Context | None) -> str | None:
+    """The flag of the running command that sets library option ``option``, if it has one.
+
+    Looks the option (or its :data:`OPTION_ALIASES`) up among the command's parameters;
+    without the command's context, the option's name with dashes.
+    """
+    if ctx is None:
+        return "--" + option.replace("_", "-")
+    for name in (option, *OPTION_ALIASES.get(option, ())):
+        for param in ctx.command.params:
+            if param.param_type_name == "option" and param.name == name:
+                longs = [o for o in param.opts if o.startswith("--")]
+                return max(longs, key=len) if longs else param.opts[0]
+    return None
+
+
+def _setting(key: str) -> str:
+    """``ingest.currency`` as it reads in liucun.toml: ``[ingest] currency``."""
+    section, _, name = key.rpartition(".")
+    return f"[{section}] {name}" if section else name
+
+
+def render_hint(hint: Hint, ctx: typer.Context | None = None) -> str:
+    """What to change, in the CLI's words: ``pass --currency CNY or set [ingest]
+    currency in liucun.toml`` (a flag of the command running in ``ctx``, a liucun.toml
+    key, or both; the option's own name when neither exists)."""
+    flag = _flag(hint.option, ctx)
+    ways = []
+    if flag is not None:
+        ways.append(f"pass {flag} {hint.example}" if hint.example else f"pass {flag}")
+    if hint.setting:
+        ways.append(f"set {_setting(hint.setting)} in liucun.toml")
+    if not ways:
+        ways.append(f"change {hint.option}" + (f" (e.g. {hint.example})" if hint.example else ""))
+    return " or ".join(ways)
+
+
+def _error_line(exc: LiucunError, ctx: typer.Context | None) -> str:
+    """``Type: message; what to change`` as one line of literal text."""
+    text = _one_line(exc)
+    if exc.hint is not None:
+        text = f"{text.rstrip('.')}; {escape(render_hint(exc.hint, ctx))}"
+    return f"[red]{type(exc).__name__}[/red]: {text}"
+
+
+def _context(args: tuple[Any, ...], kwargs: dict[str, Any]) -> typer.Context | None:
+    """The command's context among its arguments (commands that take ``ctx``)."""
+    return next((a for a in (*args, *kwargs.values()) if isinstance(a, typer.Context)), None)
+
+
 def friendly(fn: F) -> F:
-    """Turn LiucunError into a one-line message and exit code 1."""
+    """Turn LiucunError into a one-line message (with its hint as flags) and exit code 1."""
 
     @functools.wraps(fn)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         try:
             return fn(*args, **kwargs)
         except RejectRateExceeded as exc:
-            raise _fail(f"[red]RejectRateExceeded[/red]: {_one_line(exc)}", 2) from None
+            raise _fail(_error_line(exc, _context(args, kwargs)), 2) from None
         except LiucunError as exc:
-            raise _fail(f"[red]{type(exc).__name__}[/red]: {_one_line(exc)}") from None
+            raise _fail(_error_line(exc, _context(args, kwargs))) from None
         except KeyboardInterrupt:
             raise _fail("[yellow]Interrupted[/yellow]: nothing was committed.", 130) from None
 
@@ -99,13 +160,48 @@ def _open(ctx: typer.Context, given: Path | None) -> Any:
     return open_workspace(_workspace_path(ctx, given))
 
 
+class LogFormatName(StrEnum):
+    """How log records are written to standard error."""
+
+    text = "text"
+    json = "json"
+
+
+class LogLevelName(StrEnum):
+    """The least severe log records shown."""
+
+    debug = "debug"
+    info = "info"
+    warning = "warning"
+    error = "error"
+
+
 @app.callback()
-def main_callback(ctx: typer.Context, workspace: WorkspaceOpt = None) -> None:
+def main_callback(
+    ctx: typer.Context,
+    workspace: WorkspaceOpt = None,
+    log_format: Annotated[
+        LogFormatName,
+        typer.Option(
+            envvar="LIUCUN_LOG_FORMAT",
+            help="Logs on stderr as text or JSON Lines (contact data is always redacted).",
+        ),
+    ] = LogFormatName.text,
+    log_level: Annotated[
+        LogLevelName,
+        typer.Option(envvar="LIUCUN_LOG_LEVEL", help="Least severe log records shown."),
+    ] = LogLevelName.warning,
+) -> None:
     """liucun (留存): retention analytics, prediction and action for e-commerce.
 
     Example: [bold]liucun -w shop init[/bold], then
-    [bold]liucun -w shop ingest events orders.csv[/bold]
+    [bold]liucun -w shop ingest events orders.csv[/bold];
+    [bold]liucun --log-format json --log-level info -w shop sync[/bold] logs as JSON Lines.
     """
+    from liucun.core import logging_configured
+
+    # for this command only: the handler goes when the command's context closes
+    ctx.with_resource(logging_configured(log_format.value, log_level.value))  # type: ignore[arg-type]
     ctx.obj = {"workspace": workspace}
 
 

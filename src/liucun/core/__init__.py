@@ -28,6 +28,7 @@ from liucun.core._logging import (
     LogFormat,
     RedactContactData,
     configure_logging,
+    logging_configured,
     redact_contact_data,
 )
 from liucun.core._settings import (
@@ -67,6 +68,7 @@ __all__ = [
     "data_end",
     "last_full_day",
     "load_settings",
+    "logging_configured",
     "midnight",
     "naive_utc",
     "redact_contact_data",

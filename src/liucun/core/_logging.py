@@ -16,10 +16,12 @@ Without :func:`configure_logging`, Python's last-resort handler still prints war
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import re
 import sys
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Any, Final, Literal, TextIO
 
@@ -185,3 +187,21 @@ def configure_logging(
     logger.addHandler(handler)
     logger.setLevel(level)
     return handler
+
+
+@contextlib.contextmanager
+def logging_configured(
+    fmt: LogFormat = "text", level: str | int = "warning", *, stream: TextIO | None = None
+) -> Iterator[logging.Handler]:
+    """:func:`configure_logging` for the duration of a block, then the ``liucun`` logger
+    as it was: what the CLI uses for one command, so running commands in-process (tests,
+    notebooks) leaves the host's logging alone."""
+    logger = logging.getLogger("liucun")
+    before = logger.level
+    handler = configure_logging(fmt, level, stream=stream)
+    try:
+        yield handler
+    finally:
+        logger.removeHandler(handler)
+        handler.close()
+        logger.setLevel(before)
