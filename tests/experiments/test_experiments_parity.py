@@ -13,7 +13,13 @@ import pandas as pd
 import pyarrow.parquet as pq
 import pytest
 
-from liucun.experiments import Experiment, analyze_experiment, assign, log_exposures
+from liucun.experiments import (
+    AnalysisSettings,
+    Experiment,
+    analyze_experiment,
+    assign,
+    log_exposures,
+)
 from liucun.ingest import ingest_events, ingest_users
 from liucun.simulate import simulate_shop
 from liucun.workspace import init_workspace
@@ -33,8 +39,7 @@ def test_analysis_is_identical_on_duckdb_and_spark(tmp_path: Path, spark_availab
             log_exposures(ws.state, rows, ts=datetime(2026, 8, 1, tzinfo=UTC))
             again = log_exposures(ws.state, rows, ts=datetime(2026, 8, 1, tzinfo=UTC))
             assert again.logged == 0
-            ws.sync()
-            a = analyze_experiment(ws.warehouse, "parity", window_days=30)
+            a = analyze_experiment(ws, "parity", AnalysisSettings(window_days=30))  # syncs
             results[url] = (a.results.to_pandas(), a.counts, a.srm.p_value)
     duck, spark = results["duckdb"], results["pyspark"]
     assert len(duck[0]) == 2 * 9  # holdout and treatment against control, 9 metrics

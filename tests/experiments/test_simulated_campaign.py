@@ -16,6 +16,7 @@ import pytest
 
 from liucun.experiments import (
     RETENTION_METRICS,
+    AnalysisSettings,
     ExperimentAnalysis,
     analyze_experiment,
     compare,
@@ -52,7 +53,7 @@ def campaign(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Campaign]:
     # the campaign's units, as logged (a duplicate registration's rows are left out)
     truth = truth.filter(pc.is_in(truth["user_id"], log["unit_id"]))
     log_exposures(ws.state, log.drop(["ts"]), ts=log["ts"])
-    ws.sync()
+    ws.sync()  # peeking_path reads the warehouse's copy as it is
     yield Campaign(ws, key, truth)
     ws.close()
 
@@ -60,9 +61,8 @@ def campaign(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Campaign]:
 @pytest.fixture(scope="module")
 def analysis(campaign: Campaign) -> ExperimentAnalysis:
     # the simulator's coupon is valid for 30 days: the truth's effect is over that window
-    return analyze_experiment(
-        campaign.workspace.warehouse, campaign.key, window_days=30, coupon_campaign=campaign.key
-    )
+    settings = AnalysisSettings(window_days=30, coupon_campaign=campaign.key)
+    return analyze_experiment(campaign.workspace, campaign.key, settings)
 
 
 def _row(analysis: ExperimentAnalysis, metric: str) -> dict[str, object]:
@@ -130,11 +130,10 @@ def test_peeking_path_ends_where_the_analysis_does(campaign: Campaign) -> None:
     ).to_pylist()
     assert [r["day"] for r in path] == [7, 30]
     for row in path:
-        plain = _row(analyze_experiment(wh, key, window_days=row["day"], correction=None), "orders")
-        seq = _row(
-            analyze_experiment(wh, key, window_days=row["day"], sequential=True, correction=None),
-            "orders",
-        )
+        plain = AnalysisSettings(window_days=row["day"], correction=None)
+        seq = plain.with_options(sequential=True)
+        plain = _row(analyze_experiment(campaign.workspace, key, plain), "orders")
+        seq = _row(analyze_experiment(campaign.workspace, key, seq), "orders")
         assert row["estimate"] == pytest.approx(plain["estimate"], rel=1e-12)
         assert (row["fixed_ci_low"], row["fixed_ci_high"]) == pytest.approx(
             (plain["ci_low"], plain["ci_high"]), rel=1e-12

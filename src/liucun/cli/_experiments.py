@@ -106,47 +106,40 @@ def analyze_cmd(
     Example: [bold]liucun -w shop experiment analyze cmp-20260615-coupon --sequential[/bold]
     """
     from liucun.core import ConfigError
-    from liucun.experiments import analyze_experiment, analyze_outcomes, metrics_for_columns
+    from liucun.experiments import AnalysisSettings, analyze_experiment, analyze_outcome_file
 
-    options: dict[str, Any] = {
-        "control": control,
-        "relative": relative,
-        "alpha": alpha,
-        "cuped": cuped,
-        "sequential": sequential,
-        "correction": None if correction is CorrectionName.none else correction.value,
-        "weights": parse_weights(weights),
-        "contact_cost": contact_cost,
-        "margin": margin,
-        "roi_threshold": roi_threshold,
-    }
     if (experiment is None) == (file is None):
         raise ConfigError("name an EXPERIMENT from the exposure log, or pass --file, not both")
-    if experiment is None and file is not None:
-        import ibis
-
-        frame = _read_outcomes(file)
-        table = ibis.memtable(frame)
-        analysis = analyze_outcomes(
-            table,
-            experiment=file.stem,
-            metrics=metrics_for_columns(frame),
-            **options,
-        )
-    elif experiment is not None:
+    settings = AnalysisSettings(
+        control=control,
+        window_days=window_days,
+        horizon_days=horizon_days,
+        relative=relative,
+        alpha=alpha,
+        cuped=cuped,
+        sequential=sequential,
+        correction=None if correction is CorrectionName.none else correction.value,  # type: ignore[arg-type]
+        weights=parse_weights(weights),
+        contact_cost=contact_cost,
+        margin=margin,
+        roi_threshold=roi_threshold,
+    )
+    if file is not None:
+        analysis = analyze_outcome_file(file, settings)
+    else:
         with _open(ctx, workspace) as ws:
-            ws.sync()
-            analysis = analyze_experiment(
-                ws.warehouse,
-                experiment,
-                window_days=window_days,
-                horizon_days=horizon_days,
-                **options,
-            )
-    frame = results_frame(analysis, alpha=alpha)
+            analysis = analyze_experiment(ws, str(experiment), settings)
+    frame = results_frame(analysis)
     if fmt is not OutputFormat.table:
         _emit(frame, fmt, title="", out=out)
         return
+    _print_split(analysis)
+    _emit(compact(frame), OutputFormat.table, title="Effects (treatment − control)", out=None)
+    _print_roi(analysis)
+
+
+def _print_split(analysis: Any) -> None:
+    """Units per variant and the sample-ratio check, with a warning on a mismatch."""
     counts = ", ".join(f"{v} {n:,}" for v, n in analysis.counts.items())
     console.print(f"[bold]{analysis.experiment}[/bold]: {counts} ({analysis.unit_type}s)")
     srm = analysis.srm
@@ -161,7 +154,9 @@ def analyze_cmd(
             "[red]The split differs from the configured one: the assignment or the logging "
             "is broken, and the effects below cannot be trusted.[/red]"
         )
-    _emit(compact(frame), OutputFormat.table, title="Effects (treatment − control)", out=None)
+
+
+def _print_roi(analysis: Any) -> None:
     for variant, roi in analysis.roi.items():
         flag = (
             f"[red]below {roi.threshold:g} — review before repeating[/red]"
@@ -174,27 +169,27 @@ def analyze_cmd(
         )
 
 
-def results_frame(analysis: Any, *, alpha: float = 0.05) -> pd.DataFrame:
-    """One row per metric and variant, ready to print or export; ``significant`` uses
-    the corrected p-value when there is one."""
-    frame = analysis.results.to_pandas()
-    p = frame.p_adjusted.fillna(frame.p_value)
-    frame["significant"] = p.lt(alpha)
-    cols = [
-        "metric",
-        "variant",
-        "control_mean",
-        "treatment_mean",
-        "estimate",
-        "ci_low",
-        "ci_high",
-        "p_value",
-        "p_adjusted",
-        "significant",
-        "test",
-        "reason",
-    ]
-    return frame[cols]
+#: The columns ``liucun experiment analyze`` prints or exports, in order.
+RESULT_COLUMNS = (
+    "metric",
+    "variant",
+    "control_mean",
+    "treatment_mean",
+    "estimate",
+    "ci_low",
+    "ci_high",
+    "p_value",
+    "p_adjusted",
+    "significant",
+    "test",
+    "reason",
+)
+
+
+def results_frame(analysis: Any) -> pd.DataFrame:
+    """One row per metric and variant, ready to print or export (the library decides
+    ``significant``)."""
+    return analysis.results.to_pandas()[list(RESULT_COLUMNS)]
 
 
 def compact(frame: pd.DataFrame) -> pd.DataFrame:
@@ -213,26 +208,6 @@ def compact(frame: pd.DataFrame) -> pd.DataFrame:
             "sig.": ["yes" if s else "" for s in frame.significant],
         }
     )
-
-
-def _read_outcomes(path: Path) -> pd.DataFrame:
-    from liucun.core import InvalidInput
-
-    if not path.is_file():
-        raise InvalidInput(f"{path} does not exist")
-    try:
-        if path.suffix.lower() in (".parquet", ".pq"):
-            frame = pd.read_parquet(path)
-        else:
-            frame = pd.read_csv(path)
-    except Exception as exc:  # a parser's own message says what is wrong
-        raise InvalidInput(f"cannot read {path}: {' '.join(str(exc).split())}") from None
-    if "variant" not in frame.columns:
-        raise InvalidInput(
-            f"{path} has no `variant` column; it needs one row per unit with its variant "
-            f"and outcome columns (it has: {', '.join(map(str, frame.columns))})"
-        )
-    return frame
 
 
 def _f(value: Any) -> str:

@@ -1,21 +1,30 @@
 """One call from the exposure log to a verdict: outcomes, statistics, SRM, corrections, ROI.
 
-:func:`analyze_experiment` is what ``liucun experiment analyze`` runs: it reads each
-unit's first exposure, computes the retention outcomes in the warehouse, reduces them to
-per-variant sufficient statistics there, and hands only those to the engine.
+:func:`analyze_experiment` is what ``liucun experiment analyze`` runs, in the order of
+docs/experiments.md:
+
+1. bring the exposures logged in state over to the warehouse (``Workspace.sync``);
+2. read each unit's first exposure and the split the log implies;
+3. compute every unit's retention outcomes in the warehouse (:func:`unit_outcomes`);
+4. reduce them to per-variant sufficient statistics there; only those reach the engine;
+5. compare every treatment with the control on every metric, and correct the p-values;
+6. check the sample ratio, and value each treatment's campaign ROI.
+
+Steps 4–6 are :func:`analyze_outcomes`, which a file of per-unit outcomes enters
+directly. Every option is a field of one :class:`AnalysisSettings`.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 import ibis.expr.types as ir
 import numpy as np
 import pyarrow as pa
 
-from liucun.core import ConfigError, InvalidInput
+from liucun.core import ConfigError, Hint, InvalidInput
 from liucun.experiments._assignment import HOLDOUT
 from liucun.experiments._exposures import first_exposures
 from liucun.experiments._outcomes import (
@@ -25,11 +34,11 @@ from liucun.experiments._outcomes import (
     unit_outcomes,
     variant_statistics,
 )
-from liucun.experiments._roi import ROI_THRESHOLD, RoiResult, campaign_roi
+from liucun.experiments._roi import RoiResult, campaign_roi
+from liucun.experiments._settings import DEFAULT_SETTINGS, AnalysisSettings
 from liucun.experiments.stats import (
     DEFAULT_TUNING,
     AnyStat,
-    Correction,
     CupedStat,
     FrequentistResult,
     MeanStat,
@@ -45,6 +54,7 @@ from liucun.experiments.stats import (
     welch_ttest,
 )
 from liucun.warehouse import Warehouse, resolved_events
+from liucun.workspace import Workspace
 
 _ROI = "__roi__"
 
@@ -62,6 +72,7 @@ RESULT_SCHEMA = pa.schema(
         ("ci_high", pa.float64()),
         ("p_value", pa.float64()),
         ("p_adjusted", pa.float64()),
+        ("significant", pa.bool_()),
         ("reason", pa.string()),
     ]
 )
@@ -74,7 +85,9 @@ class ExperimentAnalysis:
     Attributes
     ----------
     results
-        One row per (metric, treatment variant) with :data:`RESULT_SCHEMA`.
+        One row per (metric, treatment variant) with :data:`RESULT_SCHEMA`;
+        ``significant`` is the decision: the corrected p-value (the plain one without a
+        correction) is below the settings' ``alpha``.
     srm
         Sample-ratio check of the units per variant against the logged split.
     counts, expected_shares
@@ -83,6 +96,8 @@ class ExperimentAnalysis:
         Campaign ROI of each treatment variant (revenue over coupon plus contact cost).
     arms
         The per-variant sufficient statistics the engine saw.
+    settings
+        The options the analysis ran with.
     """
 
     experiment: str
@@ -94,6 +109,7 @@ class ExperimentAnalysis:
     expected_shares: dict[str, float]
     roi: dict[str, RoiResult]
     arms: dict[str, dict[str, AnyStat]]
+    settings: AnalysisSettings = DEFAULT_SETTINGS
 
 
 def compare(
@@ -147,7 +163,8 @@ def _pick_control(control: str | None, variants: Sequence[str]) -> str:
         if control not in variants:
             raise ConfigError(
                 f"control variant {control!r} has no exposures; the variants are "
-                f"{', '.join(sorted(variants))}"
+                f"{', '.join(sorted(variants))}",
+                hint=Hint("control", example=sorted(variants)[0]),
             )
         return control
     for name in ("control", HOLDOUT):
@@ -156,87 +173,68 @@ def _pick_control(control: str | None, variants: Sequence[str]) -> str:
     return sorted(variants)[0]
 
 
-def analyze_experiment(
-    warehouse: Warehouse,
-    experiment: str,
-    *,
-    control: str | None = None,
-    metrics: Sequence[Metric] = RETENTION_METRICS,
-    window_days: int = 30,
-    horizon_days: int = 90,
-    pre_days: int = 90,
-    coupon_campaign: str | None = None,
-    relative: bool = False,
-    alpha: float = 0.05,
-    cuped: bool = True,
-    sequential: bool = False,
-    tuning: float = DEFAULT_TUNING,
-    correction: Correction | None = "bh",
-    weights: Mapping[str, float] | None = None,
-    contact_cost: float = 0.0,
-    margin: float = 1.0,
-    roi_threshold: float = ROI_THRESHOLD,
-) -> ExperimentAnalysis:
-    """Analyse ``experiment`` from its exposure log in ``warehouse``.
+class LoggedOutcomes(NamedTuple):
+    """Per-unit outcomes of a logged experiment, with what the log says about its split."""
 
-    Every non-control variant is compared with ``control`` (default: ``"control"``,
-    else ``"holdout"``) on every metric; p-values are corrected across metrics and
-    variants with ``correction`` (``"bh"``, ``"holm"`` or ``None``). The SRM check uses
-    ``weights`` if given, else the split implied by the logged probabilities. Users are
-    resolved through the identity map, so merged aliases count once.
+    outcomes: ir.Table  # one row per unit: its variant and outcomes (unit_outcomes)
+    counts: dict[str, int]  # units per variant
+    shares: dict[str, float]  # the logged assignment probabilities, summed per variant
+    unit_type: str  # "user" or "account"
+
+
+def analyze_experiment(
+    workspace: Workspace,
+    experiment: str,
+    settings: AnalysisSettings = DEFAULT_SETTINGS,
+    *,
+    metrics: Sequence[Metric] = RETENTION_METRICS,
+) -> ExperimentAnalysis:
+    """Analyse ``experiment`` from the exposure log of ``workspace``.
+
+    Exposures logged into state since the last sync are copied to the warehouse first.
+    Every non-control variant is compared with the control (``settings.control``,
+    default ``"control"``, else ``"holdout"``) on every metric; p-values are corrected
+    across metrics and variants with ``settings.correction``. The SRM check uses
+    ``settings.weights`` if given, else the split implied by the logged probabilities.
+    Users are resolved through the identity map, so merged aliases count once.
 
     Raises
     ------
     InvalidInput
         No exposures are logged under ``experiment``.
+    ConfigError
+        ``settings.control`` names a variant without exposures, or ``settings.weights``
+        leaves a variant out.
     """
-    outcomes, counts, shares, unit_type = experiment_outcomes(
-        warehouse,
-        experiment,
-        window_days=window_days,
-        horizon_days=horizon_days,
-        pre_days=pre_days,
-        coupon_campaign=coupon_campaign,
-    )
+    workspace.sync()  # exposures are written to state; analyses read the warehouse copy
+    logged = experiment_outcomes(workspace.warehouse, experiment, settings)
     return analyze_outcomes(
-        outcomes,
+        logged.outcomes,
+        settings,
         experiment=experiment,
         metrics=metrics,
-        control=control,
-        counts=counts,
-        weights=weights if weights is not None else shares,
-        unit_type=unit_type,
-        relative=relative,
-        alpha=alpha,
-        cuped=cuped,
-        sequential=sequential,
-        tuning=tuning,
-        correction=correction,
-        contact_cost=contact_cost,
-        margin=margin,
-        roi_threshold=roi_threshold,
+        counts=logged.counts,
+        shares=logged.shares,
+        unit_type=logged.unit_type,
     )
 
 
 def experiment_outcomes(
-    warehouse: Warehouse,
-    experiment: str,
-    *,
-    window_days: int = 30,
-    horizon_days: int = 90,
-    pre_days: int = 90,
-    coupon_campaign: str | None = None,
-) -> tuple[ir.Table, dict[str, int], dict[str, float], str]:
+    warehouse: Warehouse, experiment: str, settings: AnalysisSettings = DEFAULT_SETTINGS
+) -> LoggedOutcomes:
     """Per-unit outcomes of ``experiment`` (:func:`unit_outcomes` from each unit's first
-    exposure), the units per variant, the logged split and the unit type."""
-    units = first_exposures(warehouse.table("exposures"), experiment)
+    exposure, over the settings' window, horizon and pre-period), the units per variant,
+    the logged split and the unit type. Reads the warehouse's copy of the exposure log
+    as it is (see :func:`analyze_experiment` for the sync)."""
+    exposures = warehouse.table("exposures")
+    units = first_exposures(exposures, experiment)
     counts, shares, unit_type = _logged_split(units)
     if not counts:
-        known = warehouse.table("exposures").experiment.name("e").as_table().distinct()
+        known = exposures.experiment.name("e").as_table().distinct()
         names = sorted(r["e"] for r in known.limit(20).to_pyarrow().to_pylist())
-        hint = f" (logged experiments: {', '.join(names)})" if names else ""
+        listed = f" (logged experiments: {', '.join(names)})" if names else ""
         raise InvalidInput(
-            f"no exposures are logged for experiment {experiment!r}{hint}; log them with "
+            f"no exposures are logged for experiment {experiment!r}{listed}; log them with "
             "liucun.experiments.log_exposures"
         )
     events = warehouse.table("events")
@@ -245,118 +243,152 @@ def experiment_outcomes(
     outcomes = unit_outcomes(
         events,
         units,
-        window_days=window_days,
-        horizon_days=horizon_days,
-        pre_days=pre_days,
+        window_days=settings.window_days,
+        horizon_days=settings.horizon_days,
+        pre_days=settings.pre_days,
         unit_type=unit_type,  # type: ignore[arg-type]
-        coupon_campaign=coupon_campaign,
+        coupon_campaign=settings.coupon_campaign,
     )
-    return outcomes, counts, shares, unit_type
+    return LoggedOutcomes(outcomes, counts, shares, unit_type)
 
 
 def analyze_outcomes(
     outcomes: ir.Table,
+    settings: AnalysisSettings = DEFAULT_SETTINGS,
     *,
     experiment: str,
     metrics: Sequence[Metric],
-    control: str | None = None,
     counts: Mapping[str, int] | None = None,
-    weights: Mapping[str, float] | None = None,
+    shares: Mapping[str, float] | None = None,
     unit_type: str = "user",
-    relative: bool = False,
-    alpha: float = 0.05,
-    cuped: bool = True,
-    sequential: bool = False,
-    tuning: float = DEFAULT_TUNING,
-    correction: Correction | None = "bh",
-    contact_cost: float = 0.0,
-    margin: float = 1.0,
-    roi_threshold: float = ROI_THRESHOLD,
 ) -> ExperimentAnalysis:
     """The statistics half of :func:`analyze_experiment`, on per-unit outcomes.
 
     ``outcomes`` has one row per unit with a ``variant`` column and the metrics'
     columns (from :func:`unit_outcomes`, or read from a file). ``counts`` are the units
-    per variant (default: counted in ``outcomes``); ``weights`` the configured split for
-    the SRM check (default: equal shares). With ``revenue`` and ``coupon_cost`` columns,
-    each treatment also gets its campaign ROI.
+    per variant (default: counted in ``outcomes``); ``shares`` the split the assignment
+    logged, used for the SRM check unless ``settings.weights`` is given (default: equal
+    shares). With ``revenue`` and ``coupon_cost`` columns, each treatment also gets its
+    campaign ROI.
     """
-    if counts is None:
-        per = outcomes.group_by("variant").aggregate(n=outcomes.count()).to_pyarrow()
-        counts = {r["variant"]: int(r["n"]) for r in per.to_pylist() if r["variant"] is not None}
+    counts = dict(counts) if counts is not None else unit_counts(outcomes)
     if not counts:
         raise InvalidInput(f"experiment {experiment!r} has no units with a variant")
-    ctrl = _pick_control(control, list(counts))
-    columns = set(outcomes.columns)
+    control = _pick_control(settings.control, list(counts))
+    arms = arm_statistics(outcomes, metrics)
+    variants = sorted(v for v in arms if v != control)
+    order = sorted(counts)
+    expected = _expected_split(order, settings.weights if settings.weights is not None else shares)
+    total = sum(expected.values())
+    return ExperimentAnalysis(
+        experiment=experiment,
+        control=control,
+        unit_type=unit_type,
+        results=effects_table(arms, control, variants, metrics, counts, settings),
+        srm=srm_test([counts[v] for v in order], [expected[v] for v in order]),
+        counts={v: counts[v] for v in order},
+        expected_shares={v: expected[v] / total for v in order},
+        roi=_campaign_rois(arms, control, variants, settings),
+        arms={v: {k: s for k, s in a.items() if k != _ROI} for v, a in arms.items()},
+        settings=settings,
+    )
+
+
+def unit_counts(outcomes: ir.Table) -> dict[str, int]:
+    """Units per variant in per-unit ``outcomes`` (units without a variant left out)."""
+    per = outcomes.group_by("variant").aggregate(n=outcomes.count()).to_pyarrow()
+    return {r["variant"]: int(r["n"]) for r in per.to_pylist() if r["variant"] is not None}
+
+
+def arm_statistics(outcomes: ir.Table, metrics: Sequence[Metric]) -> dict[str, dict[str, AnyStat]]:
+    """``{variant: {metric: statistic}}``, aggregated in the backend; with ``revenue``
+    and ``coupon_cost`` columns also the campaign's revenue/cost ratio for the ROI."""
     extra = [Metric(_ROI, "revenue", "ratio", denominator="coupon_cost")]
-    wanted = [*metrics, *(extra if {"revenue", "coupon_cost"} <= columns else [])]
-    arms = stats_from_table(variant_statistics(outcomes, wanted).to_pyarrow(), wanted)
-    variants = sorted(v for v in arms if v != ctrl)
+    has_cost = {"revenue", "coupon_cost"} <= set(outcomes.columns)
+    wanted = [*metrics, *(extra if has_cost else [])]
+    return stats_from_table(variant_statistics(outcomes, wanted).to_pyarrow(), wanted)
+
+
+_RESULT_FIELDS = ("control_mean", "treatment_mean", "estimate", "ci_low", "ci_high", "p_value")
+
+
+def effects_table(
+    arms: Mapping[str, Mapping[str, AnyStat]],
+    control: str,
+    variants: Sequence[str],
+    metrics: Sequence[Metric],
+    counts: Mapping[str, int],
+    settings: AnalysisSettings = DEFAULT_SETTINGS,
+) -> pa.Table:
+    """Every treatment against ``control`` on every metric (:func:`compare`), with the
+    p-values corrected across all rows and the significance decision: one row per
+    (metric, variant) with :data:`RESULT_SCHEMA`."""
     rows: list[dict[str, Any]] = []
     for m in metrics:
         for v in variants:
             r = compare(
-                arms[ctrl][m.name],
+                arms[control][m.name],
                 arms[v][m.name],
-                relative=relative,
-                alpha=alpha,
-                cuped=cuped,
-                sequential=sequential,
-                tuning=tuning,
+                relative=settings.relative,
+                alpha=settings.alpha,
+                cuped=settings.cuped,
+                sequential=settings.sequential,
+                tuning=settings.tuning,
             )
             rows.append(
                 {
                     "metric": m.name,
                     "variant": v,
                     "test": r.test,
-                    "n_control": counts.get(ctrl, 0),
+                    "n_control": counts.get(control, 0),
                     "n_treatment": counts.get(v, 0),
-                    **{
-                        k: getattr(r, k)
-                        for k in (
-                            "control_mean",
-                            "treatment_mean",
-                            "estimate",
-                            "ci_low",
-                            "ci_high",
-                            "p_value",
-                        )
-                    },
+                    **{k: getattr(r, k) for k in _RESULT_FIELDS},
                     "reason": r.reason,
                 }
             )
     p = np.array([np.nan if row["p_value"] is None else row["p_value"] for row in rows])
+    correction = settings.correction
     adjusted = (
         p if correction is None or not rows else adjust_p_values(p, method=correction).p_adjusted
     )
     for row, q in zip(rows, adjusted, strict=True):
         row["p_adjusted"] = None if np.isnan(q) else float(q)
-    order = sorted(counts)
-    expected = dict(weights) if weights is not None else dict.fromkeys(order, 1.0)
-    missing = [v for v in order if v not in expected]
+        decisive = row["p_adjusted"] if row["p_adjusted"] is not None else row["p_value"]
+        row["significant"] = decisive is not None and bool(decisive < settings.alpha)
+    return pa.Table.from_pylist(rows, schema=RESULT_SCHEMA)
+
+
+def _expected_split(
+    variants: Sequence[str], weights: Mapping[str, float] | None
+) -> dict[str, float]:
+    """The share each variant should have had (``weights``, default equal)."""
+    expected = dict(weights) if weights is not None else dict.fromkeys(variants, 1.0)
+    missing = [v for v in variants if v not in expected]
     if missing:
-        raise ConfigError(f"weights give no share for variant(s) {', '.join(missing)}")
-    srm = srm_test([counts[v] for v in order], [expected[v] for v in order])
-    roi = {}
-    if _ROI in arms[ctrl]:
-        for v in variants:
-            roi[v] = campaign_roi(
-                arms[ctrl][_ROI],  # type: ignore[arg-type]
-                arms[v][_ROI],  # type: ignore[arg-type]
-                contact_cost=contact_cost,
-                margin=margin,
-                alpha=alpha,
-                threshold=roi_threshold,
-            )
-    total = sum(expected[v] for v in order)
-    return ExperimentAnalysis(
-        experiment=experiment,
-        control=ctrl,
-        unit_type=unit_type,
-        results=pa.Table.from_pylist(rows, schema=RESULT_SCHEMA),
-        srm=srm,
-        counts={v: counts[v] for v in order},
-        expected_shares={v: expected[v] / total for v in order},
-        roi=roi,
-        arms={v: {k: s for k, s in a.items() if k != _ROI} for v, a in arms.items()},
-    )
+        raise ConfigError(
+            f"weights give no share for variant(s) {', '.join(missing)}",
+            hint=Hint("weights", example=",".join(f"{v}=1" for v in variants)),
+        )
+    return {v: expected[v] for v in variants}
+
+
+def _campaign_rois(
+    arms: Mapping[str, Mapping[str, AnyStat]],
+    control: str,
+    variants: Sequence[str],
+    settings: AnalysisSettings,
+) -> dict[str, RoiResult]:
+    """Each treatment's campaign ROI against ``control`` (none without cost columns)."""
+    if _ROI not in arms[control]:
+        return {}
+    return {
+        v: campaign_roi(
+            arms[control][_ROI],  # type: ignore[arg-type]
+            arms[v][_ROI],  # type: ignore[arg-type]
+            contact_cost=settings.contact_cost,
+            margin=settings.margin,
+            alpha=settings.alpha,
+            threshold=settings.roi_threshold,
+        )
+        for v in variants
+    }

@@ -109,10 +109,13 @@ def peeking_path(
     Columns as :func:`monitoring_path`, with ``day`` instead of ``look``.
     """
     from liucun.experiments._analysis import experiment_outcomes
+    from liucun.experiments._settings import AnalysisSettings
 
     rows = []
     for day in days:
-        outcomes, *_ = experiment_outcomes(warehouse, experiment, window_days=int(day))
+        outcomes, *_ = experiment_outcomes(
+            warehouse, experiment, AnalysisSettings(window_days=int(day))
+        )
         sums = variant_statistics(outcomes, [metric]).to_pyarrow()
         found = set(sums.column("variant").to_pylist())
         if control not in found or treatment not in found:

@@ -15,12 +15,10 @@ import ibis.expr.types as ir
 import pandas as pd
 import pyarrow as pa
 
-from liucun.core import ConfigError, InvalidInput
+from liucun.core import ConfigError, Hint, InvalidInput
 from liucun.experiments._assignment import UNIT_TYPES, UnitType
 from liucun.experiments.stats import AnyStat, CupedStat, MeanStat, ProportionStat, RatioStat
 from liucun.metrics import days_between, property_number
-
-#: What a coupon cost: the ``discount`` in a ``coupon_redeemed`` event's properties.
 
 
 def _campaign_pattern(campaign: str) -> str:
@@ -44,7 +42,7 @@ def unit_outcomes(
     Parameters
     ----------
     events
-        Canonical events, best through :func:`liucun.warehouse.resolved_events`.
+        Canonical events, best resolved (``Workspace.events()``).
     units
         One row per unit: ``unit_id``, ``variant``, ``exposed_at`` (e.g.
         :func:`first_exposures`); other columns (``holdout``) are kept.
@@ -73,20 +71,40 @@ def unit_outcomes(
         0 when the unit has no events. Amounts are summed as stored: convert currencies
         before comparing shops that sell in several.
     """
+    _check_outcome_options(units, window_days, horizon_days, pre_days, unit_type)
+    key = "user_id" if unit_type == "user" else "account_id"
+    priced = _priced_events(events, key, coupon_campaign=coupon_campaign, order_event=order_event)
+    sums = _unit_sums(units, priced, window_days, horizon_days, pre_days)
+    return _outcome_columns(units, sums)
+
+
+def _check_outcome_options(
+    units: ir.Table, window_days: int, horizon_days: int, pre_days: int, unit_type: str
+) -> None:
     for name, days in (("window_days", window_days), ("horizon_days", horizon_days)):
         if days < 1:
-            raise ConfigError(f"{name} must be at least 1, got {days}")
+            raise ConfigError(f"{name} must be at least 1, got {days}", hint=Hint(name, "30"))
     if pre_days < 0:
-        raise ConfigError(f"pre_days must be ≥ 0, got {pre_days}")
+        raise ConfigError(f"pre_days must be ≥ 0, got {pre_days}", hint=Hint("pre_days", "90"))
     if unit_type not in UNIT_TYPES:
-        raise ConfigError(f"unit_type must be 'user' or 'account', got {unit_type!r}")
+        raise ConfigError(
+            f"unit_type must be 'user' or 'account', got {unit_type!r}",
+            hint=Hint("unit_type", "user"),
+        )
     missing = {"unit_id", "variant", "exposed_at"} - set(units.columns)
     if missing:
         raise InvalidInput(
             f"units lacks {', '.join(sorted(missing))}; pass first_exposures(...) or a table "
             "with unit_id, variant and exposed_at"
         )
-    key = "user_id" if unit_type == "user" else "account_id"
+
+
+def _priced_events(
+    events: ir.Table, key: str, *, coupon_campaign: str | None, order_event: str
+) -> ir.Table:
+    """Orders and redeemed coupons of identified units: ``_unit``, ``_ts``, ``_order``
+    (an order?), ``_revenue`` (order revenue, 0 otherwise) and ``_cost`` (a coupon's
+    ``discount``, else its ``revenue``; 0 for orders and other campaigns' coupons)."""
     e = events.filter(
         events.event_type.isin([order_event, "coupon_redeemed"]) & events[key].notnull()
     )
@@ -95,15 +113,23 @@ def unit_outcomes(
     is_coupon = e.event_type == "coupon_redeemed"
     if coupon_campaign is not None:
         is_coupon &= props.re_search(_campaign_pattern(coupon_campaign))
-    e = e.select(
+    return e.select(
         _unit=e[key],
         _ts=e.ts,
         _order=(e.event_type == order_event),
         _revenue=ibis.ifelse(e.event_type == order_event, e.revenue.fill_null(0.0), 0.0),
         _cost=ibis.ifelse(is_coupon, ibis.coalesce(discount, e.revenue, 0.0), 0.0),
     )
+
+
+def _unit_sums(
+    units: ir.Table, priced: ir.Table, window_days: int, horizon_days: int, pre_days: int
+) -> ir.Table:
+    """Per exposed unit (with any priced event): orders, revenue and cost in the window,
+    orders within 7 / 30 days and the horizon, the first order's day within the horizon,
+    and the pre-period's orders, revenue and cost; days count from the exposure."""
     u = units.select("unit_id", "exposed_at")
-    j = u.join(e, u.unit_id == e._unit)
+    j = u.join(priced, u.unit_id == priced._unit)
     d = days_between(j._ts, j.exposed_at)
     after, pre = d >= 0, (d < 0) & (d >= -pre_days)
 
@@ -117,7 +143,7 @@ def unit_outcomes(
         return ibis.ifelse(cond, value, 0.0).sum()
 
     in_window = after & (d < window_days)
-    agg = j.group_by("unit_id").aggregate(
+    return j.group_by("unit_id").aggregate(
         _orders=count(within(window_days)),
         _revenue=total(in_window, j._revenue),
         _cost=total(in_window, j._cost),
@@ -129,8 +155,12 @@ def unit_outcomes(
         _pre_revenue=total(pre, j._revenue),
         _pre_cost=total(pre, j._cost),
     )
-    joined = units.left_join(agg, units.unit_id == agg.unit_id)
-    z = {c: joined[c].fill_null(0) for c in agg.columns if c not in ("unit_id", "_next")}
+
+
+def _outcome_columns(units: ir.Table, sums: ir.Table) -> ir.Table:
+    """Every unit with its named outcome columns (0 where it had no events)."""
+    joined = units.left_join(sums, units.unit_id == sums.unit_id)
+    z = {c: joined[c].fill_null(0) for c in sums.columns if c not in ("unit_id", "_next")}
     f = {c: v.cast("float64") for c, v in z.items()}
     flag = {c: (v > 0).cast("int64") for c, v in z.items()}
     return joined.select(

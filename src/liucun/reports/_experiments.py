@@ -12,6 +12,7 @@ import plotly.graph_objects as go
 
 from liucun.experiments import (
     RETENTION_METRICS,
+    ExperimentAnalysis,
     analyze_outcomes,
     compare,
     experiment_outcomes,
@@ -19,6 +20,7 @@ from liucun.experiments import (
 )
 from liucun.reports._analytics import ReportContext, _formatted
 from liucun.reports._render import Section, interval_figure
+from liucun.warehouse import Warehouse
 
 #: At most this many experiments (the most recently exposed) get a part of the section.
 MAX_EXPERIMENTS = 3
@@ -35,7 +37,23 @@ def experiments_section(ctx: ReportContext) -> Section:
     if ctx.workspace is None:
         sec.empty = "No workspace to read the exposure log from."
         return sec
-    wh = ctx.workspace.warehouse
+    ctx.workspace.sync()  # exposures are logged into state; the warehouse gets a copy
+    recent = _recent_experiments(ctx.workspace.warehouse)
+    if not recent:
+        sec.empty = (
+            "No experiment or campaign is logged yet: log exposures with "
+            "liucun.experiments.log_exposures (a simulated shop's campaign is logged by "
+            "`liucun ingest simulated`)."
+        )
+        return sec
+    leads = [_experiment(sec, ctx, key) for key in recent]
+    _uplift(sec, ctx)
+    sec.lead = " ".join(leads)
+    return sec
+
+
+def _recent_experiments(wh: Warehouse) -> list[str]:
+    """The :data:`MAX_EXPERIMENTS` experiments exposed most recently, latest first."""
     exposures = wh.table("exposures")
     recent = (
         exposures.group_by("experiment")
@@ -44,35 +62,35 @@ def experiments_section(ctx: ReportContext) -> Section:
         .limit(MAX_EXPERIMENTS)
         .to_pandas()
     )
-    if recent.empty:
-        sec.empty = (
-            "No experiment or campaign is logged yet: log exposures with "
-            "liucun.experiments.log_exposures (a simulated shop's campaign is logged by "
-            "`liucun ingest simulated`)."
-        )
-        return sec
-    leads = []
-    for key in recent.experiment:
-        leads.append(_experiment(sec, ctx, str(key)))
-    _uplift(sec, ctx)
-    sec.lead = " ".join(leads)
-    return sec
+    return [str(key) for key in recent.experiment]
 
 
 def _experiment(sec: Section, ctx: ReportContext, key: str) -> str:
+    """One experiment's part of the section: its analysis on the units exposed before
+    the report's day, as a lift chart, a monitoring chart, an effects table and a
+    sentence (returned) with its split and ROI."""
     wh = ctx.workspace.warehouse  # type: ignore[union-attr]
-    outcomes, counts, shares, unit_type = experiment_outcomes(wh, key)
-    outcomes = outcomes.filter(outcomes.exposed_at < ctx.as_of)
+    logged = experiment_outcomes(wh, key)
+    outcomes = logged.outcomes.filter(logged.outcomes.exposed_at < ctx.as_of)
     analysis = analyze_outcomes(
         outcomes,
         experiment=key,
         metrics=RETENTION_METRICS,
-        counts=counts,
-        weights=shares,
-        unit_type=unit_type,
+        counts=logged.counts,
+        shares=logged.shares,
+        unit_type=logged.unit_type,
     )
-    variants = [v for v in counts if v != analysis.control]
-    # relative lifts from the same per-variant statistics (no second pass over the data)
+    variants = [v for v in analysis.counts if v != analysis.control]  # sorted by name
+    sec.add_figure(_lift_figure(key, analysis, variants))
+    if variants:
+        sec.add_figure(_peeking_figure(wh, key, analysis.control, variants[0]))
+    sec.add_table(_effects_table(analysis))
+    return _summary(key, analysis)
+
+
+def _lift_figure(key: str, analysis: ExperimentAnalysis, variants: list[str]) -> go.Figure:
+    """Relative lift of each treatment on each metric with its 95 % interval, from the
+    analysis's per-variant statistics (no second pass over the data)."""
     arms = analysis.arms
     lifts = [
         (f"{m.name} ({v})", compare(arms[analysis.control][m.name], arms[v][m.name], relative=True))
@@ -91,79 +109,62 @@ def _experiment(sec: Section, ctx: ReportContext, key: str) -> str:
         title=f"{key}: relative lift vs {analysis.control} (95 % interval)",
         xaxis={"tickformat": ".0%", "title": "treatment ÷ control − 1"},
     )
-    sec.add_figure(fig)
-    orders = RETENTION_METRICS[0]
-    if variants:
-        path = peeking_path(
-            ctx.workspace.warehouse,  # type: ignore[union-attr]
-            key,
-            orders,
-            control=analysis.control,
-            treatment=variants[0],
-            days=PEEK_DAYS,
-        ).to_pandas()
-        path = path[np.isfinite(path.estimate)].rename(columns={"day": "look"})
-        fig = go.Figure()
-        for low, high, name, color in (
-            (
-                "fixed_ci_low",
-                "fixed_ci_high",
-                "fixed-horizon 95 % (invalid if you peek)",
-                "#cbd5e0",
-            ),
-            ("ci_low", "ci_high", "always-valid 95 %", "#90cdf4"),
-        ):
-            fig.add_trace(
-                go.Scatter(
-                    x=list(path.look) + list(path.look[::-1]),
-                    y=list(path[high].clip(upper=1e6)) + list(path[low].clip(lower=-1e6)[::-1]),
-                    fill="toself",
-                    name=name,
-                    line={"width": 0},
-                    fillcolor=color,
-                    opacity=0.6,
-                )
+    return fig
+
+
+#: The bands of the monitoring chart: columns, legend, colour.
+_BANDS = (
+    ("fixed_ci_low", "fixed_ci_high", "fixed-horizon 95 % (invalid if you peek)", "#cbd5e0"),
+    ("ci_low", "ci_high", "always-valid 95 %", "#90cdf4"),
+)
+
+
+def _peeking_figure(wh: Warehouse, key: str, control: str, treatment: str) -> go.Figure:
+    """The effect on orders per unit as seen on each day after launch, with the
+    always-valid and the fixed-horizon interval (:func:`peeking_path`)."""
+    path = peeking_path(
+        wh, key, RETENTION_METRICS[0], control=control, treatment=treatment, days=PEEK_DAYS
+    ).to_pandas()
+    path = path[np.isfinite(path.estimate)].rename(columns={"day": "look"})
+    fig = go.Figure()
+    for low, high, name, color in _BANDS:
+        fig.add_trace(
+            go.Scatter(
+                x=list(path.look) + list(path.look[::-1]),
+                y=list(path[high].clip(upper=1e6)) + list(path[low].clip(lower=-1e6)[::-1]),
+                fill="toself",
+                name=name,
+                line={"width": 0},
+                fillcolor=color,
+                opacity=0.6,
             )
-        fig.add_trace(go.Scatter(x=path.look, y=path.estimate, name="estimate", mode="lines"))
-        fig.add_hline(y=0, line_dash="dot")
-        fig.update_layout(
-            title=f"{key}: effect on orders per unit, as seen on each day after launch",
-            xaxis={"title": "days since exposure"},
-            yaxis={"title": "treatment − control"},
-            height=380,
         )
-        sec.add_figure(fig)
-    absolute = analysis.results.to_pandas()
-    sec.add_table(
-        _formatted(
-            absolute[
-                [
-                    "metric",
-                    "variant",
-                    "control_mean",
-                    "treatment_mean",
-                    "estimate",
-                    "ci_low",
-                    "ci_high",
-                    "p_adjusted",
-                    "test",
-                ]
-            ],
-            digits={
-                c: 4
-                for c in (
-                    "control_mean",
-                    "treatment_mean",
-                    "estimate",
-                    "ci_low",
-                    "ci_high",
-                    "p_adjusted",
-                )
-            },
-        )
+    fig.add_trace(go.Scatter(x=path.look, y=path.estimate, name="estimate", mode="lines"))
+    fig.add_hline(y=0, line_dash="dot")
+    fig.update_layout(
+        title=f"{key}: effect on orders per unit, as seen on each day after launch",
+        xaxis={"title": "days since exposure"},
+        yaxis={"title": "treatment − control"},
+        height=380,
     )
+    return fig
+
+
+#: The effects table's numeric columns, shown to four digits.
+_EFFECT_NUMBERS = ("control_mean", "treatment_mean", "estimate", "ci_low", "ci_high", "p_adjusted")
+
+
+def _effects_table(analysis: ExperimentAnalysis) -> pd.DataFrame:
+    """Absolute effects per metric and variant, as the report shows them."""
+    absolute = analysis.results.to_pandas()
+    columns = ["metric", "variant", *_EFFECT_NUMBERS, "test"]
+    return _formatted(absolute[columns], digits=dict.fromkeys(_EFFECT_NUMBERS, 4))
+
+
+def _summary(key: str, analysis: ExperimentAnalysis) -> str:
+    """One sentence: the split, the sample-ratio check and each treatment's ROI."""
     srm = analysis.srm
-    split = ", ".join(f"{v} {n:,}" for v, n in counts.items())
+    split = ", ".join(f"{v} {n:,}" for v, n in analysis.counts.items())
     status = "MISMATCH" if srm.mismatch else "ok"
     text = f"{key}: {split}; sample ratio {status} (p = {_g(srm.p_value)})."
     for variant, roi in analysis.roi.items():
