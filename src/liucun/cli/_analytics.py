@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -80,13 +81,8 @@ def retention_cmd(
 
     start, stop = parse_day(since, "--since"), parse_day(until, "--until")
     with _open(ctx, workspace) as ws:
-        events = ws.events()
-        if start is not None:
-            events = events.filter(events.ts >= start)
-        if stop is not None:
-            events = events.filter(events.ts < stop)
         table = retention(
-            events,
+            _events_between(ws.events(), start, stop),
             cohort_event=cohort_event,
             return_event=return_event,
             period=period,  # type: ignore[arg-type]  # checked by retention()
@@ -102,11 +98,26 @@ def retention_cmd(
             rolling=rolling,
             timezone=timezone or ws.settings.reporting_timezone,
         )
-        frame = table.to_pandas()
+        frame = _retention_frame(table, breakdown)
+    _emit(frame, fmt, title=f"{period.capitalize()}ly retention ({kind}, {cohort_type})", out=out)
+
+
+def _events_between(events: Any, start: datetime | None, stop: datetime | None) -> Any:
+    """Events from ``start`` (inclusive) to ``stop`` (exclusive); either may be open."""
+    if start is not None:
+        events = events.filter(events.ts >= start)
+    if stop is not None:
+        events = events.filter(events.ts < stop)
+    return events
+
+
+def _retention_frame(table: Any, breakdown: str | None) -> Any:
+    """The retention table as printed: cohorts as days, the breakdown column by name."""
+    frame = table.to_pandas()
     frame["cohort"] = frame.cohort.map(lambda d: d.date().isoformat())  # a day, not a time
     if breakdown:
         frame = frame.rename(columns={"breakdown": breakdown})
-    _emit(frame, fmt, title=f"{period.capitalize()}ly retention ({kind}, {cohort_type})", out=out)
+    return frame
 
 
 @app.command("metrics")
@@ -161,32 +172,18 @@ def segments_cmd(
     Example: [bold]liucun -w shop segments --by rfm
     --filter 'stage in ("decline", "churned") and country == "CN"'[/bold]
     """
-    from liucun.core import ConfigError
-    from liucun.segments import customer_profiles, parse_filter
+    from liucun.segments import segment_customers, segment_summary
 
-    column = {"rfm": "rfm_segment", "class": "rfm_class", "stage": "stage"}.get(by)
-    if column is None:
-        raise ConfigError(f"--by {by!r}: use rfm, class or stage")
     with _open(ctx, workspace) as ws:
         end = _as_of(as_of, ws)
-        events = ws.events()
-        table = customer_profiles(events, ws.customers(), as_of=end)
-        if where:
-            table = table.filter(parse_filter(where, table))
-        if by != "stage":
-            table = table.filter(table[column].notnull())  # RFM needs at least one order
-        table = table.mutate(monetary=table.monetary.fill_null(0.0))
+        segment = {"events": ws.events(), "users": ws.customers(), "as_of": end, "by": by}
         if show_customers:
+            table = segment_customers(**segment, where=where)
             frame = table.order_by("user_id").limit(show_customers).to_pandas()
             _emit(frame, fmt, title=f"Customers as of {end:%Y-%m-%d}", out=out)
             return
-        summary = table.group_by(column).aggregate(
-            customers=table.count(), revenue=table.monetary.sum(), mean_value=table.monetary.mean()
-        )
-        total = summary.customers.sum().as_scalar()
-        summary = summary.mutate(share=summary.customers.cast("float64") / total)
-        frame = summary.order_by(summary.customers.desc()).to_pandas()
-    frame = frame.rename(columns={column: by})
+        frame = segment_summary(**segment, where=where).to_pandas()
+    frame = frame.rename(columns={"segment": by})
     _emit(frame, fmt, title=f"Customers by {by} as of {end:%Y-%m-%d}", out=out)
 
 
