@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import pandas as pd
 import typer
@@ -23,6 +23,9 @@ from liucun.cli._app import (
     parse_day,
     progress_steps,
 )
+
+if TYPE_CHECKING:
+    from liucun.models.uplift import TargetingVerdict
 
 uplift_app = typer.Typer(
     help="Target by treatment effect: learn from a randomized campaign, compare targeting "
@@ -119,7 +122,12 @@ def evaluate_cmd(
     """
     import pyarrow.parquet as pq
 
-    from liucun.models.uplift import CampaignEconomics, compare_targeting
+    from liucun.models.uplift import (
+        CampaignEconomics,
+        compare_targeting,
+        ranking_auuc,
+        targeting_verdict,
+    )
 
     econ = CampaignEconomics(margin=margin, contact_cost=contact_cost, coupon_cost=coupon_cost)
     truth_table = pq.read_table(truth) if truth is not None else None
@@ -128,11 +136,7 @@ def evaluate_cmd(
             ws, econ, version=version, budget_share=budget_share, truth=truth_table
         )
     table = result.policies.copy()
-    ranking = {
-        name: ev.true_auuc if ev.true_auuc is not None else ev.auuc
-        for name, ev in result.evaluations.items()
-    }
-    table["ranking_auuc"] = table.policy.map(ranking)
+    table["ranking_auuc"] = table.policy.map(ranking_auuc(result.evaluations))
     shown = table
     if fmt is OutputFormat.table:
         shown = pd.DataFrame(
@@ -160,22 +164,24 @@ def evaluate_cmd(
             "(± its interval); true_value: on the simulated true effects; ranking_auuc: the "
             "rule's ranking scored as an uplift ranking (0 = random)."
         )
-        if "churn_risk" not in ranking:
+        verdict = targeting_verdict(table)
+        if verdict is None:
             console.print("No saved churn model: train one with `liucun train` to compare.")
         else:
-            console.print(targeting_verdict(table))
+            console.print(verdict_sentence(verdict))
 
 
-def targeting_verdict(table: pd.DataFrame) -> str:
-    """One sentence: does targeting by uplift beat targeting by churn risk?"""
-    rows = table.set_index("policy")
-    column = "true_value" if rows.true_value.notna().all() else "value"
-    basis = "on the true effects" if column == "true_value" else "estimated on held-out data"
-    up, risk = float(rows.loc["uplift", column]), float(rows.loc["churn_risk", column])
-    better = "beats" if up > risk else "does not beat"
+def verdict_sentence(verdict: TargetingVerdict) -> str:
+    """The targeting verdict as one sentence."""
+    better = "beats" if verdict.uplift_wins else "does not beat"
+    basis = {
+        "true_effects": "on the true effects",
+        "held_out_estimate": "estimated on held-out data",
+    }[verdict.basis]
     return (
-        f"Targeting by uplift {better} targeting by churn risk {basis}: {up:+.4g} vs "
-        f"{risk:+.4g} incremental profit per customer."
+        f"Targeting by uplift {better} targeting by churn risk {basis}: "
+        f"{verdict.uplift_value:+.4g} vs {verdict.churn_risk_value:+.4g} incremental profit "
+        "per customer."
     )
 
 

@@ -7,7 +7,8 @@ effects on simulated data); :func:`calibrate_uplift` sizes predicted effects on
 randomized data the model did not see (out-of-fold: :func:`cross_fit_predict`);
 :func:`plan_policy` picks whom to treat for the most incremental profit within a
 budget, and :func:`compare_policies` values that choice against treating everyone, no
-one or a churn-risk top-N on held-out randomized data. :func:`campaign_training_frame`
+one or a churn-risk top-N on held-out randomized data, and :func:`targeting_verdict` says
+whether uplift beat churn risk. :func:`campaign_training_frame`
 builds the training data from the warehouse, and :func:`fit_campaign_uplift` runs frame,
 split, fit and held-out evaluation in one call.
 """
@@ -21,6 +22,8 @@ from liucun.models.uplift._evaluation import (
     NO_CONTROL,
     NO_TREATED,
     QiniCurve,
+    TargetingBasis,
+    TargetingVerdict,
     UpliftAtK,
     UpliftEvaluation,
     auuc,
@@ -28,6 +31,8 @@ from liucun.models.uplift._evaluation import (
     evaluate_uplift,
     ipw_difference,
     qini_curve,
+    ranking_auuc,
+    targeting_verdict,
     uplift_at_k,
 )
 from liucun.models.uplift._features import (
@@ -88,7 +93,9 @@ __all__ = [
     "PolicyValue",
     "QiniCurve",
     "TLearner",
+    "TargetingBasis",
     "TargetingComparison",
+    "TargetingVerdict",
     "UpliftAtK",
     "UpliftCalibration",
     "UpliftEvaluation",
@@ -112,6 +119,8 @@ __all__ = [
     "policy_value",
     "pre_campaign_features",
     "qini_curve",
+    "ranking_auuc",
+    "targeting_verdict",
     "top_n",
     "train_uplift",
     "uplift_at_k",

@@ -28,11 +28,12 @@ control unit by ``1/(1 − e)`` (sums of weights replace the counts).
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
+import pandas as pd
 from scipy import stats
 
 from liucun.core import InvalidInput
@@ -310,3 +311,51 @@ def evaluate_uplift(
         uplift_at=at,
         **extra,  # type: ignore[arg-type]
     )
+
+
+#: Where a targeting verdict's values come from.
+TargetingBasis = Literal["true_effects", "held_out_estimate"]
+
+
+@dataclass(frozen=True)
+class TargetingVerdict:
+    """Does targeting by uplift beat targeting by churn risk?
+
+    ``uplift_value`` and ``churn_risk_value`` are the incremental profit per customer of
+    each rule at the same budget: on the simulated true effects when every policy has
+    one (``basis="true_effects"``), else the inverse-propensity estimate on the held-out
+    randomized customers (``"held_out_estimate"``).
+    """
+
+    uplift_value: float
+    churn_risk_value: float
+    basis: TargetingBasis
+
+    @property
+    def uplift_wins(self) -> bool:
+        return self.uplift_value > self.churn_risk_value
+
+
+def targeting_verdict(policies: pd.DataFrame) -> TargetingVerdict | None:
+    """The verdict from :func:`compare_policies`' table (``policy``, ``value`` and
+    ``true_value`` columns); None when it has no ``churn_risk`` policy to compare with
+    (no saved churn model)."""
+    rows = policies.set_index("policy")
+    if "churn_risk" not in rows.index or "uplift" not in rows.index:
+        return None
+    truth = "true_value" in rows.columns and bool(rows.true_value.notna().all())
+    column = "true_value" if truth else "value"
+    return TargetingVerdict(
+        uplift_value=float(rows.loc["uplift", column]),
+        churn_risk_value=float(rows.loc["churn_risk", column]),
+        basis="true_effects" if truth else "held_out_estimate",
+    )
+
+
+def ranking_auuc(evaluations: Mapping[str, UpliftEvaluation]) -> dict[str, float]:
+    """Each ranking's AUUC as an uplift ranking: on the true effects when known, else
+    on the observed outcomes (0 = a random ranking)."""
+    return {
+        name: ev.true_auuc if ev.true_auuc is not None else ev.auuc
+        for name, ev in evaluations.items()
+    }
