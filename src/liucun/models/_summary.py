@@ -68,6 +68,22 @@ def customer_summary(
         raise ConfigError(
             f"holdout_end {holdout_end} must be after calibration_end {calibration_end}"
         )
+    tx = _transactions(
+        events, event_type=event_type, observation_start=observation_start, per_day=per_day
+    )
+    out = _calibration_summary(
+        tx, calibration_end=calibration_end, time_unit_days=time_unit_days, per_day=per_day
+    )
+    if holdout_end is None:
+        return out
+    return _with_holdout(out, tx, calibration_end=calibration_end, holdout_end=holdout_end)
+
+
+def _transactions(
+    events: ir.Table, *, event_type: str, observation_start: date | None, per_day: bool
+) -> ir.Table:
+    """Purchases as transactions: ``user_id, _day, _value, _at`` (one per day with
+    ``per_day``, values summed and ``_at`` the day's midnight; else one per order)."""
     buys = events.filter(
         (events.event_type == event_type) & events.user_id.notnull() & events.ts.notnull()
     )
@@ -77,9 +93,18 @@ def customer_summary(
         buys = buys.filter(buys._day >= observation_start)
     if per_day:
         tx = buys.group_by(["user_id", "_day"]).aggregate(_value=buys._value.sum())
-        tx = tx.mutate(_at=tx._day.cast("timestamp"))
-    else:
-        tx = buys.select("user_id", "_day", "_value", _at=buys.ts.cast("timestamp"))
+        return tx.mutate(_at=tx._day.cast("timestamp"))
+    return buys.select("user_id", "_day", "_value", _at=buys.ts.cast("timestamp"))
+
+
+def _calibration_summary(
+    tx: ir.Table, *, calibration_end: date, time_unit_days: float, per_day: bool
+) -> ir.Table:
+    """Frequency (repeats), recency, T and the mean repeat value up to ``calibration_end``.
+
+    With ``per_day``, times are whole days and T runs to ``calibration_end``; otherwise
+    they are measured to the second and T runs to the end of that day.
+    """
     end = ibis.literal(calibration_end)
     cal = tx.filter(tx._day <= end)
     per_user = cal.group_by("user_id").aggregate(
@@ -101,7 +126,7 @@ def customer_summary(
             / time_unit_days
         )
     repeats = per_user._n - 1
-    out = per_user.select(
+    return per_user.select(
         "user_id",
         "first_purchase",
         frequency=repeats,
@@ -111,8 +136,14 @@ def customer_summary(
             repeats > 0, (per_user._total - per_user._first_value) / repeats, 0.0
         ),
     )
-    if holdout_end is None:
-        return out
+
+
+def _with_holdout(
+    out: ir.Table, tx: ir.Table, *, calibration_end: date, holdout_end: date
+) -> ir.Table:
+    """``holdout_frequency`` and ``holdout_value``: transactions after ``calibration_end``
+    up to ``holdout_end`` (0 for a customer without any)."""
+    end = ibis.literal(calibration_end)
     hold = tx.filter((tx._day > end) & (tx._day <= ibis.literal(holdout_end)))
     hold = hold.group_by("user_id").aggregate(
         holdout_frequency=hold.count(), holdout_value=hold._value.sum()

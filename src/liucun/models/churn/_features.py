@@ -178,21 +178,38 @@ def churn_features(
     if lookback_days is not None and lookback_days < 1:
         raise ConfigError(f"lookback_days must be at least 1 (or None), got {lookback_days}")
     at = ibis.literal(cutoff).cast("timestamp")
+    ev = _before_cutoff(events, cutoff)
+    counts = _population(_event_counts(ev, cutoff), cutoff, lookback_days)
+    out = _counted_features(counts, at)
+    out = _with_sequence_features(out, ev, cutoff)
+    # price sensitivity, top category/channel and their shares, B2B cadence
+    out = _left(out, customer_tags(events, as_of=cutoff).drop("orders", "price_sensitive"))
+    out = _with_user_attributes(out, users, at)
+    return out.select("user_id", *NUMERIC_FEATURES, *CATEGORICAL_FEATURES)
 
-    def since(days: int) -> datetime:
-        return cutoff - timedelta(days=days)
 
+def _before_cutoff(events: ir.Table, cutoff: datetime) -> ir.Table:
+    """The point-in-time rule: customers' events with ``ts < cutoff``, nothing later.
+
+    Adds ``_late`` (a late delivery, :func:`_is_late`) and ``_rev`` (revenue, 0 if NULL).
+    """
     ev = events.filter(events.user_id.notnull() & events.ts.notnull() & (events.ts < cutoff))
-    kind, ts = ev.event_type, ev.ts
     props = ev.properties.fill_null("")
-    ev = ev.mutate(
-        _late=ibis.ifelse(kind == "delivery", _is_late(props), False),
+    return ev.mutate(
+        _late=ibis.ifelse(ev.event_type == "delivery", _is_late(props), False),
         _rev=ev.revenue.fill_null(0.0),
     )
-    kind, ts = ev.event_type, ev.ts
-    is_order = kind == "order"
-    d30, d90, d180 = ts >= since(30), ts >= since(90), ts >= since(180)
-    per = ev.group_by("user_id").aggregate(
+
+
+def _event_counts(ev: ir.Table, cutoff: datetime) -> ir.Table:
+    """One pass over the events: per customer, the counts and instants the features need.
+
+    Columns starting with ``_`` are inputs of :func:`_counted_features`, not features.
+    """
+    kind, ts, is_order = ev.event_type, ev.ts, ev.event_type == "order"
+    d30, d90, d180 = (ts >= cutoff - timedelta(days=days) for days in (30, 90, 180))
+    return ev.group_by("user_id").aggregate(
+        # RFM, tenure and the order windows
         frequency=is_order.sum(),
         _first=ts.min(where=is_order),
         _last=ts.max(where=is_order),
@@ -200,38 +217,53 @@ def churn_features(
         orders_30d=(is_order & d30).sum(),
         orders_31_90d=(is_order & d90 & ~d30).sum(),
         orders_91_180d=(is_order & d180 & ~d90).sum(),
+        # visits and browsing
         visits_30d=((kind == "visit") & d30).sum(),
         visits_31_90d=((kind == "visit") & d90 & ~d30).sum(),
         _last_visit=ts.max(where=kind == "visit"),
         views_90d=((kind == "view") & d90).sum(),
+        # refunds and breadth
         refunds=(kind == "refund").sum(),
         _refunded=ev._rev.sum(where=kind == "refund"),
         n_categories=ev.category.nunique(where=is_order),
         n_channels=ev.channel.nunique(where=is_order),
+        # message engagement
         messages_sent_90d=((kind == "message_sent") & d90).sum(),
         _opened_90d=((kind == "message_opened") & d90).sum(),
         _clicked_90d=((kind == "message_clicked") & d90).sum(),
         _last_open=ts.max(where=kind == "message_opened"),
+        # social
         reviews=(kind == "review").sum(),
         shares=(kind == "share").sum(),
         referrals=(kind == "referral").sum(),
+        # service experience
         deliveries=(kind == "delivery").sum(),
         late_deliveries=ev._late.sum(),
         late_deliveries_90d=(ev._late & d90).sum(),
         tickets=(kind == "ticket_opened").sum(),
         tickets_90d=((kind == "ticket_opened") & d90).sum(),
     )
-    per = per.filter(per.frequency > 0)
-    if lookback_days is not None:
-        per = per.filter(per._last >= since(lookback_days))
-    recency = days_between(at, per._last)
-    base = per.select(
+
+
+def _population(counts: ir.Table, cutoff: datetime, lookback_days: int | None) -> ir.Table:
+    """Customers with an order before the cut-off (and within ``lookback_days`` of it)."""
+    counts = counts.filter(counts.frequency > 0)
+    if lookback_days is None:
+        return counts
+    return counts.filter(counts._last >= cutoff - timedelta(days=lookback_days))
+
+
+def _counted_features(per: ir.Table, at: ir.TimestampValue) -> ir.Table:
+    """The features that follow from :func:`_event_counts` alone (docs/churn.md)."""
+    return per.select(
         "user_id",
-        recency_days=recency,
+        # RFM and tenure
+        recency_days=days_between(at, per._last),
         frequency=per.frequency,
         monetary=per.monetary,
         avg_order_value=per.monetary / per.frequency,
         tenure_days=days_between(at, per._first),
+        # activity trends
         orders_30d=per.orders_30d,
         orders_31_90d=per.orders_31_90d,
         orders_91_180d=per.orders_91_180d,
@@ -241,41 +273,52 @@ def churn_features(
         visits_31_90d=per.visits_31_90d,
         visit_trend=(per.visits_30d + 1).cast("float64") / (per.visits_31_90d / 2.0 + 1),
         days_since_last_visit=days_between(at, per._last_visit),
+        # browsing
         views_90d=per.views_90d,
+        # refunds and breadth
         refunds=per.refunds,
         refund_share=_ratio(per._refunded.fill_null(0.0), per.monetary),
         n_categories=per.n_categories,
         n_channels=per.n_channels,
+        # message engagement
         messages_sent_90d=per.messages_sent_90d,
         open_rate_90d=_at_most_one(_ratio(per._opened_90d, per.messages_sent_90d)),
         click_rate_90d=_at_most_one(_ratio(per._clicked_90d, per.messages_sent_90d)),
         days_since_last_open=days_between(at, per._last_open),
+        # social
         reviews=per.reviews,
         shares=per.shares,
         referrals=per.referrals,
+        # service experience
         deliveries=per.deliveries,
         late_deliveries=per.late_deliveries,
         late_deliveries_90d=per.late_deliveries_90d,
         tickets=per.tickets,
         tickets_90d=per.tickets_90d,
     )
-    out = _left(base, _gaps(ev))
+
+
+def _with_sequence_features(out: ir.Table, ev: ir.Table, cutoff: datetime) -> ir.Table:
+    """The features that need their own pass: gaps between order days, carts per day,
+    the last messages, tickets and the latest NPS answer."""
+    out = _left(out, _gaps(ev))
     out = out.mutate(gap_ratio=_ratio(out.recency_days, out.median_gap_days))
-    out = _left(out, _carts(ev, since(90)), {"cart_days_90d": 0, "abandoned_cart_days_90d": 0})
+    carts = _carts(ev, cutoff - timedelta(days=90))
+    out = _left(out, carts, {"cart_days_90d": 0, "abandoned_cart_days_90d": 0})
     out = out.mutate(cart_abandon_rate_90d=_ratio(out.abandoned_cart_days_90d, out.cart_days_90d))
     out = _left(out, _last_messages(ev), {"last_messages": 0, "last_messages_opened": 0})
     out = _left(out, _tickets(ev), {"open_tickets": 0})
-    out = _left(out, _last_nps(ev))
-    tags = customer_tags(events, as_of=cutoff).drop("orders", "price_sensitive")
-    out = _left(out, tags)
+    return _left(out, _last_nps(ev))
+
+
+def _with_user_attributes(out: ir.Table, users: ir.Table | None, at: ir.TimestampValue) -> ir.Table:
+    """Attributes from ``users`` (:func:`_user_attributes`); NULL without a users table."""
     if users is None:
-        out = out.mutate(
+        return out.mutate(
             account_age_days=ibis.null("float64"),
             **{c: ibis.null("string") for c in USER_CATEGORICALS},
         )
-    else:
-        out = _left(out, _user_attributes(users, at))
-    return out.select("user_id", *NUMERIC_FEATURES, *CATEGORICAL_FEATURES)
+    return _left(out, _user_attributes(users, at))
 
 
 def _gaps(ev: ir.Table) -> ir.Table:

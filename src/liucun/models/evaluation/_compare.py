@@ -180,6 +180,21 @@ def compare(
         (best baseline recency_rule: 0.741 vs 0.702)".
     """
     y = check_labels(y_true)
+    names, chosen = _scorers(scores, models, primary)
+    shares = check_fractions(fractions)
+    arrays = {str(k): check_scores(v, len(y), name=f"scores[{k!r}]") for k, v in scores.items()}
+    prob = _probability_scorers(arrays, probabilities, chosen, primary)
+    table = _metrics_table(y, arrays, prob, shares=shares, n_bins=n_bins, strategy=strategy)
+    table.insert(0, "role", ["model" if n in chosen else "baseline" for n in names])
+    table.insert(1, "customers", len(y))
+    table.insert(2, "positives", int(y.sum()))
+    return _with_verdicts(table, chosen, [n for n in names if n not in chosen], primary)
+
+
+def _scorers(
+    scores: Mapping[str, Any], models: str | Sequence[str] | None, primary: str
+) -> tuple[list[str], list[str]]:
+    """The scorer names and the models among them (default: the first scorer)."""
     if not scores:
         raise InvalidInput("scores is empty; pass at least one scorer, e.g. {'model': p}")
     names = [str(n) for n in scores]
@@ -191,17 +206,36 @@ def compare(
     unknown = [m for m in chosen if m not in names]
     if unknown or not chosen:
         raise InvalidInput(f"models {unknown or chosen} are not among the scorers {names}")
-    shares = check_fractions(fractions)
-    arrays = {str(k): check_scores(v, len(y), name=f"scores[{k!r}]") for k, v in scores.items()}
-    if probabilities is None:
-        prob = {k for k, v in arrays.items() if v.min() >= 0 and v.max() <= 1}
-    else:
-        prob = set(probabilities)
-        if prob - set(names):
-            raise InvalidInput(f"probabilities {sorted(prob - set(names))} are not scorers")
-        if primary in _PROBABILITY_METRICS and not set(chosen) <= prob:
-            raise InvalidInput(f"primary metric {primary} needs the models' probabilities")
+    return names, chosen
 
+
+def _probability_scorers(
+    arrays: Mapping[str, FloatArray],
+    probabilities: Collection[str] | None,
+    chosen: Sequence[str],
+    primary: str,
+) -> set[str]:
+    """The scorers whose scores are probabilities: as given, else those within [0, 1]."""
+    if probabilities is None:
+        return {k for k, v in arrays.items() if v.min() >= 0 and v.max() <= 1}
+    prob = set(probabilities)
+    if prob - set(arrays):
+        raise InvalidInput(f"probabilities {sorted(prob - set(arrays))} are not scorers")
+    if primary in _PROBABILITY_METRICS and not set(chosen) <= prob:
+        raise InvalidInput(f"primary metric {primary} needs the models' probabilities")
+    return prob
+
+
+def _metrics_table(
+    y: FloatArray,
+    arrays: Mapping[str, FloatArray],
+    prob: Collection[str],
+    *,
+    shares: Sequence[float],
+    n_bins: int,
+    strategy: BinStrategy,
+) -> pd.DataFrame:
+    """One row of metrics per scorer (:func:`_row`), with its ``notes``."""
     rows, notes = {}, {}
     for name, s in arrays.items():
         rows[name], found = _row(
@@ -210,11 +244,14 @@ def compare(
         notes[name] = "; ".join(found)
     table = pd.DataFrame.from_dict(rows, orient="index")
     table.index.name = "scorer"
-    table.insert(0, "role", ["model" if n in chosen else "baseline" for n in names])
-    table.insert(1, "customers", len(y))
-    table.insert(2, "positives", int(y.sum()))
     table["notes"] = pd.Series(notes)
-    baselines = [n for n in names if n not in chosen]
+    return table
+
+
+def _with_verdicts(
+    table: pd.DataFrame, chosen: Sequence[str], baselines: Sequence[str], primary: str
+) -> pd.DataFrame:
+    """``beats_<baseline>``, ``margin`` and ``verdict`` columns, filled on model rows."""
     for b in baselines:
         table[f"beats_{b}"] = pd.Series(pd.NA, index=table.index, dtype="boolean")
     table["margin"] = np.nan
