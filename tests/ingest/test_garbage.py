@@ -35,6 +35,7 @@ LIUCUN_ERRORS = (
     "InvalidInput",
     "WarehouseError",
     "RejectRateExceeded",
+    "NothingLoaded",
 )
 _ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")
 _PREFIX = re.compile(rf"^({'|'.join(LIUCUN_ERRORS)}): \S")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
+from datetime import datetime
 
 import ibis
 import ibis.expr.types as ir
@@ -128,7 +129,9 @@ def event_links(valid: ir.Table) -> ir.Table:
     )
 
 
-def user_links(valid: ir.Table) -> ir.Table:
+def user_links(valid: ir.Table, *, now: datetime) -> ir.Table:
+    """Links from a user to each of its aliases; first seen at signup, else ``now`` (the
+    load's time)."""
     parts = []
     for col in ("anonymous_id", "device_id", "email_hash", "phone_hash", "loyalty_card"):
         if col in valid.columns:
@@ -139,7 +142,7 @@ def user_links(valid: ir.Table) -> ir.Table:
                     alias_a=rows.user_id,
                     alias_type_b=ibis.literal(col),
                     alias_b=rows[col],
-                    first_seen=rows.signup_ts.fill_null(ibis.now().cast("timestamp('UTC', 6)")),
+                    first_seen=rows.signup_ts.fill_null(ibis.literal(now, "timestamp('UTC', 6)")),
                     source=ibis.literal("users"),
                 )
             )

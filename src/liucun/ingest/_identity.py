@@ -255,7 +255,7 @@ def identity_changes(
     if now.tzinfo is None or now.utcoffset() is None:
         raise InvalidInput(
             f"now={now.isoformat()} has no time zone; pass an aware datetime, "
-            "e.g. datetime.now(UTC)"
+            "e.g. datetime(2025, 1, 1, tzinfo=UTC)"
         )
     old = _keyed(current, "current")
     new = _keyed(resolved, "resolved")

@@ -257,7 +257,7 @@ def _ingest(
         )
         load.step("committing")
         with wh.transaction() as writer:
-            result = _commit(load, writer, checked, valid, inputs, conflicts, repeats, clock)
+            result = _commit(load, writer, valid, inputs, conflicts, repeats, clock)
             result = replace(result, seconds=time.perf_counter() - started)
             _check_reject_rate(result, options.max_reject_rate)
     finally:
@@ -319,7 +319,6 @@ def _event_conflicts(load: _Load, valid: ir.Table, inputs: list[_Input]) -> tupl
 def _commit(
     load: _Load,
     writer: Writer,
-    checked: ir.Table,
     valid: ir.Table,
     inputs: list[_Input],
     conflicts: int,
@@ -336,7 +335,7 @@ def _commit(
         links = event_links(valid)
     else:
         accepted, updated = write_users(load.wh, writer, valid, stamp)
-        links = user_links(valid)
+        links = user_links(valid, now=load.now)
     quarantined, by_reason = _write_quarantine(load, writer, inputs)
     n_links, merges = update_identities(
         load.wh, writer, [links], now=load.now, load_id=load.load_id
