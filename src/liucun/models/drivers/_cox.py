@@ -327,20 +327,10 @@ def cox_drivers(
         A column is missing, durations are negative, there is no churn to explain, or
         no covariate is left to fit.
     """
-    if not (0 < confidence < 1):
-        raise InvalidInput(f"confidence must lie in (0, 1), got {confidence!r}")
-    if ties not in ("efron", "breslow"):
-        raise InvalidInput(f"ties must be 'efron' or 'breslow', got {ties!r}")
-    for name in (duration, event, *([strata] if strata else [])):
-        if name not in data.columns:
-            raise InvalidInput(f"column {name!r} is not in the data; pass the survival dataset")
+    _check_options(data, (duration, event, *([strata] if strata else [])), confidence, ties)
     notes: list[str] = []
     specs = _covariate_specs(data, covariates, strata, notes)
-    time = pd.to_numeric(data[duration], errors="coerce").to_numpy(np.float64)
-    status = data[event].astype("boolean").fillna(False).to_numpy(dtype=np.float64)
-    if not np.all(np.isfinite(time)) or np.any(time < 0):
-        raise InvalidInput(f"{duration} must be finite and non-negative for every customer")
-
+    time, status = _survival_times(data, duration, event)
     terms, keep = _terms(data, specs, int(min_level_customers), notes)
     terms = _screen(terms, keep, notes)
     if not terms:
@@ -353,11 +343,7 @@ def cox_drivers(
             "no customer churned in the data, so nothing explains churn; use a longer "
             "period or a shorter gap"
         )
-    x = np.column_stack([t.values[keep] for t in terms])
-    scale = np.ones(len(terms))
-    for j, term in enumerate(terms):
-        if term.level is None and term.covariate.kind == "numeric":
-            scale[j] = float(np.std(x[:, j])) if standardize else term.covariate.per
+    x, scale = _design(terms, keep, standardize)
     groups = None
     if strata is not None:
         groups = data[strata].astype("string").fillna(MISSING_LEVEL).to_numpy()[keep]
@@ -366,11 +352,8 @@ def cox_drivers(
     rows = [
         _hazard_row(term, fit, j, scale[j], z, standardize, notes) for j, term in enumerate(terms)
     ]
-    table = pd.DataFrame(rows)
-    effect = np.abs(np.log(table["hazard_ratio"].to_numpy()))
-    order = np.lexsort((-np.nan_to_num(effect, nan=-1.0), ~table["significant"].to_numpy()))
     return DriverAnalysis(
-        hazard_ratios=table.iloc[order].reset_index(drop=True),
+        hazard_ratios=_ranked(pd.DataFrame(rows)),
         notes=tuple(notes),
         customers=int(keep.sum()),
         churned=n_events,
@@ -379,6 +362,48 @@ def cox_drivers(
         log_likelihood=fit.llf,
         confidence=confidence,
     )
+
+
+def _check_options(
+    data: pd.DataFrame, columns: Sequence[str], confidence: float, ties: str
+) -> None:
+    """Refuse a confidence outside (0, 1), unknown ties, or a missing column."""
+    if not (0 < confidence < 1):
+        raise InvalidInput(f"confidence must lie in (0, 1), got {confidence!r}")
+    if ties not in ("efron", "breslow"):
+        raise InvalidInput(f"ties must be 'efron' or 'breslow', got {ties!r}")
+    for name in columns:
+        if name not in data.columns:
+            raise InvalidInput(f"column {name!r} is not in the data; pass the survival dataset")
+
+
+def _survival_times(data: pd.DataFrame, duration: str, event: str) -> tuple[np.ndarray, np.ndarray]:
+    """Durations (finite, non-negative) and churn indicators (1.0/0.0; missing = 0)."""
+    time = pd.to_numeric(data[duration], errors="coerce").to_numpy(np.float64)
+    status = data[event].astype("boolean").fillna(False).to_numpy(dtype=np.float64)
+    if not np.all(np.isfinite(time)) or np.any(time < 0):
+        raise InvalidInput(f"{duration} must be finite and non-negative for every customer")
+    return time, status
+
+
+def _design(
+    terms: list[_Term], keep: np.ndarray, standardize: bool
+) -> tuple[np.ndarray, np.ndarray]:
+    """The design matrix of the kept rows, and the increment each term is reported per
+    (a numeric covariate's ``per``, or its standard deviation; 1 for flags and levels)."""
+    x = np.column_stack([t.values[keep] for t in terms])
+    scale = np.ones(len(terms))
+    for j, term in enumerate(terms):
+        if term.level is None and term.covariate.kind == "numeric":
+            scale[j] = float(np.std(x[:, j])) if standardize else term.covariate.per
+    return x, scale
+
+
+def _ranked(table: pd.DataFrame) -> pd.DataFrame:
+    """Significant terms first, then by the size of the effect (|log HR|, undefined last)."""
+    effect = np.abs(np.log(table["hazard_ratio"].to_numpy()))
+    order = np.lexsort((-np.nan_to_num(effect, nan=-1.0), ~table["significant"].to_numpy()))
+    return table.iloc[order].reset_index(drop=True)
 
 
 def _covariate_specs(
