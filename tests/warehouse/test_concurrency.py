@@ -21,7 +21,7 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from liucun.core import WarehouseBusy
+from liucun.core import WarehouseBusy, WarehouseError
 from liucun.ingest import ingest_events
 from liucun.warehouse import ParquetWarehouse, connect_warehouse
 from liucun.workspace import init_workspace, open_workspace
@@ -314,3 +314,21 @@ def test_a_kill_during_a_load_leaves_nothing_a_plain_reader_sees(
         ).fetchone()
     assert orphans == 0
     assert (events, loads) in ((0, 0), (n, 1))
+
+
+def test_a_damaged_file_is_reported_as_damaged_not_as_in_use(tmp_path: Path) -> None:
+    """Decision 0006: the old open called DuckDB's "… in block at location …" a lock
+    ("in use by another process"), and waiting could never end it."""
+    ws = new_workspace(tmp_path / "ws")
+    db = ws / "warehouse.duckdb"
+    data = bytearray(db.read_bytes())
+    for block in range(3 * 4096, len(data), 256 * 1024):  # past the headers: every block
+        data[block + 8 : block + 64] = b"\xff" * 56
+    db.write_bytes(bytes(data))
+
+    with pytest.raises(
+        WarehouseError, match=r"cannot open the warehouse .*Corrupt database"
+    ) as err:
+        connect_warehouse("duckdb", ws, read_only=True)
+    assert not isinstance(err.value, WarehouseBusy)
+    assert "in use" not in str(err.value)
