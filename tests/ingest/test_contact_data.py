@@ -18,6 +18,7 @@ from typer.testing import CliRunner
 
 from liucun.cli import app
 from liucun.core._hashing import keyed_hash
+from liucun.ingest import IngestOptions, ingest_events, ingest_users
 from liucun.workspace import init_workspace, open_workspace
 
 # (e-mail, phone) of an accepted and of a rejected row, per file
@@ -170,8 +171,7 @@ def test_the_keyed_hashes_are_where_the_data_model_says(tmp_path: Path) -> None:
         }
         quarantine = ws.warehouse.table("quarantine").to_pyarrow().to_pylist()
         raw = {
-            (q["target"], json.loads(q["raw"])["user_id"]): json.loads(q["raw"])
-            for q in quarantine
+            (q["target"], json.loads(q["raw"])["user_id"]): json.loads(q["raw"]) for q in quarantine
         }
         assert raw["users", "u-rejected-1"]["E-Mail"] == "hmac:" + h(r_mail.lower())
         assert raw["users", "u-rejected-1"]["Phone"] == "hmac:" + h("03012345678")
@@ -179,3 +179,21 @@ def test_the_keyed_hashes_are_where_the_data_model_says(tmp_path: Path) -> None:
         assert raw["users", "u-json-2"]["mobile"] == "hmac:" + h("+33612345678")
         assert raw["events", "u-json-2"]["tel"] == "hmac:" + h("+971501234567")
         assert all(not any("@" in r for r in q["reasons"]) for q in quarantine)
+
+
+def test_the_log_line_of_a_load_has_counts_and_no_contact_data(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    inputs = _write_inputs(tmp_path)
+    with init_workspace(tmp_path / "ws") as ws, caplog.at_level(logging.INFO, "liucun.ingest"):
+        options = IngestOptions(hash_key=ws.hash_key, clock=ws.clock)
+        ingest_users(ws.warehouse, [inputs["users.csv"]], options)
+        ingest_events(ws.warehouse, [inputs["events.jsonl"]], options)
+    lines = [r.getMessage() for r in caplog.records if r.name == "liucun.ingest"]
+    assert len(lines) == 2, lines  # one per load
+    assert "into users: 1 file(s), 2 rows read, 1 accepted, 0 updated, 0 duplicates, " in lines[0]
+    assert "1 quarantined (bad_country 1)" in lines[0]
+    assert "into events: 1 file(s), 2 rows read, 1 accepted" in lines[1]
+    for people in PEOPLE.values():
+        for value in (v for person in people for v in person):
+            assert not any(n.decode("utf-8", "replace") in caplog.text for n in _spellings(value))
