@@ -311,28 +311,29 @@ def progress_steps(title: str) -> Iterator[Callable[[str], None]]:
 
 
 def parse_day(text: str | None, option: str) -> datetime | None:
-    """A ``YYYY-MM-DD`` option as midnight UTC, or None when not given."""
-    from liucun.core import ConfigError
+    """A ``YYYY-MM-DD`` option as its midnight UTC (aware), or None when not given."""
+    from liucun.core import ConfigError, midnight
 
     if text is None:
         return None
     try:
-        return datetime.combine(date.fromisoformat(text), datetime.min.time())
+        return midnight(date.fromisoformat(text))
     except ValueError:
         raise ConfigError(f"{option} {text!r} is not a date; use YYYY-MM-DD") from None
 
 
 def _as_of(text: str | None, ws: Any) -> datetime:
-    """``--as-of`` as a datetime, defaulting to the end of the last stored event's day."""
+    """``--as-of`` as an aware UTC datetime, defaulting to the data end (midnight after
+    the last event's day, :meth:`Workspace.data_end`)."""
     from liucun.core import ConfigError
 
     given = parse_day(text, "--as-of")
     if given is not None:
         return given
-    end = ws.warehouse.events_end()
+    end = ws.data_end()
     if end is None:
         raise ConfigError("the warehouse has no events yet; ingest some first")
-    return end
+    return end  # type: ignore[no-any-return]
 
 
 FormatOpt = Annotated[OutputFormat, typer.Option("--format", help="Output format.")]
