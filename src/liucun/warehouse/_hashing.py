@@ -45,7 +45,7 @@ def hmac_sha256(value: ir.StringValue, key: bytes) -> ir.StringValue:
 
     Examples
     --------
-    >>> from liucun.core import keyed_hash
+    >>> from liucun.core._hashing import keyed_hash
     >>> t = ibis.memtable({"v": ["ann@example.com"]})
     >>> con = ibis.duckdb.connect()
     >>> con.execute(t.select(h=hmac_sha256(t.v, b"k" * 32))).h[0] == keyed_hash(
