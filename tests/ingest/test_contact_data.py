@@ -17,7 +17,7 @@ import pytest
 from typer.testing import CliRunner
 
 from liucun.cli import app
-from liucun.core._hashing import keyed_hash
+from liucun.core._hashing import hmac_pads, keyed_hash
 from liucun.ingest import IngestOptions, ingest_events, ingest_users
 from liucun.workspace import init_workspace, open_workspace
 
@@ -148,6 +148,7 @@ def test_no_file_of_the_workspace_holds_contact_data_in_clear(
     # the key itself stays in secret.key
     assert key.hex().encode() not in everything
     assert key not in everything
+    assert not any(pad in everything for pad in hmac_pads(key))  # nor what the engine saw
 
 
 def test_the_keyed_hashes_are_where_the_data_model_says(tmp_path: Path) -> None:
