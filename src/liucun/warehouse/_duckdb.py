@@ -25,6 +25,7 @@ away.
 from __future__ import annotations
 
 import contextlib
+import logging
 import threading
 from collections.abc import Iterator, Sequence
 from pathlib import Path
@@ -40,6 +41,8 @@ from liucun.schema import TABLES, ibis_schema
 from liucun.warehouse._base import Warehouse, Writer, _check_table
 from liucun.warehouse._engine import new_engine, temp_table
 from liucun.warehouse._locks import DEFAULT_WAIT_S, duckdb_holder, wait_for
+
+log = logging.getLogger("liucun.warehouse")
 
 #: Tables whose rows carry the ``load_id`` of the load that wrote them.
 ORPHAN_TABLES = ("events", "users", "identities", "identity_links", "quarantine")
@@ -188,19 +191,27 @@ class _Attachment:
             self._prepare_for_writing(unclean=unclean)
         except BaseException:
             self._detach()
-            if was_reading:  # keep reading what is committed, if the file lets us
+            if was_reading:  # keep reading, if the file lets us now; else at the next read
                 with contextlib.suppress(Exception):
-                    self.open_for_reading(wait_s)
+                    self.open_for_reading(0.0)
             raise
 
     def end_write(self, wait_s: float, *, then_read: bool) -> None:
-        """Close one write block; the last one goes back to reading (or detaches)."""
+        """Close one write block; the last one goes back to reading (or detaches).
+
+        The writes are committed by then: when another process takes the file before it
+        can be attached for reading again, that is logged and left to the next read
+        (:meth:`DuckDBWarehouse.engine_table` attaches again), not raised.
+        """
         try:
             self.writers -= 1
             if self.writers == 0:
                 self._detach()  # DuckDB checkpoints anything still in the log here
                 if then_read:
-                    self.open_for_reading(wait_s)
+                    try:
+                        self.open_for_reading(wait_s)
+                    except WarehouseBusy as exc:
+                        log.warning("%s; it is attached again at the next read", exc)
         finally:
             self.write_lock.release()
 
@@ -374,6 +385,12 @@ class DuckDBWarehouse(Warehouse):
         """
         with self.writing():
             return self._attachment().sweep_orphans()
+
+    def engine_table(self, name: str) -> ir.Table:
+        att = self._attachment()
+        if att.mode is None:  # a write ended while another process held the file
+            att.open_for_reading(self.wait_s)
+        return super().engine_table(name)
 
     def table(self, name: str) -> ir.Table:
         return self.engine_table(name)
