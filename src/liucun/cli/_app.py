@@ -95,9 +95,23 @@ def _flag(option: str, ctx: typer.Context | None) -> str | None:
 
 
 def _setting(key: str) -> str:
-    """``ingest.currency`` as it reads in liucun.toml: ``[ingest] currency``."""
+    """``ingest.currency`` as it reads in liucun.toml: ``[ingest] currency``; a top-level
+    table such as ``mapping`` as ``[mapping]``; a top-level key as itself."""
+    from liucun.core import Settings
+
     section, _, name = key.rpartition(".")
-    return f"[{section}] {name}" if section else name
+    if section:
+        return f"[{section}] {name}"
+    field = Settings.model_fields.get(name)
+    is_table = (
+        field is not None
+        and field.annotation is not None
+        and (
+            getattr(field.annotation, "__origin__", None) is dict
+            or hasattr(field.annotation, "model_fields")
+        )
+    )
+    return f"[{name}]" if is_table else name
 
 
 def render_hint(hint: Hint, ctx: typer.Context | None = None) -> str:
@@ -119,13 +133,19 @@ def _error_line(exc: LiucunError, ctx: typer.Context | None) -> str:
     """``Type: message; what to change`` as one line of literal text."""
     text = _one_line(exc)
     if exc.hint is not None:
-        text = f"{text.rstrip('.')}; {escape(render_hint(exc.hint, ctx))}"
+        hint = " ".join(render_hint(exc.hint, ctx).split())  # a value may hold a newline
+        text = f"{text.rstrip('.')}; {escape(hint)}"
     return f"[red]{type(exc).__name__}[/red]: {text}"
 
 
 def _context(args: tuple[Any, ...], kwargs: dict[str, Any]) -> typer.Context | None:
-    """The command's context among its arguments (commands that take ``ctx``)."""
-    return next((a for a in (*args, *kwargs.values()) if isinstance(a, typer.Context)), None)
+    """The command's context among its arguments (commands that take ``ctx``).
+
+    Typer 0.29 passes its vendored click ``Context``, which is not a ``typer.Context``,
+    so the context is recognized by what it has.
+    """
+    found = (a for a in (*args, *kwargs.values()) if hasattr(a, "command") and hasattr(a, "obj"))
+    return next(found, None)
 
 
 def friendly(fn: F) -> F:

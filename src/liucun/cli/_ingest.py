@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-import contextlib
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -46,47 +45,6 @@ RejectOpt = Annotated[
         help="Fail (exit 2, nothing loaded) when a larger share of rows is rejected.",
     ),
 ]
-
-
-#: library option → the flag that sets it (``Hint.option`` names the library option)
-_FLAGS = {
-    "mapping": "--map",
-    "event_type": "--event-type",
-    "timestamp_format": "--timestamp-format",
-    "source_timezone": "--source-timezone",
-    "currency": "--currency",
-    "max_reject_rate": "--max-reject-rate",
-}
-
-
-@contextlib.contextmanager
-def _flags(*offered: str) -> Iterator[None]:
-    """Turn an error's hint into the flags of this command and the liucun.toml key.
-
-    ``offered`` are the options the command has. The hint is consumed, so a renderer
-    further up does not add it a second time.
-    """
-    from liucun.core import LiucunError
-
-    try:
-        yield
-    except LiucunError as exc:
-        hint, exc.hint = exc.hint, None
-        if hint is None:
-            raise
-        ways = []
-        if hint.option in offered and hint.option in _FLAGS:
-            ways.append(f"pass {_FLAGS[hint.option]} {hint.example or 'VALUE'}".rstrip())
-        if hint.setting:
-            section, _, key = hint.setting.rpartition(".")
-            ways.append(
-                f"set [{section}] {key} in liucun.toml"
-                if section
-                else f"set [{key}] in liucun.toml"
-            )
-        if ways:
-            exc.args = (f"{exc}; {' or '.join(ways)}",)
-        raise
 
 
 def _options(ws: Any, **overrides: Any) -> Any:
@@ -170,8 +128,7 @@ def ingest_events_cmd(
     """
     from liucun.ingest import ingest_events
 
-    flags = ("mapping", "event_type", "timestamp_format", "source_timezone", "currency")
-    with _flags(*flags, "max_reject_rate"), _open(ctx, workspace) as ws:
+    with _open(ctx, workspace) as ws:
         opts = _options(
             ws,
             mapping=mapping,
@@ -202,8 +159,7 @@ def ingest_users_cmd(
     """
     from liucun.ingest import ingest_users
 
-    flags = ("mapping", "timestamp_format", "source_timezone", "max_reject_rate")
-    with _flags(*flags), _open(ctx, workspace) as ws:
+    with _open(ctx, workspace) as ws:
         opts = _options(
             ws,
             mapping=mapping,
@@ -234,7 +190,7 @@ def ingest_simulated_cmd(
             f"{directory} is not a simulated shop (no users.parquet and events/); "
             f"create one with `liucun simulate --out {directory}`"
         )
-    with _flags(), _open(ctx, workspace) as ws:
+    with _open(ctx, workspace) as ws:
         opts = _options(ws)
         _summary(_run_ingest(ingest_users, ws, [users], opts), ws.path)
         _summary(_run_ingest(ingest_events, ws, [events], opts), ws.path)
@@ -276,7 +232,7 @@ def ingest_cdnow_cmd(
     from liucun.ingest import ingest_tables
 
     data = load_cdnow(path)
-    with _flags(), _open(ctx, workspace) as ws:
+    with _open(ctx, workspace) as ws:
         for result in ingest_tables(
             ws.warehouse,
             users=data.users,
