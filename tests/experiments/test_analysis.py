@@ -256,7 +256,7 @@ def test_analyze_experiment_syncs_the_log_first(tmp_path: Path, state_url: str) 
         assert orders["p_value"] == pytest.approx(welch.pvalue, rel=1e-9)
         assert _rows(a)["churned"]["control_mean"] == 0.5  # u2 never orders
         # the warehouse half and the statistics half give the same analysis
-        logged = experiment_outcomes(ws.warehouse, "exp", settings)
+        logged = experiment_outcomes(ws, "exp", settings)
         assert logged.unit_type == "user" and logged.shares == {"control": 0.5, "treatment": 0.5}
         again = analyze_outcomes(
             logged.outcomes,

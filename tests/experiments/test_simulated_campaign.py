@@ -124,9 +124,9 @@ def test_split_roi_and_every_metric_are_reported(analysis: ExperimentAnalysis) -
 def test_peeking_path_ends_where_the_analysis_does(campaign: Campaign) -> None:
     """Day d of the path is the analysis with a d-day window: the same estimate, the
     sequential interval of the sequential analysis and the fixed one of the plain one."""
-    wh, key = campaign.workspace.warehouse, campaign.key
+    ws, key = campaign.workspace, campaign.key
     path = peeking_path(
-        wh, key, RETENTION_METRICS[0], control="control", treatment="treatment", days=(7, 30)
+        ws, key, RETENTION_METRICS[0], control="control", treatment="treatment", days=(7, 30)
     ).to_pylist()
     assert [r["day"] for r in path] == [7, 30]
     for row in path:

@@ -87,7 +87,7 @@ def test_headline_numbers_are_the_metrics_numbers(shop: Workspace, report: str) 
 
 def test_region_spread_matches_its_definition(shop: Workspace, report: str) -> None:
     wh = shop.warehouse
-    as_of = wh.events_end()
+    as_of = shop.data_end()
     events = resolved_events(wh.table("events"), wh.table("identities"))
     per_region = day_n_retention(
         events.filter(events.ts < as_of),
@@ -176,7 +176,7 @@ def test_a_section_without_data_says_why(shop: Workspace) -> None:
     from liucun.reports._analytics import funnel_section
 
     wh = shop.warehouse
-    as_of = wh.events_end()
+    as_of = shop.data_end()
     assert as_of is not None
     events = wh.table("events")
     ctx = ReportContext(

@@ -53,7 +53,6 @@ from liucun.experiments.stats import (
     srm_test,
     welch_ttest,
 )
-from liucun.warehouse import Warehouse, resolved_events
 from liucun.workspace import Workspace
 
 _ROI = "__roi__"
@@ -207,7 +206,7 @@ def analyze_experiment(
         leaves a variant out.
     """
     workspace.sync()  # exposures are written to state; analyses read the warehouse copy
-    logged = experiment_outcomes(workspace.warehouse, experiment, settings)
+    logged = experiment_outcomes(workspace, experiment, settings)
     return analyze_outcomes(
         logged.outcomes,
         settings,
@@ -220,13 +219,14 @@ def analyze_experiment(
 
 
 def experiment_outcomes(
-    warehouse: Warehouse, experiment: str, settings: AnalysisSettings = DEFAULT_SETTINGS
+    workspace: Workspace, experiment: str, settings: AnalysisSettings = DEFAULT_SETTINGS
 ) -> LoggedOutcomes:
     """Per-unit outcomes of ``experiment`` (:func:`unit_outcomes` from each unit's first
     exposure, over the settings' window, horizon and pre-period), the units per variant,
     the logged split and the unit type. Reads the warehouse's copy of the exposure log
-    as it is (see :func:`analyze_experiment` for the sync)."""
-    exposures = warehouse.table("exposures")
+    as it is (see :func:`analyze_experiment` for the sync); users are counted under
+    merged identities (``workspace.events()``), accounts as logged."""
+    exposures = workspace.table("exposures")
     units = first_exposures(exposures, experiment)
     counts, shares, unit_type = _logged_split(units)
     if not counts:
@@ -237,9 +237,7 @@ def experiment_outcomes(
             f"no exposures are logged for experiment {experiment!r}{listed}; log them with "
             "liucun.experiments.log_exposures"
         )
-    events = warehouse.table("events")
-    if unit_type == "user":
-        events = resolved_events(events, warehouse.table("identities"))
+    events = workspace.events() if unit_type == "user" else workspace.table("events")
     outcomes = unit_outcomes(
         events,
         units,

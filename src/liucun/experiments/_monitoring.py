@@ -22,7 +22,7 @@ from liucun.core import InvalidInput
 from liucun.experiments._analysis import compare
 from liucun.experiments._outcomes import Metric, metric_stat, variant_statistics
 from liucun.experiments.stats import DEFAULT_TUNING
-from liucun.warehouse import Warehouse
+from liucun.workspace import Workspace
 
 
 def _cumulative(table: pa.Table, variant: str, looks: list[object]) -> dict[str, np.ndarray]:
@@ -91,7 +91,7 @@ def monitoring_path(
 
 
 def peeking_path(
-    warehouse: Warehouse,
+    workspace: Workspace,
     experiment: str,
     metric: Metric,
     *,
@@ -114,7 +114,7 @@ def peeking_path(
     rows = []
     for day in days:
         outcomes, *_ = experiment_outcomes(
-            warehouse, experiment, AnalysisSettings(window_days=int(day))
+            workspace, experiment, AnalysisSettings(window_days=int(day))
         )
         sums = variant_statistics(outcomes, [metric]).to_pyarrow()
         found = set(sums.column("variant").to_pylist())

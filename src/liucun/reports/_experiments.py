@@ -21,6 +21,7 @@ from liucun.experiments import (
 from liucun.reports._analytics import ReportContext, _formatted
 from liucun.reports._render import Section, interval_figure
 from liucun.warehouse import Warehouse
+from liucun.workspace import Workspace
 
 #: At most this many experiments (the most recently exposed) get a part of the section.
 MAX_EXPERIMENTS = 3
@@ -69,8 +70,8 @@ def _experiment(sec: Section, ctx: ReportContext, key: str) -> str:
     """One experiment's part of the section: its analysis on the units exposed before
     the report's day, as a lift chart, a monitoring chart, an effects table and a
     sentence (returned) with its split and ROI."""
-    wh = ctx.workspace.warehouse  # type: ignore[union-attr]
-    logged = experiment_outcomes(wh, key)
+    ws = ctx.workspace
+    logged = experiment_outcomes(ws, key)  # type: ignore[arg-type]
     outcomes = logged.outcomes.filter(logged.outcomes.exposed_at < ctx.as_of)
     analysis = analyze_outcomes(
         outcomes,
@@ -83,7 +84,7 @@ def _experiment(sec: Section, ctx: ReportContext, key: str) -> str:
     variants = [v for v in analysis.counts if v != analysis.control]  # sorted by name
     sec.add_figure(_lift_figure(key, analysis, variants))
     if variants:
-        sec.add_figure(_peeking_figure(wh, key, analysis.control, variants[0]))
+        sec.add_figure(_peeking_figure(ws, key, analysis.control, variants[0]))  # type: ignore[arg-type]
     sec.add_table(_effects_table(analysis))
     return _summary(key, analysis)
 
@@ -119,11 +120,11 @@ _BANDS = (
 )
 
 
-def _peeking_figure(wh: Warehouse, key: str, control: str, treatment: str) -> go.Figure:
+def _peeking_figure(ws: Workspace, key: str, control: str, treatment: str) -> go.Figure:
     """The effect on orders per unit as seen on each day after launch, with the
     always-valid and the fixed-horizon interval (:func:`peeking_path`)."""
     path = peeking_path(
-        wh, key, RETENTION_METRICS[0], control=control, treatment=treatment, days=PEEK_DAYS
+        ws, key, RETENTION_METRICS[0], control=control, treatment=treatment, days=PEEK_DAYS
     ).to_pandas()
     path = path[np.isfinite(path.estimate)].rename(columns={"day": "look"})
     fig = go.Figure()

@@ -9,6 +9,7 @@ rows agree with the bulk path; PostgreSQL takes and returns ``timestamptz`` nati
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 import pyarrow as pa
@@ -43,8 +44,7 @@ def insert_exposures(session: Session, rows: pa.Table) -> int:
     logged; return how many were new. The caller commits."""
     connection = session.connection()
     dialect = connection.dialect
-    table = Exposure.__table__
-    stmt = (sqlite.insert if dialect.name == "sqlite" else postgresql.insert)(table)
+    stmt = (sqlite.insert if dialect.name == "sqlite" else postgresql.insert)(Exposure)
     stmt = stmt.on_conflict_do_nothing(index_elements=["exposure_id"])
     compiled = stmt.values({c: None for c in EXPOSURE_COLUMNS}).compile(dialect=dialect)
     columns = _driver_columns(rows.select(list(EXPOSURE_COLUMNS)), dialect.name)
@@ -104,7 +104,9 @@ def exposures_after(session: Session, after_id: int, *, schema: pa.Schema) -> pa
     finally:
         cursor.close()
     full = schema.append(pa.field("id", pa.int64(), nullable=False))
-    columns = list(zip(*records, strict=True)) if records else [[] for _ in names]
+    columns: list[Sequence[Any]] = (
+        list(zip(*records, strict=True)) if records else [[] for _ in names]
+    )
     arrays = dict(zip(names, columns, strict=True))
     return pa.table(
         {f.name: _to_arrow(f, arrays[f.name], connection.dialect.name) for f in full},

@@ -5,7 +5,6 @@ from __future__ import annotations
 import contextlib
 from abc import ABC, abstractmethod
 from collections.abc import Iterator, Sequence
-from datetime import datetime, timedelta
 from pathlib import Path
 
 import ibis.expr.types as ir
@@ -94,14 +93,6 @@ class Warehouse(ABC):
     def materialize(self, expr: ir.Table, *, name: str) -> ir.Table:
         """Compute ``expr`` once into an engine temp table and return that table."""
         return temp_table(self.engine, name, expr)
-
-    def events_end(self) -> datetime | None:
-        """Midnight after the day of the last stored event (UTC, naive): the natural
-        "as of" of the data; None when there are no events."""
-        last = self.engine_table("events").ts.max().to_pyarrow().as_py()
-        if last is None:
-            return None
-        return datetime.combine(last.date() + timedelta(days=1), datetime.min.time())
 
     def count(self, name: str) -> int:
         """Rows in canonical table ``name``."""
