@@ -77,7 +77,10 @@ def _where_to_look(console: Any, workspace: Path, shop: Path, report: Path) -> N
     console.rule("[bold]Where to look")
     console.print(f"Report:           {report.resolve()}  (open it in a browser; works offline)")
     console.print(f"                  file://{report.resolve()}")
-    console.print(f"Workspace:        {workspace.resolve()}  (warehouse.duckdb, liucun.toml)")
+    console.print(
+        f"Workspace:        {workspace.resolve()}  (liucun.toml, warehouse.duckdb, "
+        "state.sqlite, secret.key)"
+    )
     console.print(f"Simulated shop:   {shop.resolve()}  (users.parquet, events/, truth.parquet)")
     console.print(
         f"Try:  .venv/bin/liucun -w {workspace} retention --period week --breakdown "
@@ -88,6 +91,7 @@ def _where_to_look(console: Any, workspace: Path, shop: Path, report: Path) -> N
         f"      .venv/bin/liucun -w {workspace} uplift policy --max-customers 5000 --list treat.csv"
     )
     console.print(f"      .venv/bin/liucun -w {workspace} quarantine show")
+    console.print(f"      .venv/bin/liucun -w {workspace} state status")
     console.print(
         f"      .venv/bin/liucun -w {workspace} ingest events YOUR_ORDERS.csv "
         "--event-type order --map YOUR_TIME_COLUMN=ts --currency CNY"
