@@ -97,3 +97,27 @@ def test_init_puts_state_on_postgresql_when_asked(tmp_path: Path) -> None:
         status = runner.invoke(app, ["-w", str(tmp_path / "ws"), "state", "status"])
         assert status.exit_code == 0 and "postgresql" in status.output
         assert not (tmp_path / "ws" / "state.sqlite").exists()
+
+
+def test_migrations_and_syncs_are_in_the_audit_log(tmp_path: Path, state_url: str) -> None:
+    import json
+
+    from sqlalchemy import select
+
+    from liucun.core import SimulatedClock
+    from liucun.state import AuditEntry
+
+    clock = SimulatedClock(T0)
+    with init_workspace(tmp_path / "ws", state_url=state_url, clock=clock) as ws:
+        log_exposures(ws.state, assign(Experiment("c"), UNITS[:30]), ts=T0, clock=clock)
+        clock.advance(timedelta(hours=2))
+        ws.sync()
+        ws.sync()  # a no-op leaves no entry
+        with ws.state.read() as session:
+            entries = session.scalars(select(AuditEntry).order_by(AuditEntry.id)).all()
+    assert [e.action for e in entries] == ["state.migrate", "sync"]
+    migrate, synced = entries
+    assert json.loads(migrate.details) == {"from": None, "ran": ["0001"], "adopted_exposures": 0}
+    assert migrate.at == T0 and synced.at == T0 + timedelta(hours=2)
+    assert synced.target == "exposures" and json.loads(synced.details)["copied"] == 30
+    assert synced.actor == migrate.actor != ""

@@ -73,6 +73,8 @@ def sync(ws: Workspace) -> SyncResult:
             fresh = exposures_after(session, max(0, last_id - OVERLAP), schema=schema)
             top, rows = max_exposure_id(session), count_exposures(session)
         copied = _copy(wh, fresh, top=top, rows=rows, now=ws.clock.now())
+    if copied:
+        ws.audit("sync", target="exposures", copied=copied, last_id=top)
     return SyncResult(copied={"exposures": copied})
 
 

@@ -14,7 +14,9 @@ part they need, as an argument.
 from __future__ import annotations
 
 import contextlib
+import getpass
 import logging
+import os
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -34,7 +36,14 @@ from liucun.core import (
 )
 from liucun.core._hashing import keyed_hash
 from liucun.schema import TABLES
-from liucun.state import StateStore, connect_state, current_revision, state_url_for, upgrade
+from liucun.state import (
+    StateStore,
+    connect_state,
+    current_revision,
+    record_audit,
+    state_url_for,
+    upgrade,
+)
 from liucun.warehouse import (
     Warehouse,
     canonical_customers,
@@ -148,6 +157,13 @@ class Workspace:
                 before = current_revision(store)
                 ran = upgrade(store)
                 adopted = adopt_warehouse_exposures(self.warehouse, store) if before is None else 0
+                if ran:
+                    _audit(
+                        store,
+                        self.clock,
+                        "state.migrate",
+                        details={"from": before, "ran": ran, "adopted_exposures": adopted},
+                    )
                 if ran and before is None and (adopted or not self._creating):
                     log.warning(
                         "created the state database of %s (%s; the workspace predates it) "
@@ -178,6 +194,11 @@ class Workspace:
             check_key(self.state, key, source, self.clock)
             self._hash_key = key
         return self._hash_key
+
+    def audit(self, action: str, *, target: str | None = None, **details: object) -> None:
+        """Record ``action`` in the state's audit log (who: the OS user of this process;
+        when: the workspace clock). ``details`` must hold no contact data."""
+        _audit(self.state, self.clock, action, target=target, details=details or None)
 
     def keyed_hash(self, value: str) -> str:
         """HMAC-SHA-256 of ``value`` under the workspace key (64 hex digits)."""
@@ -224,6 +245,24 @@ class Workspace:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def _audit(
+    store: StateStore,
+    clock: Clock,
+    action: str,
+    *,
+    target: str | None = None,
+    details: dict[str, object] | None = None,
+) -> None:
+    try:
+        actor = getpass.getuser()
+    except (KeyError, OSError):  # no login name (e.g. a container without /etc/passwd)
+        actor = f"uid {os.getuid()}"
+    with store.write() as session:
+        record_audit(
+            session, at=clock.now(), actor=actor, action=action, target=target, details=details
+        )
 
 
 def init_workspace(
