@@ -122,6 +122,8 @@ def retention(
         returns = returns.select("_unit", _rp=cohort.start(returns.ts)).distinct()
         cohorts = _calendar_cohorts(known, returns, return_event, cohort)
     cohorts = _with_user_breakdown(cohorts, known, users, breakdown, cohort.on_event(known))
+    if breakdown:
+        cohorts = cohorts.mutate(breakdown=_breakdown_value(cohorts.breakdown))
     hits = _rolling_hits(cohorts, returns) if rolling else _calendar_hits(cohorts, returns, period)
     sizes = cohorts.group_by(keys).aggregate(cohort_size=cohorts._unit.nunique())
     if kind == "bracketed":
@@ -237,6 +239,19 @@ def _with_user_breakdown(
         )
     attrs = users.select(_unit=users.user_id, breakdown=users[breakdown])
     return cohorts.left_join(attrs, "_unit").drop("_unit_right")
+
+
+#: The breakdown group of cohorts whose breakdown value is missing.
+MISSING_BREAKDOWN = "unknown"
+
+
+def _breakdown_value(value: ir.Value) -> ir.StringValue:
+    """The breakdown as text, a missing value as its own group :data:`MISSING_BREAKDOWN`.
+
+    Cells are matched on the breakdown when counts meet cohort sizes; a NULL never
+    equals a NULL in a join, so cohorts without a value used to show 0 returns (issue 10).
+    """
+    return value.cast("string").fill_null(MISSING_BREAKDOWN)
 
 
 def _n_period_counts(hits: ir.Table, keys: list[str], max_period: int) -> ir.Table:

@@ -1,10 +1,11 @@
-"""Unbounded retention against a reference written from the definition alone.
+"""Retention against references written from the definition alone (issue 10).
 
-docs/metrics.md: of the users whose first order fell in week 0, the share with an order
+Unbounded, docs/metrics.md: of the users whose first order fell in week 0, the share with an order
 in week ``k`` *or later*. The reference below is plain Python over the rows (no Ibis, no
 code of the library), and the histories run far past the periods shown, which is where
 a count that drops late returns before taking "or later" goes wrong (issue 10: 240 of
-260 weekly cells of a real 34-week history were too low).
+260 weekly cells of a real 34-week history were too low). Breakdowns: cohorts whose
+value is missing form their own group and change no other group's counts.
 """
 
 from __future__ import annotations
@@ -88,3 +89,49 @@ def test_a_return_after_the_last_period_shown_still_counts() -> None:
     orders = [("u1", MONDAY), ("u1", MONDAY + timedelta(weeks=20)), ("u2", MONDAY)]
     got = liucun_counts(orders, 12)
     assert got == {(MONDAY, k): 1 for k in range(1, 13)}
+
+
+def test_missing_breakdown_values_are_their_own_group() -> None:
+    """u2 and u3 have no acquisition channel: they form the group 'unknown' with their
+    real returns, and the groups add up to the counts without a breakdown."""
+    orders = [
+        ("u1", MONDAY),
+        ("u1", MONDAY + timedelta(weeks=1)),
+        ("u2", MONDAY),
+        ("u2", MONDAY + timedelta(weeks=1)),
+        ("u3", MONDAY),
+        ("u3", MONDAY + timedelta(weeks=2)),
+    ]
+    frame = pd.DataFrame(
+        {
+            "user_id": [u for u, _ in orders],
+            "event_type": "order",
+            "ts": [datetime.combine(d, datetime.min.time(), tzinfo=UTC) for _, d in orders],
+        }
+    )
+    users = ibis.memtable(
+        pd.DataFrame({"user_id": ["u1", "u2", "u3"], "acquisition_channel": ["ads", None, None]})
+    )
+    for kind in ("n-period", "unbounded"):
+        table = retention(
+            ibis.memtable(frame),
+            period="week",
+            kind=kind,
+            max_period=2,
+            breakdown="acquisition_channel",
+            users=users,
+            as_of=AS_OF,
+        ).execute()
+        got = {
+            (r.breakdown, int(r.period)): (int(r.cohort_size), int(r.retained))
+            for r in table.itertuples()
+        }
+        week1 = 1 if kind == "n-period" else 2  # u3 returns in week 2 only
+        assert got == {
+            ("ads", 0): (1, 1),
+            ("ads", 1): (1, 1),
+            ("ads", 2): (1, 0),
+            ("unknown", 0): (2, 2),
+            ("unknown", 1): (2, week1),
+            ("unknown", 2): (2, 1),
+        }, kind
