@@ -92,3 +92,33 @@ def test_refuses_what_it_cannot_use() -> None:
         CustomerValueModel().fit(empty)
     with pytest.raises(NotFittedError, match="not fitted"):
         CustomerValueModel().predict(empty)
+
+
+def test_zero_value_repeat_buyers_are_scored(
+    cdnow: tuple[pd.DataFrame, CustomerValueModel],
+) -> None:
+    """A real export has orders of value 0 (issue 10: `liucun train` died on 80 of them).
+    Fit leaves such buyers out of Gamma-Gamma; predict gives them the model's weighted
+    mean at m = 0 (Fader, Hardie & Lee 2005b, eq. 5: the population mean p·γ/(q − 1)
+    weighted by (q − 1)/(p·x + q − 1), plus x·m weighted by p·x/(p·x + q − 1))."""
+    summary, _ = cdnow
+    shop = summary.copy()
+    repeat = shop.index[shop.frequency > 0][:80]
+    shop.loc[repeat, "monetary_value"] = 0.0
+    model = CustomerValueModel().fit(shop)
+    got = model.predict(shop).set_index("user_id").expected_order_value
+    p, q, gamma = (model.spend_model_.params_[k] for k in ("p", "q", "gamma"))  # type: ignore[union-attr]
+    x = shop.loc[repeat, "frequency"].to_numpy(float)
+    weight = (q - 1) / (p * x + q - 1)
+    expected = weight * p * gamma / (q - 1) + (1 - weight) * 0.0
+    np.testing.assert_allclose(got[shop.loc[repeat, "user_id"]].to_numpy(), expected, rtol=1e-12)
+    others = shop.index.difference(repeat)
+    gg = GammaGammaModel.from_params(model.spend_model_.params_)  # type: ignore[union-attr]
+    np.testing.assert_allclose(
+        got[shop.loc[others, "user_id"]].to_numpy(),
+        gg.conditional_expected_spend(
+            shop.loc[others, "frequency"].to_numpy(float),
+            shop.loc[others, "monetary_value"].to_numpy(float),
+        ),
+        rtol=1e-12,
+    )

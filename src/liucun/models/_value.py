@@ -103,7 +103,7 @@ class CustomerValueModel(Estimator):
         model = self.orders_model_
         out["p_alive"] = model.p_alive(x, tx, big_t)
         if self.spend_model_ is not None:
-            value = self.spend_model_.conditional_expected_spend(x, m)
+            value = _expected_spend(self.spend_model_, x, m)
         else:
             value = np.full(len(x), self.mean_order_value_)
         out["expected_order_value"] = value
@@ -119,6 +119,22 @@ class CustomerValueModel(Estimator):
         if self.spend_model_ is not None:
             out |= {f"gamma_gamma.{k}": float(v) for k, v in self.spend_model_.params_.items()}
         return out
+
+
+def _expected_spend(model: GammaGammaModel, x: np.ndarray, m: np.ndarray) -> np.ndarray:
+    """Gamma-Gamma's ``E[Z | x, m_x]`` for every customer, zero-value repeat buyers too.
+
+    Gamma-Gamma is fitted on repeat buyers with a positive mean value (a real export has
+    orders of value 0). For a repeat buyer whose repeat orders were all worth 0 the same
+    weighted mean is taken at ``m_x = 0``: ``p * gamma / (p * x + q - 1)``, the limit of
+    the formula, shrunk from the population mean toward 0 the more orders they made.
+    """
+    zero = (x > 0) & (m <= 0)
+    value = model.conditional_expected_spend(x, np.where(zero, 1.0, m))
+    if zero.any():
+        p, q, gamma = (model.params_[k] for k in ("p", "q", "gamma"))
+        value = np.where(zero, p * gamma / (p * x + q - 1), value)
+    return value
 
 
 def _arrays(summary: pd.DataFrame) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
