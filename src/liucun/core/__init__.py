@@ -32,8 +32,10 @@ from liucun.core._logging import (
     redact_contact_data,
 )
 from liucun.core._settings import (
+    DEFAULT_FUNNEL,
     SETTINGS_FILE,
     IngestSettings,
+    ReportingSettings,
     Settings,
     StateSettings,
     check_timezone,
@@ -41,6 +43,7 @@ from liucun.core._settings import (
 )
 
 __all__ = [
+    "DEFAULT_FUNNEL",
     "SETTINGS_FILE",
     "Clock",
     "ConfigError",
@@ -54,6 +57,7 @@ __all__ = [
     "NothingLoaded",
     "RedactContactData",
     "RejectRateExceeded",
+    "ReportingSettings",
     "Settings",
     "SimulatedClock",
     "StateError",

@@ -55,6 +55,12 @@ class IngestSettings(BaseModel):
         description="ISO 4217 currency of order/refund rows that carry none, e.g. 'CNY'; "
         "None = such rows are quarantined.",
     )
+    max_order_value: float = Field(
+        1e9,
+        gt=0,
+        description="Order/refund revenue above this (in the row's own currency) is "
+        "quarantined as implausible.",
+    )
 
     @field_validator("source_timezone")
     @classmethod
@@ -64,16 +70,47 @@ class IngestSettings(BaseModel):
     @field_validator("currency")
     @classmethod
     def _currency(cls, value: str | None) -> str | None:
-        # The shape only: ingest checks the code against ISO 4217 (core cannot import it).
-        if value is None:
-            return None
-        code = value.strip().upper()
-        if len(code) != 3 or not code.isascii() or not code.isalpha():
-            raise ValueError(
-                f"ingest.currency {value!r} is not an ISO 4217 code; use three letters "
-                "such as CNY, USD or EUR"
-            )
-        return code
+        return check_currency_code(value, "ingest.currency")
+
+
+def check_currency_code(value: str | None, setting: str) -> str | None:
+    """Upper-case ``value`` if it has the shape of an ISO 4217 code, else raise ``ValueError``."""
+    # The shape only: ingest checks the code against ISO 4217 (core cannot import it).
+    if value is None:
+        return None
+    code = value.strip().upper()
+    if len(code) != 3 or not code.isascii() or not code.isalpha():
+        raise ValueError(
+            f"{setting} {value!r} is not an ISO 4217 code; use three letters "
+            "such as CNY, USD or EUR"
+        )
+    return code
+
+
+DEFAULT_FUNNEL = ("visit", "view", "add_to_cart", "order")
+
+
+class ReportingSettings(BaseModel):
+    """How figures are reported: currency, report cohorts, the report's funnel."""
+
+    currency: str | None = Field(
+        None,
+        description="ISO 4217 code every money figure is converted to at the order date's "
+        "FX rate (see 'liucun ingest fx'); None = amounts are reported as recorded.",
+    )
+    heatmap_cohorts: int = Field(
+        12, ge=1, le=120, description="The report's heatmap shows this many most recent cohorts."
+    )
+    funnel: list[str] = Field(
+        default_factory=lambda: list(DEFAULT_FUNNEL),
+        min_length=2,
+        description="Event types of the report's funnel, in order.",
+    )
+
+    @field_validator("currency")
+    @classmethod
+    def _currency(cls, value: str | None) -> str | None:
+        return check_currency_code(value, "reporting.currency")
 
 
 class StateSettings(BaseModel):
@@ -105,6 +142,7 @@ class Settings(BaseSettings):
     )
     ingest: IngestSettings = Field(default_factory=IngestSettings)
     state: StateSettings = Field(default_factory=StateSettings)
+    reporting: ReportingSettings = Field(default_factory=ReportingSettings)
 
     @field_validator("reporting_timezone")
     @classmethod
