@@ -1,6 +1,7 @@
 """Ingestion: read files, map columns, validate, quarantine, deduplicate, resolve identities."""
 
 from liucun.ingest._columns import normalize_name, parse_mapping
+from liucun.ingest._fx import FxLoadResult, load_fx_rates, read_fx_rates
 from liucun.ingest._identity import IdentityChanges, identity_changes, resolve_identities
 from liucun.ingest._inspect import WarehouseStatus, quarantined_rows, warehouse_status
 from liucun.ingest._load import (
@@ -13,6 +14,7 @@ from liucun.ingest._load import (
 from liucun.ingest._sources import Source, discover, file_format, sniff
 
 __all__ = [
+    "FxLoadResult",
     "IdentityChanges",
     "IngestOptions",
     "IngestResult",
@@ -24,9 +26,11 @@ __all__ = [
     "ingest_events",
     "ingest_tables",
     "ingest_users",
+    "load_fx_rates",
     "normalize_name",
     "parse_mapping",
     "quarantined_rows",
+    "read_fx_rates",
     "resolve_identities",
     "sniff",
     "warehouse_status",

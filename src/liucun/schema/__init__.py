@@ -18,6 +18,7 @@ from liucun.schema._privacy import (
 from liucun.schema._tables import (
     EVENTS,
     EXPOSURES,
+    FX_RATES,
     IDENTITIES,
     IDENTITY_LINKS,
     LOADS,
@@ -38,6 +39,7 @@ __all__ = [
     "EVENTS",
     "EVENT_TYPE_GROUPS",
     "EXPOSURES",
+    "FX_RATES",
     "HASH_MARK",
     "IDENTITIES",
     "IDENTITY_LINKS",

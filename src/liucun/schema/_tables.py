@@ -176,6 +176,14 @@ SYNC_CURSORS: tuple[Column, ...] = (
     Column("synced_at", TS, True, "When the copy committed."),
 )
 
+FX_RATES: tuple[Column, ...] = (
+    Column("date", pa.date32(), True, "Day the rate applies from (until the next rate's day)."),
+    Column("currency", pa.string(), True, "ISO 4217 code of the currency converted."),
+    Column("quote", pa.string(), True, "ISO 4217 code the rate is expressed in."),
+    Column("rate", pa.float64(), True, "Units of quote one unit of currency buys that day."),
+    Column("source", pa.string(), True, "File the rate was loaded from."),
+)
+
 TABLES: dict[str, tuple[Column, ...]] = {
     "events": EVENTS,
     "users": USERS,
@@ -186,6 +194,7 @@ TABLES: dict[str, tuple[Column, ...]] = {
     "exposures": EXPOSURES,
     "scores": SCORES,
     "sync_cursors": SYNC_CURSORS,
+    "fx_rates": FX_RATES,
 }
 
 
