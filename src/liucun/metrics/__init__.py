@@ -9,6 +9,7 @@ from liucun.metrics._commerce import (
     repurchase_rate,
     time_to_second_order,
 )
+from liucun.metrics._money import FX_FIX, convert_money
 from liucun.metrics._periods import PERIODS, days_between, period_start
 from liucun.metrics._properties import has_deal, property_number, property_text
 from liucun.metrics._retention import (
@@ -23,11 +24,13 @@ from liucun.metrics._retention import (
 
 __all__ = [
     "DEFAULT_BRACKETS",
+    "FX_FIX",
     "KINDS",
     "PERIODS",
     "Bracket",
     "active_users",
     "churn_rate",
+    "convert_money",
     "day_n_retention",
     "days_between",
     "funnel",

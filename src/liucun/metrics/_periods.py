@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, time, timedelta
 from typing import Literal
+from zoneinfo import ZoneInfo
 
 import ibis
 import ibis.expr.types as ir
 
-from liucun.core import ConfigError
+from liucun.core import ConfigError, as_utc
 from liucun.warehouse import from_utc_timestamp
 
 Period = Literal["day", "week", "month"]
@@ -75,3 +77,16 @@ def days_between(later: ir.TimestampValue, earlier: ir.TimestampValue) -> ir.Flo
     a = later.cast("timestamp").truncate("s")
     b = earlier.cast("timestamp").truncate("s")
     return a.delta(b, unit="second").cast("float64") / 86400.0
+
+
+def window_start(as_of: datetime, days: int, timezone: str = "UTC") -> datetime:
+    """The start (aware UTC) of the ``days`` calendar days in ``timezone`` that end with
+    the day holding the last instant before ``as_of``: a window of whole local days.
+
+    In UTC with ``as_of`` at midnight this is ``as_of - days``; elsewhere the window's
+    first day starts at local midnight (so a day is a day of the reporting time zone).
+    """
+    zone = ZoneInfo(timezone)
+    last = (as_utc(as_of) - timedelta(microseconds=1)).astimezone(zone).date()
+    first = last - timedelta(days=days - 1)
+    return datetime.combine(first, time(), tzinfo=zone).astimezone(UTC)

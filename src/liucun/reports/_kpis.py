@@ -2,15 +2,31 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import datetime
 
+import ibis
 import ibis.expr.types as ir
 import pandas as pd
 
-from liucun.metrics import churn_rate, day_n_retention, ltv_cac, order_value, repurchase_rate
+from liucun.metrics import (
+    Bracket,
+    churn_rate,
+    convert_money,
+    day_n_retention,
+    ltv_cac,
+    order_value,
+    repurchase_rate,
+    retention,
+    weighted_mean,
+)
+from liucun.metrics._periods import window_start
 
 #: How a KPI's value reads: a count, a rate (0–1), an amount of money, or a ratio.
 KPI_KINDS = ("count", "rate", "money", "ratio")
+#: Event types that show a customer chose to be active (messages sent *to* them do not).
+ACTIVITY_EVENT_TYPES = ("visit", "search", "view", "add_to_cart", "order", "review", "share")
+#: Windows (days after the first order) of the headline repeat-purchase rates.
+REPEAT_WINDOWS = (30, 90)
 
 
 def headline_kpis(
@@ -21,42 +37,53 @@ def headline_kpis(
     timezone: str = "UTC",
     lookback_days: int = 90,
     horizon_days: int = 90,
+    currency: str | None = None,
+    fx_rates: ir.Table | None = None,
 ) -> pd.DataFrame:
     """The headline KPIs up to ``as_of``: one row per ``metric, by, value, kind``.
 
+    Every window is made of whole calendar days in ``timezone`` (the reporting time
+    zone) ending with the day of the last instant before ``as_of``.
+
     - active customers: ordered in the last ``lookback_days``;
-    - D1/D7/D30 order retention (daily first-order cohorts in ``timezone``, complete
-      cohorts only);
+    - D1/D7/D30 activity retention, where behaviour events (visit, view, …) exist:
+      daily first-activity cohorts, active again on exactly day N, complete cohorts only;
+    - repeat purchase within 30 / 90 days of the first order: of the customers whose
+      first order's day is at least N days before the data end, the share with another
+      order on one of the N days after it (docs/metrics.md);
     - repurchase rate over the last 365 days;
     - churn rate: customers active in the ``lookback_days`` before ``as_of -
       horizon_days`` with no order in the ``horizon_days`` since;
-    - AOV over the last 365 days, one row per currency, the most ordered currency first;
+    - revenue, AOV and ARPU over the last 365 days: one row each per currency (the most
+      ordered currency first), or, with ``currency`` (the reporting currency), one row
+      each in it, every amount converted at its day's rate from ``fx_rates``
+      (:func:`liucun.metrics.convert_money`); money rows name their currency in ``by``;
     - LTV/CAC per acquisition channel and over all channels (``by = "all channels"``).
 
     ``events`` should be the resolved events (merged identities count once).
     """
     events = events.filter(events.ts < as_of)
-    year_ago = as_of - timedelta(days=365)
+    events = convert_money(events, fx_rates, currency=currency, timezone=timezone)
+    year_ago = window_start(as_of, 365, timezone)
     rows: list[tuple[str, str, float | None, str]] = []
-    active = repurchase_rate(events, start=as_of - timedelta(days=lookback_days)).to_pandas()
+    active = repurchase_rate(events, start=window_start(as_of, lookback_days, timezone))
     rows.append(
         (
             f"active customers (ordered in the last {lookback_days} days)",
             "",
-            _num(active.buyers.iloc[0]),
+            _num(active.to_pandas().buyers.iloc[0]),
             "count",
         )
     )
-    d = day_n_retention(events, as_of=as_of, timezone=timezone).to_pandas()
-    for r in d.itertuples():
-        rows.append((f"D{r.period} order retention", "", _num(r.rate), "rate"))
+    for day, rate in activity_retention(events, as_of=as_of, timezone=timezone).items():
+        rows.append((f"D{day} activity retention", "", rate, "rate"))
+    for days, rate in repeat_purchase(events, as_of=as_of, timezone=timezone).items():
+        rows.append((f"repeat purchase within {days} days of the first order", "", rate, "rate"))
     rep = repurchase_rate(events, start=year_ago).to_pandas().iloc[0]
     rows.append(("repurchase rate (last 365 days)", "", _num(rep.rate), "rate"))
+    cutoff = window_start(as_of, horizon_days, timezone)
     churn = churn_rate(
-        events,
-        cutoff=as_of - timedelta(days=horizon_days),
-        lookback_days=lookback_days,
-        horizon_days=horizon_days,
+        events, cutoff=cutoff, lookback_days=lookback_days, horizon_days=horizon_days
     ).to_pandas()
     rows.append(
         (
@@ -67,13 +94,71 @@ def headline_kpis(
         )
     )
     aov = order_value(events, start=year_ago).to_pandas()
-    for r in aov.sort_values(["orders", "currency"], ascending=[False, True]).itertuples():
-        rows.append(("AOV (last 365 days)", str(r.currency), _num(r.aov), "money"))
+    aov = aov.sort_values(["orders", "currency"], ascending=[False, True])
+    for column, label in (("aov", "AOV"), ("revenue", "revenue"), ("arpu", "ARPU")):
+        for r in aov.itertuples():
+            rows.append(
+                (f"{label} (last 365 days)", str(r.currency), _num(getattr(r, column)), "money")
+            )
     channels = ltv_cac(events, users, as_of=as_of).to_pandas()
     for r in channels.itertuples():
         rows.append(("LTV/CAC", str(r.channel), _num(r.ltv_cac), "ratio"))
     rows.append(("LTV/CAC", "all channels", overall_ltv_cac(channels), "ratio"))
     return pd.DataFrame(rows, columns=["metric", "by", "value", "kind"])
+
+
+def activity_retention(
+    events: ir.Table,
+    *,
+    as_of: datetime,
+    timezone: str = "UTC",
+    days: tuple[int, ...] = (1, 7, 30),
+) -> dict[int, float | None]:
+    """D1/D7/D30 activity retention: daily cohorts of each customer's first activity
+    (any of :data:`ACTIVITY_EVENT_TYPES`), the share active again on exactly day N, over
+    the complete cohorts. Empty when the events hold no behaviour besides orders (then
+    activity retention would only repeat order retention)."""
+    acts = events.filter(events.event_type.isin(list(ACTIVITY_EVENT_TYPES)))
+    behaviour = acts.filter(acts.event_type != "order").limit(1).count().to_pyarrow().as_py()
+    if not behaviour:
+        return {}
+    acts = acts.mutate(event_type=ibis.literal("activity"))
+    table = day_n_retention(
+        acts,
+        days=days,
+        cohort_event="activity",
+        return_event="activity",
+        as_of=as_of,
+        timezone=timezone,
+    ).to_pandas()
+    got = {int(r.period): _num(r.rate) for r in table.itertuples()}
+    return {d: got.get(d) for d in days}
+
+
+def repeat_purchase(
+    events: ir.Table,
+    *,
+    as_of: datetime,
+    timezone: str = "UTC",
+    windows: tuple[int, ...] = REPEAT_WINDOWS,
+) -> dict[int, float | None]:
+    """Repeat purchase within N days of the first order, per N in ``windows``.
+
+    Of the customers whose first order's day (in ``timezone``) is followed by N complete
+    days before ``as_of``, the share with another order on one of those N days (days 1 …
+    N after the first order's day; a second order on the first day itself does not
+    count). None when no customer's window is complete yet."""
+    brackets = [Bracket(str(n), 1, n) for n in windows]
+    table = retention(
+        events,
+        period="day",
+        kind="bracketed",
+        brackets=brackets,
+        as_of=as_of,
+        timezone=timezone,
+    )
+    got = {str(r.period): _num(r.rate) for r in weighted_mean(table).to_pandas().itertuples()}
+    return {n: got.get(str(n)) for n in windows}
 
 
 def overall_ltv_cac(channels: pd.DataFrame) -> float | None:
