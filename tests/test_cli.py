@@ -582,7 +582,8 @@ def test_metrics_and_segments_commands(workspace: Path, tmp_path: Path) -> None:
     rows = {(r["metric"], r["by"]): r["value"] for r in csv.DictReader(io.StringIO(out))}
     assert float(rows[("repurchase rate (last 365 days)", "")]) == 0.5
     assert float(rows[("AOV (last 365 days)", "USD")]) == 20.0
-    assert float(rows[("D1 order retention", "")]) == 0.5  # cohorts Jan 1 (u1) and Jan 3 (u2)
+    # no first order has 30 whole days after it by Jan 10: no rate yet, not 0
+    assert rows[("repeat purchase within 30 days of the first order", "")] == ""
     code, out = run(
         [
             "-w",

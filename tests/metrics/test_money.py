@@ -25,6 +25,7 @@ def _engine() -> Iterator[None]:
     yield
     ibis.set_backend(before)
 
+
 RATES = [  # date, currency, CNY per unit (no rate on 01-02…01-04 for USD: a "weekend")
     (date(2024, 1, 1), "USD", 7.0),
     (date(2024, 1, 5), "USD", 7.2),

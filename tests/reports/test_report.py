@@ -6,6 +6,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+import ibis
 import numpy as np
 import pandas as pd
 import pytest
@@ -21,6 +22,7 @@ from liucun.reports import (
     overall_ltv_cac,
     region_dispersion,
 )
+from liucun.reports._kpis import ACTIVITY_EVENT_TYPES
 from liucun.warehouse import resolved_events
 from liucun.workspace import Workspace
 
@@ -77,8 +79,14 @@ def test_headline_numbers_are_the_metrics_numbers(shop: Workspace, report: str) 
     assert as_of is not None
     events = shop.events()
     kpis = headline_kpis(events, shop.customers(), as_of=as_of)  # the report's users
-    d30 = kpis[kpis.metric == "D30 order retention"].value.iloc[0]
-    direct = day_n_retention(events.filter(events.ts < as_of), days=(30,), as_of=as_of)
+    d30 = kpis[kpis.metric == "D30 activity retention"].value.iloc[0]
+    acts = events.filter(events.ts < as_of)
+    acts = acts.filter(acts.event_type.isin(list(ACTIVITY_EVENT_TYPES))).mutate(
+        event_type=ibis.literal("activity")
+    )
+    direct = day_n_retention(
+        acts, days=(30,), cohort_event="activity", return_event="activity", as_of=as_of
+    )
     assert d30 == pytest.approx(direct.to_pandas().rate.iloc[0], rel=1e-12)
     header = _sections(report)["kpis"]
     for card in kpi_cards(kpis):
