@@ -93,7 +93,7 @@ def retention_cmd(
             breakdown=breakdown,
             users=ws.customers(),
             max_period=max_period,
-            as_of=stop,
+            as_of=stop or _as_of(None, ws),  # the report's as-of: one convention
             week_start=week_start,
             rolling=rolling,
             timezone=timezone or ws.settings.reporting_timezone,
@@ -139,7 +139,12 @@ def metrics_cmd(
         end = _as_of(as_of, ws)
         events = ws.events()
         frame = headline_kpis(
-            events, ws.customers(), as_of=end, timezone=ws.settings.reporting_timezone
+            events,
+            ws.customers(),
+            as_of=end,
+            timezone=ws.settings.reporting_timezone,
+            currency=ws.settings.reporting.currency,
+            fx_rates=ws.table("fx_rates"),
         ).drop(columns="kind")
     _emit(frame, fmt, title=f"Metrics up to {end:%Y-%m-%d}", out=out)
 
