@@ -29,6 +29,7 @@ import pyarrow as pa
 from sklearn.base import clone
 
 from liucun.core import ConfigError, InvalidInput, as_utc, midnight
+from liucun.metrics import convert_money
 from liucun.models._registry import ModelCard, ModelDraft, json_ready, load_model, save_model
 from liucun.models._value import CustomerValueModel, value_summary
 from liucun.models.btyd import FitWarning
@@ -127,7 +128,7 @@ def _train(
 
     ``churn`` is an unfitted template: every fit uses a clone of it.
     """
-    events, users = workspace.events(), workspace.customers()
+    events, users = _money(workspace), workspace.customers()
     end = _training_end(events, as_of)
     test_at = end - timedelta(days=horizon_days)
     backtest = _run_backtest(events, users, clone(churn), test_at, options, step)
@@ -161,6 +162,7 @@ def _train(
                 "random_state": churn.random_state,
             },
             "value": value.params(),
+            "currency": workspace.settings.reporting.currency,
             "value_penalizers": value.penalizers_,
         },
     )
@@ -170,6 +172,31 @@ def _train(
     return TrainingResult(
         card=saved, comparison=backtest.comparison, value_deciles=backtest.value_deciles
     )
+
+
+def _money(workspace: Workspace) -> ir.Table:
+    """The resolved events with money in the reporting currency (``[reporting] currency``;
+    as recorded when it is unset): CLV and every monetary feature add like with like."""
+    settings = workspace.settings
+    return convert_money(
+        workspace.events(),
+        workspace.table("fx_rates"),
+        currency=settings.reporting.currency,
+        timezone=settings.reporting_timezone,
+    )
+
+
+def _check_currency(workspace: Workspace, card: ModelCard) -> None:
+    """A model's order values are in the currency it was trained in; scoring in another
+    would mix units."""
+    trained = (card.params or {}).get("currency")
+    now = workspace.settings.reporting.currency
+    if trained != now:
+        raise ConfigError(
+            f"model {card.version} was trained with amounts in "
+            f"{trained or 'their recorded currencies'}, but [reporting] currency is "
+            f"{now or 'unset'}; retrain with `liucun train` (or set the currency back)"
+        )
 
 
 def _training_end(events: ir.Table, as_of: date | datetime | None) -> datetime:
@@ -347,7 +374,8 @@ def _score(
     bundle, card = load_model(workspace.models_dir, MODEL_NAME, version)
     churn: ChurnModel = bundle["churn"]
     value: CustomerValueModel = bundle["value"]
-    events, users = workspace.events(), workspace.customers()
+    _check_currency(workspace, card)
+    events, users = _money(workspace), workspace.customers()
     end = as_utc(as_of) if as_of is not None else workspace.data_end()
     if end is None:
         raise ConfigError("the warehouse has no events yet; ingest orders before scoring")
