@@ -53,6 +53,7 @@ from liucun.experiments.stats import (
     srm_test,
     welch_ttest,
 )
+from liucun.metrics import in_reporting_currency
 from liucun.workspace import Workspace
 
 _ROI = "__roi__"
@@ -238,6 +239,7 @@ def experiment_outcomes(
             "liucun.experiments.log_exposures"
         )
     events = workspace.events() if unit_type == "user" else workspace.table("events")
+    events = in_reporting_currency(events, workspace.table("fx_rates"), workspace.settings)
     outcomes = unit_outcomes(
         events,
         units,

@@ -68,8 +68,10 @@ def unit_outcomes(
         (NULL when none within the horizon) with ``has_next_order``, and the pre-period
         ``pre_orders``, ``pre_revenue``, ``pre_coupon_cost``, ``pre_net_revenue`` and
         ``active_before`` (an order in the pre-period, 0/1). All counts and amounts are
-        0 when the unit has no events. Amounts are summed as stored: convert currencies
-        before comparing shops that sell in several.
+        0 when the unit has no events. Amounts are summed as given: pass events through
+        :func:`liucun.metrics.convert_money` (``experiment_outcomes`` does, with the
+        reporting currency) to add several currencies; a ``discount`` is then converted
+        at its row's ``fx_rate``.
     """
     _check_outcome_options(units, window_days, horizon_days, pre_days, unit_type)
     key = "user_id" if unit_type == "user" else "account_id"
@@ -110,6 +112,8 @@ def _priced_events(
     )
     props = e.properties.fill_null("")
     discount = property_number(props, "discount")
+    if "fx_rate" in e.columns:  # converted events: the discount is in the row's currency
+        discount = discount * e.fx_rate.fill_null(1.0)
     is_coupon = e.event_type == "coupon_redeemed"
     if coupon_campaign is not None:
         is_coupon &= props.re_search(_campaign_pattern(coupon_campaign))

@@ -9,7 +9,7 @@ from liucun.metrics._commerce import (
     repurchase_rate,
     time_to_second_order,
 )
-from liucun.metrics._money import FX_FIX, convert_money
+from liucun.metrics._money import FX_FIX, convert_money, in_reporting_currency
 from liucun.metrics._periods import PERIODS, days_between, period_start
 from liucun.metrics._properties import has_deal, property_number, property_text
 from liucun.metrics._retention import (
@@ -35,6 +35,7 @@ __all__ = [
     "days_between",
     "funnel",
     "has_deal",
+    "in_reporting_currency",
     "lifecycle",
     "ltv_cac",
     "order_value",

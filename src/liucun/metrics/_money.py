@@ -4,7 +4,9 @@
 ``currency`` and ``currency`` set to it, so every money metric downstream (revenue, AOV,
 ARPU, LTV/CAC, CLV, ROI) adds like with like. The amount as recorded stays in
 ``original_revenue`` / ``original_currency``, and ``fx_rate`` is the factor applied (1
-for amounts already in ``currency``); storage is never changed.
+for amounts already in ``currency``, NULL for rows without a currency) — other amounts
+of the row, such as a coupon's ``discount`` property, are converted with it; storage is
+never changed.
 
 The rate of an amount is the rate of its day in the reporting time zone, or of the
 nearest earlier day with a rate (weekends and holidays have no ECB rate). An amount
@@ -19,7 +21,7 @@ import ibis
 import ibis.expr.types as ir
 import pandas as pd
 
-from liucun.core import ConfigError, InvalidInput
+from liucun.core import ConfigError, InvalidInput, Settings
 from liucun.metrics._periods import local_time
 
 #: The fix a missing rate needs, in the CLI's words.
@@ -42,7 +44,8 @@ def convert_money(
     if currency is None:
         return events
     target = currency.upper()
-    money = events.filter(events.revenue.notnull() & events.currency.notnull())
+    # every row with a currency: an order's revenue, or a coupon's discount property
+    money = events.filter(events.currency.notnull())
     foreign = money.filter(money.currency != target)
     foreign = foreign.mutate(_day=local_time(foreign.ts, timezone).date())
     spans = (
@@ -54,7 +57,7 @@ def convert_money(
     if spans.empty:
         return events.mutate(
             **extra,
-            fx_rate=ibis.ifelse(events.revenue.notnull(), 1.0, ibis.null("float64")),
+            fx_rate=ibis.ifelse(events.currency.notnull(), 1.0, ibis.null("float64")),
             currency=ibis.ifelse(events.currency.notnull(), target, events.currency),
         )
     daily = _daily_rates(_rates_frame(rates, target, list(spans.currency)), spans, target)
@@ -64,7 +67,7 @@ def convert_money(
         table, (marked.currency == table._fx_currency) & (marked._day == table._fx_day)
     )
     rate = ibis.cases(
-        (joined.revenue.isnull() | joined.currency.isnull(), ibis.null("float64")),
+        (joined.currency.isnull(), ibis.null("float64")),
         (joined.currency == target, ibis.literal(1.0)),
         else_=joined._fx_rate,
     )
@@ -76,6 +79,19 @@ def convert_money(
         currency=ibis.ifelse(joined.currency.notnull(), target, joined.currency),
     )
     return out.select(*events.columns, "original_revenue", "original_currency", "fx_rate")
+
+
+def in_reporting_currency(
+    events: ir.Table, fx_rates: ir.Table | None, settings: Settings
+) -> ir.Table:
+    """:func:`convert_money` into the workspace's ``[reporting] currency``, days counted in
+    its ``reporting_timezone``; ``events`` unchanged when no currency is set."""
+    return convert_money(
+        events,
+        fx_rates,
+        currency=settings.reporting.currency,
+        timezone=settings.reporting_timezone,
+    )
 
 
 def _rates_frame(rates: ir.Table | None, target: str, needed: list[str]) -> pd.DataFrame:

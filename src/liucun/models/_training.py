@@ -29,7 +29,7 @@ import pyarrow as pa
 from sklearn.base import clone
 
 from liucun.core import ConfigError, InvalidInput, as_utc, midnight
-from liucun.metrics import convert_money
+from liucun.metrics import in_reporting_currency
 from liucun.models._registry import ModelCard, ModelDraft, json_ready, load_model, save_model
 from liucun.models._value import CustomerValueModel, value_summary
 from liucun.models.btyd import FitWarning
@@ -177,12 +177,8 @@ def _train(
 def _money(workspace: Workspace) -> ir.Table:
     """The resolved events with money in the reporting currency (``[reporting] currency``;
     as recorded when it is unset): CLV and every monetary feature add like with like."""
-    settings = workspace.settings
-    return convert_money(
-        workspace.events(),
-        workspace.table("fx_rates"),
-        currency=settings.reporting.currency,
-        timezone=settings.reporting_timezone,
+    return in_reporting_currency(
+        workspace.events(), workspace.table("fx_rates"), workspace.settings
     )
 
 
