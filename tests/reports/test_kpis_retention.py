@@ -135,3 +135,24 @@ def test_headline_rows_replace_n_day_order_retention() -> None:
     only = headline_kpis(_table(orders), users, as_of=AS_OF, timezone=TZ)
     assert not only.metric.str.contains("activity").any()
     assert only.metric.str.contains("repeat purchase within 90 days").any()
+
+
+def test_headline_windows_are_whole_days_of_the_reporting_time_zone() -> None:
+    """The last 90 days before a 2024-04-01 UTC data end are, in Shanghai, 3 Jan … 1 Apr:
+    an order at 18:00 on 2 Jan there is outside; one at 00:30 on 3 Jan is inside."""
+    rows = [
+        ("x", "order", datetime(2024, 1, 2, 10, 0, tzinfo=UTC)),  # 2 Jan 18:00 Shanghai
+        ("y", "order", datetime(2024, 1, 2, 16, 30, tzinfo=UTC)),  # 3 Jan 00:30 Shanghai
+    ]
+    users = ibis.memtable(
+        pd.DataFrame({"user_id": ["x"], "acquisition_channel": ["a"], "acquisition_cost": [1.0]})
+    )
+    as_of = datetime(2024, 4, 1, tzinfo=UTC)
+    label = "active customers (ordered in the last 90 days)"
+
+    def active(tz: str) -> float:
+        kpis = headline_kpis(_table(rows), users, as_of=as_of, timezone=tz)
+        return float(kpis[kpis.metric == label].value.iloc[0])
+
+    assert active(TZ) == 1
+    assert active("UTC") == 2  # 2 Jan 00:00 UTC … 31 Mar

@@ -129,7 +129,8 @@ def _parse_rate(text: str) -> float | None:
 def _refuse(path: Path, problems: list[str], total: int) -> InvalidInput:
     more = f" (and {total - len(problems)} more)" if total > len(problems) else ""
     return InvalidInput(
-        f"{path}: nothing loaded, {total} bad row(s){more}: " + "; ".join(problems)
+        f"{path}: nothing loaded, {total} bad row(s){more}: "
+        + "; ".join(problems)
         + ". Fix these rows and load the file again"
     )
 
@@ -225,9 +226,7 @@ def _ecb(
         raise _refuse(path, problems, bad)
     keys = sorted(rates)
     table, result = _table(keys, [rates[k] for k in keys], quote, path, "ecb")
-    return table, FxLoadResult(
-        **{**result.__dict__, "skipped": skipped, "retired": tuple(retired)}
-    )
+    return table, FxLoadResult(**{**result.__dict__, "skipped": skipped, "retired": tuple(retired)})
 
 
 def _table(
@@ -252,4 +251,3 @@ def _table(
         last=max(days) if days else None,
         layout=layout,
     )
-
