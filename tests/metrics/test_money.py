@@ -11,7 +11,7 @@ import ibis
 import pandas as pd
 import pytest
 
-from liucun.core import InvalidInput
+from liucun.core import ConfigError, InvalidInput
 from liucun.metrics import convert_money, order_value
 from liucun.reports import headline_kpis
 from liucun.warehouse import new_engine
@@ -74,6 +74,14 @@ def test_every_order_is_converted_at_its_days_rate_in_the_reporting_time_zone() 
     assert list(frame.original_revenue) == [50.0, 100.0, 10.0, 20.0, 10.0]
     view = got.filter(got.event_type == "view").to_pandas().iloc[0]
     assert pd.isna(view.revenue) and pd.isna(view.fx_rate)
+
+
+def test_converting_twice_changes_nothing() -> None:
+    once = convert_money(_events(ORDERS), _rates(), currency="CNY", timezone="Asia/Shanghai")
+    twice = convert_money(once, _rates(), currency="CNY", timezone="Asia/Shanghai")
+    assert twice.revenue.sum().to_pyarrow().as_py() == pytest.approx(TOTAL_CNY)
+    with pytest.raises(ConfigError, match="another currency than USD"):
+        convert_money(once, _rates(), currency="USD")
 
 
 def test_in_utc_the_late_order_falls_on_the_earlier_day() -> None:

@@ -44,6 +44,14 @@ def convert_money(
     if currency is None:
         return events
     target = currency.upper()
+    if "fx_rate" in events.columns:  # converted already: once is enough
+        other = events.filter(events.currency.notnull() & (events.currency != target))
+        if other.count().to_pyarrow().as_py():
+            raise ConfigError(
+                f"these events were converted into another currency than {target}; "
+                "convert the events as stored instead"
+            )
+        return events
     # every row with a currency: an order's revenue, or a coupon's discount property
     money = events.filter(events.currency.notnull())
     foreign = money.filter(money.currency != target)
