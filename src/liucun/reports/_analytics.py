@@ -404,7 +404,10 @@ def ltv_cac_section(ctx: ReportContext) -> Section:
     fig = go.Figure(
         go.Bar(
             x=channels.channel,
-            y=channels.ltv_cac,
+            y=channels.ltv_cac.fillna(0),
+            text=["no CAC" if pd.isna(v) else f"{v:.2f}×" for v in channels.ltv_cac],
+            textposition="outside",
+            cliponaxis=False,
             marker_color=np.where(channels.ltv_cac.fillna(0) >= 1, "#2f855a", "#c53030"),
         )
     )
@@ -456,6 +459,8 @@ def region_spread(ctx: ReportContext) -> Section:
             x=table.breakdown,
             y=table.rate,
             text=[pct(v) for v in table.rate],
+            textposition="outside",
+            cliponaxis=False,
             customdata=table.cohort_size,
             hovertemplate="%{x}: %{text} of %{customdata:,} customers<extra></extra>",
             marker_color="#805ad5",

@@ -123,7 +123,7 @@ def interval_figure(
     fig = go.Figure(
         go.Scatter(
             x=est,
-            y=list(labels),
+            y=[wrap(label) for label in labels],
             mode="markers",
             error_x={"type": "data", "symmetric": False, "array": hi - est, "arrayminus": est - lo},
         )
@@ -131,6 +131,18 @@ def interval_figure(
     fig.add_vline(x=reference, line_dash="dot")
     fig.update_layout(height=160 + 30 * len(est))
     return fig
+
+
+def wrap(label: str, width: int = 24) -> str:
+    """``label`` broken into lines of about ``width`` characters at spaces (Plotly's
+    ``<br>``), so long axis labels leave the plot room on a phone."""
+    lines: list[str] = []
+    for word in str(label).split(" "):
+        if lines and len(lines[-1]) + 1 + len(word) <= width:
+            lines[-1] += f" {word}"
+        else:
+            lines.append(word)
+    return "<br>".join(html.escape(line) for line in lines)
 
 
 def write_html(text: str, out: Path) -> Path:
