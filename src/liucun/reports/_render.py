@@ -129,7 +129,7 @@ def interval_figure(
         )
     )
     fig.add_vline(x=reference, line_dash="dot")
-    fig.update_layout(height=160 + 30 * len(est))
+    fig.update_layout(height=120 + 36 * len(est))
     return fig
 
 
