@@ -9,7 +9,7 @@ that a metric function already defines.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -19,16 +19,18 @@ import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
 
-from liucun.core import as_utc
+from liucun.core import DEFAULT_FUNNEL, ConfigError, as_utc
 from liucun.metrics import day_n_retention, funnel, lifecycle, ltv_cac, retention, weighted_mean
 from liucun.models import ModelCard
 from liucun.reports._render import Section, number, pct
+from liucun.schema import STANDARD_EVENT_TYPES
 from liucun.segments import SEGMENTS, STAGES, lifecycle_stages, rfm, stage_transitions
 from liucun.workspace import Workspace
 
 #: Event types that show a customer chose to be active (messages sent *to* them do not).
 ACTIVITY_EVENTS = ("visit", "search", "view", "add_to_cart", "order", "review", "share")
-FUNNEL_STEPS = ("visit", "view", "add_to_cart", "order")
+#: The report's default funnel (``[reporting] funnel`` in liucun.toml sets another).
+FUNNEL_STEPS: tuple[str, ...] = tuple(DEFAULT_FUNNEL)
 #: Regions with fewer complete D30 cohort customers than this are left out of the spread.
 MIN_REGION_CUSTOMERS = 30
 
@@ -45,7 +47,13 @@ class ReportContext:
     as_of: datetime
     timezone: str = "UTC"
     breakdown: str = "acquisition_channel"
+    #: Months since the first order shown per cohort (M1 … M``cohort_months``).
     cohort_months: int = 12
+    #: The heatmap shows this many most recent cohorts that have data (``[reporting]
+    #: heatmap_cohorts``), however long ago the history ended.
+    heatmap_cohorts: int = 12
+    #: The funnel's event types, in order (``[reporting] funnel``; see :func:`check_funnel`).
+    funnel_steps: tuple[str, ...] = FUNNEL_STEPS
     transition_days: int = 90
     funnel_days: int = 30
     #: The latest scores before ``as_of`` (one model version), and that version's card.
@@ -64,7 +72,8 @@ SectionBuilder = Callable[[ReportContext], Section]
 
 
 def cohort_heatmap(ctx: ReportContext) -> Section:
-    """Monthly first-order cohorts of the last ``cohort_months`` months."""
+    """The ``heatmap_cohorts`` most recent monthly first-order cohorts that have data,
+    whatever the as-of date; the sentence above is computed on those cohorts only."""
     sec = Section("cohorts", "Cohort retention")
     table = retention(
         ctx.events,
@@ -74,17 +83,29 @@ def cohort_heatmap(ctx: ReportContext) -> Section:
         as_of=ctx.as_of,
         timezone=ctx.timezone,
     )
-    start = (ctx.as_of_local - pd.DateOffset(months=ctx.cohort_months)).to_pydatetime()
-    frame = table.filter(table.cohort >= start).to_pandas()
-    if frame.empty:
-        sec.empty = "No orders in the last year: there are no cohorts to show."
+    recent = (
+        table.filter(table.cohort_size > 0)
+        .select("cohort")
+        .distinct()
+        .order_by(ibis.desc("cohort"))
+        .limit(ctx.heatmap_cohorts)
+        .to_pandas()
+        .cohort
+    )
+    if recent.empty:
+        sec.empty = "No customer has ordered yet: there are no cohorts to show."
         return sec
+    shown = table.filter(table.cohort.isin([c.to_pydatetime() for c in pd.to_datetime(recent)]))
+    frame = shown.to_pandas()
     frame["label"] = pd.to_datetime(frame.cohort).dt.strftime("%Y-%m")
     frame["shown"] = frame.rate.where(frame.complete)
+    # M0 is the first order itself (100 % by definition): left out to give M1… the room
     grid = frame.pivot(index="label", columns="period", values="shown").sort_index()
+    grid = grid.drop(columns=[0], errors="ignore")
     sizes = frame.groupby("label").cohort_size.first().reindex(grid.index)
     labels = [f"{c} (n={s:,})" for c, s in zip(grid.index, sizes, strict=True)]
     cells = grid.to_numpy(dtype=float)
+    top = float(np.nanmax(cells)) if np.isfinite(cells).any() else 1.0
     fig = go.Figure(
         go.Heatmap(
             z=cells,
@@ -92,26 +113,40 @@ def cohort_heatmap(ctx: ReportContext) -> Section:
             y=labels,
             colorscale="Greens",
             zmin=0,
-            zmax=float(np.nanmax(cells[:, 1:])) if cells.shape[1] > 1 else 1.0,
-            text=[[pct(v) if not np.isnan(v) else "" for v in row] for row in cells],
+            zmax=top if top > 0 else 1.0,
+            text=[[pct(v, 0) if not np.isnan(v) else "" for v in row] for row in cells],
+            customdata=[
+                [pct(v) if not np.isnan(v) else "not over yet" for v in row] for row in cells
+            ],
             texttemplate="%{text}",
-            hovertemplate="cohort %{y}<br>month %{x}: %{text}<extra></extra>",
-            colorbar={"tickformat": ".0%"},
+            hovertemplate="cohort %{y}<br>month %{x}: %{customdata}<extra></extra>",
+            showscale=False,
+            xgap=1,
+            ygap=1,
         )
     )
     fig.update_layout(
         title="Share of each first-order cohort ordering again, by month since the first order",
-        yaxis={"autorange": "reversed"},
-        height=120 + 28 * len(labels),
+        xaxis={"dtick": 1, "side": "top"},
+        yaxis={"autorange": "reversed", "dtick": 1},
+        height=80 + 28 * len(labels),
     )
     sec.add_figure(fig)
-    mean = weighted_mean(table).to_pandas()
+    first, last = frame.label.min(), frame.label.max()
+    span = (
+        f"The {len(labels)} most recent cohorts ({first} … {last})"
+        if len(labels) > 1
+        else f"The only cohort ({first})"
+    )
+    mean = weighted_mean(shown).to_pandas()
     m1 = mean[mean.period == 1].rate
     if len(m1):
         sec.lead = (
-            f"Across complete cohorts, {pct(m1.iloc[0])} of new customers order again in the "
-            "month after their first order. Blank cells are months not over yet."
+            f"{span}: {pct(m1.iloc[0])} of their customers order again in the month after "
+            "their first order (complete cohorts). Blank cells are months not over yet."
         )
+    else:
+        sec.lead = f"{span}: none has completed its first month yet, so cells are blank."
     return sec
 
 
@@ -303,25 +338,58 @@ def stages_flow(ctx: ReportContext) -> Section:
     return sec
 
 
+def check_funnel(steps: Sequence[str], custom_event_types: Sequence[str] = ()) -> tuple[str, ...]:
+    """``steps`` as a tuple if every one is a known event type (standard, or in
+    ``custom_event_types``: those declared in ``ingest.custom_event_types`` and those in
+    the data), else :class:`ConfigError` naming the setting, the step
+    and the known types."""
+    known = sorted({*STANDARD_EVENT_TYPES, *custom_event_types})
+    for step in steps:
+        if step in known:
+            continue
+        hint = (
+            f" (event types are lower-case: did you mean '{step.lower()}'?)"
+            if step.lower() in known
+            else ""
+        )
+        raise ConfigError(
+            f"reporting.funnel: step {step!r} is not a known event type{hint}; known types: "
+            f"{', '.join(known)}. Set [reporting] funnel in liucun.toml to event types in "
+            'order, e.g. funnel = ["visit", "view", "add_to_cart", "order"] (declare '
+            "other types in [ingest] custom_event_types)."
+        )
+    if len(steps) < 2:
+        raise ConfigError(
+            'reporting.funnel needs at least two event types, e.g. ["visit", "order"]'
+        )
+    return tuple(steps)
+
+
 def funnel_section(ctx: ReportContext) -> Section:
-    """visit → view → add_to_cart → order for visitors of the last ``funnel_days``."""
+    """The ``funnel_steps`` funnel (7-day window) for users who started it in the last
+    ``funnel_days``."""
     sec = Section("funnel", "Purchase funnel")
+    names = ctx.funnel_steps
+    start = names[0]
     recent = ctx.events.filter(ctx.events.ts >= ctx.as_of - timedelta(days=ctx.funnel_days))
-    steps = funnel(recent, FUNNEL_STEPS, window=timedelta(days=7)).to_pandas()
+    steps = funnel(recent, names, window=timedelta(days=7)).to_pandas()
     if steps.empty or steps.users.iloc[0] == 0:
-        sec.empty = f"No '{FUNNEL_STEPS[0]}' events in the last {ctx.funnel_days} days."
+        sec.empty = f"No '{start}' events in the last {ctx.funnel_days} days."
         return sec
     fig = go.Figure(go.Funnel(y=steps.name, x=steps.users, textinfo="value+percent initial"))
     fig.update_layout(
-        title=f"Ordered funnel, 7-day window, visitors of the last {ctx.funnel_days} days",
-        height=380,
+        title=f"{' → '.join(names)}: ordered funnel, 7-day window, users with a '{start}' "
+        f"in the last {ctx.funnel_days} days",
+        yaxis={"type": "category"},
+        height=140 + 60 * len(names),
     )
     sec.add_figure(fig)
     sec.add_table(_formatted(steps, rates=("conversion", "drop_off"), counts=("users", "step")))
     worst = steps.iloc[1:].sort_values("drop_off").iloc[-1]
     sec.lead = (
-        f"{pct(steps.conversion.iloc[-1])} of visitors ordered within 7 days; the largest "
-        f"drop-off is into '{worst['name']}' ({pct(worst.drop_off)})."
+        f"{pct(steps.conversion.iloc[-1])} of users with a '{start}' went on to "
+        f"'{names[-1]}' within 7 days; the largest drop-off is into '{worst['name']}' "
+        f"({pct(worst.drop_off)})."
     )
     return sec
 
@@ -336,7 +404,10 @@ def ltv_cac_section(ctx: ReportContext) -> Section:
     fig = go.Figure(
         go.Bar(
             x=channels.channel,
-            y=channels.ltv_cac,
+            y=channels.ltv_cac.fillna(0),
+            text=["no CAC" if pd.isna(v) else f"{v:.2f}×" for v in channels.ltv_cac],
+            textposition="outside",
+            cliponaxis=False,
             marker_color=np.where(channels.ltv_cac.fillna(0) >= 1, "#2f855a", "#c53030"),
         )
     )
@@ -388,6 +459,8 @@ def region_spread(ctx: ReportContext) -> Section:
             x=table.breakdown,
             y=table.rate,
             text=[pct(v) for v in table.rate],
+            textposition="outside",
+            cliponaxis=False,
             customdata=table.cohort_size,
             hovertemplate="%{x}: %{text} of %{customdata:,} customers<extra></extra>",
             marker_color="#805ad5",

@@ -12,7 +12,12 @@ import pandas as pd
 
 from liucun.core import ConfigError, as_utc
 from liucun.models import ModelCard, list_models
-from liucun.reports._analytics import ANALYTICS_SECTIONS, ReportContext, SectionBuilder
+from liucun.reports._analytics import (
+    ANALYTICS_SECTIONS,
+    ReportContext,
+    SectionBuilder,
+    check_funnel,
+)
 from liucun.reports._experiments import experiments_section
 from liucun.reports._kpis import headline_kpis
 from liucun.reports._render import Kpi, ReportMeta, Section, number, pct, render, write_html
@@ -41,21 +46,31 @@ def build_report(
     ``as_of`` (an instant; a naive one is UTC) defaults to the workspace's data end, the
     UTC midnight after the last event's day (:func:`liucun.core.data_end`); only events
     before it are used. The report's time stamp comes from ``workspace.clock``.
+    The heatmap's number of cohorts and the funnel's steps come from ``[reporting]
+    heatmap_cohorts`` and ``[reporting] funnel``; a funnel step that is not a known event
+    type is a :class:`ConfigError` before any work is done.
     ``on_step`` is called with each section's title before it is computed (for progress
     display). The file embeds Plotly's JavaScript, so it opens offline.
     """
+    settings = workspace.settings
+    events = workspace.events()
+    seen = events.select("event_type").distinct().to_pandas().event_type.dropna().astype(str)
+    funnel_steps = check_funnel(
+        settings.reporting.funnel, [*settings.ingest.custom_event_types, *seen]
+    )
     end = as_utc(as_of) if as_of is not None else workspace.data_end()
     if end is None:
         raise ConfigError("the warehouse has no events yet; ingest some before a report")
-    events = workspace.events()
     events = events.filter(events.ts < end)
     scores, card = latest_scores(workspace, end)
     ctx = ReportContext(
         events=events,
         users=workspace.customers(),
         as_of=end,
-        timezone=workspace.settings.reporting_timezone,
+        timezone=settings.reporting_timezone,
         breakdown=breakdown,
+        heatmap_cohorts=settings.reporting.heatmap_cohorts,
+        funnel_steps=funnel_steps,
         scores=scores,
         card=card,
         workspace=workspace,

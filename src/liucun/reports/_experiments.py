@@ -94,7 +94,10 @@ def _lift_figure(key: str, analysis: ExperimentAnalysis, variants: list[str]) ->
     analysis's per-variant statistics (no second pass over the data)."""
     arms = analysis.arms
     lifts = [
-        (f"{m.name} ({v})", compare(arms[analysis.control][m.name], arms[v][m.name], relative=True))
+        (
+            f"{m.name.replace('_', ' ')} ({v})",
+            compare(arms[analysis.control][m.name], arms[v][m.name], relative=True),
+        )
         for m in RETENTION_METRICS
         for v in variants
     ]

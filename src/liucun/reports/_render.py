@@ -14,8 +14,14 @@ import pandas as pd
 import plotly.graph_objects as go
 from plotly.offline import get_plotlyjs
 
-#: Plotly's chart options: no link to plotly's cloud, no logo; the file must work offline.
-PLOTLY_CONFIG = {"displaylogo": False, "responsive": True}
+#: Plotly's chart options: no link to plotly's cloud, no logo (the file must work offline);
+#: no toolbar (it covered the titles; drag to zoom and double-click to reset still work);
+#: redrawn at the width of its card whenever the window changes.
+PLOTLY_CONFIG = {"displaylogo": False, "displayModeBar": False, "responsive": True}
+
+#: Base margins in pixels; ``automargin`` grows them to fit tick labels, axis titles,
+#: legends and colour bars, so nothing is cut at any width.
+MARGIN = {"l": 8, "r": 8, "t": 8, "b": 8, "pad": 2, "autoexpand": True}
 
 
 @dataclass(frozen=True)
@@ -39,16 +45,33 @@ class Section:
     tables: list[str] = field(default_factory=list)
     empty: str | None = None
 
-    def add_figure(self, fig: go.Figure) -> None:
-        fig.update_layout(template="plotly_white", margin={"l": 60, "r": 20, "t": 50, "b": 50})
+    def add_figure(self, fig: go.Figure, *, wide: bool = False) -> None:
+        """Add ``fig``, drawn at the width of its card. Its title becomes an HTML caption
+        above the chart (it wraps on a phone and no toolbar can cover it); the axes make
+        room for their labels; a legend sits in one row above the plot. ``wide`` makes
+        the chart take the whole row of a two-column section."""
+        title = fig.layout.title.text or ""
+        fig.update_layout(
+            template="plotly_white",
+            title=None,
+            autosize=True,
+            margin=MARGIN,
+            legend={"orientation": "h", "x": 0, "xanchor": "left", "y": 1.0, "yanchor": "bottom"},
+        )
+        fig.update_xaxes(automargin=True)
+        fig.update_yaxes(automargin=True)
+        div_id = f"fig-{self.key}-{len(self.figures)}"
+        plot = fig.to_html(
+            full_html=False,
+            include_plotlyjs=False,
+            config=PLOTLY_CONFIG,
+            div_id=div_id,
+            default_width="100%",
+        )
+        caption = f'<h3 class="chart-title">{html.escape(title)}</h3>' if title else ""
         self.figures.append(
-            fig.to_html(
-                full_html=False,
-                include_plotlyjs=False,
-                config=PLOTLY_CONFIG,
-                div_id=f"fig-{self.key}-{len(self.figures)}",
-                default_width="100%",
-            )
+            f'<figure class="figure{" wide" if wide else ""}" data-figure="{div_id}">'
+            f"{caption}{plot}</figure>"
         )
 
     def add_table(self, frame: pd.DataFrame, *, text_last: bool = False) -> None:
@@ -100,14 +123,26 @@ def interval_figure(
     fig = go.Figure(
         go.Scatter(
             x=est,
-            y=list(labels),
+            y=[wrap(label) for label in labels],
             mode="markers",
             error_x={"type": "data", "symmetric": False, "array": hi - est, "arrayminus": est - lo},
         )
     )
     fig.add_vline(x=reference, line_dash="dot")
-    fig.update_layout(height=160 + 30 * len(est))
+    fig.update_layout(height=120 + 36 * len(est))
     return fig
+
+
+def wrap(label: str, width: int = 24) -> str:
+    """``label`` broken into lines of about ``width`` characters at spaces (Plotly's
+    ``<br>``), so long axis labels leave the plot room on a phone."""
+    lines: list[str] = []
+    for word in str(label).split(" "):
+        if lines and len(lines[-1]) + 1 + len(word) <= width:
+            lines[-1] += f" {word}"
+        else:
+            lines.append(word)
+    return "<br>".join(html.escape(line) for line in lines)
 
 
 def write_html(text: str, out: Path) -> Path:

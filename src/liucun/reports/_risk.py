@@ -30,8 +30,9 @@ def risk_and_value(ctx: ReportContext) -> Section:
     fig = go.Figure(go.Histogram(x=s.churn_risk, xbins={"start": 0, "end": 1, "size": 0.05}))
     fig.update_layout(
         title=f"Churn risk (no order in the next {horizon} days), {len(s):,} customers",
-        xaxis={"title": "churn risk", "tickformat": ".0%"},
+        xaxis={"title": "churn risk", "tickformat": ".0%", "range": [0, 1], "dtick": 0.1},
         yaxis={"title": "customers"},
+        bargap=0.05,
         height=360,
     )
     sec.add_figure(fig)
@@ -79,7 +80,9 @@ def risk_and_value(ctx: ReportContext) -> Section:
             "why": ["; ".join(r) if len(r) else "—" for r in at_risk.reasons],
         }
     )
-    sec.add_table(_formatted(top, rates=("churn_risk", "p_alive"), money=("clv_365d",)))
+    sec.add_table(
+        _formatted(top, rates=("churn_risk", "p_alive"), money=("clv_365d",)), text_last=True
+    )
     risky = s.churn_risk >= 0.5
     value_at_risk = float((s.churn_risk * s.clv_365d).sum())
     sec.lead = (
@@ -165,13 +168,12 @@ def _drivers(sec: Section, card: object) -> None:
     ):
         return
     d = drivers.dropna(subset=["hazard_ratio", "ci_low", "ci_high"]).sort_values("hazard_ratio")
-    label = d["term"] if "term" in d.columns else d["covariate"]
-    fig = interval_figure(d.hazard_ratio, d.ci_low, d.ci_high, label.astype(str), reference=1)
+    fig = interval_figure(d.hazard_ratio, d.ci_low, d.ci_high, covariate_labels(d), reference=1)
     fig.update_layout(
         title="Retention drivers: churn hazard ratio (Cox model, 95 % interval)",
         xaxis={"title": "hazard ratio (> 1 raises churn)", "type": "log"},
     )
-    sec.add_figure(fig)
+    sec.add_figure(fig, wide=True)
     if "sentence" in drivers.columns:
         shown = (
             drivers[drivers.get("significant", True).astype(bool)]
@@ -179,3 +181,45 @@ def _drivers(sec: Section, card: object) -> None:
             else drivers
         )
         sec.add_table(pd.DataFrame({"what moves retention": shown.sentence}), text_last=True)
+
+
+#: Name endings of derived covariates and what they mean, for labels.
+_SUFFIXES = (("_log2_rel", " (2× median)"),)
+
+
+def covariate_labels(drivers: pd.DataFrame) -> list[str]:
+    """A short readable label per row of a hazard-ratio table: its ``label`` column when
+    the drivers model gives one, else one made from ``covariate`` and ``level`` (and
+    ``reference``): ``first_order_value_log2_rel`` → "first order value (2× median)",
+    ``region`` level ``north`` against ``east`` → "region: north vs east"."""
+    labels: list[str] = []
+    for row in drivers.to_dict("records"):
+        given = row.get("label")
+        if isinstance(given, str) and given.strip():
+            labels.append(given.strip())
+            continue
+        labels.append(_derived_label(row))
+    return labels
+
+
+def _derived_label(row: dict[str, object]) -> str:
+    covariate = str(row.get("covariate") or row.get("term") or "")
+    level, reference = row.get("level"), row.get("reference")
+    if _missing(level) and "[" in covariate and covariate.endswith("]"):
+        covariate, _, rest = covariate.partition("[")  # a term name such as region[north]
+        level = rest[:-1]
+    name, note = covariate, ""
+    for suffix, meaning in _SUFFIXES:
+        if name.endswith(suffix):
+            name, note = name[: -len(suffix)], meaning
+            break
+    text = name.replace("_", " ").strip() + note
+    if not _missing(level):
+        text += f": {str(level).replace('_', ' ')}"
+        if not _missing(reference):
+            text += f" vs {str(reference).replace('_', ' ')}"
+    return text
+
+
+def _missing(value: object) -> bool:
+    return value is None or (isinstance(value, float) and np.isnan(value)) or value == ""
