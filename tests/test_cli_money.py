@@ -144,3 +144,15 @@ def test_cli_retention_and_the_report_mark_the_same_periods_complete(shop: Path)
     # data end: the UTC midnight after the last event (01-07 08:00 in Shanghai), so the
     # 01-04 cohort's day 2 (01-06) has ended and its day 3 (01-07) has not
     assert cli[("2024-01-04", "2")] == "True" and cli[("2024-01-04", "3")] == "False"
+
+
+def test_the_report_shows_money_in_the_reporting_currency(shop: Path, tmp_path: Path) -> None:
+    (tmp_path / "fx.csv").write_text(RATES)
+    assert run(["-w", str(shop), "ingest", "fx", str(tmp_path / "fx.csv")])[0] == 0
+    out = tmp_path / "report.html"
+    code, text = run(["-w", str(shop), "report", "--as-of", "2024-01-10", "--out", str(out)])
+    assert code == 0, text
+    html = out.read_text()
+    # one revenue card, in CNY, with the amounts converted by hand (not one card per currency)
+    assert f"{TOTAL_CNY:,}" in html or f"{TOTAL_CNY:,.2f}" in html
+    assert "revenue CNY" in html and "revenue USD" not in html and "AOV EUR" not in html

@@ -11,6 +11,7 @@ import ibis
 import pandas as pd
 
 from liucun.core import ConfigError, as_utc
+from liucun.metrics import in_reporting_currency
 from liucun.models import ModelCard, list_models
 from liucun.reports._analytics import (
     ANALYTICS_SECTIONS,
@@ -61,7 +62,10 @@ def build_report(
     end = as_utc(as_of) if as_of is not None else workspace.data_end()
     if end is None:
         raise ConfigError("the warehouse has no events yet; ingest some before a report")
-    events = events.filter(events.ts < end)
+    # Every money figure in the reporting currency (a no-op when none is set).
+    events = in_reporting_currency(
+        events.filter(events.ts < end), workspace.table("fx_rates"), settings
+    )
     scores, card = latest_scores(workspace, end)
     ctx = ReportContext(
         events=events,
@@ -77,7 +81,16 @@ def build_report(
     )
     step = on_step or (lambda _title: None)
     step("Headline KPIs")
-    kpis = kpi_cards(headline_kpis(ctx.events, ctx.users, as_of=end, timezone=ctx.timezone))
+    kpis = kpi_cards(
+        headline_kpis(
+            ctx.events,
+            ctx.users,
+            as_of=end,
+            timezone=ctx.timezone,
+            currency=settings.reporting.currency,
+            fx_rates=workspace.table("fx_rates"),
+        )
+    )
     built: list[Section] = []
     for builder in sections:
         step(builder.__name__.replace("_", " ").capitalize())
@@ -117,14 +130,18 @@ def latest_scores(
 
 
 def kpi_cards(kpis: pd.DataFrame) -> list[Kpi]:
-    """The header's cards from :func:`headline_kpis`' rows (AOV in the main currency)."""
+    """The header's cards from :func:`headline_kpis`' rows (money in the main currency:
+    the reporting currency, else the one with the most orders)."""
     cards: list[Kpi] = []
+    money_shown: set[str] = set()
     for row in kpis.itertuples():
         metric, by, value, kind = str(row.metric), str(row.by), row.value, str(row.kind)
         if metric == "LTV/CAC" and by != "all channels":
             continue  # per channel: in the LTV/CAC section
-        if metric.startswith("AOV") and any(c.label.startswith("AOV") for c in cards):
-            continue  # the first currency is the one with the most orders
+        if kind == "money":
+            if metric in money_shown:
+                continue  # the first currency is the one with the most orders
+            money_shown.add(metric)
         shown = {
             "count": number(value),
             "rate": pct(value),
