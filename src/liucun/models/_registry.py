@@ -15,7 +15,7 @@ import platform
 import re
 import shutil
 import tempfile
-from dataclasses import dataclass, field, fields
+from dataclasses import asdict, dataclass, field, fields
 from datetime import datetime
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
@@ -36,6 +36,28 @@ _INSTANTS = ("created_at", "as_of", "data_start", "data_end")
 
 
 @dataclass(frozen=True)
+class CardWarning:
+    """Something a reader of the card must know before trusting a number on it, e.g. a
+    baseline that ranks worse than random.
+
+    ``code`` says what kind (``"worse_than_random"``), ``text`` is the sentence to show,
+    ``subject`` what it is about (a scorer such as ``"btyd_p_dead"``), ``measured`` the
+    figure behind it (its AUC) and ``reference`` what that figure is judged against (0.5).
+    """
+
+    code: str
+    text: str
+    subject: str | None = None
+    measured: float | None = None
+    reference: float | None = None
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> CardWarning:
+        known = {f.name for f in fields(cls)}
+        return cls(**{k: v for k, v in data.items() if k in known})
+
+
+@dataclass(frozen=True)
 class ModelDraft:
     """What a training says about the model it saves; :func:`save_model` completes it
     into a :class:`ModelCard`. Instants are aware UTC (naive ones are read as UTC);
@@ -51,6 +73,7 @@ class ModelDraft:
     metrics: dict[str, Any] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
     params: dict[str, Any] = field(default_factory=dict)
+    warnings: list[CardWarning] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         for name in ("as_of", "data_start", "data_end"):
@@ -63,8 +86,10 @@ class ModelCard:
 
     ``created_at``, ``as_of``, ``data_start`` and ``data_end`` are aware UTC datetimes
     (``None`` where unknown, e.g. an uplift model's data start); ``metrics`` and
-    ``params`` hold JSON-ready values (:func:`json_ready`). :meth:`to_json` and
-    :meth:`from_json` round-trip it.
+    ``params`` hold JSON-ready values (:func:`json_ready`). ``notes`` are sentences to
+    read; ``warnings`` (:class:`CardWarning`) are the ones a reader must not miss, typed so
+    a report can show them apart (their text is also among the notes). :meth:`to_json`
+    and :meth:`from_json` round-trip it.
     """
 
     name: str
@@ -80,6 +105,7 @@ class ModelCard:
     notes: list[str] = field(default_factory=list)
     params: dict[str, Any] = field(default_factory=dict)
     libraries: dict[str, str] = field(default_factory=dict)
+    warnings: list[CardWarning] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         for name in _INSTANTS:
@@ -98,6 +124,7 @@ class ModelCard:
         out = {f.name: getattr(self, f.name) for f in fields(self)}
         for name in _INSTANTS:
             out[name] = None if out[name] is None else out[name].isoformat()
+        out["warnings"] = [asdict(w) for w in self.warnings]
         return json_ready(out)  # type: ignore[no-any-return]
 
     def to_json(self) -> str:
@@ -115,6 +142,7 @@ class ModelCard:
             values[name] = datetime.fromisoformat(raw) if raw else None
         if values.get("horizon_days") in ("", None):
             values["horizon_days"] = None
+        values["warnings"] = [CardWarning.from_dict(w) for w in values.get("warnings") or []]
         return cls(**values)
 
 

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import warnings
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from datetime import date, datetime, timedelta
 from typing import Any
 
@@ -30,7 +30,14 @@ from sklearn.base import clone
 
 from liucun.core import ConfigError, InvalidInput, as_utc, midnight
 from liucun.metrics import in_reporting_currency
-from liucun.models._registry import ModelCard, ModelDraft, json_ready, load_model, save_model
+from liucun.models._registry import (
+    CardWarning,
+    ModelCard,
+    ModelDraft,
+    json_ready,
+    load_model,
+    save_model,
+)
 from liucun.models._value import CustomerValueModel, value_summary
 from liucun.models.btyd import FitWarning
 from liucun.models.churn import (
@@ -47,6 +54,7 @@ from liucun.models.evaluation import (
     compare,
     decile_table,
     holdout_outcomes,
+    ranking_warnings,
     value_accuracy,
 )
 from liucun.schema import arrow_schema, column_names
@@ -76,6 +84,7 @@ class _Backtest:
     customers: int
     value_accuracy: dict[str, Any]
     value_deciles: pd.DataFrame
+    warnings: list[CardWarning]
 
 
 def train_models(
@@ -155,7 +164,11 @@ def _train(
         customers=len(summary),
         features=list(model.feature_names_),
         metrics=_card_metrics(backtest, test_at, model, drivers),
-        notes=_notes(backtest.comparison, refit) + driver_notes + fit_warnings(caught),
+        notes=_notes(backtest.comparison, refit)
+        + [w.text for w in backtest.warnings]
+        + driver_notes
+        + fit_warnings(caught),
+        warnings=backtest.warnings,
         params={
             "churn": {
                 "best_iteration": int(model.best_iteration_),
@@ -226,10 +239,12 @@ def _run_backtest(
         horizon_days=horizon_days,
         data_end=(test_at + timedelta(days=horizon_days - 1)).date(),
     )
-    comparison, curve, customers = _backtest(events, users, model, test_at, horizon_days, outcome)
+    comparison, curve, customers, warned = _backtest(
+        events, users, model, test_at, horizon_days, outcome
+    )
     step("Backtest: value model against the holdout")
     accuracy, deciles = _value_backtest(events, test_at, horizon_days, outcome)
-    return _Backtest(model, comparison, curve, customers, accuracy, deciles)
+    return _Backtest(model, comparison, curve, customers, accuracy, deciles, warned)
 
 
 def _card_metrics(
@@ -258,9 +273,9 @@ def _backtest(
     test_at: datetime,
     horizon_days: int,
     outcome: pd.DataFrame,
-) -> tuple[pd.DataFrame, pd.DataFrame, int]:
+) -> tuple[pd.DataFrame, pd.DataFrame, int, list[CardWarning]]:
     """The model and the baselines scored at ``test_at`` on the next H days' ``outcome``
-    (:func:`holdout_outcomes`)."""
+    (:func:`holdout_outcomes`), and a warning for each that ranks no better than random."""
     base = baseline_scores(events, cutoff=(test_at - timedelta(days=1)).date())
     feats = build_features(events, users, as_of=test_at, horizon_days=horizon_days)
     risk = pd.DataFrame({"user_id": feats.user_id, "churn_model": model.predict_risk(feats)})
@@ -274,7 +289,10 @@ def _backtest(
     y = rows.churned.to_numpy(dtype=float)
     table = compare(y, scores, models="churn_model")
     curve = calibration_curve(y, rows.churn_model.to_numpy())
-    return table, pd.DataFrame(curve), len(rows)
+    warned = ranking_warnings(
+        table, frequency=rows.frequency.to_numpy(), churned=y, horizon_days=horizon_days
+    )
+    return table, pd.DataFrame(curve), len(rows), [CardWarning(**asdict(w)) for w in warned]
 
 
 def _value_backtest(

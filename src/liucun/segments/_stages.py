@@ -2,8 +2,10 @@
 
 potential → new → growth → mature, and decline → churned when a customer's current gap
 since the last order grows long *for that customer*: a customer who buys every four
-months is not declining after six weeks. docs/metrics.md has the rules; every threshold
-is a field of :class:`StageRules`.
+months is not declining after six weeks, and one who buys in a short spell every year (a
+seasonal buyer, whose median gap is a few days) is not lost between two seasons, because
+a silence no longer than one the customer has already come back from is not lateness.
+docs/metrics.md has the rules; every threshold is a field of :class:`StageRules`.
 """
 
 from __future__ import annotations
@@ -31,6 +33,10 @@ class StageRules:
     #: a gap longer than ``churn_factor`` × cadence (and than ``min_churn_days``) means churned
     churn_factor: float = 3.0
     min_churn_days: float = 90.0
+    #: a gap must also exceed ``comeback_factor`` × the longest gap this customer has come
+    #: back from to mean churned (1 × for decline): a seasonal buyer silent for eleven
+    #: months, as every year, is neither
+    comeback_factor: float = 1.25
     #: orders from which an active customer is mature (growth below it, new at one order)
     mature_orders: int = 4
     #: cadence of customers with a single order; None = the median cadence of repeat buyers
@@ -43,6 +49,11 @@ class StageRules:
             raise ConfigError("need 0 <= min_decline_days <= min_churn_days")
         if self.mature_orders < 2:
             raise ConfigError("mature_orders must be at least 2")
+        if not self.comeback_factor >= 1:
+            raise ConfigError(
+                f"comeback_factor must be at least 1 (a gap as long as one the customer came "
+                f"back from is no sign of churn), got {self.comeback_factor}"
+            )
 
 
 def lifecycle_stages(
@@ -54,7 +65,9 @@ def lifecycle_stages(
 ) -> ir.Table:
     """Stage of every customer as of ``as_of``.
 
-    Columns: ``user_id, stage, orders, days_since_last, cadence_days``. Customers are the
+    Columns: ``user_id, stage, orders, days_since_last, cadence_days, longest_gap_days``
+    (the longest gap between two of the customer's orders; null with one order). Customers
+    are the
     users of ``users`` (signed up before ``as_of``) and everyone with an event before it;
     those without an order are ``potential``.
     """
@@ -67,6 +80,7 @@ def lifecycle_stages(
         orders=gaps.count(),
         _last=gaps.ts.max(),
         _cadence=gaps._gap.median(),
+        _longest=gaps._gap.max(),
     )
     at = ibis.literal(as_of).cast("timestamp")
     per = per.mutate(days_since_last=days_between(at, per._last))
@@ -76,8 +90,15 @@ def lifecycle_stages(
         fallback = per._cadence.median().as_scalar()
     cadence = per._cadence.fill_null(fallback).fill_null(30.0)
     gap = per.days_since_last
-    churned = (gap > cadence * rules.churn_factor) & (gap > rules.min_churn_days)
-    decline = (gap > cadence * rules.decline_factor) & (gap > rules.min_decline_days)
+    longest = per._longest.fill_null(0.0)
+    churned = (
+        (gap > cadence * rules.churn_factor)
+        & (gap > rules.min_churn_days)
+        & (gap > longest * rules.comeback_factor)
+    )
+    decline = (
+        (gap > cadence * rules.decline_factor) & (gap > rules.min_decline_days) & (gap > longest)
+    )
     stage = ibis.cases(
         (churned, "churned"),
         (decline, "decline"),
@@ -86,7 +107,12 @@ def lifecycle_stages(
         else_="new",
     )
     buyers = per.select(
-        "user_id", stage=stage, orders="orders", days_since_last=gap, cadence_days=cadence
+        "user_id",
+        stage=stage,
+        orders="orders",
+        days_since_last=gap,
+        cadence_days=cadence,
+        longest_gap_days=per._longest.cast("float64"),
     )
     everyone = before.select("user_id")
     if users is not None:
@@ -99,6 +125,7 @@ def lifecycle_stages(
         orders=ibis.literal(0).cast("int64"),
         days_since_last=ibis.null("float64"),
         cadence_days=ibis.null("float64"),
+        longest_gap_days=ibis.null("float64"),
     )
     return buyers.union(quiet)
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Literal
 
@@ -20,6 +20,7 @@ from liucun.simulate._orders import order_blocks
 from liucun.simulate._population import USER_SCHEMA, make_population, users_table
 from liucun.simulate._presets import PRESETS, Preset
 from liucun.simulate._process import simulate_orders
+from liucun.simulate._seasonal import SEASONAL_STREAM, make_seasons, seasonal_orders
 from liucun.simulate._sessions import browsing_blocks
 from liucun.simulate._truth import TRUTH_SCHEMA, truth_table
 
@@ -84,6 +85,7 @@ def simulate_shop(
     end: dt.date = dt.date(2026, 9, 30),
     chunk_size: int = 50_000,
     on_progress: Callable[[int, int], None] | None = None,
+    seasonal_share: float | None = None,
 ) -> SimulationResult:
     """Simulate a shop's customers and write ``users``, ``events`` and ``truth`` Parquet.
 
@@ -108,6 +110,11 @@ def simulate_shop(
         Seed of the random streams (one per chunk).
     end
         First day after the window; no timestamp is at or after its midnight UTC.
+    seasonal_share
+        Share of the buying customers who are seasonal buyers: one order a year, within
+        about a week of their own day of the year (``truth.parquet`` marks them in
+        ``seasonal`` and ``season_day``). ``None`` keeps the preset's
+        (``Preset.seasonal_share``, 0 for the shipped presets). docs/simulator.md.
 
     Raises
     ------
@@ -125,6 +132,13 @@ def simulate_shop(
     out_dir = Path(out_dir)
     _validate(out_dir, preset, users, days, seed, end, chunk_size)
     shop = PRESETS[preset]
+    if seasonal_share is not None:
+        if isinstance(seasonal_share, bool) or not 0.0 <= float(seasonal_share) <= 1.0:
+            raise ConfigError(
+                f"seasonal_share must be a share between 0 and 1, got {seasonal_share!r}; "
+                "e.g. seasonal_share=0.2 makes a fifth of the buyers buy once a year"
+            )
+        shop = replace(shop, seasonal_share=float(seasonal_share))
     start = end - dt.timedelta(days=days)
     window = _Window(
         days=days,
@@ -142,7 +156,12 @@ def simulate_shop(
         for index, first in enumerate(range(0, users, chunk_size)):
             n = min(chunk_size, users - first)
             rng = np.random.default_rng(np.random.SeedSequence([seed, index]))
-            events, user_rows, truth = _simulate_chunk(shop, window, rng, index, first, n)
+            seasonal_rng = np.random.default_rng(
+                np.random.SeedSequence([seed, index, SEASONAL_STREAM])
+            )
+            events, user_rows, truth = _simulate_chunk(
+                shop, window, (rng, seasonal_rng), index, first, n
+            )
             pq.write_table(
                 events,
                 events_dir / f"part-{index:05d}.parquet",
@@ -189,16 +208,25 @@ def _fresh_events_dir(out_dir: Path) -> Path:
 
 
 def _simulate_chunk(
-    shop: Preset, window: _Window, rng: np.random.Generator, index: int, first: int, n: int
+    shop: Preset,
+    window: _Window,
+    rngs: tuple[np.random.Generator, np.random.Generator],
+    index: int,
+    first: int,
+    n: int,
 ) -> tuple[pa.Table, pa.Table, pa.Table]:
     """One chunk of users: who they are, what they buy and do, and the truth.
 
     Returns the chunk's ``events``, ``users`` and ``truth`` rows. The steps draw from
-    ``rng`` in turn: their order is part of the seeded output.
+    the first generator in turn: their order is part of the seeded output. The seasonal
+    buyers draw from the second, so that without them nothing changes.
     """
+    rng, seasonal_rng = rngs
     days, start_us, start_date, cal = window.days, window.start_us, window.start_date, window.cal
     pop = make_population(shop, rng, cal, first_user=first, n=n, days=days)
     orders, life = simulate_orders(shop, pop, cal, rng, days=days)
+    seasons = make_seasons(pop, shop.seasonal_share, seasonal_rng)
+    orders, life = seasonal_orders(pop, orders, life, seasons, seasonal_rng, days=days)
     ctx = Chunk(
         preset=shop,
         pop=pop,
@@ -217,5 +245,7 @@ def _simulate_chunk(
     events = assemble(ctx, blocks)
     del blocks
     users = users_table(pop, shop, rng, start_us=start_us, days=days)
-    truth = truth_table(shop, pop, life, cal, days=days, start_us=start_us, start_date=start_date)
+    truth = truth_table(
+        shop, pop, life, cal, days=days, start_us=start_us, start_date=start_date, seasons=seasons
+    )
     return events, users, truth

@@ -104,6 +104,9 @@ class Preset:
     # b2b
     company_sizes: tuple[CompanySize, ...] = ()
     industries: tuple[str, ...] = ()
+    # seasonal buyers: share of buying customers who buy once a year around their own day
+    # of the year instead of as a Poisson process (liucun.simulate._seasonal); 0 = none
+    seasonal_share: float = 0.0
 
 
 #: Units of each currency per US dollar (rounded reference rates; simulation only).

@@ -20,6 +20,12 @@ from liucun.simulate._orders import DUPLICATE_ORDER_SHARE
 from liucun.simulate._population import Population, campaign_names
 from liucun.simulate._presets import Preset
 from liucun.simulate._process import Lifetimes, OperationalTime, effective_dropout
+from liucun.simulate._seasonal import (
+    YEAR_DAYS,
+    Seasons,
+    no_seasons,
+    seasonal_expected_orders,
+)
 
 TS = arrow_schema("events").field("ts").type
 
@@ -56,6 +62,8 @@ TRUTH_SCHEMA = pa.schema(
         ("campaign_orders_if_treated", pa.float64()),
         ("true_effect_orders", pa.float64()),
         ("true_effect_revenue", pa.float64()),
+        ("seasonal", pa.bool_()),
+        ("season_day", pa.int16()),
     ]
 )
 
@@ -74,9 +82,16 @@ def truth_table(
     days: int,
     start_us: int,
     start_date: np.datetime64,
+    seasons: Seasons | None = None,
 ) -> pa.Table:
-    """The ``truth`` rows of one chunk."""
+    """The ``truth`` rows of one chunk.
+
+    A seasonal buyer's ``purchase_rate`` is one order a year and their expected orders
+    count the seasons in the horizon (:func:`seasonal_expected_orders`); ``season_day`` is
+    the day of the year (1–366, UTC calendar) of their season.
+    """
     n = pop.n
+    seasons = seasons or no_seasons(n)
     p_eff = effective_dropout(pop.p, pop.late_prob, preset)
     share = np.where(pop.is_dup, DUPLICATE_ORDER_SHARE, 1.0)
     share = np.where(pop.dup_row >= 0, 1.0 - DUPLICATE_ORDER_SHARE, share)
@@ -86,6 +101,7 @@ def truth_table(
     cols: dict[str, pa.Array | np.ndarray] = {}
     for h in HORIZONS:
         e = np.where(alive, _expected(pop.lam, p_eff, cal.mass(end_local, end_local + h)), 0.0)
+        e = np.where(seasons.seasonal, seasonal_expected_orders(seasons, alive, end_local, h), e)
         cols[f"expected_orders_{h}d"] = e * share
     for h in HORIZONS:
         cols[f"expected_spend_{h}d"] = cols[f"expected_orders_{h}d"] * mov
@@ -109,7 +125,7 @@ def truth_table(
         "is_duplicate": pop.is_dup,
         "order_share": share,
         "never_buyer": pop.never_buyer,
-        "purchase_rate": pop.lam,
+        "purchase_rate": np.where(seasons.seasonal, 1.0 / YEAR_DAYS, pop.lam),
         "dropout_prob": pop.p,
         "dropout_prob_effective": p_eff,
         "late_delivery_prob": pop.late_prob,
@@ -134,5 +150,15 @@ def truth_table(
         "campaign_orders_if_treated": treated,
         "true_effect_orders": treated - control,
         "true_effect_revenue": (treated - control) * mov,
+        "seasonal": seasons.seasonal,
+        "season_day": _season_day(seasons, start_date),
     }
     return pa.table(truth, schema=TRUTH_SCHEMA)
+
+
+def _season_day(seasons: Seasons, start_date: np.datetime64) -> pa.Array:
+    """Day of the year (1–366) of each seasonal buyer's season centre; null otherwise."""
+    centre = np.where(seasons.seasonal, seasons.centre, 0.0)
+    day = start_date + np.floor(centre).astype("timedelta64[D]")
+    of_year = (day - day.astype("datetime64[Y]")).astype(np.int64) + 1
+    return pa.array(of_year.astype(np.int16), type=pa.int16(), mask=~seasons.seasonal)

@@ -31,15 +31,17 @@ from liucun.models.churn._features import (
     churn_features,
 )
 from liucun.models.churn._model import DEFAULT_PARAMS, ChurnModel
-from liucun.models.churn._reasons import TOPICS, Topic, churn_reasons
+from liucun.models.churn._reasons import BASE_RATE, SMALL_EFFECTS, TOPICS, Topic, churn_reasons
 
 __all__ = [
+    "BASE_RATE",
     "BTYD_FEATURES",
     "CALIBRATION_METHODS",
     "CATEGORICAL_FEATURES",
     "DEFAULT_PARAMS",
     "LAST_MESSAGES",
     "NUMERIC_FEATURES",
+    "SMALL_EFFECTS",
     "TOPICS",
     "CalibrationChoice",
     "Calibrator",

@@ -158,15 +158,16 @@ def _social(v: Values) -> StrArray:
 
 
 def _btyd(v: Values) -> StrArray:
-    return _join(
-        "buying pattern: ",
-        _pct(v["p_alive"]),
-        " chance of still being active, ",
-        _dec(v["expected_orders"]),
-        " orders expected in ",
-        str(v.horizon_days),
-        " days",
+    expected = _join(
+        _dec(v["expected_orders"]), " orders expected in ", str(v.horizon_days), " days"
     )
+    alive = _join(
+        "buying pattern: ", _pct(v["p_alive"]), " chance of still being active, ", expected
+    )
+    # BG/NBD gives every one-time buyer P(alive) = 1 by construction: quoting "100% chance
+    # of still being active" as a reason to leave reads as nonsense, so say what it means
+    once = _join("buying pattern: no repeat order yet, ", expected)
+    return np.where(v["frequency"] <= 1, once, alive)
 
 
 def _attribute(label: str, feature: str) -> Topic:
@@ -311,6 +312,18 @@ TOPICS: tuple[Topic, ...] = (
 )
 
 
+#: The code of the one sentence a customer gets when no topic raises the risk by more than
+#: ``min_contribution`` and the features together do not raise it either: the risk is the
+#: shop's base rate (on an order-only export most customers look alike).
+BASE_RATE = "base_rate"
+#: The code of that sentence when the features together do raise the risk, but each topic
+#: only a little (or only where its sentence would not be true).
+SMALL_EFFECTS = "small_effects"
+#: Topics whose sentence states a plain fact whichever way it moves the risk, so it can be
+#: quoted as what lowers a base-rate customer's risk most.
+FACTUAL_TOPICS = ("recency", "value", "tenure", "btyd")
+
+
 def _generic(feature: str) -> Topic:
     def text(v: Values) -> StrArray:
         x = v[feature]
@@ -422,10 +435,13 @@ def _batch(
         pred_contrib=True,
         num_threads=threads,
     )
-    contrib = np.asarray(contrib, dtype=np.float64)[:, :-1]  # the last column is the bias
+    contrib = np.asarray(contrib, dtype=np.float64)  # the last column is the bias
+    bias = float(contrib[0, -1]) if n else 0.0  # the same for every row: the average score
+    contrib = contrib[:, :-1]
     member = np.zeros((owner.size, g))
     member[np.arange(owner.size), owner] = 1.0
-    per_topic = contrib @ member  # SHAP values add up within a topic
+    signed = contrib @ member  # SHAP values add up within a topic
+    per_topic = signed.copy()
     values = Values(batch, int(model.horizon_days))
     for t, topic in enumerate(topics):
         if topic.applies is not None:
@@ -440,7 +456,68 @@ def _batch(
         sub = Values(batch.iloc[rows], int(model.horizon_days))
         sentences[rows, ranks] = topics[t].text(sub)
     code_names = np.array([topic.code for topic in topics], dtype=object)
+    codes = code_names[top]
+    silent = np.flatnonzero(~chosen.any(axis=1))
+    if silent.size:  # never an empty list: say why no reason can be given
+        sub = batch.iloc[silent]
+        text, code = _unexplained(model, sub, signed[silent], topics, bias, min_contribution)
+        sentences[silent, 0] = text
+        codes[silent, 0] = code
+        chosen[silent, 0] = True
     flat = chosen.ravel()  # row-major: a row's reasons stay together, strongest first
     text = pa.array(sentences.ravel()[flat].astype(object), type=pa.string())
-    code = pa.array(code_names[top.ravel()[flat]], type=pa.string())
+    code = pa.array(codes.ravel()[flat], type=pa.string())
     return text, code, chosen.sum(axis=1).astype(np.int64)
+
+
+def _unexplained(
+    model: ChurnModel,
+    rows: pd.DataFrame,
+    signed: npt.NDArray[np.float64],
+    topics: list[Topic],
+    bias: float,
+    min_contribution: float,
+) -> tuple[StrArray, npt.NDArray[np.object_]]:
+    """The sentence, and its code, for customers no topic explains.
+
+    Their risk is the model's starting point (the average score, calibrated: the risk of a
+    customer it knows nothing about) moved by contributions too small to name. When the
+    contributions together do not raise it, it is :data:`BASE_RATE`, and the factual topic
+    that lowers it most is quoted; otherwise :data:`SMALL_EFFECTS`.
+    """
+    horizon = int(model.horizon_days)
+    base = float(np.asarray(model.calibrator_(np.array([bias])), dtype=np.float64)[0])
+    rate = getattr(model, "train_churn_rate_", None)
+    seen = (
+        f"; {round(100 * rate)}% of the customers in training ordered nothing within {horizon} days"
+        if rate is not None
+        else ""
+    )
+    head = f"risk is the shop's base rate ({round(100 * base)}% for an average customer{seen})"
+    lift = signed.sum(axis=1)
+    raised = lift > min_contribution
+    out = np.where(
+        raised,
+        np.asarray(f"{head}, raised a little by several things, none enough to name", dtype=S),
+        np.asarray(f"{head}: nothing in this customer's history raises it", dtype=S),
+    ).astype(S)
+    codes = np.where(raised, SMALL_EFFECTS, BASE_RATE).astype(object)
+    factual = [t for t, topic in enumerate(topics) if topic.code in FACTUAL_TOPICS]
+    if factual:
+        values = Values(rows, horizon)
+        low = signed[:, factual].copy()
+        for j, t in enumerate(factual):
+            code, applies = topics[t].code, topics[t].applies
+            if code == "btyd" and applies is not None:  # only with both numbers known
+                low[~np.asarray(applies(values), dtype=bool), j] = np.inf
+            elif code == "recency":  # "no order for 300 days" lowers it: true, but reads wrong
+                low[~(values["recency_days"] < horizon), j] = np.inf
+        best = np.argmin(low, axis=1)
+        lowers = (~raised) & (
+            np.take_along_axis(low, best[:, None], axis=1)[:, 0] < -min_contribution
+        )
+        for j in np.unique(best[lowers]):
+            at = np.flatnonzero(lowers & (best == j))
+            said = topics[factual[j]].text(Values(rows.iloc[at], horizon))
+            out[at] = _join(out[at], "; what lowers it most: ", said)
+    return out, codes

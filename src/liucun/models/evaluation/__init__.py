@@ -4,7 +4,8 @@ Classification metrics (:func:`roc_auc`, :func:`pr_auc`, :func:`brier_score`,
 :func:`log_loss`, :func:`expected_calibration_error`, :func:`calibration_curve`, lift
 and capture) are pure functions of numpy arrays that agree with scikit-learn;
 :func:`compare` puts models and the :data:`BASELINES` side by side and says whether each
-model beats them; :func:`value_accuracy` and :func:`decile_table` judge CLV forecasts;
+model beats them; :func:`ranking_warnings` says in a sentence which rank worse than
+random; :func:`value_accuracy` and :func:`decile_table` judge CLV forecasts;
 :func:`against_truth` compares predictions with a simulated shop's ground truth.
 """
 
@@ -31,6 +32,14 @@ from liucun.models.evaluation._classification import (
     wilson_interval,
 )
 from liucun.models.evaluation._compare import HIGHER_IS_BETTER, compare
+from liucun.models.evaluation._honesty import (
+    NO_BETTER_THAN_RANDOM,
+    RANDOM_AUC,
+    WORSE_THAN_RANDOM,
+    RankingWarning,
+    random_auc_band,
+    ranking_warnings,
+)
 from liucun.models.evaluation._ranking import capture, gains_table, lift
 from liucun.models.evaluation._truth import (
     TRUTH_HORIZONS,
@@ -56,9 +65,13 @@ __all__ = [
     "DEFAULT_STRATEGY",
     "HIGHER_IS_BETTER",
     "LOG_LOSS_EPS",
+    "NO_BETTER_THAN_RANDOM",
+    "RANDOM_AUC",
     "TRUTH_HORIZONS",
+    "WORSE_THAN_RANDOM",
     "ZERO_ACTUAL_TOTAL",
     "AliveModel",
+    "RankingWarning",
     "TruthComparison",
     "ValueAccuracy",
     "against_truth",
@@ -75,6 +88,8 @@ __all__ = [
     "lift",
     "log_loss",
     "pr_auc",
+    "random_auc_band",
+    "ranking_warnings",
     "recency_days",
     "rfm_churn_score",
     "roc_auc",
