@@ -36,7 +36,8 @@ class Kpi:
 @dataclass
 class Section:
     """One part of the report: a title, a sentence that says what it shows, figures and
-    tables. A section without data carries ``empty`` (why) instead of charts."""
+    tables. A section without data carries ``empty`` (why) instead of charts; ``warnings``
+    are sentences a reader must see before trusting its numbers (shown under the lead)."""
 
     key: str
     title: str
@@ -44,6 +45,7 @@ class Section:
     figures: list[str] = field(default_factory=list)
     tables: list[str] = field(default_factory=list)
     empty: str | None = None
+    warnings: list[str] = field(default_factory=list)
 
     def add_figure(self, fig: go.Figure, *, wide: bool = False) -> None:
         """Add ``fig``, drawn at the width of its card. Its title becomes an HTML caption

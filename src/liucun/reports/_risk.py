@@ -97,6 +97,8 @@ def risk_and_value(ctx: ReportContext) -> Section:
 def _quality_card(sec: Section, card: object) -> None:
     """Held-out metrics of the model next to the baselines, and its calibration curve."""
     metrics = card.metrics  # type: ignore[attr-defined]
+    # e.g. "BG/NBD ranks worse than random here …": said next to the comparison table
+    sec.warnings.extend(w.text for w in getattr(card, "warnings", []))
     table = pd.DataFrame(metrics.get("comparison", []))
     if not table.empty:
         cols = [
