@@ -212,3 +212,21 @@ def test_the_drivers_chart_shows_no_raw_column_name() -> None:
     # labels go into the figure's JSON (long ones wrapped at a space with <br>)
     assert "first order value (2\\u00d7\\u003cbr\\u003emedian)" in figure
     assert '"region: north vs east"' in figure
+
+
+def test_the_funnel_window_is_whole_days_of_the_reporting_time_zone(tmp_path: Path) -> None:
+    """Data end 2024-05-28 00:00 UTC is 08:00 in Shanghai, so the last 30 Shanghai days
+    start on 2024-04-29 00:00 there (04-28 16:00 UTC): u6's view at 04-28 20:00 Shanghai
+    is outside (in UTC days it would be inside, giving 2 of 4)."""
+    rows = [*FUNNEL_ROWS, ("u6", "view", "2024-04-28"), ("u6", "order", "2024-04-30")]
+    ws_path = _workspace(tmp_path / "ws", rows, 'funnel = ["view", "order"]')
+    toml = ws_path / "liucun.toml"
+    text = toml.read_text(encoding="utf-8")
+    assert 'reporting_timezone = "UTC"' in text
+    toml.write_text(
+        text.replace('reporting_timezone = "UTC"', 'reporting_timezone = "Asia/Shanghai"')
+    )
+    with open_workspace(ws_path) as ws:
+        out = build_report(ws, tmp_path / "r.html", sections=(funnel_section,))
+    lead = _lead(out.read_text(encoding="utf-8"), "funnel")
+    assert f"{1 / 3:.1%} of users with a &#39;view&#39;" in lead, lead

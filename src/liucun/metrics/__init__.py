@@ -10,7 +10,7 @@ from liucun.metrics._commerce import (
     time_to_second_order,
 )
 from liucun.metrics._money import FX_FIX, convert_money, in_reporting_currency
-from liucun.metrics._periods import PERIODS, days_between, period_start
+from liucun.metrics._periods import PERIODS, days_between, period_start, window_start
 from liucun.metrics._properties import has_deal, property_number, property_text
 from liucun.metrics._retention import (
     DEFAULT_BRACKETS,
@@ -49,4 +49,5 @@ __all__ = [
     "stickiness",
     "time_to_second_order",
     "weighted_mean",
+    "window_start",
 ]

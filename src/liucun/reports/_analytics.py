@@ -20,7 +20,15 @@ import pandas as pd
 import plotly.graph_objects as go
 
 from liucun.core import DEFAULT_FUNNEL, ConfigError, as_utc
-from liucun.metrics import day_n_retention, funnel, lifecycle, ltv_cac, retention, weighted_mean
+from liucun.metrics import (
+    day_n_retention,
+    funnel,
+    lifecycle,
+    ltv_cac,
+    retention,
+    weighted_mean,
+    window_start,
+)
 from liucun.models import ModelCard
 from liucun.reports._render import Section, number, pct
 from liucun.schema import STANDARD_EVENT_TYPES
@@ -371,7 +379,10 @@ def funnel_section(ctx: ReportContext) -> Section:
     sec = Section("funnel", "Purchase funnel")
     names = ctx.funnel_steps
     start = names[0]
-    recent = ctx.events.filter(ctx.events.ts >= ctx.as_of - timedelta(days=ctx.funnel_days))
+    # the last funnel_days whole days of the reporting time zone
+    recent = ctx.events.filter(
+        ctx.events.ts >= window_start(ctx.as_of, ctx.funnel_days, ctx.timezone)
+    )
     steps = funnel(recent, names, window=timedelta(days=7)).to_pandas()
     if steps.empty or steps.users.iloc[0] == 0:
         sec.empty = f"No '{start}' events in the last {ctx.funnel_days} days."

@@ -18,8 +18,8 @@ from liucun.metrics import (
     repurchase_rate,
     retention,
     weighted_mean,
+    window_start,
 )
-from liucun.metrics._periods import window_start
 
 #: How a KPI's value reads: a count, a rate (0–1), an amount of money, or a ratio.
 KPI_KINDS = ("count", "rate", "money", "ratio")
