@@ -97,6 +97,7 @@ def retention_cmd(
             week_start=week_start,
             rolling=rolling,
             timezone=timezone or ws.settings.reporting_timezone,
+            custom_event_types=ws.settings.ingest.custom_event_types,
         )
         frame = _retention_frame(table, breakdown)
     _emit(

@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import os
+import re
 import time
 from collections.abc import Callable, Iterator, Sequence
 from datetime import date, datetime, timedelta
@@ -319,6 +320,7 @@ def chatter(fmt: OutputFormat) -> Console:
     return console if fmt in (OutputFormat.table, OutputFormat.parquet) else err_console
 
 
+_NUMBERISH = re.compile(r"^(—|[-+]?[\d,]*\.?\d+ ?%?)$")
 #: A text column narrower than this (or than its header) is wrapped, not narrowed further.
 WRAP_WIDTH = 16
 
@@ -375,10 +377,13 @@ def print_table(frame: Any, *, title: str, priority: Sequence[str] = ()) -> None
         [_cell(c, v) for c, v in zip(headers, row, strict=True)]
         for row in frame.itertuples(index=False)
     ]
-    numeric = [frame[c].dtype.kind in "iuf" for c in frame.columns]
     plain = [[Text.from_markup(cell).plain for cell in col] for col in zip(*rows, strict=True)] or [
         [] for _ in headers
     ]
+    numeric = [
+        frame[c].dtype.kind in "iuf" or (bool(col) and all(_NUMBERISH.match(v) for v in col))
+        for c, col in zip(frame.columns, plain, strict=True)
+    ]  # numbers already formatted as text (0.773, 38.0%, —) align and never wrap too
     wraps = [not num for num in numeric]
     width = console.width
     shown, widths = _layout(headers, plain, wraps, width, priority)
