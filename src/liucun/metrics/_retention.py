@@ -77,8 +77,8 @@ def check_event_types(
     "cohort_event", "Catalog")``: ``what`` names it in the sentence, ``option`` is the
     parameter the :class:`~liucun.core.Hint` points to ("" for none). Ingestion stores
     event types in lower case, so a case mismatch (``Catalog``) is told to use the
-    lower-case form; any other unknown name gets the list of known types: those in the data, the standard
-    ones and the declared ``custom_event_types``. Standard and declared types are
+    lower-case form; any other unknown name gets the list of known types: those in the
+    data, the standard ones and the declared ``custom_event_types``. Standard and declared types are
     accepted without a query (none of them in the data just means empty cohorts).
     """
     declared = {*STANDARD_EVENT_TYPES, *custom_event_types}
