@@ -421,3 +421,19 @@ def test_as_of_check_unit() -> None:
     check_as_of(datetime(2030, 1, 1, tzinfo=UTC), None)  # no events: nothing to check
     with pytest.raises(ConfigError, match="ends on 2024-12-30"):
         check_as_of(end + timedelta(days=8), end)
+
+
+def test_library_parameter_names_in_messages_become_flags() -> None:
+    """A library sentence naming ``horizon_days`` reads ``--horizon`` under `liucun train`."""
+    import typer
+
+    from liucun.cli._app import _error_line
+    from liucun.core import ConfigError
+
+    command = typer.main.get_command(app).commands["train"]  # type: ignore[attr-defined]
+    ctx = typer.Context(command)
+    err = ConfigError("use a shorter horizon_days, or load more history; where it ends")
+    line = _error_line(err, ctx)
+    assert "use a shorter --horizon, or load more history; where it ends" in line
+    assert "horizon_days" not in line
+    assert "horizon_days" in _error_line(err, None)  # no command: the library's own words

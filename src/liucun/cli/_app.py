@@ -132,9 +132,22 @@ def render_hint(hint: Hint, ctx: typer.Context | None = None) -> str:
     return " or ".join(ways)
 
 
+def _in_flags(text: str, ctx: typer.Context | None) -> str:
+    """``text`` with library parameter names that the running command spells otherwise
+    (:data:`OPTION_ALIASES`, e.g. ``horizon_days``) written as its flags (``--horizon``)."""
+    if ctx is None:
+        return text
+    for option in OPTION_ALIASES:
+        if "_" in option and option in text:  # plain words (where) are left alone
+            flag = _flag(option, ctx)
+            if flag is not None:
+                text = re.sub(rf"\b{option}\b", flag, text)
+    return text
+
+
 def _error_line(exc: LiucunError, ctx: typer.Context | None) -> str:
     """``Type: message; what to change`` as one line of literal text."""
-    text = _one_line(exc)
+    text = _in_flags(_one_line(exc), ctx)
     if exc.hint is not None:
         hint = " ".join(render_hint(exc.hint, ctx).split())  # a value may hold a newline
         text = f"{text.rstrip('.')}; {escape(hint)}"
