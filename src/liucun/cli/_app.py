@@ -293,6 +293,10 @@ def _cell(column: str, value: Any) -> str:
         if column in ("rate", "share"):
             return f"{value:.1%}"
         return f"{value:,.0f}" if abs(value) >= 1000 else f"{value:.4g}"
+    import pandas as pd  # loaded already: cells come from a DataFrame
+
+    if value is None or value is pd.NA or value is pd.NaT:
+        return "—"
     return escape(str(value))
 
 
@@ -336,6 +340,8 @@ def chatter(fmt: OutputFormat) -> Console:
 _NUMBERISH = re.compile(r"^(—|[-+]?[\d,]*\.?\d+ ?%?)$")
 #: A text column narrower than this (or than its header) is wrapped, not narrowed further.
 WRAP_WIDTH = 16
+#: A text column is at least as wide as its longest word, up to this many characters.
+LONG_WORD = 30
 
 
 def _layout(
@@ -359,8 +365,11 @@ def _layout(
         max([cell_len(h), *(cell_len(c) for c in col)])
         for h, col in zip(headers, cells, strict=True)
     ]
-    need = [
-        min(longest[i], max(cell_len(headers[i]), WRAP_WIDTH)) if wraps[i] else longest[i]
+    words = [max((cell_len(w) for c in col for w in c.split()), default=0) for col in cells]
+    need = [  # text wraps between words; a word longer than LONG_WORD may break
+        max(cell_len(headers[i]), min(longest[i], max(WRAP_WIDTH, min(words[i], LONG_WORD))))
+        if wraps[i]
+        else longest[i]
         for i in range(n)
     ]
     order = [headers.index(p) for p in priority if p in headers]
@@ -415,8 +424,8 @@ def print_table(frame: Any, *, title: str, priority: Sequence[str] = ()) -> None
     dropped = [headers[i] for i in range(len(headers)) if i not in shown]
     if dropped:
         console.print(
-            f"Not shown at this width ({width} columns): {escape(', '.join(dropped))}. "
-            "See every column with --format csv or --format json, or in a wider terminal.",
+            f"Not shown at this width ({width} columns): {escape(', '.join(dropped))}; "
+            "see every column with --format csv or --format json, or in a wider terminal.",
             highlight=False,
         )
 
