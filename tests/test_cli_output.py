@@ -437,3 +437,32 @@ def test_library_parameter_names_in_messages_become_flags() -> None:
     assert "use a shorter --horizon, or load more history; where it ends" in line
     assert "horizon_days" not in line
     assert "horizon_days" in _error_line(err, None)  # no command: the library's own words
+
+
+def test_status_and_state_status_as_csv_and_json(shop: Path) -> None:
+    code, out = run(["-w", str(shop), "status", "--format", "csv"])
+    assert code == 0, out
+    rows = {(r["section"], r["name"]): r["value"] for r in csv.DictReader(io.StringIO(out))}
+    orders = sum(1 + i % 4 for i in range(40))
+    assert rows[("warehouse", "users")] == "0"  # only events were loaded
+    assert rows[("warehouse", "events")] == str(orders + 40)
+    assert rows[("events_by_type", "visit")] == "40"
+    assert rows[("events_by_type", "order")] == str(orders)
+    assert rows[("revenue_by_currency", "USD: orders")] == rows[("events_by_type", "order")]
+    code, out = run(["-w", str(shop), "state", "status", "--format", "json"])
+    assert code == 0, out
+    got = [json.loads(line) for line in out.splitlines()]
+    assert {"section": "state", "name": "backend", "value": "sqlite"} in got
+
+
+def test_every_csv_writer_goes_through_the_neutralizing_function() -> None:
+    """One function writes CSV for the whole package (core/_csv.py); no stray to_csv."""
+    src = Path(__file__).resolve().parents[1] / "src" / "liucun"
+    stray = [
+        f"{path.relative_to(src)}:{n}"
+        for path in src.rglob("*.py")
+        if path.name != "_csv.py"
+        for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1)
+        if ".to_csv(" in line or "csv.writer(" in line or "csv.DictWriter(" in line
+    ]
+    assert stray == [], stray

@@ -338,6 +338,38 @@ def chatter(fmt: OutputFormat) -> Console:
 
 
 _NUMBERISH = re.compile(r"^(—|[-+]?[\d,]*\.?\d+ ?%?)$")
+
+
+def record_frame(record: Any, section: str) -> Any:
+    """A dataclass of figures (a status) as ``section, name, value`` rows for CSV/JSON:
+    scalar fields under ``section``; a dict field as one row per key under its own
+    name; a tuple value as ``key: 1``, ``key: 2``… (or the names in ``parts``)."""
+    import dataclasses
+
+    import pandas as pd
+
+    parts = {"revenue_by_currency": ("orders", "revenue")}
+    rows: list[tuple[str, str, Any]] = []
+    for field in dataclasses.fields(record):
+        value = getattr(record, field.name)
+        if not isinstance(value, dict):
+            rows.append((section, field.name, value))
+            continue
+        for key, item in value.items():
+            if isinstance(item, tuple):
+                names = parts.get(field.name) or tuple(str(i + 1) for i in range(len(item)))
+                rows.extend(
+                    (field.name, f"{key}: {n}", v) for n, v in zip(names, item, strict=False)
+                )
+            else:
+                rows.append((field.name, str(key), item))
+    frame = pd.DataFrame(rows, columns=["section", "name", "value"])
+    frame["value"] = (
+        frame["value"].astype(object).map(lambda v: v.isoformat() if isinstance(v, datetime) else v)
+    )
+    return frame
+
+
 #: A text column narrower than this (or than its header) is wrapped, not narrowed further.
 WRAP_WIDTH = 16
 #: A text column is at least as wide as its longest word, up to this many characters.
