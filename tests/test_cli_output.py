@@ -177,6 +177,8 @@ def test_numbers_are_never_shortened_even_when_columns_go(
         ["uplift", "evaluate"],
         ["uplift", "policy"],
         ["quarantine", "show"],
+        ["status"],
+        ["state", "status"],
     ],
     ids=" ".join,
 )
