@@ -97,9 +97,16 @@ def retention_cmd(
             week_start=week_start,
             rolling=rolling,
             timezone=timezone or ws.settings.reporting_timezone,
+            custom_event_types=ws.settings.ingest.custom_event_types,
         )
         frame = _retention_frame(table, breakdown)
-    _emit(frame, fmt, title=f"{period.capitalize()}ly retention ({kind}, {cohort_type})", out=out)
+    _emit(
+        frame,
+        fmt,
+        title=f"{period.capitalize()}ly retention ({kind}, {cohort_type})",
+        out=out,
+        priority=["cohort", *([breakdown] if breakdown else []), "period", "rate", "retained"],
+    )
 
 
 def _events_between(events: Any, start: datetime | None, stop: datetime | None) -> Any:
@@ -146,7 +153,7 @@ def metrics_cmd(
             currency=ws.settings.reporting.currency,
             fx_rates=ws.table("fx_rates"),
         ).drop(columns="kind")
-    _emit(frame, fmt, title=f"Metrics up to {end:%Y-%m-%d}", out=out)
+    _emit(frame, fmt, title=f"Metrics up to {end:%Y-%m-%d}", out=out, priority=["metric", "value"])
 
 
 @app.command("segments")
@@ -185,7 +192,13 @@ def segments_cmd(
         if show_customers:
             table = segment_customers(**segment, where=where)
             frame = table.order_by("user_id").limit(show_customers).to_pandas()
-            _emit(frame, fmt, title=f"Customers as of {end:%Y-%m-%d}", out=out)
+            _emit(
+                frame,
+                fmt,
+                title=f"Customers as of {end:%Y-%m-%d}",
+                out=out,
+                priority=["user_id", "stage", "rfm_segment"],
+            )
             return
         frame = segment_summary(**segment, where=where).to_pandas()
     frame = frame.rename(columns={"segment": by})

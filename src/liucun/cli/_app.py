@@ -5,17 +5,20 @@ from __future__ import annotations
 import contextlib
 import functools
 import os
+import re
 import time
-from collections.abc import Callable, Iterator
-from datetime import date, datetime
+from collections.abc import Callable, Iterator, Sequence
+from datetime import date, datetime, timedelta
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any, TypeVar
 
 import typer
+from rich.cells import cell_len
 from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
+from rich.text import Text
 
 from liucun.core import Hint, LiucunError, RejectRateExceeded
 
@@ -129,9 +132,22 @@ def render_hint(hint: Hint, ctx: typer.Context | None = None) -> str:
     return " or ".join(ways)
 
 
+def _in_flags(text: str, ctx: typer.Context | None) -> str:
+    """``text`` with library parameter names that the running command spells otherwise
+    (:data:`OPTION_ALIASES`, e.g. ``horizon_days``) written as its flags (``--horizon``)."""
+    if ctx is None:
+        return text
+    for option in OPTION_ALIASES:
+        if "_" in option and option in text:  # plain words (where) are left alone
+            flag = _flag(option, ctx)
+            if flag is not None:
+                text = re.sub(rf"\b{option}\b", flag, text)
+    return text
+
+
 def _error_line(exc: LiucunError, ctx: typer.Context | None) -> str:
     """``Type: message; what to change`` as one line of literal text."""
-    text = _one_line(exc)
+    text = _in_flags(_one_line(exc), ctx)
     if exc.hint is not None:
         hint = " ".join(render_hint(exc.hint, ctx).split())  # a value may hold a newline
         text = f"{text.rstrip('.')}; {escape(hint)}"
@@ -277,12 +293,28 @@ def _cell(column: str, value: Any) -> str:
         if column in ("rate", "share"):
             return f"{value:.1%}"
         return f"{value:,.0f}" if abs(value) >= 1000 else f"{value:.4g}"
+    import pandas as pd  # loaded already: cells come from a DataFrame
+
+    if value is None or value is pd.NA or value is pd.NaT:
+        return "—"
     return escape(str(value))
 
 
-def _emit(frame: Any, fmt: OutputFormat, *, title: str, out: Path | None) -> None:
-    """Print ``frame`` as a Rich table, CSV or JSON Lines, or write it as Parquet to ``out``."""
-    from liucun.core import ConfigError
+def _emit(
+    frame: Any,
+    fmt: OutputFormat,
+    *,
+    title: str,
+    out: Path | None,
+    priority: Sequence[str] = (),
+) -> None:
+    """Print ``frame`` as a Rich table that fits the terminal, CSV (formula cells
+    neutralized) or JSON Lines, or write it as Parquet to ``out``.
+
+    ``priority`` names the columns to keep longest when the terminal is too narrow (see
+    :func:`print_table`).
+    """
+    from liucun.core import ConfigError, csv_text
 
     if fmt is OutputFormat.parquet:
         if out is None:
@@ -291,35 +323,161 @@ def _emit(frame: Any, fmt: OutputFormat, *, title: str, out: Path | None) -> Non
         console.print(f"Wrote {len(frame):,} rows to [bold]{out}[/bold].")
         return
     if fmt is OutputFormat.csv:
-        typer.echo(frame.to_csv(index=False), nl=False)
+        typer.echo(csv_text(frame), nl=False)
         return
     if fmt is OutputFormat.json:
         typer.echo(frame.to_json(orient="records", lines=True, date_format="iso"), nl=False)
         return
+    print_table(frame, title=title, priority=priority)
+
+
+def chatter(fmt: OutputFormat) -> Console:
+    """Where a command's progress and sentences go: standard output next to a table,
+    standard error when standard output carries CSV or JSON for another program."""
+    return console if fmt in (OutputFormat.table, OutputFormat.parquet) else err_console
+
+
+_NUMBERISH = re.compile(r"^(—|[-+]?[\d,]*\.?\d+ ?%?)$")
+
+
+def record_frame(record: Any, section: str) -> Any:
+    """A dataclass of figures (a status) as ``section, name, value`` rows for CSV/JSON:
+    scalar fields under ``section``; a dict field as one row per key under its own
+    name; a tuple value as ``key: 1``, ``key: 2``… (or the names in ``parts``)."""
+    import dataclasses
+
+    import pandas as pd
+
+    parts = {"revenue_by_currency": ("orders", "revenue")}
+    rows: list[tuple[str, str, Any]] = []
+    for field in dataclasses.fields(record):
+        value = getattr(record, field.name)
+        if not isinstance(value, dict):
+            rows.append((section, field.name, value))
+            continue
+        for key, item in value.items():
+            if isinstance(item, tuple):
+                names = parts.get(field.name) or tuple(str(i + 1) for i in range(len(item)))
+                rows.extend(
+                    (field.name, f"{key}: {n}", v) for n, v in zip(names, item, strict=False)
+                )
+            else:
+                rows.append((field.name, str(key), item))
+    frame = pd.DataFrame(rows, columns=["section", "name", "value"])
+    frame["value"] = (
+        frame["value"].astype(object).map(lambda v: v.isoformat() if isinstance(v, datetime) else v)
+    )
+    return frame
+
+
+#: A text column narrower than this (or than its header) is wrapped, not narrowed further.
+WRAP_WIDTH = 16
+#: A text column is at least as wide as its longest word, up to this many characters.
+LONG_WORD = 30
+
+
+def _layout(
+    headers: Sequence[str],
+    cells: Sequence[Sequence[str]],
+    wraps: Sequence[bool],
+    width: int,
+    priority: Sequence[str],
+) -> tuple[list[int], list[int]]:
+    """Which columns fit in ``width`` terminal columns, and the width of each shown one.
+
+    A header is never cut: every shown column is at least as wide as its whole header,
+    so that it reads on one line. Numbers are never cut either; text columns (``wraps``)
+    may wrap down to :data:`WRAP_WIDTH`.
+    When even that does not fit, the columns least important by ``priority`` (then from
+    the right) are left out. Returns the shown column indices (in table order) and their
+    widths.
+    """
+    n = len(headers)
+    longest = [
+        max([cell_len(h), *(cell_len(c) for c in col)])
+        for h, col in zip(headers, cells, strict=True)
+    ]
+    words = [max((cell_len(w) for c in col for w in c.split()), default=0) for col in cells]
+    need = [  # text wraps between words; a word longer than LONG_WORD may break
+        max(cell_len(headers[i]), min(longest[i], max(WRAP_WIDTH, min(words[i], LONG_WORD))))
+        if wraps[i]
+        else longest[i]
+        for i in range(n)
+    ]
+    order = [headers.index(p) for p in priority if p in headers]
+    order += [i for i in range(n) if i not in order]
+    shown = list(order)
+    while len(shown) > 1 and sum(need[i] for i in shown) + 3 * len(shown) + 1 > width:
+        shown.pop()  # the least important
+    shown.sort()
+    spare = width - (sum(need[i] for i in shown) + 3 * len(shown) + 1)
+    widths = {i: need[i] for i in shown}
+    for i in (j for j in order if j in widths):  # widen text columns, most important first
+        extra = min(max(spare, 0), longest[i] - widths[i])
+        widths[i] += extra
+        spare -= extra
+    return shown, [widths[i] for i in shown]
+
+
+def print_table(frame: Any, *, title: str, priority: Sequence[str] = ()) -> None:
+    """``frame`` as a Rich table that fits the console's width (``$COLUMNS``).
+
+    Headers are never cut and numbers never shortened; long text wraps. When the columns
+    do not fit even so, the least important ones (those not in ``priority``, from the
+    right) are left out and a note under the table names them and how to see them.
+    """
+    headers = [str(c) for c in frame.columns]
+    rows = [
+        [_cell(c, v) for c, v in zip(headers, row, strict=True)]
+        for row in frame.itertuples(index=False)
+    ]
+    plain = [[Text.from_markup(cell).plain for cell in col] for col in zip(*rows, strict=True)] or [
+        [] for _ in headers
+    ]
+    numeric = [
+        frame[c].dtype.kind in "iuf" or (bool(col) and all(_NUMBERISH.match(v) for v in col))
+        for c, col in zip(frame.columns, plain, strict=True)
+    ]  # numbers already formatted as text (0.773, 38.0%, —) align and never wrap too
+    wraps = [not num for num in numeric]
+    width = console.width
+    shown, widths = _layout(headers, plain, wraps, width, priority)
     table = Table(title=title)
-    for col in frame.columns:
-        table.add_column(str(col), justify="right" if frame[col].dtype.kind in "iuf" else "left")
-    for row in frame.itertuples(index=False):
-        table.add_row(*[_cell(c, v) for c, v in zip(frame.columns, row, strict=True)])
+    for i, w in zip(shown, widths, strict=True):
+        table.add_column(
+            escape(headers[i]),
+            justify="right" if numeric[i] else "left",
+            width=w,
+            overflow="fold",
+            no_wrap=not wraps[i],
+        )
+    for row in rows:
+        table.add_row(*[row[i] for i in shown])
     console.print(table)
+    dropped = [headers[i] for i in range(len(headers)) if i not in shown]
+    if dropped:
+        console.print(
+            f"Not shown at this width ({width} columns): {escape(', '.join(dropped))}; "
+            "see every column with --format csv or --format json, or in a wider terminal.",
+            highlight=False,
+        )
 
 
 @contextlib.contextmanager
-def progress_steps(title: str) -> Iterator[Callable[[str], None]]:
-    """A spinner for a job made of named steps; each finished step is printed with its time.
+def progress_steps(title: str, out: Console | None = None) -> Iterator[Callable[[str], None]]:
+    """A spinner for a job made of named steps; each finished step is printed with its time
+    on ``out`` (default: standard output; :func:`chatter` keeps it off a CSV or JSON).
 
     Yields ``step(name)``: call it when a step starts.
     """
+    out = out or console
     current: list[tuple[str, float]] = []
 
     def finish() -> None:
         if current:
             name, started = current.pop()
-            console.print(
-                f"  [green]✓[/green] {escape(name)} ({time.perf_counter() - started:.1f} s)"
-            )
+            out.print(f"  [green]✓[/green] {escape(name)} ({time.perf_counter() - started:.1f} s)")
 
-    with console.status(f"{title}…") as status:
+    with out.status(f"{title}…") as status:
 
         def step(name: str) -> None:
             finish()
@@ -342,12 +500,43 @@ def parse_day(text: str | None, option: str) -> datetime | None:
         raise ConfigError(f"{option} {text!r} is not a date; use YYYY-MM-DD") from None
 
 
+#: How far past the data end an ``--as-of`` may lie: an export a few days old is normal;
+#: further out, every customer would look silent for days that were never loaded.
+AS_OF_TOLERANCE = timedelta(days=7)
+
+
+def check_as_of(given: datetime, end: datetime | None, option: str = "--as-of") -> None:
+    """Refuse an ``--as-of`` more than :data:`AS_OF_TOLERANCE` after the data end ``end``
+    (the midnight after the last event's day); without events (``end`` None) there is
+    nothing to check against."""
+    from liucun.core import ConfigError, last_full_day
+
+    if end is not None and given > end + AS_OF_TOLERANCE:
+        last = last_full_day(end)
+        raise ConfigError(
+            f"{option} {given:%Y-%m-%d} is after the data, which ends on {last:%Y-%m-%d} "
+            f"(the last event's day): customers would look silent for "
+            f"{(given - end).days} days that were never loaded; pass an {option} up to "
+            f"{end + AS_OF_TOLERANCE:%Y-%m-%d} ({AS_OF_TOLERANCE.days} days after the data "
+            f"end, {end:%Y-%m-%d}), or ingest the newer events first"
+        )
+
+
+def as_of_or_none(text: str | None, ws: Any) -> datetime | None:
+    """``--as-of`` as an aware UTC datetime checked against the data (:func:`check_as_of`),
+    or None when not given (the library then picks its own default)."""
+    given = parse_day(text, "--as-of")
+    if given is not None:
+        check_as_of(given, ws.data_end())
+    return given
+
+
 def _as_of(text: str | None, ws: Any) -> datetime:
-    """``--as-of`` as an aware UTC datetime, defaulting to the data end (midnight after
-    the last event's day, :meth:`Workspace.data_end`)."""
+    """``--as-of`` as :func:`as_of_or_none` reads it, defaulting to the data end (midnight
+    after the last event's day, :meth:`Workspace.data_end`)."""
     from liucun.core import ConfigError
 
-    given = parse_day(text, "--as-of")
+    given = as_of_or_none(text, ws)
     if given is not None:
         return given
     end = ws.data_end()

@@ -134,7 +134,13 @@ def analyze_cmd(
         _emit(frame, fmt, title="", out=out)
         return
     _print_split(analysis)
-    _emit(compact(frame), OutputFormat.table, title="Effects (treatment − control)", out=None)
+    _emit(
+        compact(frame),
+        OutputFormat.table,
+        title="Effects (treatment − control)",
+        out=None,
+        priority=["metric", "effect [95 % CI]", "sig.", "p (adj.)", "variant"],
+    )
     _print_roi(analysis)
 
 

@@ -260,12 +260,13 @@ def quarantine_show(
 
     Example: [bold]liucun -w shop quarantine show --reason bad_timestamp --limit 5[/bold]
     """
+    from liucun.core import csv_text
     from liucun.ingest import quarantined_rows
 
     with _open(ctx, workspace) as ws:
         rows = quarantined_rows(ws.warehouse, load_id=load, reason=reason, limit=limit)
-        if fmt == "csv":  # data, not markup: written as is
-            typer.echo(rows.to_csv(index=False), nl=False)
+        if fmt == "csv":  # data, not markup: as is, but formula cells neutralized
+            typer.echo(csv_text(rows), nl=False)
             return
         if fmt == "json":
             typer.echo(rows.to_json(orient="records", lines=True), nl=False)

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
+from datetime import datetime, timedelta
 from typing import Annotated, Any
 
 import pandas as pd
 import typer
-from rich.table import Table
 
 from liucun.cli._app import (
     AsOfOpt,
@@ -17,9 +17,10 @@ from liucun.cli._app import (
     _emit,
     _open,
     app,
+    as_of_or_none,
+    chatter,
     console,
     friendly,
-    parse_day,
     progress_steps,
 )
 
@@ -33,7 +34,12 @@ def train_cmd(
     ctx: typer.Context,
     as_of: AsOfOpt = None,
     horizon: Annotated[
-        int, typer.Option(min=7, help="Churn horizon H in days: no order in the next H days.")
+        int,
+        typer.Option(
+            min=7,
+            help="Churn horizon H in days: no order in the next H days. Training needs "
+            "about 3 × H + 90 days of order history (360 days for H = 90, 180 for H = 30).",
+        ),
     ] = 90,
     cutoffs: Annotated[int, typer.Option(min=1, help="Training cut-offs, 30 days apart.")] = 6,
     seed: Annotated[int, typer.Option(min=0, help="Seed of LightGBM and the folds.")] = 0,
@@ -41,35 +47,107 @@ def train_cmd(
     refit: Annotated[
         bool, typer.Option(help="Refit on all the data after the backtest (the default).")
     ] = True,
+    fmt: FormatOpt = OutputFormat.table,
+    out: OutFileOpt = None,
     workspace: WorkspaceOpt = None,
 ) -> None:
     """Backtest and train the churn and value models; save them as the next version.
 
     The backtest trains on the data before (end − H), scores (end − H) next to the
     recency, RFM and BG/NBD baselines, and says honestly whether the model beats them.
+    How much history that takes: the backtest's labels need H days, its training
+    cut-offs another H days of labels each and 90 days of history before the first
+    one, so about 3 × H + 90 days of orders (360 days for --horizon 90).
 
     Example: [bold]liucun -w shop train --horizon 90[/bold]
     """
     from liucun.models import train_models
 
-    with _open(ctx, workspace) as ws, progress_steps("Training") as step:
-        result = train_models(
-            ws,
-            as_of=parse_day(as_of, "--as-of"),
-            horizon_days=horizon,
-            n_cutoffs=cutoffs,
-            random_state=seed,
-            num_threads=threads,
-            refit=refit,
-            on_step=step,
-        )
+    say = chatter(fmt)
+    with _open(ctx, workspace) as ws:
+        when = as_of_or_none(as_of, ws)
+        _check_history(ws, when, horizon, cutoffs)
+        with progress_steps("Training", say) as step:
+            result = train_models(
+                ws,
+                as_of=when,
+                horizon_days=horizon,
+                n_cutoffs=cutoffs,
+                random_state=seed,
+                num_threads=threads,
+                refit=refit,
+                on_step=step,
+            )
     card = result.card
-    console.print(_comparison_table(card.metrics["comparison"], card))
+    _emit_comparison(card, fmt, out)
     for note in card.notes:
-        console.print(f"• {note}")
-    console.print(
+        say.print(f"• {note}")
+    say.print(
         f"Saved [bold]{card.name} {card.version}[/bold]; score with "
         f"[bold]liucun score[/bold] (see [bold]liucun models[/bold])."
+    )
+
+
+#: Days of order history before the first training cut-off (the library's default
+#: ``min_history_days``, which the CLI does not change).
+MIN_HISTORY_DAYS = 90
+
+
+def _check_history(ws: Any, as_of: datetime | None, horizon: int, cutoffs: int) -> None:
+    """Refuse, in the CLI's words, a --horizon the orders are too short for.
+
+    ``train_models`` backtests one horizon before the end, on cut-offs that each need a
+    horizon of labels and :data:`MIN_HISTORY_DAYS` of history; its own error names
+    library settings (``horizon_days``, ``min_history_days``) that have no flag here.
+    The schedule is the library's (:func:`rolling_cutoffs`); this only says which
+    ``--horizon`` would fit.
+    """
+    from liucun.core import ConfigError, as_utc, midnight
+    from liucun.models.churn import data_range, rolling_cutoffs
+
+    start, latest = data_range(ws.events())
+    end = as_utc(latest) if as_of is None else min(midnight(as_of), as_utc(latest))
+
+    def fits(h: int) -> bool:
+        try:
+            rolling_cutoffs(start, end - timedelta(days=h), horizon_days=h, n_cutoffs=cutoffs)
+        except ConfigError:
+            return False
+        return True
+
+    if fits(horizon):
+        return
+    span = (end - midnight(start)).days
+    need = 3 * horizon + MIN_HISTORY_DAYS
+    shorter = next((h for h in range(horizon - 1, 6, -1) if fits(h)), None)
+    fix = (
+        f"pass --horizon {shorter} or shorter, or load more history"
+        if shorter is not None
+        else "load more history (even --horizon 7 does not fit)"
+    )
+    raise ConfigError(
+        f"the orders run from {start:%Y-%m-%d} to {end:%Y-%m-%d} ({span} days), too short "
+        f"to train with --horizon {horizon}: that needs about {need} days (3 × the horizon "
+        f"for the backtest's and the training cut-offs' label windows, plus "
+        f"{MIN_HISTORY_DAYS} days of history before the first cut-off); {fix}"
+    )
+
+
+def _emit_comparison(card: Any, fmt: OutputFormat, out: Any) -> None:
+    """The backtest's comparison table (model vs baselines) in ``fmt``."""
+    rows = pd.DataFrame(card.metrics["comparison"])
+    columns = ["scorer", "role", *CARD_METRICS, *(["verdict"] if "verdict" in rows else [])]
+    frame = rows.reindex(columns=columns)
+    if fmt is OutputFormat.table:
+        frame = frame.drop(columns="verdict", errors="ignore")  # the notes say it
+        for m in CARD_METRICS:
+            frame[m] = [_num(v) for v in frame[m]]
+    _emit(
+        frame,
+        fmt,
+        title=f"Held-out churn metrics ({card.horizon_days}-day horizon)",
+        out=out,
+        priority=["scorer", "auc", "pr_auc", "lift_10", "capture_10", "brier", "ece"],
     )
 
 
@@ -105,21 +183,20 @@ def score_cmd(
     """
     from liucun.models import score_customers
 
-    with _open(ctx, workspace) as ws, progress_steps("Scoring") as step:
-        card, rows = score_customers(
-            ws,
-            as_of=parse_day(as_of, "--as-of"),
-            version=version,
-            reasons_min_risk=reasons_above,
-            on_step=step,
-        )
-    console.print(
+    say = chatter(fmt)
+    with _open(ctx, workspace) as ws:
+        when = as_of_or_none(as_of, ws)
+        with progress_steps("Scoring", say) as step:
+            card, rows = score_customers(
+                ws, as_of=when, version=version, reasons_min_risk=reasons_above, on_step=step
+            )
+    say.print(
         f"Scored {len(rows):,} customers with {card.name} {card.version} as of "
         f"{rows.as_of.iloc[0]:%Y-%m-%d}: mean churn risk {rows.churn_risk.mean():.1%}, "
         f"expected 365-day value {rows.clv_365d.sum():,.0f}."
     )
     for warning in rows.attrs.get("warnings", []):
-        console.print(f"[yellow]•[/yellow] {warning}")
+        say.print(f"[yellow]•[/yellow] {warning}")
     if not top:
         return
     at_risk = rows.assign(value_at_risk=rows.churn_risk * rows.clv_365d)
@@ -133,7 +210,13 @@ def score_cmd(
             "reasons": ["; ".join(r) for r in at_risk.reasons],
         }
     )
-    _emit(shown, fmt, title="Most value at risk (churn risk × 365-day CLV)", out=out)
+    _emit(
+        shown,
+        fmt,
+        title="Most value at risk (churn risk × 365-day CLV)",
+        out=out,
+        priority=["user_id", "churn_risk", "reasons", "clv_365d"],
+    )
 
 
 @app.command("models")
@@ -143,9 +226,14 @@ def models_cmd(
     version: Annotated[
         str | None, typer.Option(help="Show this version's quality card in full.")
     ] = None,
+    fmt: FormatOpt = OutputFormat.table,
+    out: OutFileOpt = None,
     workspace: WorkspaceOpt = None,
 ) -> None:
     """Saved model versions with their quality cards.
+
+    With --format csv or json: the list of versions, or with --version that version's
+    comparison table.
 
     Example: [bold]liucun -w shop models --version v1[/bold]
     """
@@ -155,31 +243,25 @@ def models_cmd(
     with _open(ctx, workspace) as ws:
         cards = list_models(ws.models_dir)
     if not cards:
-        console.print("No saved models yet: train some with [bold]liucun train[/bold].")
+        chatter(fmt).print("No saved models yet: train some with [bold]liucun train[/bold].")
         return
     if version is None:
-        table = Table(title="Saved models")
-        for col in ("model", "version", "created", "data", "H", "customers", "AUC", "verdict"):
-            table.add_column(col)
-        for c in cards:
-            row = next(r for r in c.metrics["comparison"] if r["role"] == "model")
-            table.add_row(
-                c.name,
-                c.version,
-                f"{c.created_at:%Y-%m-%d %H:%M}",
-                f"{_day(c.data_start)} … {_day(c.data_end)}",
-                str(c.horizon_days),
-                f"{c.customers:,}",
-                f"{row['auc']:.3f}",
-                str(row.get("verdict", "")),
-            )
-        console.print(table)
+        _emit(
+            _versions_frame(cards, fmt),
+            fmt,
+            title="Saved models",
+            out=out,
+            priority=["version", "AUC", "verdict", "created", "data"],
+        )
         return
     chosen = [c for c in cards if c.version == version]
     if not chosen:
         known = ", ".join(c.version for c in cards)
         raise ConfigError(f"no saved version {version!r}; saved versions: {known}")
     card = chosen[-1]
+    if fmt is not OutputFormat.table:
+        _emit_comparison(card, fmt, out)
+        return
     console.print(f"[bold]{card.name} {card.version}[/bold] — trained {card.created_at}")
     console.print(
         f"Data {_day(card.data_start)} … {_day(card.data_end)}, horizon {card.horizon_days} days, "
@@ -187,7 +269,7 @@ def models_cmd(
         f"{str(card.metrics.get('backtest_cutoff', ''))[:10]} on "
         f"{card.metrics.get('backtest_customers', 0):,} customers."
     )
-    console.print(_comparison_table(card.metrics["comparison"], card))
+    _emit_comparison(card, fmt, out)
     value = card.metrics.get("value_accuracy", {})
     for what in ("orders", "spend"):
         v = value.get(what)
@@ -201,15 +283,40 @@ def models_cmd(
     console.print("Libraries: " + ", ".join(f"{k} {v}" for k, v in card.libraries.items()))
 
 
-def _comparison_table(records: list[dict[str, Any]], card: Any) -> Table:
-    table = Table(title=f"Held-out churn metrics ({card.horizon_days}-day horizon)")
-    table.add_column("scorer")
-    table.add_column("role")
-    for m in CARD_METRICS:
-        table.add_column(m, justify="right")
-    for r in records:
-        table.add_row(str(r["scorer"]), str(r["role"]), *[_num(r.get(m)) for m in CARD_METRICS])
-    return table
+def _versions_frame(cards: list[Any], fmt: OutputFormat) -> pd.DataFrame:
+    """One row per saved version: the table's short cells, or full values for export."""
+    rows = []
+    for c in cards:
+        model_row = next(r for r in c.metrics["comparison"] if r["role"] == "model")
+        rows.append(
+            {
+                "model": c.name,
+                "version": c.version,
+                "created": c.created_at,
+                "data_start": c.data_start,
+                "data_end": c.data_end,
+                "horizon_days": c.horizon_days,
+                "customers": c.customers,
+                "auc": model_row.get("auc"),
+                "verdict": str(model_row.get("verdict", "")),
+            }
+        )
+    frame = pd.DataFrame(rows)
+    if fmt is not OutputFormat.table:
+        return frame
+    spans = zip(frame.data_start, frame.data_end, strict=True)
+    return pd.DataFrame(
+        {
+            "model": frame.model,
+            "version": frame.version,
+            "created": [f"{t:%Y-%m-%d %H:%M}" for t in frame.created],
+            "data": [f"{_day(a)} … {_day(b)}" for a, b in spans],
+            "H": frame.horizon_days,
+            "customers": frame.customers,
+            "AUC": [_num(v) for v in frame.auc],
+            "verdict": frame.verdict,
+        }
+    )
 
 
 def _day(value: Any) -> str:

@@ -11,12 +11,17 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from liucun.cli._app import (
+    FormatOpt,
+    OutFileOpt,
+    OutputFormat,
     WorkspaceOpt,
+    _emit,
     _open,
     app,
     console,
     friendly,
     parse_day,
+    record_frame,
 )
 
 
@@ -33,8 +38,15 @@ class PresetName(StrEnum):
 
 @app.command()
 @friendly
-def status(ctx: typer.Context, workspace: WorkspaceOpt = None) -> None:
+def status(
+    ctx: typer.Context,
+    workspace: WorkspaceOpt = None,
+    fmt: FormatOpt = OutputFormat.table,
+    out: OutFileOpt = None,
+) -> None:
     """What the warehouse holds: users, events by type, dates, revenue, quarantine, loads.
+
+    With --format csv or json: one row per figure (section, name, value).
 
     Example: [bold]liucun -w shop status[/bold]
     """
@@ -42,6 +54,9 @@ def status(ctx: typer.Context, workspace: WorkspaceOpt = None) -> None:
 
     with _open(ctx, workspace) as ws:
         st = warehouse_status(ws.warehouse)
+        if fmt is not OutputFormat.table:
+            _emit(record_frame(st, "warehouse"), fmt, title="", out=out)
+            return
         head = Table(title=f"Warehouse {ws.path} ({ws.warehouse.backend_name})", show_header=False)
         head.add_column(style="bold")
         head.add_column(justify="right")

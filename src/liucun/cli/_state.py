@@ -7,7 +7,18 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from liucun.cli._app import WorkspaceOpt, _open, app, console, friendly
+from liucun.cli._app import (
+    FormatOpt,
+    OutFileOpt,
+    OutputFormat,
+    WorkspaceOpt,
+    _emit,
+    _open,
+    app,
+    console,
+    friendly,
+    record_frame,
+)
 
 state_app = typer.Typer(
     help="The operational state database (SQLite in the workspace, or PostgreSQL).\n\n"
@@ -20,8 +31,15 @@ app.add_typer(state_app, name="state")
 
 @state_app.command("status")
 @friendly
-def state_status_cmd(ctx: typer.Context, workspace: WorkspaceOpt = None) -> None:
+def state_status_cmd(
+    ctx: typer.Context,
+    workspace: WorkspaceOpt = None,
+    fmt: FormatOpt = OutputFormat.table,
+    out: OutFileOpt = None,
+) -> None:
     """Print the state backend, its migration revision and the rows of every table.
+
+    With --format csv or json: one row per figure (section, name, value).
 
     Example: [bold]liucun -w shop state status[/bold]
     """
@@ -29,6 +47,9 @@ def state_status_cmd(ctx: typer.Context, workspace: WorkspaceOpt = None) -> None
 
     with _open(ctx, workspace) as ws:
         st = state_status(ws.state)
+    if fmt is not OutputFormat.table:
+        _emit(record_frame(st, "state"), fmt, title="", out=out)
+        return
     table = Table(title=f"State of {ws.path}", show_header=False)
     table.add_column(style="bold")
     table.add_column(justify="right")

@@ -18,9 +18,10 @@ from liucun.cli._app import (
     _emit,
     _open,
     app,
+    as_of_or_none,
+    chatter,
     console,
     friendly,
-    parse_day,
     progress_steps,
 )
 
@@ -201,6 +202,15 @@ def policy_cmd(
     list_out: Annotated[
         Path | None, typer.Option("--list", help="Write the customers to treat to this CSV.")
     ] = None,
+    fmt: Annotated[
+        OutputFormat,
+        typer.Option(
+            "--format",
+            help="table: the best 10 to treat; csv, json (or parquet with --out): every "
+            "customer to treat, the sentences on stderr.",
+        ),
+    ] = OutputFormat.table,
+    out: OutFileOpt = None,
     workspace: WorkspaceOpt = None,
 ) -> None:
     """Whom to treat in the next campaign for the most incremental profit within a budget;
@@ -208,7 +218,7 @@ def policy_cmd(
 
     Example: [bold]liucun -w shop uplift policy --max-customers 5000 --list treat.csv[/bold]
     """
-    from liucun.core import ConfigError
+    from liucun.core import ConfigError, write_csv
     from liucun.models.uplift import CampaignEconomics, plan_next_campaign
 
     if max_customers is None and max_spend is None:
@@ -222,30 +232,34 @@ def policy_cmd(
             ws,
             econ,
             version=version,
-            as_of=parse_day(as_of, "--as-of"),
+            as_of=as_of_or_none(as_of, ws),
             max_customers=max_customers,
             max_spend=max_spend,
         )
-    console.print(
+    say = chatter(fmt)
+    say.print(
         f"Treat {plan.n_targeted:,} of {plan.n_customers:,} customers: expected incremental "
         f"profit {plan.expected_incremental_profit:,.0f} for a cost of "
         f"{plan.expected_cost:,.0f}"
         + (f" (ROI {plan.roi:.2f})" if plan.roi is not None else "")
         + "."
     )
-    console.print(
+    say.print(
         f"Left out: {plan.n_sleeping_dogs:,} sleeping dogs (the action is expected to lose "
         f"their purchases), {plan.n_unprofitable:,} unprofitable, {plan.n_over_budget:,} over "
         "the budget."
     )
     if list_out is not None:
         chosen = customers[customers.treat]
-        chosen.to_csv(list_out, index=False)
-        console.print(f"Wrote {len(chosen):,} customers to [bold]{list_out}[/bold].")
-    else:
+        write_csv(chosen, list_out)
+        say.print(f"Wrote {len(chosen):,} customers to [bold]{list_out}[/bold].")
+    elif fmt is OutputFormat.table:
         _emit(
             pd.DataFrame(customers.head(10)),
             OutputFormat.table,
             title="Best customers to treat",
             out=None,
+            priority=["user_id", "treat"],
         )
+    else:
+        _emit(pd.DataFrame(customers[customers.treat]), fmt, title="", out=out)

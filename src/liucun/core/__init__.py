@@ -10,6 +10,7 @@ from liucun.core._clock import (
     midnight,
     naive_utc,
 )
+from liucun.core._csv import csv_text, neutralize_cell, neutralize_formulas, write_csv
 from liucun.core._errors import (
     ConfigError,
     Hint,
@@ -69,11 +70,15 @@ __all__ = [
     "as_utc",
     "check_timezone",
     "configure_logging",
+    "csv_text",
     "data_end",
     "last_full_day",
     "load_settings",
     "logging_configured",
     "midnight",
     "naive_utc",
+    "neutralize_cell",
+    "neutralize_formulas",
     "redact_contact_data",
+    "write_csv",
 ]

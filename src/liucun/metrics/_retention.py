@@ -16,7 +16,7 @@ from typing import Literal
 import ibis
 import ibis.expr.types as ir
 
-from liucun.core import ConfigError, check_timezone, naive_utc
+from liucun.core import ConfigError, Hint, check_timezone, naive_utc
 from liucun.metrics._periods import (
     Period,
     check_period,
@@ -27,6 +27,7 @@ from liucun.metrics._periods import (
     periods_between,
     shift,
 )
+from liucun.schema import STANDARD_EVENT_TYPES
 
 Kind = Literal["n-period", "unbounded", "bracketed"]
 CohortType = Literal["first-time", "recurring"]
@@ -64,6 +65,56 @@ def parse_brackets(text: str) -> tuple[Bracket, ...]:
     return tuple(out)
 
 
+def check_event_types(
+    events: ir.Table,
+    roles: Sequence[tuple[str, str, str]],
+    *,
+    custom_event_types: Sequence[str] = (),
+) -> None:
+    """Refuse an event type that is neither standard, nor declared, nor in ``events``.
+
+    ``roles`` holds ``(what, option, event_type)`` triples, e.g. ``("the cohort event",
+    "cohort_event", "Catalog")``: ``what`` names it in the sentence, ``option`` is the
+    parameter the :class:`~liucun.core.Hint` points to ("" for none). Ingestion stores
+    event types in lower case, so a case mismatch (``Catalog``) is told to use the
+    lower-case form; any other unknown name gets the list of known types: those in the
+    data, the standard ones and the declared ``custom_event_types``. Standard and declared types are
+    accepted without a query (none of them in the data just means empty cohorts).
+    """
+    declared = {*STANDARD_EVENT_TYPES, *custom_event_types}
+    unknown = [(what, option, name) for what, option, name in roles if name not in declared]
+    if not unknown:
+        return
+    present = {
+        str(t)
+        for t in events.select("event_type").distinct().to_pyarrow().column(0).to_pylist()
+        if t is not None
+    }
+    for what, option, name in unknown:
+        if name in present:
+            continue
+        folded = str(name).strip().lower()
+        known = sorted({*declared, *present})
+        if folded in known:
+            raise ConfigError(
+                f"{what} {name!r} is not an event type of the data: event types are stored "
+                f"in lower case, so use {folded!r}",
+                hint=Hint(option=option, example=folded) if option else None,
+            )
+        in_data = ", ".join(sorted(present)) or "none (no events)"
+        others = sorted(declared - present)
+        raise ConfigError(
+            f"{what} {name!r} is not a known event type; the data have {in_data}"
+            + (f"; also known but not in the data: {', '.join(others)}" if others else "")
+            + " (declare new types in [ingest] custom_event_types)",
+            hint=(
+                Hint(option=option, example="order" if "order" in present else min(known))
+                if option
+                else None
+            ),
+        )
+
+
 def retention(
     events: ir.Table,
     *,
@@ -81,6 +132,7 @@ def retention(
     week_start: int = 0,
     rolling: bool = False,
     timezone: str = "UTC",
+    custom_event_types: Sequence[str] = (),
 ) -> ir.Table:
     """Retention of cohorts by the period of their cohort event.
 
@@ -98,6 +150,11 @@ def retention(
     the UTC midnight after the last event's day, so that day counts as ended.
 
     Periods are calendar periods in ``timezone`` (the reporting time zone; an IANA name).
+    ``cohort_event`` and ``return_event`` must be standard event types, declared in
+    ``custom_event_types`` or present in ``events`` (:func:`check_event_types`): a name
+    that matches nothing (``Catalog`` for the stored ``catalog``) is an error listing
+    the known types, never an empty table.
+
     ``rolling=True`` (with ``period="day"``) counts periods as 24-hour windows from each
     unit's own cohort event instead of calendar days; a cell is complete once the window
     of the cohort day's last possible unit has ended.
@@ -111,6 +168,14 @@ def retention(
     period = check_period(period)
     _check_options(kind, cohort_type, entity, max_period, period, rolling)
     check_timezone(timezone)
+    check_event_types(
+        events,
+        [
+            ("the cohort event", "cohort_event", cohort_event),
+            ("the return event", "return_event", return_event),
+        ],
+        custom_event_types=custom_event_types,
+    )
     unit = "user_id" if entity == "user" else "account_id"
     known = events.filter(events[unit].notnull()).mutate(_unit=events[unit])
     keys = ["_cohort", *(["breakdown"] if breakdown else [])]

@@ -117,7 +117,10 @@ def test_sentences_follow_the_estimates() -> None:
         f"A score 2 points higher raises the churn hazard by {100 * (hr - 1):.0f} % "
         f"[{100 * (low - 1):.0f} %, {100 * (high - 1):.0f} %]"
     )
-    assert table.at["flag", "sentence"].startswith("A late first delivery lowers the churn hazard")
+    assert table.at["flag", "sentence"].startswith(  # a binary covariate: with vs without
+        "Customers with a late first delivery vs without have a "
+    )
+    assert " lower churn hazard [" in table.at["flag", "sentence"]
     assert table.at["group[c]", "sentence"].startswith("Segment c (vs a) lowers")
 
 

@@ -2,8 +2,10 @@
 
 :func:`survival_dataset` builds time to churn and candidate drivers from the warehouse
 (Ibis); :func:`cox_drivers` fits a Cox proportional-hazards model (statsmodels'
-``PHReg``) and reports hazard ratios with intervals and one sentence each;
-:func:`churn_drivers` does both.
+``PHReg``) and reports hazard ratios with intervals, a short label and one sentence
+each; :func:`churn_drivers` does both. :func:`cox_drivers` also runs on any table with
+a duration and an event flag, its sentences naming that event's hazard
+(docs/drivers-and-funnels.md).
 """
 
 from liucun.models.drivers._cox import (
@@ -13,6 +15,7 @@ from liucun.models.drivers._cox import (
     DriverAnalysis,
     churn_drivers,
     cox_drivers,
+    hazard_of,
     sentence,
 )
 from liucun.models.drivers._dataset import (
@@ -34,6 +37,7 @@ __all__ = [
     "DriverAnalysis",
     "churn_drivers",
     "cox_drivers",
+    "hazard_of",
     "sentence",
     "survival_dataset",
 ]

@@ -1,5 +1,9 @@
 """Cox proportional-hazards driver analysis: hazard ratios with intervals and sentences.
 
+It runs on any table with one row per unit, a duration and an event flag (see
+docs/drivers-and-funnels.md): the event is churn by default, and the sentences name
+whatever event the table records ("the hazard of a second order") when it is not.
+
 The model is statsmodels' ``PHReg`` (lifelines pins pandas < 3). Covariates are in
 natural units, each reported per a stated increment (10 percentage points of a share,
 one point of NPS, a doubling of the first order's value) so that a retention team reads
@@ -14,6 +18,7 @@ hazard ratio that runs off to 0 or ∞ (separation), a warning from the optimise
 
 from __future__ import annotations
 
+import re
 import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
@@ -60,6 +65,10 @@ class Covariate:
     fill
         Value for missing entries: a number, ``"mean"`` (of the others), or ``None`` to
         drop those rows (reported in the notes).
+    label
+        A short name for tables and charts ("first order value (2× median)"); default:
+        the column name in words. A categorical level reads "region: north", a flag
+        "coupon (with vs without)".
     """
 
     column: str
@@ -67,42 +76,62 @@ class Covariate:
     kind: Kind = "numeric"
     per: float = 1.0
     fill: float | Literal["mean"] | None = None
+    label: str = ""
 
 
 #: The drivers :func:`cox_drivers` uses by default (columns of ``survival_dataset``).
 #: Shares of orders rather than counts: a count grows with the time a customer has
 #: stayed, which would make every count look protective (immortal-time bias).
 DEFAULT_COVARIATES: tuple[Covariate, ...] = (
-    Covariate("late_delivery_share", "a late-delivery share 10 percentage points higher", per=0.1),
+    Covariate(
+        "late_delivery_share",
+        "a late-delivery share 10 percentage points higher",
+        per=0.1,
+        label="late-delivery share (+10 pp)",
+    ),
     Covariate(
         "ticket_share",
         "a support-ticket share (orders with a ticket) 10 percentage points higher",
         per=0.1,
+        label="support-ticket share (+10 pp)",
     ),
     Covariate(
         "slow_ticket_share",
         "a slow-ticket share (orders with a ticket resolved after 48 h) 10 percentage "
         "points higher",
         per=0.1,
+        label="slow-ticket share (+10 pp)",
     ),
     Covariate(
         "detractor_share",
         "an NPS-detractor share (orders rated 0–6) 10 percentage points higher",
         per=0.1,
+        label="NPS-detractor share (+10 pp)",
     ),
     Covariate(
         "promoter_share",
         "an NPS-promoter share (orders rated 9–10) 10 percentage points higher",
         per=0.1,
+        label="NPS-promoter share (+10 pp)",
     ),
-    Covariate("coupon_share", "a coupon share 10 percentage points higher", per=0.1),
     Covariate(
-        "message_open_rate", "a message open rate 10 percentage points higher", per=0.1, fill="mean"
+        "coupon_share",
+        "a coupon share 10 percentage points higher",
+        per=0.1,
+        label="coupon share (+10 pp)",
+    ),
+    Covariate(
+        "message_open_rate",
+        "a message open rate 10 percentage points higher",
+        per=0.1,
+        fill="mean",
+        label="message open rate (+10 pp)",
     ),
     Covariate(
         "first_order_value_log2_rel",
         "a first order twice as large (relative to the median in its currency)",
         fill=0.0,
+        label="first order value (2× median)",
     ),
     Covariate("main_channel", "main channel", kind="categorical"),
     Covariate("acquisition_channel", "acquisition channel", kind="categorical"),
@@ -116,10 +145,13 @@ class DriverAnalysis:
     """The fitted driver model.
 
     ``hazard_ratios`` has one row per model term: ``term, covariate, level`` (for a
-    categorical; its ``reference`` level), ``per``, ``hazard_ratio, ci_low, ci_high,
-    p_value, coef, se`` (log hazard ratio per unit of the column and its standard error),
-    ``significant`` (the interval excludes 1) and ``sentence``; significant terms first,
-    then by the size of the effect (|log hazard ratio| per ``per``).
+    categorical; its ``reference`` level), ``label`` (a short readable name: "first
+    order value (2× median)", "region: north"), ``per``, ``hazard_ratio, ci_low,
+    ci_high, p_value, coef, se`` (log hazard ratio per unit of the column and its
+    standard error), ``significant`` (the interval excludes 1) and ``sentence``;
+    significant terms first, then by the size of the effect (|log hazard ratio| per
+    ``per``). ``churned`` counts the rows with the event (churn unless ``event_name``
+    says otherwise).
     """
 
     hazard_ratios: pd.DataFrame
@@ -130,6 +162,7 @@ class DriverAnalysis:
     strata: str | None
     log_likelihood: float
     confidence: float
+    event_name: str = "churn"
 
 
 def _pct(value: float) -> str:
@@ -138,23 +171,45 @@ def _pct(value: float) -> str:
     return f"{value:.{digits}f} %"
 
 
-def sentence(phrase: str, hr: float, low: float, high: float, p: float) -> str:
-    """One sentence per hazard ratio, e.g. "… raise the churn hazard by 38 % [25 %, 52 %]"."""
+def hazard_of(event_name: str) -> str:
+    """The hazard as a sentence names it: "the churn hazard" for churn, else "the hazard
+    of a second order" (``event_name`` as given)."""
+    return "the churn hazard" if event_name == "churn" else f"the hazard of {event_name}"
+
+
+def sentence(
+    phrase: str,
+    hr: float,
+    low: float,
+    high: float,
+    p: float,
+    *,
+    event_name: str = "churn",
+    flag: bool = False,
+) -> str:
+    """One sentence per hazard ratio, e.g. "… raises the churn hazard by 38 % [25 %, 52 %]".
+
+    ``event_name`` names the event whose hazard it is (:func:`hazard_of`). A ``flag``
+    (a binary covariate, ``phrase`` its condition) compares the two groups: "Customers
+    with a coupon vs without have a 20 % lower churn hazard [5.0 %, 30 %]".
+    """
+    hazard = hazard_of(event_name)
+    rise = f"[{_pct(100 * (low - 1))}, {_pct(100 * (high - 1))}]"
+    fall = f"[{_pct(100 * (1 - high))}, {_pct(100 * (1 - low))}]"
+    unclear = f"({_pct(100 * (hr - 1))} {rise}, p = {p:.2g})"
+    if flag:
+        who = f"Customers with {phrase} vs without"
+        noun = hazard.removeprefix("the ")
+        if low > 1:
+            return f"{who} have a {_pct(100 * (hr - 1))} higher {noun} {rise}"
+        if high < 1:
+            return f"{who} have a {_pct(100 * (1 - hr))} lower {noun} {fall}"
+        return f"{who} show no clear difference in {hazard} {unclear}"
     if low > 1:
-        return (
-            f"{phrase} raises the churn hazard by {_pct(100 * (hr - 1))} "
-            f"[{_pct(100 * (low - 1))}, {_pct(100 * (high - 1))}]"
-        )
+        return f"{phrase} raises {hazard} by {_pct(100 * (hr - 1))} {rise}"
     if high < 1:
-        return (
-            f"{phrase} lowers the churn hazard by {_pct(100 * (1 - hr))} "
-            f"[{_pct(100 * (1 - high))}, {_pct(100 * (1 - low))}]"
-        )
-    return (
-        f"{phrase} has no clear effect on the churn hazard "
-        f"({_pct(100 * (hr - 1))} [{_pct(100 * (low - 1))}, {_pct(100 * (high - 1))}], "
-        f"p = {p:.2g})"
-    )
+        return f"{phrase} lowers {hazard} by {_pct(100 * (1 - hr))} {fall}"
+    return f"{phrase} has no clear effect on {hazard} {unclear}"
 
 
 def _resolve(data: pd.DataFrame, spec: Covariate | str) -> Covariate:
@@ -171,14 +226,18 @@ def _resolve(data: pd.DataFrame, spec: Covariate | str) -> Covariate:
             cov = replace(cov, kind="flag")
         elif not pd.api.types.is_numeric_dtype(col):
             cov = replace(cov, kind="categorical")
+    name = cov.column.replace("_", " ")
+    condition = re.sub(r"^(has|is|with|had)_", "", cov.column).replace("_", " ")
     if not cov.phrase:
-        name = cov.column.replace("_", " ")
         default = {
             "numeric": f"{name} {'one unit' if cov.per == 1 else f'{cov.per:g} units'} higher",
-            "flag": name,
+            "flag": condition,
             "categorical": name,
         }
         cov = replace(cov, phrase=default[cov.kind])
+    if not cov.label:
+        per = "" if cov.kind != "numeric" or cov.per == 1 else f" (+{cov.per:g})"
+        cov = replace(cov, label=(condition if cov.kind == "flag" else name) + per)
     if not (np.isfinite(cov.per) and cov.per > 0):
         raise InvalidInput(f"per must be a positive number, got {cov.per!r} for {cov.column!r}")
     return cov
@@ -295,8 +354,10 @@ def cox_drivers(
     standardize: bool = False,
     confidence: float = 0.95,
     min_level_customers: int = 20,
+    event_name: str | None = None,
 ) -> DriverAnalysis:
-    """Fit a Cox model of time to churn and report hazard ratios with intervals.
+    """Fit a Cox model of time to an event (churn by default) and report hazard ratios
+    with intervals.
 
     Parameters
     ----------
@@ -307,7 +368,8 @@ def cox_drivers(
         text → categorical, numbers → numeric per 1 unit); default
         :data:`DEFAULT_COVARIATES`.
     duration, event
-        Columns with the time from the first order and whether churn was observed.
+        Columns with the time at risk (e.g. from the first order) and whether the event
+        was observed (true) or the row is censored (false or missing).
     strata
         A column to stratify on (each value gets its own baseline hazard; e.g.
         ``"customer_type"``); it is then not a covariate.
@@ -320,14 +382,21 @@ def cox_drivers(
         Level of the intervals.
     min_level_customers
         Categorical levels with fewer customers are pooled into "other".
+    event_name
+        What the event is, as the sentences name its hazard: ``"churn"`` gives "the
+        churn hazard", ``"a second order"`` gives "the hazard of a second order".
+        Default: ``"churn"`` when ``event`` is ``"churned"``, else "the event
+        (<column>)".
 
     Raises
     ------
     InvalidInput
-        A column is missing, durations are negative, there is no churn to explain, or
+        A column is missing, durations are negative, there is no event to explain, or
         no covariate is left to fit.
     """
     _check_options(data, (duration, event, *([strata] if strata else [])), confidence, ties)
+    if event_name is None:
+        event_name = "churn" if event == "churned" else f"the event ({event})"
     notes: list[str] = []
     specs = _covariate_specs(data, covariates, strata, notes)
     time, status = _survival_times(data, duration, event)
@@ -342,6 +411,9 @@ def cox_drivers(
         raise InvalidInput(
             "no customer churned in the data, so nothing explains churn; use a longer "
             "period or a shorter gap"
+            if event_name == "churn"
+            else f"no row has {event_name} ({event} is never true), so there is nothing to "
+            f"explain; check the {event!r} column"
         )
     x, scale = _design(terms, keep, standardize)
     groups = None
@@ -350,7 +422,8 @@ def cox_drivers(
     fit = _fit_phreg(time[keep], x, status[keep], groups, ties, notes)
     z = float(stats.norm.ppf(0.5 + confidence / 2))
     rows = [
-        _hazard_row(term, fit, j, scale[j], z, standardize, notes) for j, term in enumerate(terms)
+        _hazard_row(term, fit, j, (scale[j], z), standardize, event_name, notes)
+        for j, term in enumerate(terms)
     ]
     return DriverAnalysis(
         hazard_ratios=_ranked(pd.DataFrame(rows)),
@@ -361,6 +434,7 @@ def cox_drivers(
         strata=strata,
         log_likelihood=fit.llf,
         confidence=confidence,
+        event_name=event_name,
     )
 
 
@@ -454,17 +528,32 @@ def _fit_phreg(
     return out
 
 
+def _label(term: _Term, scale: float, standardize: bool) -> str:
+    """The term's short name: "first order value (2× median)", "region: north",
+    "coupon (with vs without)", "x1 (+1 SD)"."""
+    cov = term.covariate
+    if term.level is not None:
+        return f"{cov.label}: {term.level}"
+    if cov.kind == "flag":
+        return f"{cov.label} (with vs without)"
+    if standardize:
+        return f"{cov.column.replace('_', ' ')} (+1 SD = {scale:.3g})"
+    return cov.label
+
+
 def _hazard_row(
     term: _Term,
     fit: _Fit,
     j: int,
-    scale: float,
-    z: float,
+    scale_z: tuple[float, float],
     standardize: bool,
+    event_name: str,
     notes: list[str],
 ) -> dict[str, object]:
-    """One row of the hazard-ratio table: the ratio per the term's increment, its
-    interval and sentence (or a note when separation leaves it unidentified)."""
+    """One row of the hazard-ratio table: the ratio per the term's increment (``scale``;
+    ``z`` the interval's normal quantile), its interval, label and sentence (or a note
+    when separation leaves it unidentified)."""
+    scale, z = scale_z
     b, sd = fit.coef[j] * scale, fit.se[j] * scale
     hr, low, high = np.exp(b), np.exp(b - z * sd), np.exp(b + z * sd)
     p_value = fit.pvalues[j]
@@ -474,16 +563,21 @@ def _hazard_row(
         phrase = f"{term.name.replace('_', ' ')} one standard deviation ({scale:.3g}) higher"
     else:
         phrase = term.covariate.phrase
-    phrase = phrase[:1].upper() + phrase[1:]
+    flag = term.level is None and term.covariate.kind == "flag"
+    if not flag:
+        phrase = phrase[:1].upper() + phrase[1:]
     identified = abs(b) <= _SEPARATION_LOG_HR and bool(np.isfinite(sd))
     if identified:
-        text = sentence(phrase, hr, low, high, p_value)
+        text = sentence(phrase, hr, low, high, p_value, event_name=event_name, flag=flag)
     else:
+        first = "churns first" if event_name == "churn" else "has the event first"
         notes.append(
             f"{term.name}: the hazard ratio runs off towards {'∞' if b > 0 else '0'} "
-            "because the covariate perfectly orders who churns first (separation); "
+            f"because the covariate perfectly orders who {first} (separation); "
             "it is not identified"
         )
+        if flag:
+            phrase = f"Customers with {phrase} vs without"
         hr = low = high = p_value = np.nan
         text = f"{phrase}: the effect cannot be estimated (separation; see the notes)"
     return {
@@ -491,6 +585,7 @@ def _hazard_row(
         "covariate": term.covariate.column,
         "level": term.level,
         "reference": term.reference,
+        "label": _label(term, scale, standardize),
         "per": scale if term.level is None and term.covariate.kind == "numeric" else 1.0,
         "hazard_ratio": hr,
         "ci_low": low,
