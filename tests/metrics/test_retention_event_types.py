@@ -71,3 +71,14 @@ def test_check_event_types_for_funnel_steps() -> None:
     assert funnel(events, ["catalog", "order"]).to_pandas().users.tolist() == [2, 0]
     ten = funnel(events, ["catalog", "order"], window=timedelta(days=10)).to_pandas()
     assert ten.users.tolist() == [2, 1]
+
+
+def test_funnel_refuses_a_wrong_case_step_itself() -> None:
+    """Python users of metrics.funnel get the same sentence as the CLI: no funnel of
+    zeros for 'Order' (stored as 'order')."""
+    with pytest.raises(ConfigError, match=r"funnel step 2 'Order'.*use 'order'"):
+        funnel(_events(), ["catalog", "Order"])
+    with pytest.raises(ConfigError, match=r"funnel step 1 'wishlist' is not a known event"):
+        funnel(_events(), ["wishlist", "order"])
+    declared = funnel(_events(), ["wishlist", "order"], custom_event_types=["wishlist"])
+    assert declared.to_pandas().users.tolist() == [0, 0]

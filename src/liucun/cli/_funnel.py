@@ -76,7 +76,7 @@ def funnel_cmd(
     --since 2026-01-01 --format csv[/bold]
     """
     from liucun.core import ConfigError
-    from liucun.metrics import check_event_types, funnel
+    from liucun.metrics import funnel
 
     length = parse_window(window)
     start, stop = parse_day(since, "--since"), parse_day(until, "--until")
@@ -86,13 +86,12 @@ def funnel_cmd(
         names = list(steps) if steps else list(ws.settings.reporting.funnel)
         if len(names) < 2:
             raise ConfigError("a funnel needs at least two steps, e.g. liucun funnel visit order")
-        events = ws.events()
-        check_event_types(
-            events,
-            [(f"funnel step {i}", "", name) for i, name in enumerate(names, start=1)],
+        frame = funnel(
+            _events_between(ws.events(), start, stop),
+            names,
+            window=length,
             custom_event_types=ws.settings.ingest.custom_event_types,
-        )
-        frame = funnel(_events_between(events, start, stop), names, window=length).to_pandas()
+        ).to_pandas()
     if fmt is OutputFormat.table:
         frame = frame.assign(
             conversion=[_pct(v) for v in frame.conversion],

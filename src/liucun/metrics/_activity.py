@@ -10,6 +10,7 @@ import ibis.expr.types as ir
 
 from liucun.core import ConfigError
 from liucun.metrics._periods import Period, check_period, period_start, shift
+from liucun.metrics._retention import check_event_types
 
 
 def _active(events: ir.Table, event_types: Sequence[str] | None) -> ir.Table:
@@ -105,15 +106,28 @@ def lifecycle(
 
 
 def funnel(
-    events: ir.Table, steps: Sequence[str], *, window: timedelta = timedelta(days=7)
+    events: ir.Table,
+    steps: Sequence[str],
+    *,
+    window: timedelta = timedelta(days=7),
+    custom_event_types: Sequence[str] = (),
 ) -> ir.Table:
     """Ordered funnel: users who did ``steps[0]``, then each next step in order, all within
     ``window`` of their first step. Per step: ``step, name, users, conversion`` (from step
-    1) and ``drop_off`` (share lost since the previous step)."""
+    1) and ``drop_off`` (share lost since the previous step).
+
+    A step that is neither a standard event type, nor in ``custom_event_types``, nor in
+    ``events`` is a :class:`ConfigError` listing the known ones (a wrong case, e.g.
+    ``View``, is told to use ``view``) — never a silent funnel of zeros."""
     if len(steps) < 2:
         raise ConfigError("a funnel needs at least two steps, e.g. visit, order")
     if window <= timedelta(0):
         raise ConfigError("the conversion window must be positive")
+    check_event_types(
+        events,
+        [(f"funnel step {i}", "", name) for i, name in enumerate(steps, start=1)],
+        custom_event_types=custom_event_types,
+    )
     ev = events.filter(events.user_id.notnull())
     first = ev.filter(ev.event_type == steps[0])
     reached = first.group_by("user_id").aggregate(_start=first.ts.min())
