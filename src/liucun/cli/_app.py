@@ -419,6 +419,13 @@ def _layout(
     return shown, [widths[i] for i in shown]
 
 
+def terminal_width() -> int:
+    """The terminal's width now: ``$COLUMNS`` when set (read at each call — Rich reads it
+    only when its console is created), else what the console detects."""
+    columns = os.environ.get("COLUMNS", "")
+    return int(columns) if columns.isdigit() and int(columns) > 0 else console.width
+
+
 def print_table(frame: Any, *, title: str, priority: Sequence[str] = ()) -> None:
     """``frame`` as a Rich table that fits the console's width (``$COLUMNS``).
 
@@ -439,7 +446,7 @@ def print_table(frame: Any, *, title: str, priority: Sequence[str] = ()) -> None
         for c, col in zip(frame.columns, plain, strict=True)
     ]  # numbers already formatted as text (0.773, 38.0%, —) align and never wrap too
     wraps = [not num for num in numeric]
-    width = console.width
+    width = terminal_width()
     shown, widths = _layout(headers, plain, wraps, width, priority)
     table = Table(title=title)
     for i, w in zip(shown, widths, strict=True):
@@ -452,13 +459,14 @@ def print_table(frame: Any, *, title: str, priority: Sequence[str] = ()) -> None
         )
     for row in rows:
         table.add_row(*[row[i] for i in shown])
-    console.print(table)
+    console.print(table, width=width)
     dropped = [headers[i] for i in range(len(headers)) if i not in shown]
     if dropped:
         console.print(
             f"Not shown at this width ({width} columns): {escape(', '.join(dropped))}; "
             "see every column with --format csv or --format json, or in a wider terminal.",
             highlight=False,
+            width=width,
         )
 
 
