@@ -81,8 +81,10 @@ class IngestOptions:
     source_timezone: str = "UTC"
     future_tolerance_hours: float = 24.0
     custom_event_types: tuple[str, ...] = ()
+    allow_new_event_types: bool = False
     default_currency: str | None = None
     max_reject_rate: float = 1.0
+    max_order_value: float = 1e9
     now: datetime | None = None
     clock: Clock | None = None
     hash_key: bytes | None = field(default=None, repr=False)
@@ -113,6 +115,7 @@ class IngestOptions:
             "custom_event_types": tuple(ing.custom_event_types),
             "default_currency": ing.currency,
             "max_reject_rate": ing.max_reject_rate,
+            "max_order_value": ing.max_order_value,
         }
         return cls(**{**base, **given})  # type: ignore[arg-type]
 
@@ -130,7 +133,9 @@ class IngestOptions:
             source_timezone=self.source_timezone,
             event_type=self.event_type,
             custom_event_types=self.custom_event_types,
+            allow_new_event_types=self.allow_new_event_types,
             default_currency=self.default_currency,
+            max_order_value=self.max_order_value,
             hash_key=self.hash_key,
         )
 

@@ -30,6 +30,7 @@ from liucun.ingest._parse import (
     date,
     is_json_object,
     number,
+    offset_out_of_range,
     one_of,
     present,
     shown,
@@ -57,6 +58,10 @@ class RuleOptions:
     event_type: str | None = None
     custom_event_types: tuple[str, ...] = ()
     default_currency: str | None = None
+    #: money above this (in the row's own currency) is implausible (``[ingest] max_order_value``)
+    max_order_value: float = 1e9
+    #: accept any well-formed event type (``--allow-new-event-types``)
+    allow_new_event_types: bool = False
     #: the workspace secret; contact data is hashed under it (required when there is any)
     hash_key: bytes | None = field(default=None, repr=False)
 
@@ -176,11 +181,17 @@ def _timestamp_checks(p: _Parsed, field: str, opts: RuleOptions, *, required: bo
         "(ingest.timestamp_format)"
     )
     hours = opts.future_tolerance.total_seconds() / 3600
+    why = ibis.ifelse(
+        offset_out_of_range(raw),
+        "' has a UTC offset beyond ±14:00, which no place on Earth uses; fix the offset "
+        "(e.g. -05:00) or drop it and set the time zone (ingest.source_timezone)",
+        f"' is not a date/time; {hint}",
+    )
     checks = [
         _check(
             "bad_timestamp",
             given & ts.isnull(),
-            _msg(p.line, field, "'", shown(raw), f"' is not a date/time; {hint}"),
+            _msg(p.line, field, "'", shown(raw), why),
         ),
         _check(
             "future_timestamp",
@@ -254,7 +265,7 @@ def event_rules(t: ir.Table, opts: RuleOptions, *, source: str = "input") -> Rul
         *_event_id_checks(p),
         *_event_type_checks(p, opts),
         *_timestamp_checks(p, "ts", opts, required=True),
-        *(_revenue_checks(p) if has_revenue else _no_revenue_checks(p)),
+        *(_revenue_checks(p, opts) if has_revenue else _no_revenue_checks(p)),
         *_currency_checks(p),
         _country_check(p),
         *_json_checks(p, "properties"),
@@ -319,25 +330,50 @@ def _event_type_checks(p: _Parsed, opts: RuleOptions) -> list[Check]:
     ]
 
 
-def _revenue_checks(p: _Parsed) -> list[Check]:
-    """An input with a revenue column: a number, not negative, given on every order."""
+def _limit_text(limit: float) -> str:
+    return f"{limit:,.0f}" if limit >= 1 else f"{limit:g}"
+
+
+def _revenue_checks(p: _Parsed, opts: RuleOptions) -> list[Check]:
+    """An input with a revenue column: a finite, plausible number, not negative on orders
+    and refunds, given on every order."""
     rev, raw_rev, given = p["revenue"], p.raw("revenue"), p.given("revenue")
     monetary = one_of(p["event_type"], MONETARY_EVENT_TYPES)
+    limit = opts.max_order_value
+    non_finite = rev.isnan() | rev.isinf()
     return [
         _check(
             "bad_revenue",
-            given & (rev.isnull() | rev.isnan() | rev.isinf()),
+            given & (rev.isnull() | non_finite),
             _msg(
                 p.line,
                 "revenue",
                 "'",
                 shown(raw_rev),
-                "' is not a number; write plain digits with a dot for decimals, e.g. 1234.50",
+                ibis.ifelse(
+                    rev.isnull(),
+                    "' is not a number; write plain digits with a dot for decimals, e.g. 1234.50",
+                    "' is not a finite number; an amount must be a number of at most "
+                    f"{_limit_text(limit)} ([ingest] max_order_value); fix the value",
+                ),
+            ),
+        ),
+        _check(
+            "implausible_revenue",
+            ~non_finite & (rev.abs() > limit),
+            _msg(
+                p.line,
+                "revenue",
+                "'",
+                shown(raw_rev),
+                f"' is above the maximum order value {_limit_text(limit)} (in the row's "
+                "currency); fix the amount, or raise [ingest] max_order_value in liucun.toml "
+                "if orders this large are real",
             ),
         ),
         _check(
             "negative_revenue",
-            monetary & (rev < 0),
+            monetary & ~non_finite & (rev < 0),
             _msg(
                 p.line,
                 "revenue",
@@ -428,7 +464,7 @@ def user_rules(t: ir.Table, opts: RuleOptions, *, source: str = "input") -> Rule
     ]
     if "signup_ts" in t.columns:
         checks += _timestamp_checks(p, "signup_ts", opts, required=False)
-    checks += _user_number_checks(p)
+    checks += _user_number_checks(p, opts)
     key = opts.hash_key if contact else None
     return RuleSet(p.table, p.values, checks, "users", hash_key=key)
 
@@ -503,21 +539,36 @@ def _user_code_checks(p: _Parsed) -> list[Check]:
     ]
 
 
-def _user_number_checks(p: _Parsed) -> list[Check]:
-    """acquisition_cost a number ≥ 0, birthday a date (when the input has them)."""
+def _user_number_checks(p: _Parsed, opts: RuleOptions) -> list[Check]:
+    """acquisition_cost a finite number in [0, max_order_value], birthday a date (when the
+    input has them)."""
     checks = []
     if "acquisition_cost" in p.table.columns:
         cost = p["acquisition_cost"]
+        limit = opts.max_order_value
+        # NaN is neither < 0 nor NULL, and DuckDB orders it above every number: test it first
+        non_finite = cost.isnan() | cost.isinf()
         checks.append(
             _check(
                 "bad_cost",
-                p.given("acquisition_cost") & (cost.isnull() | (cost < 0)),
+                p.given("acquisition_cost")
+                & (cost.isnull() | non_finite | (cost < 0) | (cost > limit)),
                 _msg(
                     p.line,
                     "acquisition_cost",
                     "'",
                     shown(p.raw("acquisition_cost")),
-                    "' is not a number ≥ 0",
+                    ibis.cases(
+                        (cost.isnull(), "' is not a number ≥ 0; write plain digits, e.g. 12.50"),
+                        (
+                            non_finite,
+                            "' is not a finite number; a cost must be a number ≥ 0 of at most "
+                            f"{_limit_text(limit)} ([ingest] max_order_value); fix the value",
+                        ),
+                        (cost < 0, "' is negative; a cost is a number ≥ 0"),
+                        else_=f"' is above {_limit_text(limit)} ([ingest] max_order_value), "
+                        "not a plausible acquisition cost; fix the value or raise the setting",
+                    ),
                 ),
             )
         )

@@ -1,0 +1,300 @@
+"""Damaged and hostile files (issue 10): each one refused or quarantined with a sentence
+that names the real cause. Every input is written the way the failing export looked."""
+
+from __future__ import annotations
+
+import gzip
+import json
+import zlib
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pyarrow as pa
+import pytest
+
+from liucun.core import InvalidInput, NothingLoaded
+from liucun.ingest import IngestOptions, ingest_events, ingest_tables, ingest_users
+from liucun.warehouse import describe_read_error
+from liucun.workspace import Workspace
+
+NOW = datetime(2026, 6, 1, tzinfo=UTC)
+OPTS = IngestOptions(now=NOW)
+HEADER = "user_id,event_type,ts,revenue,currency\n"
+
+
+def order_rows(n: int) -> str:
+    return "".join(
+        f"u{i},order,2024-01-{1 + i % 28:02d}T{i % 24:02d}:00:00Z,{i % 97}.5,USD\n"
+        for i in range(n)
+    )
+
+
+def loaded(fn, ws, path, opts=OPTS):  # type: ignore[no-untyped-def]
+    """The load's result, also when it raised NothingLoaded after committing."""
+    try:
+        return fn(ws.warehouse, [path], opts)
+    except NothingLoaded as exc:
+        return exc.result  # type: ignore[attr-defined]
+
+
+def quarantine(ws) -> list[dict]:  # type: ignore[no-untyped-def]
+    q = ws.warehouse.table("quarantine").order_by("line").to_pyarrow().to_pylist()
+    return [{"line": r["line"], "codes": list(r["reason_codes"]), **r} for r in q]
+
+
+def assert_untouched(ws) -> None:  # type: ignore[no-untyped-def]
+    wh = ws.warehouse
+    assert {t: wh.count(t) for t in ("events", "loads", "quarantine")} == dict.fromkeys(
+        ("events", "loads", "quarantine"), 0
+    )
+
+
+# -- 1. truncated gzip ----------------------------------------------------------------------
+
+
+def _flushed_gzip(data: bytes) -> bytes:
+    """A gzip stream of ``data`` cut right after a full flush: it decompresses cleanly up
+    to the cut and has no end-of-stream marker or CRC (what an interrupted upload leaves)."""
+    c = zlib.compressobj(6, zlib.DEFLATED, 31)
+    return c.compress(data) + c.flush(zlib.Z_FULL_FLUSH)
+
+
+@pytest.mark.parametrize("cut", ["at_line_end", "mid_line", "anywhere"])
+def test_a_truncated_gzip_is_refused_whole(tmp_path: Path, workspace: Workspace, cut: str) -> None:
+    data = (HEADER + order_rows(100_000)).encode()
+    half = len(data) // 2
+    if cut == "at_line_end":  # the flush point falls between two lines: rows parse cleanly
+        blob = _flushed_gzip(data[: data[:half].rfind(b"\n") + 1])
+    elif cut == "mid_line":  # the last line is cut: looked like "a different number of fields"
+        blob = _flushed_gzip(data[:half])
+    else:
+        full = gzip.compress(data)
+        blob = full[: len(full) // 2]
+    path = tmp_path / "orders.csv.gz"
+    path.write_bytes(blob)
+    with pytest.raises(InvalidInput) as err:
+        ingest_events(workspace.warehouse, [path], OPTS)
+    msg = str(err.value)
+    assert "ends before the end of its compressed stream" in msg
+    assert "nothing was loaded" in msg and "re-download or re-export" in msg
+    assert "number of fields" not in msg
+    assert_untouched(workspace)
+
+
+def test_a_truncated_gzip_refuses_the_whole_load(tmp_path: Path, workspace: Workspace) -> None:
+    good = tmp_path / "a.csv"
+    good.write_text(HEADER + order_rows(10))
+    bad = tmp_path / "b.csv.gz"
+    bad.write_bytes(_flushed_gzip((HEADER + order_rows(1000)).encode()))
+    with pytest.raises(InvalidInput, match=r"b\.csv\.gz ends before the end"):
+        ingest_events(workspace.warehouse, [good, bad], OPTS)
+    assert_untouched(workspace)
+
+
+def test_a_whole_gzip_still_loads(tmp_path: Path, workspace: Workspace) -> None:
+    path = tmp_path / "orders.csv.gz"
+    path.write_bytes(gzip.compress((HEADER + order_rows(500)).encode()))
+    assert ingest_events(workspace.warehouse, [path], OPTS).accepted == 500
+
+
+# -- 2. JSON Lines with mixed types ---------------------------------------------------------
+
+
+def test_json_lines_mixing_numbers_and_strings_follow_the_csv_rules(
+    tmp_path: Path, workspace: Workspace
+) -> None:
+    rows = [
+        {"event_id": "a", "user_id": "u1", "event_type": "order", "ts": 1704103200,
+         "revenue": 5, "currency": "USD"},
+        {"event_id": "b", "user_id": "u2", "event_type": "order", "ts": "2024-01-01T10:00:00Z",
+         "revenue": "7.5", "currency": "EUR"},
+        {"event_id": "c", "user_id": "u3", "event_type": "order", "ts": "2024-01-01T11:00:00Z",
+         "revenue": 5, "currency": 1},
+        {"event_id": "d", "user_id": "u4", "event_type": "order", "ts": "yesterday",
+         "revenue": 5, "currency": "USD"},
+    ]  # fmt: skip
+    path = tmp_path / "mixed.jsonl"
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    res = loaded(ingest_events, workspace, path)
+    assert (res.accepted, res.quarantined) == (2, 2)
+    ev = workspace.warehouse.table("events").order_by("event_id").to_pyarrow().to_pylist()
+    assert [(e["event_id"], e["ts"], e["revenue"], e["currency"]) for e in ev] == [
+        ("a", datetime(2024, 1, 1, 10, tzinfo=UTC), 5.0, "USD"),
+        ("b", datetime(2024, 1, 1, 10, tzinfo=UTC), 7.5, "EUR"),
+    ]
+    reasons = {r["line"]: r["reasons"] for r in quarantine(workspace)}
+    # the value is shown as written, without its JSON quotes
+    assert reasons[3] == [
+        "line 3, field 'currency': '1' is not an ISO 4217 currency code; use three letters "
+        "such as CNY, USD or EUR"
+    ]
+    assert reasons[4][0].startswith("line 4, field 'ts': 'yesterday' is not a date/time")
+
+
+# -- 3. implausible and non-finite money ----------------------------------------------------
+
+
+def test_money_must_be_finite_and_below_the_maximum_order_value(
+    tmp_path: Path, workspace: Workspace
+) -> None:
+    path = tmp_path / "orders.csv"
+    path.write_text(
+        HEADER
+        + "u1,order,2024-01-01T10:00:00Z,1e308,USD\n"
+        + "u2,order,2024-01-01T10:00:00Z,1e309,USD\n"
+        + "u3,order,2024-01-01T10:00:00Z,NaN,USD\n"
+        + "u4,refund,2024-01-01T10:00:00Z,-inf,USD\n"
+        + "u5,order,2024-01-01T10:00:00Z,1000000000,USD\n"  # exactly the maximum: accepted
+        + "u6,order,2024-01-01T10:00:00Z,1000000000.01,USD\n"
+    )
+    res = loaded(ingest_events, workspace, path)
+    assert (res.accepted, res.quarantined) == (1, 5)
+    rows = {r["line"]: r for r in quarantine(workspace)}
+    assert rows[2]["codes"] == ["implausible_revenue"]
+    assert rows[7]["codes"] == ["implausible_revenue"]
+    for line in (2, 7):
+        (msg,) = rows[line]["reasons"]
+        assert msg.startswith(f"line {line}, field 'revenue': '1e308'" if line == 2 else "line 7")
+        assert "[ingest] max_order_value" in msg and "1,000,000,000" in msg
+    for line, raw in ((3, "1e309"), (4, "NaN"), (5, "-inf")):
+        assert rows[line]["codes"] == ["bad_revenue"], rows[line]
+        (msg,) = rows[line]["reasons"]
+        assert f"field 'revenue': '{raw}' is not a finite number" in msg
+        assert "[ingest] max_order_value" in msg
+    total = workspace.warehouse.table("events").revenue.sum().to_pyarrow().as_py()
+    assert total == 1e9
+
+
+def test_the_maximum_order_value_comes_from_the_settings(
+    tmp_path: Path, workspace: Workspace
+) -> None:
+    settings = workspace.settings.model_copy(
+        update={"ingest": workspace.settings.ingest.model_copy(update={"max_order_value": 100})}
+    )
+    opts = IngestOptions.from_settings(settings, now=NOW)
+    path = tmp_path / "orders.csv"
+    path.write_text(
+        HEADER + "u1,order,2024-01-01T10:00:00Z,100,USD\nu2,order,2024-01-01T10:00:00Z,100.5,USD\n"
+    )
+    res = loaded(ingest_events, workspace, path, opts)
+    assert (res.accepted, res.by_reason) == (1, {"implausible_revenue": 1})
+    (row,) = quarantine(workspace)
+    assert "'100.5' is above the maximum order value 100" in row["reasons"][0]
+
+
+# -- 4. acquisition cost --------------------------------------------------------------------
+
+
+def test_non_finite_acquisition_costs_are_bad_cost(tmp_path: Path, workspace: Workspace) -> None:
+    path = tmp_path / "users.csv"
+    path.write_text(
+        "user_id,acquisition_cost,country\n"
+        "u1,NaN,CN\nu2,inf,CN\nu3,1e309,CN\nu4,-inf,CN\nu5,12.5,CN\nu6,nan,China\nu7,2e9,CN\n"
+    )
+    res = loaded(ingest_users, workspace, path)
+    assert res.accepted == 1
+    rows = {r["line"]: r for r in quarantine(workspace)}
+    assert sorted(rows) == [2, 3, 4, 5, 7, 8]
+    for line, raw in ((2, "NaN"), (3, "inf"), (4, "1e309"), (5, "-inf"), (7, "nan")):
+        assert "bad_cost" in rows[line]["codes"], rows[line]
+        msg = next(m for m in rows[line]["reasons"] if "acquisition_cost" in m)
+        assert f"field 'acquisition_cost': '{raw}' is not a finite number" in msg
+    # a row with two faults lists both, the NaN included
+    assert rows[7]["codes"] == ["bad_country", "bad_cost"]
+    assert "'2e9' is above 1,000,000,000 ([ingest] max_order_value)" in rows[8]["reasons"][0]
+
+
+def test_non_finite_costs_in_typed_input_are_bad_cost(workspace: Workspace) -> None:
+    users = pa.table(
+        {"user_id": ["u1", "u2", "u3"], "acquisition_cost": [float("nan"), float("inf"), 3.0]}
+    )
+    (res,) = ingest_tables(workspace.warehouse, users=users, options=OPTS)
+    assert (res.accepted, res.by_reason) == (1, {"bad_cost": 2})
+
+
+# -- 5. a line longer than the engine's read buffer -------------------------------------------
+
+
+def test_the_parallel_reader_error_is_the_long_line_sentence() -> None:
+    """The exact text DuckDB gives for a line longer than its whole read buffer."""
+    raw = (
+        "Not implemented Error: The Parallel CSV Reader currently does not support a full "
+        "read on this file.\nTo correctly parse this file, please run with the single "
+        "threaded error (i.e., parallel = false)"
+    )
+    msg = describe_read_error(RuntimeError(raw), Path("big.csv"), "csv")
+    assert msg == "big.csv: a line is longer than 8 MB; this is not a usable line-based file"
+
+
+@pytest.mark.slow
+def test_a_line_longer_than_the_read_buffer_gets_the_long_line_sentence(
+    tmp_path: Path, workspace: Workspace
+) -> None:
+    """DuckDB's read buffer is 16 × max_line_size (128 MB); a line beyond it took the
+    parallel reader's path (the reported 2 GB line did). 130 MB triggers the same path."""
+    path = tmp_path / "orders.csv"
+    with open(path, "w") as fh:
+        fh.write(HEADER + order_rows(1000))
+        fh.write("u1,order,2024-01-01T10:00:00Z,1,USD," + "x" * 130_000_000 + "\n")
+        fh.write(order_rows(1000))
+    with pytest.raises(InvalidInput) as err:
+        ingest_events(workspace.warehouse, [path], OPTS)
+    assert "a line is longer than 8 MB" in str(err.value)
+    assert "parallel" not in str(err.value).lower()
+    assert_untouched(workspace)
+
+
+# -- 6. header names that are one name once normalized --------------------------------------
+
+
+@pytest.mark.parametrize("twin", ["USER ID", "User-Id", "user id"])
+def test_header_twins_after_normalization_are_refused(
+    tmp_path: Path, workspace: Workspace, twin: str
+) -> None:
+    path = tmp_path / "events.csv"
+    path.write_text(f'user_id,event_type,ts,"{twin}"\nu1,view,2024-01-01T10:00:00Z,u9\n')
+    with pytest.raises(InvalidInput) as err:
+        ingest_events(workspace.warehouse, [path], OPTS)
+    msg = str(err.value)
+    assert "'user_id'" in msg and repr(twin) in msg
+    assert "same name" in msg
+    assert_untouched(workspace)
+
+
+def test_header_twin_mapped_elsewhere_is_fine(tmp_path: Path, workspace: Workspace) -> None:
+    path = tmp_path / "events.csv"
+    path.write_text("user_id,event_type,ts,USER ID\nu1,view,2024-01-01T10:00:00Z,a9\n")
+    opts = IngestOptions(now=NOW, mapping={"USER ID": "anonymous_id"})
+    assert ingest_events(workspace.warehouse, [path], opts).accepted == 1
+
+
+# -- 9. UTC offsets ---------------------------------------------------------------------------
+
+
+def test_offsets_beyond_14_hours_are_bad_timestamps(tmp_path: Path, workspace: Workspace) -> None:
+    path = tmp_path / "events.csv"
+    path.write_text(
+        "user_id,event_type,ts\n"
+        "u1,view,2024-01-01T10:00:00-25:00\n"
+        "u2,view,2024-01-01T10:00:00+14:00\n"  # Kiribati: real
+        "u3,view,2024-01-01T10:00:00+14:30\n"
+        "u4,view,2024-01-01T10:00:00-1200\n"
+        "u5,view,2024-01-01 10:00:00+15\n"
+        "u6,view,2024-01-01T10:00:00.123-99:59\n"
+        "u7,view,2024-01-01T10:00:00+05:45\n"  # Nepal: real
+    )
+    res = loaded(ingest_events, workspace, path)
+    assert res.accepted == 3
+    rows = {r["line"]: r for r in quarantine(workspace)}
+    assert sorted(rows) == [2, 4, 6, 7]
+    for r in rows.values():
+        assert r["codes"] == ["bad_timestamp"]
+        assert "UTC offset beyond ±14:00" in r["reasons"][0]
+    ts = {
+        e["user_id"]: e["ts"] for e in workspace.warehouse.table("events").to_pyarrow().to_pylist()
+    }
+    assert ts == {
+        "u2": datetime(2023, 12, 31, 20, tzinfo=UTC),
+        "u4": datetime(2024, 1, 1, 22, tzinfo=UTC),
+        "u7": datetime(2024, 1, 1, 4, 15, tzinfo=UTC),
+    }
