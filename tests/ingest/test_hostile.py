@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import gzip
 import json
+import re
 import zlib
 from datetime import UTC, datetime
 from pathlib import Path
@@ -298,3 +299,72 @@ def test_offsets_beyond_14_hours_are_bad_timestamps(tmp_path: Path, workspace: W
         "u4": datetime(2024, 1, 1, 22, tzinfo=UTC),
         "u7": datetime(2024, 1, 1, 4, 15, tzinfo=UTC),
     }
+
+
+# -- 7. identical rows within one file ------------------------------------------------------
+
+
+def test_rows_repeated_within_a_file_are_not_called_already_loaded(
+    tmp_path: Path, workspace: Workspace
+) -> None:
+    first = tmp_path / "jan.csv"
+    first.write_text(HEADER + "u1,order,2024-01-01T10:00:00Z,5,USD\n")
+    ingest_events(workspace.warehouse, [first], OPTS)
+    path = tmp_path / "feb.csv"
+    row = "u2,order,2024-02-01T10:00:00Z,7,USD\n"
+    path.write_text(HEADER + row * 3 + "u1,order,2024-01-01T10:00:00Z,5,USD\n")
+    res = ingest_events(workspace.warehouse, [path], OPTS)
+    # one new event; two copies of it repeat within the file; one row was there already
+    assert (res.rows_read, res.accepted, res.quarantined) == (4, 1, 0)
+    assert (res.duplicates, res.repeated, res.already_loaded, res.superseded) == (3, 2, 1, 0)
+
+
+def test_cli_summary_separates_repeats_from_rows_already_loaded(tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from liucun.cli import app
+    from liucun.workspace import init_workspace
+
+    init_workspace(tmp_path / "ws").close()
+    path = tmp_path / "orders.csv"
+    path.write_text(HEADER + "u2,order,2024-02-01T10:00:00Z,7,USD\n" * 2)
+    args = ["-w", str(tmp_path / "ws"), "ingest", "events", str(path)]
+    out = CliRunner().invoke(app, args, env={"COLUMNS": "200"}).output
+    assert re.search(r"duplicates \(already loaded\)\s+│\s+0 ", out), out
+    assert re.search(r"repeated within this load \(kept once\)\s+│\s+1 ", out), out
+
+
+# -- 8. two different rows for one user in one file -------------------------------------------
+
+
+def test_a_changed_user_row_within_a_file_is_reported(tmp_path: Path, workspace: Workspace) -> None:
+    path = tmp_path / "users.csv"
+    path.write_text(
+        "user_id,country,acquisition_channel\n"
+        "u1,CN,ads\n"
+        "u2,DE,seo\n"
+        "u1,US,ads\n"  # u1 again, another country: the earlier row must not vanish silently
+        "u2,DE,seo\n"  # u2 again, identical: a plain repeat
+    )
+    res = ingest_users(workspace.warehouse, [path], OPTS)
+    assert (res.rows_read, res.accepted, res.updated, res.quarantined) == (4, 2, 0, 0)
+    assert (res.duplicates, res.repeated, res.superseded, res.already_loaded) == (2, 1, 1, 0)
+    assert res.notes == (
+        "user 'u1' appears twice with different values: line 2 of users.csv differs from "
+        "line 4 of the same file in country 'CN' → 'US'; line 4 was kept (the last row of a "
+        "user in a load wins; put the row you want last, or fix the other)",
+    )
+    stored = workspace.warehouse.table("users").order_by("user_id").to_pyarrow().to_pylist()
+    assert [(u["user_id"], u["country"]) for u in stored] == [("u1", "US"), ("u2", "DE")]
+
+
+def test_a_changed_user_row_across_files_of_one_load_names_both(
+    tmp_path: Path, workspace: Workspace
+) -> None:
+    a, b = tmp_path / "a.csv", tmp_path / "b.csv"
+    a.write_text("user_id,country,region\nu1,CN,east\n")
+    b.write_text("user_id,country,region\nu1,CN,west\n")
+    res = ingest_users(workspace.warehouse, [a, b], OPTS)
+    assert (res.accepted, res.superseded) == (1, 1)
+    (note,) = res.notes
+    assert "line 2 of a.csv differs from line 2 of b.csv in region 'east' → 'west'" in note

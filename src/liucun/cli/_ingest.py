@@ -75,7 +75,14 @@ def _summary(result: Any, ws_path: Path) -> None:
     table.add_row("accepted (new)", f"[green]{result.accepted:,}[/green]")
     if result.target == "users":
         table.add_row("updated", f"{result.updated:,}")
-    table.add_row("duplicates (already loaded)", f"{result.duplicates:,}")
+    table.add_row("duplicates (already loaded)", f"{result.already_loaded:,}")
+    if result.repeated:
+        table.add_row("repeated within this load (kept once)", f"{result.repeated:,}")
+    if result.superseded:
+        table.add_row(
+            "[yellow]replaced by a later, different row of the same user[/yellow]",
+            f"[yellow]{result.superseded:,}[/yellow]",
+        )
     table.add_row(
         "quarantined", f"[red]{result.quarantined:,}[/red]" if result.quarantined else "0"
     )
@@ -84,6 +91,8 @@ def _summary(result: Any, ws_path: Path) -> None:
         table.add_row("accounts merged into another", f"{result.identity_merges:,}")
     table.add_row("seconds", f"{result.seconds:.1f}")
     console.print(table)
+    for note in result.notes:
+        console.print(f"[yellow]Note:[/yellow] {escape(note)}")
     if result.by_reason:
         reasons = Table(title="Quarantined by reason")
         reasons.add_column("reason")
