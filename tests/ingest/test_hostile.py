@@ -4,10 +4,11 @@ that names the real cause. Every input is written the way the failing export loo
 from __future__ import annotations
 
 import gzip
+import itertools
 import json
 import re
 import zlib
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pyarrow as pa
@@ -368,3 +369,91 @@ def test_a_changed_user_row_across_files_of_one_load_names_both(
     assert (res.accepted, res.superseded) == (1, 1)
     (note,) = res.notes
     assert "line 2 of a.csv differs from line 2 of b.csv in region 'east' → 'west'" in note
+
+
+# -- 11. status counts what is still open ----------------------------------------------------
+
+_loads = itertools.count(1)
+
+
+def next_load() -> IngestOptions:
+    """Options of a load one minute after the previous one."""
+    return IngestOptions(now=NOW + timedelta(minutes=next(_loads)))
+
+
+def test_status_counts_nothing_open_after_the_corrected_file_loaded(
+    tmp_path: Path, workspace: Workspace
+) -> None:
+    from liucun.ingest import warehouse_status
+
+    bad = tmp_path / "orders.csv"
+    bad.write_text(
+        "event_id,user_id,event_type,ts,revenue,currency\n"
+        "o1,u1,order,2024-01-01T10:00:00Z,5,USD\n"
+        "o2,u2,order,31/01/2024,7,USD\n"  # bad timestamp
+        "o3,u3,order,2024-01-02T10:00:00Z,1e308,USD\n"  # implausible
+    )
+    no_ids = tmp_path / "views.csv"
+    no_ids.write_text("user_id,event_type,ts\nu4,view,yesterday\nu5,view,2024-01-03T10:00:00Z\n")
+    users = tmp_path / "users.csv"
+    users.write_text("user_id,country\nu1,China\nu2,CN\n")
+    for fn, path in ((ingest_events, bad), (ingest_events, no_ids), (ingest_users, users)):
+        loaded(fn, workspace, path, next_load())
+    st = warehouse_status(workspace.warehouse)
+    assert (st.quarantined, st.quarantined_open) == (4, 4)
+
+    fixed = tmp_path / "orders_fixed.csv"
+    fixed.write_text(
+        "event_id,user_id,event_type,ts,revenue,currency\n"
+        "o1,u1,order,2024-01-01T10:00:00Z,5,USD\n"
+        "o2,u2,order,2024-01-31T00:00:00Z,7,USD\n"
+        "o3,u3,order,2024-01-02T10:00:00Z,1300,USD\n"
+    )
+    ingest_events(workspace.warehouse, [fixed], next_load())
+    st = warehouse_status(workspace.warehouse)
+    assert (st.quarantined, st.quarantined_open) == (4, 2)  # the view and the user remain
+
+    views_fixed = tmp_path / "views_fixed.csv"
+    views_fixed.write_text("user_id,event_type,ts\nu4,View,2024-01-03T09:00:00Z\n")
+    users_fixed = tmp_path / "users_fixed.csv"
+    users_fixed.write_text("user_id,country\nu1,CN\n")
+    ingest_events(workspace.warehouse, [views_fixed], next_load())
+    ingest_users(workspace.warehouse, [users_fixed], next_load())
+    st = warehouse_status(workspace.warehouse)
+    assert (st.quarantined, st.quarantined_open) == (4, 0)
+
+
+def test_a_conflicting_event_id_stays_open(tmp_path: Path, workspace: Workspace) -> None:
+    """The stored event that owns the id is older than the rejection: nothing was fixed."""
+    from liucun.ingest import warehouse_status
+
+    head = "event_id,user_id,event_type,ts\n"
+    first, second = tmp_path / "a.csv", tmp_path / "b.csv"
+    first.write_text(head + "e1,u1,view,2024-01-01T10:00:00Z\n")
+    second.write_text(head + "e1,u2,view,2024-01-02T10:00:00Z\n")
+    ingest_events(workspace.warehouse, [first], next_load())
+    loaded(ingest_events, workspace, second, next_load())
+    st = warehouse_status(workspace.warehouse)
+    assert (st.quarantined, st.quarantined_open) == (1, 1)
+
+
+def test_cli_status_shows_open_and_history(tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from liucun.cli import app
+    from liucun.workspace import init_workspace
+
+    init_workspace(tmp_path / "ws").close()
+    bad, good = tmp_path / "bad.csv", tmp_path / "good.csv"
+    bad.write_text(HEADER + "u1,order,2024-01-01T10:00:00Z,5,USD\nu2,order,soon,7,USD\n")
+    good.write_text(HEADER + "u2,order,2024-01-01T11:00:00Z,7,USD\n")
+    ws = ["-w", str(tmp_path / "ws")]
+    run = CliRunner()
+    env = {"COLUMNS": "200"}
+    assert run.invoke(app, [*ws, "ingest", "events", str(bad)], env=env).exit_code == 0
+    out = run.invoke(app, [*ws, "status"], env=env).output
+    assert re.search(r"quarantined rows still open\s+│\s+1 ", out), out
+    assert run.invoke(app, [*ws, "ingest", "events", str(good)], env=env).exit_code == 0
+    out = run.invoke(app, [*ws, "status"], env=env).output
+    assert re.search(r"quarantined rows still open\s+│\s+0 ", out), out
+    assert re.search(r"quarantined rows, all loads \(history\)\s+│\s+1 ", out), out

@@ -36,6 +36,10 @@ class PresetName(StrEnum):
 def status(ctx: typer.Context, workspace: WorkspaceOpt = None) -> None:
     """What the warehouse holds: users, events by type, dates, revenue, quarantine, loads.
 
+    A quarantined row stays open until a later load stores its event_id (or, for a row
+    without one, an event of the same user and type) or its user_id; the history counts
+    every row ever rejected.
+
     Example: [bold]liucun -w shop status[/bold]
     """
     from liucun.ingest import warehouse_status
@@ -50,7 +54,11 @@ def status(ctx: typer.Context, workspace: WorkspaceOpt = None) -> None:
         head.add_row("events", f"{st.events:,}")
         head.add_row("first event", str(st.first_ts))
         head.add_row("last event", str(st.last_ts))
-        head.add_row("quarantined rows", f"{st.quarantined:,}")
+        head.add_row(
+            "quarantined rows still open",
+            f"[red]{st.quarantined_open:,}[/red]" if st.quarantined_open else "0",
+        )
+        head.add_row("quarantined rows, all loads (history)", f"{st.quarantined:,}")
         head.add_row("loads", f"{st.loads:,}")
         console.print(head)
         by_type = Table(title="Events by type")

@@ -2,7 +2,12 @@
 
 from liucun.ingest._columns import normalize_name, parse_mapping
 from liucun.ingest._identity import IdentityChanges, identity_changes, resolve_identities
-from liucun.ingest._inspect import WarehouseStatus, quarantined_rows, warehouse_status
+from liucun.ingest._inspect import (
+    WarehouseStatus,
+    open_quarantine,
+    quarantined_rows,
+    warehouse_status,
+)
 from liucun.ingest._load import (
     IngestOptions,
     IngestResult,
@@ -25,6 +30,7 @@ __all__ = [
     "ingest_tables",
     "ingest_users",
     "normalize_name",
+    "open_quarantine",
     "parse_mapping",
     "quarantined_rows",
     "resolve_identities",
