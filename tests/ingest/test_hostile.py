@@ -457,3 +457,174 @@ def test_cli_status_shows_open_and_history(tmp_path: Path) -> None:
     out = run.invoke(app, [*ws, "status"], env=env).output
     assert re.search(r"quarantined rows still open\s+│\s+0 ", out), out
     assert re.search(r"quarantined rows, all loads \(history\)\s+│\s+1 ", out), out
+
+
+# -- 10. custom event types -------------------------------------------------------------------
+
+CLICKS = (
+    "user_id,event_type,ts\n"
+    "u1,Catalog,2024-01-01T10:00:00Z\n"
+    "u1,WISHLIST,2024-01-01T10:01:00Z\n"
+    "u1,view,2024-01-01T10:02:00Z\n"
+)
+
+
+def test_an_unknown_event_type_lists_the_known_ones_and_names_the_flag(
+    tmp_path: Path, workspace: Workspace
+) -> None:
+    path = tmp_path / "clicks.csv"
+    path.write_text(CLICKS)
+    res = loaded(ingest_events, workspace, path)
+    assert (res.accepted, res.by_reason) == (1, {"unknown_event_type": 2})
+    msg = quarantine(workspace)[0]["reasons"][0]
+    assert msg.startswith("line 2, field 'event_type': 'catalog' is not a known event type")
+    assert "known: add_to_cart, coupon_issued," in msg and "order," in msg
+    assert "ingest.custom_event_types" in msg and "allow new event types" in msg
+
+
+def test_declared_and_new_event_types_are_accepted_lower_cased(
+    tmp_path: Path, workspace: Workspace
+) -> None:
+    path = tmp_path / "clicks.csv"
+    path.write_text(CLICKS)
+    opts = IngestOptions(now=NOW, custom_event_types=("Catalog",), allow_new_event_types=True)
+    res = ingest_events(workspace.warehouse, [path], opts)
+    assert (res.accepted, res.new_event_types) == (3, ("wishlist",))
+    types = workspace.warehouse.table("events").event_type.to_pyarrow().to_pylist()
+    assert sorted(types) == ["catalog", "view", "wishlist"]
+
+
+def test_allow_new_event_types_still_refuses_names_that_are_not_names(
+    tmp_path: Path, workspace: Workspace
+) -> None:
+    path = tmp_path / "clicks.csv"
+    path.write_text('user_id,event_type,ts\nu1,"drop table;",2024-01-01T10:00:00Z\n')
+    res = loaded(ingest_events, workspace, path, IngestOptions(now=NOW, allow_new_event_types=True))
+    assert res.by_reason == {"unknown_event_type": 1}
+    assert "is not a usable event type name" in quarantine(workspace)[0]["reasons"][0]
+
+
+TOML = """# my shop
+warehouse_url = "duckdb"
+
+[mapping]
+amount = "revenue"  # the export's name
+
+[ingest]
+# keep this comment
+future_tolerance_hours = 48
+custom_event_types = [
+    "livestream_watch",  # from the app
+]
+max_reject_rate = 0.5
+
+[state]
+"""
+
+
+def test_declare_event_types_appends_and_keeps_the_rest_of_the_file(tmp_path: Path) -> None:
+    import tomllib
+
+    from liucun.ingest import declare_event_types
+
+    (tmp_path / "liucun.toml").write_text(TOML)
+    added = declare_event_types(tmp_path, ["Catalog", "order", "livestream_watch", "wishlist"])
+    assert added == ("catalog", "wishlist")  # standard and declared ones are skipped
+    text = (tmp_path / "liucun.toml").read_text()
+    doc = tomllib.loads(text)
+    assert doc["ingest"] == {
+        "future_tolerance_hours": 48,
+        "custom_event_types": ["livestream_watch", "catalog", "wishlist"],
+        "max_reject_rate": 0.5,
+    }
+    assert doc["mapping"] == {"amount": "revenue"}
+    for line in ("# my shop", "# keep this comment", 'amount = "revenue"  # the export\'s name'):
+        assert line in text
+    assert declare_event_types(tmp_path, ["catalog"]) == ()
+
+
+@pytest.mark.parametrize(
+    "toml", ['warehouse_url = "duckdb"\n', "[ingest]\nmax_reject_rate = 1.0\n[state]\n"]
+)
+def test_declare_event_types_adds_the_key_or_the_table(tmp_path: Path, toml: str) -> None:
+    import tomllib
+
+    from liucun.ingest import declare_event_types
+
+    (tmp_path / "liucun.toml").write_text(toml)
+    assert declare_event_types(tmp_path, ["catalog"]) == ("catalog",)
+    doc = tomllib.loads((tmp_path / "liucun.toml").read_text())
+    assert doc["ingest"]["custom_event_types"] == ["catalog"]
+
+
+def test_cli_event_types_are_declared_for_the_workspace(tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from liucun.cli import app
+    from liucun.workspace import init_workspace, open_workspace
+
+    init_workspace(tmp_path / "ws").close()
+    before = (tmp_path / "ws" / "liucun.toml").read_text()
+    clicks, more = tmp_path / "clicks.csv", tmp_path / "more.csv"
+    clicks.write_text(CLICKS)
+    more.write_text(
+        "user_id,event_type,ts\nu2,catalog,2024-01-02T10:00:00Z\nu2,Compare,2024-01-02T10:01:00Z\n"
+    )
+    ws = ["-w", str(tmp_path / "ws")]
+    run, env = CliRunner(), {"COLUMNS": "200"}
+    res = run.invoke(
+        app, [*ws, "ingest", "events", str(clicks), "--event-types", "catalog, Wishlist"], env=env
+    )
+    assert res.exit_code == 0, res.output
+    assert "Recorded event types catalog, wishlist" in res.output
+    # later loads know them without the flag; a new one is refused, naming the flag
+    res = run.invoke(app, [*ws, "ingest", "events", str(more)], env=env)
+    out = " ".join(res.output.split())
+    assert res.exit_code == 0, res.output
+    with open_workspace(tmp_path / "ws") as opened:
+        assert opened.settings.ingest.custom_event_types == ["catalog", "wishlist"]
+        assert opened.warehouse.count("events") == 4
+        (reasons,) = opened.warehouse.table("quarantine").reasons.to_pyarrow().to_pylist()
+        assert "'compare' is not a known event type" in reasons[0]
+    # the CLI names the flags (stored reasons never do)
+    assert "declare yours with --event-types NAME,NAME" in out
+    assert "--allow-new-event-types" in out
+    res = run.invoke(app, [*ws, "ingest", "events", str(more), "--allow-new-event-types"], env=env)
+    assert res.exit_code == 0, res.output
+    assert "Recorded event type compare" in res.output
+    with open_workspace(tmp_path / "ws") as opened:
+        assert opened.settings.ingest.custom_event_types == ["catalog", "wishlist", "compare"]
+        assert opened.warehouse.count("events") == 5
+    after = (tmp_path / "ws" / "liucun.toml").read_text()
+    changed = [line for line in after.splitlines() if line not in before.splitlines()]
+    assert changed == ['custom_event_types = ["catalog", "wishlist", "compare"]']
+
+
+def test_cli_refuses_an_event_type_that_is_not_a_name(tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from liucun.cli import app
+    from liucun.workspace import init_workspace
+
+    init_workspace(tmp_path / "ws").close()
+    path = tmp_path / "clicks.csv"
+    path.write_text(CLICKS)
+    args = ["-w", str(tmp_path / "ws"), "ingest", "events", str(path), "--event-types", "a b"]
+    res = CliRunner().invoke(app, args, env={"COLUMNS": "200"})
+    assert res.exit_code == 1
+    assert "'a b' is not a usable event type name" in res.output
+
+
+def test_cli_nothing_loaded_for_unknown_types_names_the_flag(tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from liucun.cli import app
+    from liucun.workspace import init_workspace
+
+    init_workspace(tmp_path / "ws").close()
+    path = tmp_path / "clicks.csv"
+    path.write_text("user_id,event_type,ts\nu1,Catalog,2024-01-01T10:00:00Z\n")
+    args = ["-w", str(tmp_path / "ws"), "ingest", "events", str(path)]
+    res = CliRunner().invoke(app, args, env={"COLUMNS": "200"})
+    assert res.exit_code == 1
+    assert "--event-types catalog" in " ".join(res.output.split()), res.output

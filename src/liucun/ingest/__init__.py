@@ -1,6 +1,7 @@
 """Ingestion: read files, map columns, validate, quarantine, deduplicate, resolve identities."""
 
 from liucun.ingest._columns import normalize_name, parse_mapping
+from liucun.ingest._event_types import declare_event_types, parse_event_types
 from liucun.ingest._identity import IdentityChanges, identity_changes, resolve_identities
 from liucun.ingest._inspect import (
     WarehouseStatus,
@@ -23,6 +24,7 @@ __all__ = [
     "IngestResult",
     "Source",
     "WarehouseStatus",
+    "declare_event_types",
     "discover",
     "file_format",
     "identity_changes",
@@ -31,6 +33,7 @@ __all__ = [
     "ingest_users",
     "normalize_name",
     "open_quarantine",
+    "parse_event_types",
     "parse_mapping",
     "quarantined_rows",
     "resolve_identities",

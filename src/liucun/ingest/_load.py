@@ -58,7 +58,7 @@ from liucun.ingest._rules import (
     user_rules,
 )
 from liucun.ingest._sources import Source, discover, sniff
-from liucun.schema import column_names, contact_kind
+from liucun.schema import STANDARD_EVENT_TYPES, column_names, contact_kind
 from liucun.warehouse import LINE, EngineError, Warehouse, Writer, describe_read_error
 
 log = logging.getLogger("liucun.ingest")
@@ -133,7 +133,8 @@ class IngestOptions:
             timestamp_format=self.timestamp_format,
             source_timezone=self.source_timezone,
             event_type=self.event_type,
-            custom_event_types=self.custom_event_types,
+            # event types are compared lower-cased, as ingest stores them
+            custom_event_types=tuple(t.strip().lower() for t in self.custom_event_types),
             allow_new_event_types=self.allow_new_event_types,
             default_currency=self.default_currency,
             max_order_value=self.max_order_value,
@@ -164,6 +165,9 @@ class IngestResult:
     superseded: int = 0
     #: sentences about the load that are not errors (e.g. a changed row within a file)
     notes: tuple[str, ...] = ()
+    #: accepted event types that were neither standard nor declared (only with
+    #: ``allow_new_event_types``); :func:`declare_event_types` records them
+    new_event_types: tuple[str, ...] = ()
 
     @property
     def already_loaded(self) -> int:
@@ -336,6 +340,15 @@ def _event_conflicts(
     return sum(int(row["n"]) for row in per_source), repeats, clash
 
 
+def _new_event_types(valid: ir.Table, options: IngestOptions) -> tuple[str, ...]:
+    """Event types of the accepted rows that are neither standard nor declared."""
+    if not options.allow_new_event_types:
+        return ()
+    known = {*STANDARD_EVENT_TYPES, *(t.strip().lower() for t in options.custom_event_types)}
+    types = valid.select("event_type").distinct().to_pyarrow().column(0).to_pylist()
+    return tuple(sorted(t for t in types if t is not None and t not in known))
+
+
 def _repeated_events(valid: ir.Table, clash: ir.Table | None) -> int:
     """Valid rows (conflicts aside) whose event_id an earlier row of this load has."""
     kept = valid
@@ -388,12 +401,13 @@ def _commit(
     rows_read = sum(one.rows for one in inputs)
     n_valid = rows_read - sum(one.n_rejected for one in inputs) + conflicts
     stamp = {"ingested_at": ibis.literal(load.now), "load_id": ibis.literal(load.load_id)}
-    repeated, superseded, notes = 0, 0, ()
+    repeated, superseded, notes, new_types = 0, 0, (), ()
     if load.target == "events":
         new = new_events(load.wh, valid, repeats=repeats).mutate(**stamp)
         accepted, updated = writer.append("events", new), 0
         links = event_links(valid)
         repeated = _repeated_events(valid, clash) if repeats else 0
+        new_types = _new_event_types(valid, load.options)
     else:
         done = write_users(load.wh, writer, valid, stamp)
         accepted, updated = done.inserted, done.updated
@@ -418,6 +432,7 @@ def _commit(
         repeated=repeated,
         superseded=superseded,
         notes=notes,
+        new_event_types=new_types,
     )
     writer.append("loads", _load_row(result, started_at=load.now, finished_at=clock.now()))
     return result

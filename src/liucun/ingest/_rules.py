@@ -26,6 +26,7 @@ import ibis.expr.types as ir
 
 from liucun.ingest._contact import contact_columns, hashed, marked, redacted
 from liucun.ingest._currencies import ISO_4217
+from liucun.ingest._event_types import EVENT_TYPE_NAME
 from liucun.ingest._parse import (
     date,
     is_json_object,
@@ -312,6 +313,23 @@ def _event_id_checks(p: _Parsed) -> list[Check]:
 
 
 def _event_type_checks(p: _Parsed, opts: RuleOptions) -> list[Check]:
+    """A known event type (standard or declared), or with ``allow_new_event_types`` any
+    well-formed name. Event types are compared lower-cased."""
+    if opts.allow_new_event_types:
+        return [
+            _check(
+                "unknown_event_type",
+                ~p["event_type"].re_search(EVENT_TYPE_NAME),
+                _msg(
+                    p.line,
+                    "event_type",
+                    "'",
+                    shown(p["event_type"]),
+                    "' is not a usable event type name; use letters, digits and _ (e.g. "
+                    "catalog_view), at most 64 characters",
+                ),
+            )
+        ]
     known = sorted({*STANDARD_EVENT_TYPES, *opts.custom_event_types})
     return [
         _check(
@@ -322,9 +340,9 @@ def _event_type_checks(p: _Parsed, opts: RuleOptions) -> list[Check]:
                 "event_type",
                 "'",
                 shown(p["event_type"]),
-                "' is not a known "
-                "event type; use one of the standard types (see docs/data-model.md) or "
-                "add it to ingest.custom_event_types",
+                f"' is not a known event type (known: {', '.join(known)}); declare it as a "
+                "custom event type for the load or the workspace (ingest.custom_event_types), "
+                "or allow new event types for the load",
             ),
         )
     ]
