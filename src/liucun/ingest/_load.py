@@ -507,8 +507,9 @@ def _check_each_input_gave_rows(load: _Load, inputs: list[_Input], result: Inges
 def _log_load(result: IngestResult) -> None:
     """One line per load, counts only: never a value of the data."""
     log.info(
-        "load %s into %s: %d file(s), %d rows read, %d accepted, %d updated, %d duplicates "
-        "(%d repeated in the load, %d superseded by a later row), %d quarantined (%s) in %.1f s",
+        "load %s into %s: %d file(s), %d rows read, %d accepted, %d updated, %d duplicates, "
+        "%d quarantined (%s) in %.1f s; of the duplicates %d repeated within the load and "
+        "%d superseded by a later row",
         result.load_id,
         result.target,
         len(result.sources),
@@ -516,11 +517,11 @@ def _log_load(result: IngestResult) -> None:
         result.accepted,
         result.updated,
         result.duplicates,
-        result.repeated,
-        result.superseded,
         result.quarantined,
         ", ".join(f"{code} {n}" for code, n in result.by_reason.items()) or "none",
         result.seconds,
+        result.repeated,
+        result.superseded,
     )
 
 
