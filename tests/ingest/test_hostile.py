@@ -576,7 +576,8 @@ def test_cli_event_types_are_declared_for_the_workspace(tmp_path: Path) -> None:
         app, [*ws, "ingest", "events", str(clicks), "--event-types", "catalog, Wishlist"], env=env
     )
     assert res.exit_code == 0, res.output
-    assert "Recorded event types catalog, wishlist" in res.output
+    assert "Recorded event types catalog, wishlist in " in res.output
+    assert "([ingest] custom_event_types)" in " ".join(res.output.split())
     # later loads know them without the flag; a new one is refused, naming the flag
     res = run.invoke(app, [*ws, "ingest", "events", str(more)], env=env)
     out = " ".join(res.output.split())

@@ -128,7 +128,7 @@ def ingest_events_cmd(
         str | None,
         typer.Option(
             help="Currency (ISO 4217) of rows that have revenue but no currency, e.g. CNY; "
-            "overrides [ingest] currency."
+            "overrides ingest.currency in liucun.toml."
         ),
     ] = None,
     max_reject_rate: RejectOpt = None,
@@ -137,8 +137,8 @@ def ingest_events_cmd(
         typer.Option(
             "--event-types",
             help="Custom event types to accept besides the standard ones, comma-separated "
-            "(e.g. catalog_view,wishlist); recorded in liucun.toml ([ingest] "
-            "custom_event_types) so later loads and queries know them.",
+            "(e.g. catalog_view,wishlist); recorded in liucun.toml "
+            "(ingest.custom_event_types) so later loads and queries know them.",
         ),
     ] = None,
     allow_new_event_types: Annotated[
@@ -146,7 +146,7 @@ def ingest_events_cmd(
         typer.Option(
             "--allow-new-event-types",
             help="Accept every well-formed event type in the input and record the new ones "
-            "in liucun.toml ([ingest] custom_event_types).",
+            "in liucun.toml (ingest.custom_event_types).",
         ),
     ] = False,
     workspace: WorkspaceOpt = None,
@@ -198,7 +198,7 @@ def _record_event_types(ws: Any, declared: tuple[str, ...], result: Any) -> None
     if added:
         console.print(
             f"Recorded event type{'s' if len(added) > 1 else ''} {', '.join(added)} in "
-            f"{escape(str(ws.path / 'liucun.toml'))} ([ingest] custom_event_types)."
+            f"{escape(str(ws.path / 'liucun.toml'))} ({escape('[ingest]')} custom_event_types)."
         )
 
 
