@@ -50,7 +50,7 @@ CASES = [
         "bad_revenue",
         "u1,,order,2026-05-01,1e3,USD,,",
         "u1,,order,2026-05-01,NaN,USD,,",
-        "not a number",
+        "not a finite number",
     ),
     (
         "negative_revenue",

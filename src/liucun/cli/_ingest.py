@@ -75,7 +75,14 @@ def _summary(result: Any, ws_path: Path) -> None:
     table.add_row("accepted (new)", f"[green]{result.accepted:,}[/green]")
     if result.target == "users":
         table.add_row("updated", f"{result.updated:,}")
-    table.add_row("duplicates (already loaded)", f"{result.duplicates:,}")
+    table.add_row("duplicates (already loaded)", f"{result.already_loaded:,}")
+    if result.repeated:
+        table.add_row("repeated within this load (kept once)", f"{result.repeated:,}")
+    if result.superseded:
+        table.add_row(
+            "[yellow]replaced by a later, different row of the same user[/yellow]",
+            f"[yellow]{result.superseded:,}[/yellow]",
+        )
     table.add_row(
         "quarantined", f"[red]{result.quarantined:,}[/red]" if result.quarantined else "0"
     )
@@ -84,6 +91,8 @@ def _summary(result: Any, ws_path: Path) -> None:
         table.add_row("accounts merged into another", f"{result.identity_merges:,}")
     table.add_row("seconds", f"{result.seconds:.1f}")
     console.print(table)
+    for note in result.notes:
+        console.print(f"[yellow]Note:[/yellow] {escape(note)}")
     if result.by_reason:
         reasons = Table(title="Quarantined by reason")
         reasons.add_column("reason")
@@ -95,6 +104,12 @@ def _summary(result: Any, ws_path: Path) -> None:
             f"Inspect them: [bold]liucun -w {ws_path} quarantine show "
             f"--load {result.load_id}[/bold]"
         )
+        if result.by_reason.get("unknown_event_type"):
+            console.print(
+                "Event types this workspace does not know were quarantined; declare yours "
+                "with [bold]--event-types NAME,NAME[/bold] (or accept every new one with "
+                "[bold]--allow-new-event-types[/bold]); they are recorded in liucun.toml."
+            )
 
 
 @ingest_app.command("events")
@@ -113,22 +128,47 @@ def ingest_events_cmd(
         str | None,
         typer.Option(
             help="Currency (ISO 4217) of rows that have revenue but no currency, e.g. CNY; "
-            "overrides [ingest] currency."
+            "overrides ingest.currency in liucun.toml."
         ),
     ] = None,
     max_reject_rate: RejectOpt = None,
+    event_types: Annotated[
+        str | None,
+        typer.Option(
+            "--event-types",
+            help="Custom event types to accept besides the standard ones, comma-separated "
+            "(e.g. catalog_view,wishlist); recorded in liucun.toml "
+            "(ingest.custom_event_types) so later loads and queries know them.",
+        ),
+    ] = None,
+    allow_new_event_types: Annotated[
+        bool,
+        typer.Option(
+            "--allow-new-event-types",
+            help="Accept every well-formed event type in the input and record the new ones "
+            "in liucun.toml (ingest.custom_event_types).",
+        ),
+    ] = False,
     workspace: WorkspaceOpt = None,
 ) -> None:
     """Load events (CSV, TSV, Parquet, JSON Lines; .gz; globs; directories).
 
-    Exits 1 when an input gives no row at all (its rows stay in the quarantine).
+    Exits 1 when an input gives no row at all (its rows stay in the quarantine). Event
+    types are stored lower-cased; an unknown one is quarantined unless declared with
+    --event-types or --allow-new-event-types.
 
     Example: [bold]liucun -w shop ingest events orders.csv --event-type order
     --map amount=revenue --map paid_at=ts --currency CNY[/bold]
-    """
-    from liucun.ingest import ingest_events
 
+    Example: [bold]liucun -w shop ingest events clicks.jsonl --event-types
+    catalog_view,wishlist[/bold]
+    """
+    from liucun.core import NothingLoaded
+    from liucun.ingest import ingest_events, parse_event_types
+
+    declared = parse_event_types(event_types) if event_types else ()
     with _open(ctx, workspace) as ws:
+        custom = (*ws.settings.ingest.custom_event_types, *declared) if declared else None
         opts = _options(
             ws,
             mapping=mapping,
@@ -137,8 +177,29 @@ def ingest_events_cmd(
             source_timezone=source_timezone,
             default_currency=currency,
             max_reject_rate=max_reject_rate,
+            custom_event_types=custom,
+            allow_new_event_types=allow_new_event_types or None,
         )
-        _summary(_run_ingest(ingest_events, ws, paths, opts), ws.path)
+        try:
+            result = _run_ingest(ingest_events, ws, paths, opts)
+        except NothingLoaded as exc:  # the load committed: keep what it declared
+            _record_event_types(ws, declared, getattr(exc, "result", None))
+            raise
+        _summary(result, ws.path)
+        _record_event_types(ws, declared, result)
+
+
+def _record_event_types(ws: Any, declared: tuple[str, ...], result: Any) -> None:
+    """Add declared and newly accepted event types to the workspace's liucun.toml."""
+    from liucun.ingest import declare_event_types
+
+    seen = tuple(result.new_event_types) if result is not None else ()
+    added = declare_event_types(ws.path, [*declared, *seen])
+    if added:
+        console.print(
+            f"Recorded event type{'s' if len(added) > 1 else ''} {', '.join(added)} in "
+            f"{escape(str(ws.path / 'liucun.toml'))} ({escape('[ingest]')} custom_event_types)."
+        )
 
 
 @ingest_app.command("users")

@@ -46,6 +46,10 @@ def status(
 ) -> None:
     """What the warehouse holds: users, events by type, dates, revenue, quarantine, loads.
 
+    A quarantined row stays open until a later load stores its event_id (or, for a row
+    without one, an event of the same user and type) or its user_id; the history counts
+    every row ever rejected.
+
     With --format csv or json: one row per figure (section, name, value).
 
     Example: [bold]liucun -w shop status[/bold]
@@ -65,7 +69,11 @@ def status(
         head.add_row("events", f"{st.events:,}")
         head.add_row("first event", str(st.first_ts))
         head.add_row("last event", str(st.last_ts))
-        head.add_row("quarantined rows", f"{st.quarantined:,}")
+        head.add_row(
+            "quarantined rows still open",
+            f"[red]{st.quarantined_open:,}[/red]" if st.quarantined_open else "0",
+        )
+        head.add_row("quarantined rows, all loads (history)", f"{st.quarantined:,}")
         head.add_row("loads", f"{st.loads:,}")
         console.print(head)
         by_type = Table(title="Events by type")

@@ -1,9 +1,15 @@
 """Ingestion: read files, map columns, validate, quarantine, deduplicate, resolve identities."""
 
 from liucun.ingest._columns import normalize_name, parse_mapping
+from liucun.ingest._event_types import declare_event_types, parse_event_types
 from liucun.ingest._fx import FxLoadResult, load_fx_rates, read_fx_rates
 from liucun.ingest._identity import IdentityChanges, identity_changes, resolve_identities
-from liucun.ingest._inspect import WarehouseStatus, quarantined_rows, warehouse_status
+from liucun.ingest._inspect import (
+    WarehouseStatus,
+    open_quarantine,
+    quarantined_rows,
+    warehouse_status,
+)
 from liucun.ingest._load import (
     IngestOptions,
     IngestResult,
@@ -20,6 +26,7 @@ __all__ = [
     "IngestResult",
     "Source",
     "WarehouseStatus",
+    "declare_event_types",
     "discover",
     "file_format",
     "identity_changes",
@@ -28,6 +35,8 @@ __all__ = [
     "ingest_users",
     "load_fx_rates",
     "normalize_name",
+    "open_quarantine",
+    "parse_event_types",
     "parse_mapping",
     "quarantined_rows",
     "read_fx_rates",

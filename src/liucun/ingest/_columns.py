@@ -52,6 +52,7 @@ def plan_columns(
         if actual is None:
             continue  # a workspace-wide mapping need not apply to every file
         plan[actual] = target
+    _refuse_normalized_twins([c for c in columns if c not in plan], source=source)
     taken = set(plan.values())
     for col in columns:
         if col in plan:
@@ -71,6 +72,28 @@ def plan_columns(
             hint=Hint(option="mapping", setting="mapping"),
         )
     return plan
+
+
+def _refuse_normalized_twins(columns: Sequence[str], *, source: str) -> None:
+    """Refuse two header names that are one name once normalized (``user_id``, ``USER ID``).
+
+    Otherwise the first would take the canonical column and the second slip silently into
+    the JSON column (or overwrite a key there).
+    """
+    groups: dict[str, list[str]] = {}
+    for col in columns:
+        normal = normalize_name(col)
+        if normal:
+            groups.setdefault(normal, []).append(col)
+    for normal, names in groups.items():
+        if len(names) > 1:
+            both = " and ".join(repr(n) for n in names)
+            raise InvalidInput(
+                f"{source}: the header has columns {both}, which are the same name "
+                f"({normal!r}) once case, spaces and punctuation are ignored; remove or "
+                "rename one of them, or map one onto another column",
+                hint=Hint(option="mapping", setting="mapping"),
+            )
 
 
 def missing_column_error(

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Any
 
 import ibis
 import ibis.expr.types as ir
@@ -87,19 +89,39 @@ def new_events(wh: Warehouse, valid: ir.Table, *, repeats: bool) -> ir.Table:
 _USER_VALUES = [c for c in column_names("users") if c not in ("ingested_at", "load_id")]
 
 
+@dataclass(frozen=True)
+class UserWrite:
+    """What :func:`write_users` did. ``repeated`` rows of a user repeat its kept row
+    exactly; ``superseded`` rows differ from it and were replaced by it (``changes`` holds
+    the first of them: the user, both rows and the columns that differ)."""
+
+    inserted: int
+    updated: int
+    repeated: int = 0
+    superseded: int = 0
+    changes: list[dict[str, Any]] = field(default_factory=list)
+
+
+#: at most this many changed rows are described one by one
+MAX_CHANGES_SHOWN = 20
+
+
 def write_users(
     wh: Warehouse, writer: Writer, valid: ir.Table, stamp: Mapping[str, ir.Value]
-) -> tuple[int, int]:
-    """Insert new users, replace changed ones; the last row of a user in the load wins."""
-    last = (
-        valid.mutate(
-            _rank=ibis.row_number().over(
-                group_by="user_id", order_by=[ibis.desc(SRC), ibis.desc(LINE)]
-            )
-        )
-        .filter(ibis._["_rank"] == 0)
-        .select(*_USER_VALUES)
+) -> UserWrite:
+    """Insert new users, replace changed ones; the last row of a user in the load wins.
+
+    Earlier rows of a user in the same load are not lost silently: identical ones are
+    counted as repeated, different ones as superseded with what changed.
+    """
+    ranked = valid.mutate(
+        _fp=fingerprint([valid[c] for c in _USER_VALUES]),
+        _rank=ibis.row_number().over(
+            group_by="user_id", order_by=[ibis.desc(SRC), ibis.desc(LINE)]
+        ),
     )
+    kept = ranked.filter(ranked._rank == 0)
+    last = kept.select(*_USER_VALUES)
     current = wh.engine_table("users")
     current = current.select("user_id", _fp=fingerprint([current[c] for c in _USER_VALUES]))
     same = last.mutate(_fp=fingerprint([last[c] for c in _USER_VALUES])).semi_join(
@@ -110,7 +132,58 @@ def write_users(
     n = int(changed_or_new.count().to_pyarrow().as_py())
     if n:
         writer.upsert("users", changed_or_new.mutate(**stamp), key=["user_id"])
-    return n - updated, updated
+    repeated, superseded, changes = _earlier_rows(ranked, kept)
+    return UserWrite(n - updated, updated, repeated, superseded, changes)
+
+
+def _earlier_rows(ranked: ir.Table, kept: ir.Table) -> tuple[int, int, list[dict[str, Any]]]:
+    """Earlier rows of users that appear more than once in the load, against the kept row."""
+    earlier = ranked.filter(ranked._rank > 0)
+    pairs = earlier.join(kept.select("user_id", _kept_fp=kept._fp), "user_id").mutate(
+        _same=lambda t: t._fp == t._kept_fp
+    )
+    counts = (
+        pairs.aggregate(n=pairs.count(), same=pairs._same.cast("int64").sum())
+        .to_pyarrow()
+        .to_pylist()[0]
+    )
+    total, same = int(counts["n"] or 0), int(counts["same"] or 0)
+    if total == same:
+        return same, 0, []
+    cols = [c for c in _USER_VALUES if c != "user_id"]
+    diff = earlier.join(kept, "user_id", rname="{name}__kept").filter(
+        lambda t: t._fp != t._fp__kept
+    )
+    first = diff.order_by([SRC, LINE]).limit(MAX_CHANGES_SHOWN)
+    rows = (
+        first.select(
+            "user_id",
+            SRC,
+            LINE,
+            kept_src=first[f"{SRC}__kept"],
+            kept_line=first[f"{LINE}__kept"],
+            **{f"old__{c}": first[c] for c in cols},
+            **{f"new__{c}": first[f"{c}__kept"] for c in cols},
+        )
+        .to_pyarrow()
+        .to_pylist()
+    )
+    changes = []
+    for r in rows:
+        differ = {
+            c: (r[f"old__{c}"], r[f"new__{c}"]) for c in cols if r[f"old__{c}"] != r[f"new__{c}"]
+        }
+        changes.append(
+            {
+                "user_id": r["user_id"],
+                "src": int(r[SRC]),
+                "line": int(r[LINE]),
+                "kept_src": int(r["kept_src"]),
+                "kept_line": int(r["kept_line"]),
+                "differ": differ,
+            }
+        )
+    return same, total - same, changes
 
 
 def event_links(valid: ir.Table) -> ir.Table:

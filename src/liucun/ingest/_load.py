@@ -38,6 +38,7 @@ from liucun.ingest._columns import looks_headerless, missing_column_error, plan_
 from liucun.ingest._currencies import ISO_4217
 from liucun.ingest._dedupe import (
     SRC,
+    UserWrite,
     event_conflicts,
     event_links,
     new_events,
@@ -57,7 +58,7 @@ from liucun.ingest._rules import (
     user_rules,
 )
 from liucun.ingest._sources import Source, discover, sniff
-from liucun.schema import column_names, contact_kind
+from liucun.schema import STANDARD_EVENT_TYPES, column_names, contact_kind
 from liucun.warehouse import LINE, EngineError, Warehouse, Writer, describe_read_error
 
 log = logging.getLogger("liucun.ingest")
@@ -81,8 +82,10 @@ class IngestOptions:
     source_timezone: str = "UTC"
     future_tolerance_hours: float = 24.0
     custom_event_types: tuple[str, ...] = ()
+    allow_new_event_types: bool = False
     default_currency: str | None = None
     max_reject_rate: float = 1.0
+    max_order_value: float = 1e9
     now: datetime | None = None
     clock: Clock | None = None
     hash_key: bytes | None = field(default=None, repr=False)
@@ -113,6 +116,7 @@ class IngestOptions:
             "custom_event_types": tuple(ing.custom_event_types),
             "default_currency": ing.currency,
             "max_reject_rate": ing.max_reject_rate,
+            "max_order_value": ing.max_order_value,
         }
         return cls(**{**base, **given})  # type: ignore[arg-type]
 
@@ -129,8 +133,11 @@ class IngestOptions:
             timestamp_format=self.timestamp_format,
             source_timezone=self.source_timezone,
             event_type=self.event_type,
-            custom_event_types=self.custom_event_types,
+            # event types are compared lower-cased, as ingest stores them
+            custom_event_types=tuple(t.strip().lower() for t in self.custom_event_types),
+            allow_new_event_types=self.allow_new_event_types,
             default_currency=self.default_currency,
+            max_order_value=self.max_order_value,
             hash_key=self.hash_key,
         )
 
@@ -151,6 +158,21 @@ class IngestResult:
     identity_links: int = 0
     identity_merges: int = 0
     seconds: float = 0.0
+    #: of the duplicates: rows that repeat an earlier row of this same load exactly
+    repeated: int = 0
+    #: of the duplicates: users rows replaced by a different, later row of the same user in
+    #: this load (``notes`` says which user, which columns and which row was kept)
+    superseded: int = 0
+    #: sentences about the load that are not errors (e.g. a changed row within a file)
+    notes: tuple[str, ...] = ()
+    #: accepted event types that were neither standard nor declared (only with
+    #: ``allow_new_event_types``); :func:`declare_event_types` records them
+    new_event_types: tuple[str, ...] = ()
+
+    @property
+    def already_loaded(self) -> int:
+        """Duplicates of rows the warehouse held before this load."""
+        return self.duplicates - self.repeated - self.superseded
 
     @property
     def reject_rate(self) -> float:
@@ -252,12 +274,12 @@ def _ingest(
     try:
         inputs, checked = _check_sources(load)
         valid = checked.filter(checked[OK])
-        conflicts, repeats = (
-            _event_conflicts(load, valid, inputs) if target == "events" else (0, False)
+        conflicts, repeats, clash = (
+            _event_conflicts(load, valid, inputs) if target == "events" else (0, False, None)
         )
         load.step("committing")
         with wh.transaction() as writer:
-            result = _commit(load, writer, valid, inputs, conflicts, repeats, clock)
+            result = _commit(load, writer, valid, inputs, (conflicts, repeats, clash), clock)
             result = replace(result, seconds=time.perf_counter() - started)
             _check_reject_rate(result, options.max_reject_rate)
     finally:
@@ -299,21 +321,71 @@ def _check_sources(load: _Load) -> tuple[list[_Input], ir.Table]:
     return inputs, checked
 
 
-def _event_conflicts(load: _Load, valid: ir.Table, inputs: list[_Input]) -> tuple[int, bool]:
+def _event_conflicts(
+    load: _Load, valid: ir.Table, inputs: list[_Input]
+) -> tuple[int, bool, ir.Table | None]:
     """Reject valid events whose event_id another event already uses; returns how many,
-    and whether an event_id repeats within this load."""
+    whether an event_id repeats within this load, and the rejected rows."""
     n_valid = int(valid.count().to_pyarrow().as_py())
     repeats = int(valid.event_id.nunique().to_pyarrow().as_py()) < n_valid
     clash = event_conflicts(load.wh, valid, repeats=repeats)
     if clash is None:
-        return 0, repeats
+        return 0, repeats, None
     clash = load.wh.materialize(clash, name=load.view("clash"))
     per_source = clash.group_by(SRC).aggregate(n=clash.count()).to_pyarrow().to_pylist()
     for row in per_source:
         one = inputs[int(row[SRC])]
         one.rejected.append(clash.filter(clash[SRC] == one.index).drop(SRC))
         one.n_rejected += int(row["n"])
-    return sum(int(row["n"]) for row in per_source), repeats
+    return sum(int(row["n"]) for row in per_source), repeats, clash
+
+
+def _new_event_types(valid: ir.Table, options: IngestOptions) -> tuple[str, ...]:
+    """Event types of the accepted rows that are neither standard nor declared."""
+    if not options.allow_new_event_types:
+        return ()
+    known = {*STANDARD_EVENT_TYPES, *(t.strip().lower() for t in options.custom_event_types)}
+    types = valid.select("event_type").distinct().to_pyarrow().column(0).to_pylist()
+    return tuple(sorted(t for t in types if t is not None and t not in known))
+
+
+def _repeated_events(valid: ir.Table, clash: ir.Table | None) -> int:
+    """Valid rows (conflicts aside) whose event_id an earlier row of this load has."""
+    kept = valid
+    if clash is not None:
+        kept = valid.anti_join(clash.select(SRC, **{LINE: clash.line}), [SRC, LINE])
+    counts = kept.aggregate(n=kept.count(), ids=kept.event_id.nunique())
+    row = counts.to_pyarrow().to_pylist()[0]
+    return int(row["n"]) - int(row["ids"])
+
+
+def _change_notes(load: _Load, done: UserWrite) -> tuple[str, ...]:
+    """One sentence per users row replaced by a different row of the same user."""
+    names = [s.path.name for s in load.sources]
+    notes = []
+    for ch in done.changes:
+        where = names[ch["src"]]
+        kept_where = "the same file" if ch["kept_src"] == ch["src"] else names[ch["kept_src"]]
+        diffs = ", ".join(
+            f"{col} {_shown(old)} → {_shown(new)}" for col, (old, new) in ch["differ"].items()
+        )
+        notes.append(
+            f"user {ch['user_id']!r} appears twice with different values: line "
+            f"{ch['line']} of {where} differs from line {ch['kept_line']} of {kept_where} in "
+            f"{diffs}; line {ch['kept_line']} was kept (the last row of a user in a load "
+            "wins; put the row you want last, or fix the other)"
+        )
+    more = done.superseded - len(done.changes)
+    if more > 0:
+        notes.append(f"… and {more:,} more users rows replaced by a different later row")
+    return tuple(notes)
+
+
+def _shown(value: object) -> str:
+    if value is None:
+        return "(empty)"
+    text = str(value)
+    return repr(text if len(text) <= 40 else text[:39] + "…")
 
 
 def _commit(
@@ -321,20 +393,25 @@ def _commit(
     writer: Writer,
     valid: ir.Table,
     inputs: list[_Input],
-    conflicts: int,
-    repeats: bool,
+    conflicts_found: tuple[int, bool, ir.Table | None],
     clock: Clock,
 ) -> IngestResult:
     """Write the accepted rows, the quarantine, the identities and the ``loads`` row."""
+    conflicts, repeats, clash = conflicts_found
     rows_read = sum(one.rows for one in inputs)
     n_valid = rows_read - sum(one.n_rejected for one in inputs) + conflicts
     stamp = {"ingested_at": ibis.literal(load.now), "load_id": ibis.literal(load.load_id)}
+    repeated, superseded, notes, new_types = 0, 0, (), ()
     if load.target == "events":
         new = new_events(load.wh, valid, repeats=repeats).mutate(**stamp)
         accepted, updated = writer.append("events", new), 0
         links = event_links(valid)
+        repeated = _repeated_events(valid, clash) if repeats else 0
+        new_types = _new_event_types(valid, load.options)
     else:
-        accepted, updated = write_users(load.wh, writer, valid, stamp)
+        done = write_users(load.wh, writer, valid, stamp)
+        accepted, updated = done.inserted, done.updated
+        repeated, superseded, notes = done.repeated, done.superseded, _change_notes(load, done)
         links = user_links(valid, now=load.now)
     quarantined, by_reason = _write_quarantine(load, writer, inputs)
     n_links, merges = update_identities(
@@ -352,6 +429,10 @@ def _commit(
         by_reason=dict(sorted(by_reason.items())),
         identity_links=n_links,
         identity_merges=merges,
+        repeated=repeated,
+        superseded=superseded,
+        notes=notes,
+        new_event_types=new_types,
     )
     writer.append("loads", _load_row(result, started_at=load.now, finished_at=clock.now()))
     return result
@@ -427,7 +508,8 @@ def _log_load(result: IngestResult) -> None:
     """One line per load, counts only: never a value of the data."""
     log.info(
         "load %s into %s: %d file(s), %d rows read, %d accepted, %d updated, %d duplicates, "
-        "%d quarantined (%s) in %.1f s",
+        "%d quarantined (%s) in %.1f s; of the duplicates %d repeated within the load and "
+        "%d superseded by a later row",
         result.load_id,
         result.target,
         len(result.sources),
@@ -438,6 +520,8 @@ def _log_load(result: IngestResult) -> None:
         result.quarantined,
         ", ".join(f"{code} {n}" for code, n in result.by_reason.items()) or "none",
         result.seconds,
+        result.repeated,
+        result.superseded,
     )
 
 

@@ -40,9 +40,13 @@ _REASONS: dict[str, tuple[str, Hint | None]] = {
     "ancient_timestamp": ("lie before 1971", None),
     "unknown_event_type": (
         "have an unknown event type",
-        Hint(option="event_type", example="order", setting="ingest.custom_event_types"),
+        Hint(option="event_types", example="catalog", setting="ingest.custom_event_types"),
     ),
     "conflicting_event_id": ("reuse the event_id of a different event", None),
+    "implausible_revenue": (
+        "have an amount above the maximum order value",
+        Hint(option="max_order_value", example="1e10", setting="ingest.max_order_value"),
+    ),
 }
 
 

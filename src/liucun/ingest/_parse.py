@@ -21,11 +21,29 @@ _OFFSET = r"\d:\d\d(:\d\d(\.\d*)?)?\s*(Z|z|[+-]\d\d(:?\d\d)?)$"
 _EPOCH_S = r"^(\d{1,7}|\d{9,11})(\.\d+)?$"  # 8 digits are a compact date, YYYYMMDD
 _EPOCH_MS = r"^\d{12,13}$"
 _COMPACT_DATE = r"^\d{8}$"
+#: A UTC offset beyond ±14:00 (the widest in use, UTC+14 in Kiribati; ISO 8601 and DuckDB
+#: accept up to ±99:59, so ``-25:00`` would silently move the time by a day).
+_WILD_OFFSET = r"\d:\d\d(:\d\d(\.\d*)?)?\s*[+-](1[5-9]|[2-9]\d|14:?(0[1-9]|[1-5]\d))(:?\d\d)?$"
+
+
+def as_string(col: ir.Value) -> ir.StringValue:
+    """The value as text, the way a CSV file would hold it.
+
+    A JSON Lines column whose rows mix types (a number in one row, a string in another)
+    is read as JSON: its strings lose their quotes here, so ``"2024-01-01T10:00:00Z"``
+    reads as the timestamp it is and the same rules apply as to CSV text.
+    """
+    kind = col.type()
+    if kind.is_string():
+        return col
+    if kind.is_json():
+        return col.str.fill_null(col.cast("string"))  # type: ignore[attr-defined]
+    return col.cast("string")
 
 
 def text(col: ir.Value) -> ir.StringValue:
     """Trimmed text; empty becomes NULL."""
-    s = col if col.type().is_string() else col.cast("string")
+    s = as_string(col)
     # Most values need no trimming; testing the ends first saves copying every string.
     padded = s.re_search(r"^\s|\s$")
     s = ibis.ifelse(padded, s.strip(), s)
@@ -45,13 +63,21 @@ def one_of(value: ir.StringValue, allowed: Iterable[str]) -> ir.BooleanValue:
 
 def present(col: ir.Value) -> ir.BooleanValue:
     """True when the input holds a value (text that is not blank, or any typed value)."""
-    return text(col).notnull() if col.type().is_string() else col.notnull()
+    kind = col.type()
+    return text(col).notnull() if kind.is_string() or kind.is_json() else col.notnull()
 
 
 def shown(col: ir.Value, width: int = 60) -> ir.StringValue:
     """The value as it should appear inside an error message."""
-    s = col if col.type().is_string() else col.cast("string")
-    return s.fill_null("").substr(0, width)
+    return as_string(col).fill_null("").substr(0, width)
+
+
+def offset_out_of_range(col: ir.Value) -> ir.BooleanValue:
+    """True when text ends in a time with a UTC offset beyond ±14:00, e.g. ``-25:00``."""
+    kind = col.type()
+    if not (kind.is_string() or kind.is_json()):
+        return ibis.literal(False)
+    return text(col).re_search(_WILD_OFFSET).fill_null(False)
 
 
 def number(col: ir.Value) -> ir.FloatingValue:
@@ -77,6 +103,11 @@ def timestamp_utc(col: ir.Value, *, fmt: str | None, zone: str) -> ir.TimestampV
         seconds = ibis.ifelse(col.abs() >= 100_000_000_000, col / 1000, col)
         return _from_epoch(seconds)
     s = text(col)
+    wild = s.re_search(_WILD_OFFSET)
+    return ibis.ifelse(wild, ibis.null(UTC_TS), _text_timestamp(s, fmt=fmt, zone=zone))
+
+
+def _text_timestamp(s: ir.StringValue, *, fmt: str | None, zone: str) -> ir.TimestampValue:
     if fmt is not None:
         parsed = try_strptime(s, fmt)
         return parsed.cast(UTC_TS) if "%z" in fmt else _localize(parsed, zone)

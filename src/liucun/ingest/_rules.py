@@ -26,10 +26,12 @@ import ibis.expr.types as ir
 
 from liucun.ingest._contact import contact_columns, hashed, marked, redacted
 from liucun.ingest._currencies import ISO_4217
+from liucun.ingest._event_types import EVENT_TYPE_NAME
 from liucun.ingest._parse import (
     date,
     is_json_object,
     number,
+    offset_out_of_range,
     one_of,
     present,
     shown,
@@ -57,6 +59,10 @@ class RuleOptions:
     event_type: str | None = None
     custom_event_types: tuple[str, ...] = ()
     default_currency: str | None = None
+    #: money above this (in the row's own currency) is implausible (``[ingest] max_order_value``)
+    max_order_value: float = 1e9
+    #: accept any well-formed event type (``--allow-new-event-types``)
+    allow_new_event_types: bool = False
     #: the workspace secret; contact data is hashed under it (required when there is any)
     hash_key: bytes | None = field(default=None, repr=False)
 
@@ -176,11 +182,17 @@ def _timestamp_checks(p: _Parsed, field: str, opts: RuleOptions, *, required: bo
         "(ingest.timestamp_format)"
     )
     hours = opts.future_tolerance.total_seconds() / 3600
+    why = ibis.ifelse(
+        offset_out_of_range(raw),
+        "' has a UTC offset beyond ±14:00, which no place on Earth uses; fix the offset "
+        "(e.g. -05:00) or drop it and set the time zone (ingest.source_timezone)",
+        f"' is not a date/time; {hint}",
+    )
     checks = [
         _check(
             "bad_timestamp",
             given & ts.isnull(),
-            _msg(p.line, field, "'", shown(raw), f"' is not a date/time; {hint}"),
+            _msg(p.line, field, "'", shown(raw), why),
         ),
         _check(
             "future_timestamp",
@@ -254,7 +266,7 @@ def event_rules(t: ir.Table, opts: RuleOptions, *, source: str = "input") -> Rul
         *_event_id_checks(p),
         *_event_type_checks(p, opts),
         *_timestamp_checks(p, "ts", opts, required=True),
-        *(_revenue_checks(p) if has_revenue else _no_revenue_checks(p)),
+        *(_revenue_checks(p, opts) if has_revenue else _no_revenue_checks(p)),
         *_currency_checks(p),
         _country_check(p),
         *_json_checks(p, "properties"),
@@ -301,6 +313,23 @@ def _event_id_checks(p: _Parsed) -> list[Check]:
 
 
 def _event_type_checks(p: _Parsed, opts: RuleOptions) -> list[Check]:
+    """A known event type (standard or declared), or with ``allow_new_event_types`` any
+    well-formed name. Event types are compared lower-cased."""
+    if opts.allow_new_event_types:
+        return [
+            _check(
+                "unknown_event_type",
+                ~p["event_type"].re_search(EVENT_TYPE_NAME),
+                _msg(
+                    p.line,
+                    "event_type",
+                    "'",
+                    shown(p["event_type"]),
+                    "' is not a usable event type name; use letters, digits and _ (e.g. "
+                    "catalog_view), at most 64 characters",
+                ),
+            )
+        ]
     known = sorted({*STANDARD_EVENT_TYPES, *opts.custom_event_types})
     return [
         _check(
@@ -311,33 +340,58 @@ def _event_type_checks(p: _Parsed, opts: RuleOptions) -> list[Check]:
                 "event_type",
                 "'",
                 shown(p["event_type"]),
-                "' is not a known "
-                "event type; use one of the standard types (see docs/data-model.md) or "
-                "add it to ingest.custom_event_types",
+                f"' is not a known event type (known: {', '.join(known)}); declare it as a "
+                "custom event type for the load or the workspace (ingest.custom_event_types), "
+                "or allow new event types for the load",
             ),
         )
     ]
 
 
-def _revenue_checks(p: _Parsed) -> list[Check]:
-    """An input with a revenue column: a number, not negative, given on every order."""
+def _limit_text(limit: float) -> str:
+    return f"{limit:,.0f}" if limit >= 1 else f"{limit:g}"
+
+
+def _revenue_checks(p: _Parsed, opts: RuleOptions) -> list[Check]:
+    """An input with a revenue column: a finite, plausible number, not negative on orders
+    and refunds, given on every order."""
     rev, raw_rev, given = p["revenue"], p.raw("revenue"), p.given("revenue")
     monetary = one_of(p["event_type"], MONETARY_EVENT_TYPES)
+    limit = opts.max_order_value
+    non_finite = rev.isnan() | rev.isinf()
     return [
         _check(
             "bad_revenue",
-            given & (rev.isnull() | rev.isnan() | rev.isinf()),
+            given & (rev.isnull() | non_finite),
             _msg(
                 p.line,
                 "revenue",
                 "'",
                 shown(raw_rev),
-                "' is not a number; write plain digits with a dot for decimals, e.g. 1234.50",
+                ibis.ifelse(
+                    rev.isnull(),
+                    "' is not a number; write plain digits with a dot for decimals, e.g. 1234.50",
+                    "' is not a finite number; an amount must be a number of at most "
+                    f"{_limit_text(limit)} ([ingest] max_order_value); fix the value",
+                ),
+            ),
+        ),
+        _check(
+            "implausible_revenue",
+            ~non_finite & (rev.abs() > limit),
+            _msg(
+                p.line,
+                "revenue",
+                "'",
+                shown(raw_rev),
+                f"' is above the maximum order value {_limit_text(limit)} (in the row's "
+                "currency); fix the amount, or raise [ingest] max_order_value in liucun.toml "
+                "if orders this large are real",
             ),
         ),
         _check(
             "negative_revenue",
-            monetary & (rev < 0),
+            monetary & ~non_finite & (rev < 0),
             _msg(
                 p.line,
                 "revenue",
@@ -428,7 +482,7 @@ def user_rules(t: ir.Table, opts: RuleOptions, *, source: str = "input") -> Rule
     ]
     if "signup_ts" in t.columns:
         checks += _timestamp_checks(p, "signup_ts", opts, required=False)
-    checks += _user_number_checks(p)
+    checks += _user_number_checks(p, opts)
     key = opts.hash_key if contact else None
     return RuleSet(p.table, p.values, checks, "users", hash_key=key)
 
@@ -503,21 +557,36 @@ def _user_code_checks(p: _Parsed) -> list[Check]:
     ]
 
 
-def _user_number_checks(p: _Parsed) -> list[Check]:
-    """acquisition_cost a number ≥ 0, birthday a date (when the input has them)."""
+def _user_number_checks(p: _Parsed, opts: RuleOptions) -> list[Check]:
+    """acquisition_cost a finite number in [0, max_order_value], birthday a date (when the
+    input has them)."""
     checks = []
     if "acquisition_cost" in p.table.columns:
         cost = p["acquisition_cost"]
+        limit = opts.max_order_value
+        # NaN is neither < 0 nor NULL, and DuckDB orders it above every number: test it first
+        non_finite = cost.isnan() | cost.isinf()
         checks.append(
             _check(
                 "bad_cost",
-                p.given("acquisition_cost") & (cost.isnull() | (cost < 0)),
+                p.given("acquisition_cost")
+                & (cost.isnull() | non_finite | (cost < 0) | (cost > limit)),
                 _msg(
                     p.line,
                     "acquisition_cost",
                     "'",
                     shown(p.raw("acquisition_cost")),
-                    "' is not a number ≥ 0",
+                    ibis.cases(
+                        (cost.isnull(), "' is not a number ≥ 0; write plain digits, e.g. 12.50"),
+                        (
+                            non_finite,
+                            "' is not a finite number; a cost must be a number ≥ 0 of at most "
+                            f"{_limit_text(limit)} ([ingest] max_order_value); fix the value",
+                        ),
+                        (cost < 0, "' is negative; a cost is a number ≥ 0"),
+                        else_=f"' is above {_limit_text(limit)} ([ingest] max_order_value), "
+                        "not a plausible acquisition cost; fix the value or raise the setting",
+                    ),
                 ),
             )
         )

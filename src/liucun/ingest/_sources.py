@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import glob as globlib
 import gzip
+import zlib
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -108,6 +109,8 @@ def sniff(source: Source) -> None:
     if source.format == "parquet":
         _sniff_parquet(path)
         return
+    if source.compressed:
+        check_gzip_stream(path)
     head = _head(source)
     if not head.strip():
         raise InvalidInput(f"{path} is empty (no rows, not even a header); export the data again")
@@ -156,6 +159,33 @@ def _head(source: Source) -> bytes:
             raise InvalidInput(f"{source.path} is not a valid gzip file ({exc})") from None
     with open(source.path, "rb") as fh:
         return fh.read(SNIFF_BYTES)
+
+
+def check_gzip_stream(path: Path) -> None:
+    """Read a gzip file through to its end, so a truncated one is refused whole.
+
+    A file cut at a deflate flush point decompresses cleanly up to the cut: the engine
+    would load its first rows and never mention the rest. Only the end-of-stream marker
+    and the CRC tell; reading through costs about what decompressing costs (see
+    docs/data-model.md), far less than parsing.
+    """
+    try:
+        with gzip.open(path, "rb") as fh:
+            while fh.read(_GZIP_CHUNK):
+                pass
+    except EOFError:
+        raise InvalidInput(
+            f"{path} ends before the end of its compressed stream (the gzip file is truncated); "
+            "nothing was loaded; re-download or re-export it"
+        ) from None
+    except (OSError, zlib.error) as exc:  # gzip.BadGzipFile is an OSError
+        raise InvalidInput(
+            f"{path} is a damaged gzip file ({exc}); nothing was loaded; re-download or "
+            "re-export it"
+        ) from None
+
+
+_GZIP_CHUNK = 1 << 22  # 4 MiB
 
 
 def _sniff_parquet(path: Path) -> None:

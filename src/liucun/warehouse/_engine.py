@@ -211,7 +211,9 @@ def describe_read_error(exc: Exception, path: Path, fmt: FileFormat) -> str:
         )
     if "unterminated quote" in low:
         return f"{where}: a quoted value is never closed; check for a stray double quote"
-    if "line size" in low and "exceed" in low:
+    if ("line size" in low and "exceed" in low) or "parallel csv reader" in low:
+        # a line longer than DuckDB's whole read buffer (16 × max_line_size) is reported as
+        # "The Parallel CSV Reader currently does not support a full read on this file"
         return f"{where}: a line is longer than 8 MB; this is not a usable line-based file"
     if "invalid state" in low:
         return (
