@@ -459,14 +459,16 @@ def print_table(frame: Any, *, title: str, priority: Sequence[str] = ()) -> None
         )
     for row in rows:
         table.add_row(*[row[i] for i in shown])
-    console.print(table, width=width)
+    # Rich caps print(width=) at the console's own width, fixed when it was created:
+    # a console of this width (same output stream, colours detected the same way)
+    out = console if width == console.width else Console(width=width)
+    out.print(table)
     dropped = [headers[i] for i in range(len(headers)) if i not in shown]
     if dropped:
-        console.print(
+        out.print(
             f"Not shown at this width ({width} columns): {escape(', '.join(dropped))}; "
             "see every column with --format csv or --format json, or in a wider terminal.",
             highlight=False,
-            width=width,
         )
 
 
