@@ -6,6 +6,7 @@ import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
+import ibis
 import pytest
 
 from helpers import need
@@ -13,6 +14,18 @@ from liucun.ingest import ingest_events, ingest_users
 from liucun.simulate import simulate_shop
 from liucun.workspace import Workspace, init_workspace, open_workspace
 from state_backends import STATE_BACKENDS, postgres_schema_url
+
+
+@pytest.fixture
+def liucun_engine() -> Iterator[None]:
+    """Run memtables on liucun's DuckDB engine (it defines the time-zone conversion):
+    ``pytestmark = pytest.mark.usefixtures("liucun_engine")``."""
+    from liucun.warehouse import new_engine
+
+    before = ibis.get_backend()
+    ibis.set_backend(new_engine())
+    yield
+    ibis.set_backend(before)
 
 
 @pytest.fixture

@@ -3,7 +3,6 @@ in USD and EUR, with coupons priced in the currency of their row; every number b
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import UTC, date, datetime, timedelta
 
 import ibis
@@ -18,18 +17,12 @@ from liucun.experiments import (
     variant_statistics,
 )
 from liucun.metrics import convert_money
-from liucun.warehouse import new_engine
 
 T0 = datetime(2026, 3, 2, tzinfo=UTC)
 RATES = {"USD": 7.0, "EUR": 8.0}  # CNY per unit from 2026-03-01 on
 
 
-@pytest.fixture(autouse=True)
-def _engine() -> Iterator[None]:
-    before = ibis.get_backend()
-    ibis.set_backend(new_engine())
-    yield
-    ibis.set_backend(before)
+pytestmark = pytest.mark.usefixtures("liucun_engine")
 
 
 def _coupon(discount: float) -> str:

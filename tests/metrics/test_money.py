@@ -4,7 +4,6 @@ earlier day with a rate); the oracle is worked out by hand from the rates below.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import UTC, date, datetime
 
 import ibis
@@ -14,16 +13,8 @@ import pytest
 from liucun.core import ConfigError, InvalidInput
 from liucun.metrics import convert_money, order_value
 from liucun.reports import headline_kpis
-from liucun.warehouse import new_engine
 
-
-@pytest.fixture(autouse=True)
-def _engine() -> Iterator[None]:
-    """Run the memtables on liucun's engine, which defines the time-zone conversion."""
-    before = ibis.get_backend()
-    ibis.set_backend(new_engine())
-    yield
-    ibis.set_backend(before)
+pytestmark = pytest.mark.usefixtures("liucun_engine")
 
 
 RATES = [  # date, currency, CNY per unit (no rate on 01-02…01-04 for USD: a "weekend")

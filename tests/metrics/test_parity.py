@@ -110,17 +110,6 @@ def test_retention_is_identical_on_duckdb_and_spark(tmp_path: Path, spark_availa
         pd.testing.assert_frame_equal(frame, results["pyspark"][name], obj=name, check_dtype=False)
 
 
-MONEY_EVENTS = """user_id,event_type,ts,revenue,currency
-a,order,2024-01-04T12:00:00Z,10,USD
-a,order,2024-01-04T17:00:00Z,20,USD
-b,order,2024-01-03T00:00:00Z,100,CNY
-c,order,2024-01-02T10:00:00Z,50,EUR
-c,order,2024-01-06T10:00:00Z,10,EUR
-a,visit,2024-01-03T09:00:00Z,,
-"""
-MONEY_RATES = "date,currency,rate\n2024-01-01,USD,7.0\n2024-01-05,USD,7.2\n2024-01-02,EUR,7.8\n"
-
-
 def test_money_conversion_is_identical_on_duckdb_and_spark(
     tmp_path: Path, spark_available: bool
 ) -> None:
@@ -128,9 +117,10 @@ def test_money_conversion_is_identical_on_duckdb_and_spark(
     converted amounts (and the same AOV) on both backends, by hand in CNY."""
     from liucun.ingest import load_fx_rates
     from liucun.metrics import convert_money
+    from test_cli_money import ORDERS, RATES, TOTAL_CNY
 
-    (tmp_path / "orders.csv").write_text(MONEY_EVENTS)
-    (tmp_path / "fx.csv").write_text(MONEY_RATES)
+    (tmp_path / "orders.csv").write_text(ORDERS)
+    (tmp_path / "fx.csv").write_text(RATES)
     results = {}
     for url in ("duckdb", "pyspark"):
         with init_workspace(tmp_path / url, warehouse_url=url) as ws:
@@ -148,6 +138,7 @@ def test_money_conversion_is_identical_on_duckdb_and_spark(
             aov = order_value(events).to_pandas()
             results[url + "-aov"] = aov.reset_index(drop=True)
     assert sorted(results["duckdb"].revenue) == pytest.approx(sorted([70, 144, 100, 390, 78]))
+    assert results["duckdb"].revenue.sum() == pytest.approx(TOTAL_CNY)
     pd.testing.assert_frame_equal(
         results["duckdb"].reset_index(drop=True),
         results["pyspark"].reset_index(drop=True),

@@ -3,7 +3,6 @@ each order's day's rate, and a model trained in one currency refuses to score in
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import UTC, date, datetime
 from pathlib import Path
 from types import SimpleNamespace
@@ -17,16 +16,9 @@ from liucun.core import ConfigError
 from liucun.metrics import convert_money
 from liucun.models._training import _check_currency
 from liucun.models._value import value_summary
-from liucun.warehouse import new_engine
 from liucun.workspace import open_workspace
 
-
-@pytest.fixture(autouse=True)
-def _engine() -> Iterator[None]:
-    before = ibis.get_backend()
-    ibis.set_backend(new_engine())
-    yield
-    ibis.set_backend(before)
+pytestmark = pytest.mark.usefixtures("liucun_engine")
 
 
 def test_monetary_value_is_in_the_reporting_currency() -> None:

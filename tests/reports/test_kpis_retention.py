@@ -5,7 +5,6 @@ oracles written from docs/metrics.md, with days counted in Asia/Shanghai."""
 from __future__ import annotations
 
 import random
-from collections.abc import Iterator
 from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
@@ -15,18 +14,12 @@ import pytest
 
 from liucun.reports import headline_kpis
 from liucun.reports._kpis import ACTIVITY_EVENT_TYPES, activity_retention, repeat_purchase
-from liucun.warehouse import new_engine
 
 TZ = "Asia/Shanghai"
 AS_OF = datetime(2024, 6, 1, 16, tzinfo=UTC)  # 2024-06-02 00:00 in Shanghai
 
 
-@pytest.fixture(autouse=True)
-def _engine() -> Iterator[None]:
-    before = ibis.get_backend()
-    ibis.set_backend(new_engine())
-    yield
-    ibis.set_backend(before)
+pytestmark = pytest.mark.usefixtures("liucun_engine")
 
 
 def _history(seed: int = 7, users: int = 150) -> list[tuple[str, str, datetime]]:
