@@ -1,0 +1,871 @@
+"""The points ledger: award, redeem, reverse, adjust, add growth value, expire, read.
+
+Each write is one short transaction in ``ws.state``:
+
+1. a replayed idempotency key is answered from a read (nothing locked, nothing written);
+2. otherwise the member's account row is locked (``SELECT … FOR UPDATE`` on PostgreSQL;
+   SQLite's ``BEGIN IMMEDIATE`` serializes writers, as SQLAlchemy drops the row lock
+   there), the key is looked up again under the lock, and the transaction row, its lot
+   and its legs are inserted and the account's balance and version updated together.
+
+A race on the key that the lock cannot see (the same key for two members) ends at the
+unique index; the write is then retried once and answered as a replay or refused.
+
+Points are integers. A member's points sit in *lots* (one per addition, with
+``available_at`` and ``expires_at``); redemptions take from available lots whose expiry
+comes first, expiry takes what is left of each expired lot. A debit that finds no lot
+to take from (a reversal or a negative adjustment, only where the program allows
+negative balances) is a leg without a lot: the member's debt, settled first by the next
+credit.
+"""
+
+from __future__ import annotations
+
+import calendar
+import json
+from collections.abc import Callable, Iterable
+from datetime import date, datetime, time, timedelta
+from typing import Any, TypeVar
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import select
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from liucun.core import ConfigError, Hint, StateError, as_utc, check_timezone
+from liucun.loyalty._models import (
+    Account,
+    Entry,
+    ExpiryResult,
+    IdempotencyConflict,
+    InsufficientPoints,
+    LedgerError,
+    Lot,
+    Posting,
+)
+from liucun.state import (
+    LoyaltyAccount,
+    LoyaltyEntry,
+    LoyaltyLot,
+    LoyaltyProgramPolicy,
+    LoyaltyTransaction,
+)
+
+T = TypeVar("T")
+DEFAULT_PROGRAM = "default"
+_KEY_MAX = 200
+_RETRIES = 3
+
+# -- public API ---------------------------------------------------------------------------
+
+
+def award(
+    ws: Any,
+    user_id: str,
+    points: int,
+    *,
+    key: str,
+    reason: str | None = None,
+    program: str = DEFAULT_PROGRAM,
+    expires_at: datetime | None = None,
+    available_at: datetime | timedelta | None = None,
+    growth: int = 0,
+) -> Posting:
+    """Add ``points`` to ``user_id``'s account (opened on first use) under ``key``.
+
+    ``available_at`` makes the points pending until then: an instant, or a duration from
+    now (``timedelta(days=7)``, e.g. until an order can no longer be returned).
+    ``expires_at`` is when what is left of them expires (see :func:`valid_until` for day
+    or month rounding). ``growth`` adds growth value in the same transaction (see
+    :func:`add_growth`). Replaying ``key`` with the same arguments returns the first
+    result; with other arguments it raises :class:`IdempotencyConflict`.
+    """
+    _check_amount(points, "points")
+    _check_amount(growth, "growth", allow_zero=True)
+    _check_ids(user_id, program, key)
+    request = {
+        "op": "award",
+        "user_id": user_id,
+        "program": program,
+        "points": points,
+        "growth": growth,
+        "reason": reason,
+        "expires_at": _when_text(expires_at),
+        "available_at": _when_text(available_at),
+    }
+    expires = None if expires_at is None else _aware(expires_at, "expires_at")
+
+    def run(s: Session, now: datetime) -> Posting:
+        acct = _open_member(s, program, user_id, now)
+        if (done := _find(s, key)) is not None:
+            return _replay(s, done, request)
+        available = _available_from(available_at, now)
+        if expires is not None and expires <= available:
+            raise LedgerError(
+                f"expires_at {expires.isoformat()} is not after the points become available "
+                f"({available.isoformat()}); key {key!r} was not used",
+                hint=Hint(option="expires_at"),
+            )
+        book = _Book(s, acct, now)
+        lot = book.new_lot(available, expires)
+        book.credit(points, lot)
+        book.program_leg("issued", -points)
+        if growth:
+            book.growth(growth)
+            book.program_leg("growth", -growth, unit="growth")
+        return book.commit(key, "addition", request, reason)
+
+    return _write(ws, key, request, run)
+
+
+def add_growth(
+    ws: Any,
+    user_id: str,
+    growth: int,
+    *,
+    key: str,
+    reason: str | None = None,
+    program: str = DEFAULT_PROGRAM,
+) -> Posting:
+    """Add growth value (成长值) to ``user_id``'s account under ``key``.
+
+    Growth value is earned, never spent: no redemption takes it; only a reversal of the
+    transaction that earned it removes it. Tiers are computed from it, not from points.
+    """
+    _check_amount(growth, "growth")
+    _check_ids(user_id, program, key)
+    request = {
+        "op": "add_growth",
+        "user_id": user_id,
+        "program": program,
+        "growth": growth,
+        "reason": reason,
+    }
+
+    def run(s: Session, now: datetime) -> Posting:
+        acct = _open_member(s, program, user_id, now)
+        if (done := _find(s, key)) is not None:
+            return _replay(s, done, request)
+        book = _Book(s, acct, now)
+        book.growth(growth)
+        book.program_leg("growth", -growth, unit="growth")
+        return book.commit(key, "growth", request, reason)
+
+    return _write(ws, key, request, run)
+
+
+def redeem(
+    ws: Any,
+    user_id: str,
+    points: int,
+    *,
+    key: str,
+    reason: str | None = None,
+    program: str = DEFAULT_PROGRAM,
+) -> Posting:
+    """Take ``points`` from ``user_id``'s available points, oldest expiry first (FIFO).
+
+    Raises :class:`InsufficientPoints` (nothing written) when fewer are available;
+    pending points cannot be redeemed. No program policy lets a redemption overdraw.
+    """
+    _check_amount(points, "points")
+    _check_ids(user_id, program, key)
+    request = {
+        "op": "redeem",
+        "user_id": user_id,
+        "program": program,
+        "points": points,
+        "reason": reason,
+    }
+
+    def run(s: Session, now: datetime) -> Posting:
+        acct = _lock_member(s, program, user_id, now, create=False)
+        if (done := _find(s, key)) is not None:
+            return _replay(s, done, request)
+        if acct is None:
+            raise InsufficientPoints(
+                f"user {user_id!r} has no points in program {program!r} (no account yet), "
+                f"fewer than the {points:,} to redeem; nothing was redeemed"
+            )
+        book = _Book(s, acct, now)
+        available = book.available()
+        if points > available:
+            pending = book.pending()
+            more = f"; {pending:,} more are pending" if pending else ""
+            raise InsufficientPoints(
+                f"user {user_id!r} has {available:,} points available in program "
+                f"{program!r}, fewer than the {points:,} to redeem{more}; nothing was "
+                f"redeemed (key {key!r} was not used)"
+            )
+        book.debit(points, book.lots(available_only=True), allow_negative=False)
+        book.program_leg("redeemed", points)
+        return book.commit(key, "redemption", request, reason)
+
+    return _write(ws, key, request, run)
+
+
+def adjust(
+    ws: Any,
+    user_id: str,
+    points: int,
+    *,
+    key: str,
+    reason: str,
+    program: str = DEFAULT_PROGRAM,
+) -> Posting:
+    """Correct ``user_id``'s balance by ``points`` (positive or negative) with a reason.
+
+    A positive adjustment is a lot that is available now and never expires; a negative
+    one takes from lots like a redemption (pending ones too) and may go below zero only
+    where the program allows negative balances (:func:`set_policy`).
+    """
+    if isinstance(points, bool) or not isinstance(points, int) or points == 0:
+        raise LedgerError(f"points must be a non-zero whole number, got {points!r}")
+    if not isinstance(reason, str) or not reason.strip():
+        raise LedgerError(
+            "an adjustment needs a reason (who asked and why), e.g. reason='ticket 4411'",
+            hint=Hint(option="reason", example="'ticket 4411'"),
+        )
+    _check_ids(user_id, program, key)
+    request = {
+        "op": "adjust",
+        "user_id": user_id,
+        "program": program,
+        "points": points,
+        "reason": reason,
+    }
+
+    def run(s: Session, now: datetime) -> Posting:
+        acct = _open_member(s, program, user_id, now)
+        if (done := _find(s, key)) is not None:
+            return _replay(s, done, request)
+        book = _Book(s, acct, now)
+        if points > 0:
+            book.credit(points, book.new_lot(now, None))
+        else:
+            book.debit(-points, book.lots(), allow_negative=_allows_negative(s, program))
+        book.program_leg("adjustment", -points)
+        return book.commit(key, "adjustment", request, reason)
+
+    return _write(ws, key, request, run)
+
+
+def reverse(ws: Any, original_key: str, *, key: str, reason: str | None = None) -> Posting:
+    """Undo the transaction written under ``original_key`` with opposite legs, under ``key``.
+
+    A reversed addition takes its points back from its own lot first, then from the
+    member's other lots; what is missing is refused (:class:`InsufficientPoints`) unless
+    the program allows negative balances. A reversed redemption puts the points back in
+    the lots they came from (an expired lot's points then expire at the next
+    :func:`expire`). Expiries and reversals cannot be reversed; nothing is reversed twice.
+    """
+    if not isinstance(original_key, str) or not original_key:
+        raise LedgerError("original_key must be the key of an earlier ledger write")
+    _check_key(key)
+    request = {"op": "reverse", "original_key": original_key, "reason": reason}
+
+    def run(s: Session, now: datetime) -> Posting:
+        original = _find(s, original_key)
+        if original is None:
+            if (done := _find(s, key)) is not None:
+                return _replay(s, done, request)
+            raise LedgerError(
+                f"no ledger write has the key {original_key!r}, so there is nothing to "
+                "reverse; check the key (liucun loyalty account USER lists them)"
+            )
+        acct = _lock_id(s, original.account_id)
+        if (done := _find(s, key)) is not None:
+            return _replay(s, done, request)
+        if original.kind in ("reversal", "expiry"):
+            raise LedgerError(
+                f"the write {original_key!r} is an {original.kind}, which cannot be reversed; "
+                + (
+                    "write a new award or adjustment instead"
+                    if original.kind == "expiry"
+                    else "re-issue the original operation under a new key instead"
+                )
+            )
+        earlier = s.scalar(
+            select(LoyaltyTransaction.key).where(LoyaltyTransaction.reverses_id == original.id)
+        )
+        if earlier is not None:
+            raise LedgerError(
+                f"the write {original_key!r} was already reversed by {earlier!r}; "
+                "nothing was written"
+            )
+        book = _Book(s, acct, now)
+        legs = s.scalars(
+            select(LoyaltyEntry)
+            .where(LoyaltyEntry.transaction_id == original.id)
+            .order_by(LoyaltyEntry.id)
+        ).all()
+        if original.points > 0:  # an addition or a positive adjustment: take the points back
+            own = s.scalar(select(LoyaltyLot).where(LoyaltyLot.transaction_id == original.id))
+            order = book.lots()
+            if own is not None:
+                order = [own, *[lot for lot in order if lot.id != own.id]]
+            book.debit(original.points, order, allow_negative=_allows_negative(s, acct.program))
+        else:  # a redemption or a negative adjustment: put the points back where they were
+            lots = book.lots_by_id(leg.lot_id for leg in legs if leg.lot_id is not None)
+            for leg in legs:
+                if leg.account_id is not None and leg.unit == "points" and leg.amount < 0:
+                    target = lots.get(leg.lot_id) if leg.lot_id is not None else None
+                    book.credit(-leg.amount, target or book.new_lot(now, None))
+        if original.growth:
+            book.growth(-original.growth)
+        for leg in legs:
+            if leg.program_account is not None:
+                book.program_leg(leg.program_account, -leg.amount, unit=leg.unit)
+        return book.commit(key, "reversal", request, reason, reverses=original)
+
+    return _write(ws, key, request, run)
+
+
+def expire(ws: Any, *, as_of: datetime | date) -> ExpiryResult:
+    """Expire what is left of every lot whose ``expires_at`` is at or before ``as_of``.
+
+    One transaction per account (key ``expiry:<account id>:v<version>``). Idempotent: a
+    second run finds nothing left to expire and writes nothing. ``as_of`` may not lie
+    after the workspace clock's now.
+    """
+    cutoff = as_utc(as_of)
+    now = as_utc(ws.clock.now())
+    if cutoff > now:
+        raise ConfigError(
+            f"as_of {cutoff.isoformat()} is after now ({now.isoformat()}): points cannot be "
+            "expired ahead of time; pass a day up to today",
+            hint=Hint(option="as_of", example=f"{now:%Y-%m-%d}"),
+        )
+    store = ws.state
+    with store.read() as s:
+        account_ids = sorted(
+            s.scalars(
+                select(LoyaltyLot.account_id)
+                .where(LoyaltyLot.remaining > 0, LoyaltyLot.expires_at <= cutoff)
+                .distinct()
+            ).all()
+        )
+    points = lots = accounts = 0
+    keys: list[str] = []
+    for account_id in account_ids:
+        with store.write() as s:
+            now = as_utc(ws.clock.now())
+            acct = _lock_id(s, account_id)
+            expiring = s.scalars(
+                select(LoyaltyLot)
+                .where(
+                    LoyaltyLot.account_id == account_id,
+                    LoyaltyLot.remaining > 0,
+                    LoyaltyLot.expires_at <= cutoff,
+                )
+                .order_by(LoyaltyLot.expires_at, LoyaltyLot.id)
+            ).all()
+            if not expiring:
+                continue  # another run expired them first
+            total = sum(lot.remaining for lot in expiring)
+            key = f"expiry:{acct.id}:v{acct.version}"
+            request = {
+                "op": "expire",
+                "account_id": acct.id,
+                "as_of": cutoff.isoformat(),
+                "points": total,
+            }
+            book = _Book(s, acct, now)
+            book.debit(total, list(expiring), allow_negative=False)
+            book.program_leg("expired", total)
+            book.commit(key, "expiry", request, f"expired as of {cutoff.isoformat()}")
+        points += total
+        lots += len(expiring)
+        accounts += 1
+        keys.append(key)
+    return ExpiryResult(as_of=cutoff, points=points, accounts=accounts, lots=lots, keys=keys)
+
+
+def account(
+    ws: Any,
+    user_id: str,
+    program: str = DEFAULT_PROGRAM,
+    *,
+    as_of: datetime | None = None,
+) -> Account:
+    """``user_id``'s account: spendable and pending points, growth value, its entries
+    (oldest first) and the lots still holding points. A member never written to has an
+    empty account (nothing is opened by reading)."""
+    now = as_utc(as_of) if as_of is not None else as_utc(ws.clock.now())
+    with ws.state.read() as s:
+        acct = s.scalar(
+            select(LoyaltyAccount).where(
+                LoyaltyAccount.program == program, LoyaltyAccount.user_id == user_id
+            )
+        )
+        if acct is None:
+            return Account(
+                user_id=user_id,
+                program=program,
+                balance=0,
+                pending=0,
+                posted=0,
+                growth_value=0,
+                version=0,
+                as_of=now,
+            )
+        txs = s.scalars(
+            select(LoyaltyTransaction)
+            .where(LoyaltyTransaction.account_id == acct.id)
+            .order_by(LoyaltyTransaction.id)
+        ).all()
+        keys = {t.id: t.key for t in txs}
+        lots = s.scalars(
+            select(LoyaltyLot)
+            .where(LoyaltyLot.account_id == acct.id, LoyaltyLot.remaining > 0)
+            .order_by(*_fifo())
+        ).all()
+    pending = sum(lot.remaining for lot in lots if lot.available_at > now)
+    return Account(
+        user_id=user_id,
+        program=program,
+        balance=acct.balance - pending,
+        pending=pending,
+        posted=acct.balance,
+        growth_value=acct.growth_value,
+        version=acct.version,
+        as_of=now,
+        entries=[
+            Entry(
+                key=t.key,
+                kind=t.kind,
+                points=t.points,
+                growth=t.growth,
+                balance_after=t.balance_after,
+                created_at=t.created_at,
+                reason=t.reason,
+                reverses=keys.get(t.reverses_id) if t.reverses_id is not None else None,
+            )
+            for t in txs
+        ],
+        lots=[
+            Lot(
+                points=lot.points,
+                remaining=lot.remaining,
+                available_at=lot.available_at,
+                expires_at=lot.expires_at,
+                key=keys.get(lot.transaction_id, ""),
+            )
+            for lot in lots
+        ],
+    )
+
+
+def set_policy(ws: Any, program: str = DEFAULT_PROGRAM, *, allow_negative: bool) -> None:
+    """Set ``program``'s negative-balance policy (forbidden by default).
+
+    With ``allow_negative=True`` a reversal or a negative adjustment may take a member
+    below zero (a refund after the points were spent); redemptions never overdraw.
+    """
+    _check_ids("-", program, "-")
+    now = as_utc(ws.clock.now())
+    with ws.state.write() as s:
+        row = s.scalar(select(LoyaltyProgramPolicy).where(LoyaltyProgramPolicy.name == program))
+        if row is None:
+            s.add(LoyaltyProgramPolicy(name=program, allow_negative=allow_negative, updated_at=now))
+        else:
+            row.allow_negative = allow_negative
+            row.updated_at = now
+
+
+def valid_until(
+    start: datetime,
+    *,
+    days: int = 0,
+    months: int = 0,
+    round_to: str | None = None,
+    timezone: str = "UTC",
+) -> datetime:
+    """When points awarded at ``start`` expire: ``months`` then ``days`` later, rounded up
+    to the end of that day (``round_to="day"``) or month (``"month"``) in ``timezone``.
+
+    The end is exclusive: "the end of 31 January" is midnight starting 1 February, local.
+
+    >>> from datetime import UTC
+    >>> valid_until(datetime(2026, 1, 31, 15, tzinfo=UTC), months=1).isoformat()
+    '2026-02-28T15:00:00+00:00'
+    >>> valid_until(datetime(2026, 3, 10, 15, tzinfo=UTC), months=12, round_to="month").isoformat()
+    '2027-04-01T00:00:00+00:00'
+    >>> valid_until(datetime(2026, 3, 10, 15, tzinfo=UTC), days=30, round_to="day",
+    ...             timezone="Asia/Shanghai").isoformat()
+    '2026-04-09T16:00:00+00:00'
+    """
+    if round_to not in (None, "day", "month"):
+        raise ConfigError(
+            f"round_to must be None, 'day' or 'month', got {round_to!r}",
+            hint=Hint(option="round_to", example="'month'"),
+        )
+    zone = ZoneInfo(check_timezone(timezone))
+    local = _aware(start, "start").astimezone(zone)
+    if months:
+        month_index = local.month - 1 + months
+        year, month = local.year + month_index // 12, month_index % 12 + 1
+        day = min(local.day, calendar.monthrange(year, month)[1])
+        local = local.replace(year=year, month=month, day=day)
+    local = (local.replace(tzinfo=None) + timedelta(days=days)).replace(tzinfo=zone)
+    if round_to == "day" and local.timetz().replace(tzinfo=None) != time():
+        local = datetime.combine(local.date() + timedelta(days=1), time(), tzinfo=zone)
+    elif round_to == "month":
+        year, month = (local.year + 1, 1) if local.month == 12 else (local.year, local.month + 1)
+        local = datetime(year, month, 1, tzinfo=zone)
+    return as_utc(local)
+
+
+# -- one transaction's bookkeeping --------------------------------------------------------
+
+
+class _Book:
+    """The legs of one transaction on one locked member account, applied at commit."""
+
+    def __init__(self, s: Session, acct: LoyaltyAccount, now: datetime) -> None:
+        self.s, self.acct, self.now = s, acct, now
+        self._held: list[LoyaltyLot] | None = None
+        self._new: list[LoyaltyLot] = []
+        #: (on the member's account?, lot, program account, unit, amount)
+        self.legs: list[tuple[bool, LoyaltyLot | None, str | None, str, int]] = []
+        self.points = 0
+        self.growth_delta = 0
+
+    def lots(self, *, available_only: bool = False) -> list[LoyaltyLot]:
+        """The account's lots still holding points, first to expire first (FIFO)."""
+        if self._held is None:
+            self._held = list(
+                self.s.scalars(
+                    select(LoyaltyLot)
+                    .where(LoyaltyLot.account_id == self.acct.id, LoyaltyLot.remaining > 0)
+                    .order_by(*_fifo())
+                ).all()
+            )
+        return [
+            lot
+            for lot in self._held
+            if lot.remaining > 0 and (not available_only or lot.available_at <= self.now)
+        ]
+
+    def lots_by_id(self, ids: Iterable[int]) -> dict[int, LoyaltyLot]:
+        wanted = sorted(set(ids))
+        if not wanted:
+            return {}
+        rows = self.s.scalars(select(LoyaltyLot).where(LoyaltyLot.id.in_(wanted))).all()
+        return {lot.id: lot for lot in rows}
+
+    def pending(self) -> int:
+        return sum(lot.remaining for lot in self.lots() if lot.available_at > self.now)
+
+    def available(self) -> int:
+        return self.acct.balance + self.points - self.pending()
+
+    def new_lot(self, available_at: datetime, expires_at: datetime | None) -> LoyaltyLot:
+        """A lot for points credited by this transaction (stored at commit)."""
+        lot = LoyaltyLot(
+            account_id=self.acct.id,
+            points=0,
+            remaining=0,
+            available_at=available_at,
+            expires_at=expires_at,
+        )
+        self._new.append(lot)
+        return lot
+
+    def credit(self, amount: int, lot: LoyaltyLot) -> None:
+        """Add ``amount`` to the member: first settling any debt, the rest into ``lot``."""
+        debt = max(0, -(self.acct.balance + self.points))
+        settled = min(amount, debt)
+        if settled:
+            self.legs.append((True, None, None, "points", settled))
+        if amount - settled:
+            lot.remaining += amount - settled
+            self.legs.append((True, lot, None, "points", amount - settled))
+        if lot in self._new:
+            lot.points += amount
+        self.points += amount
+
+    def debit(self, amount: int, order: Iterable[LoyaltyLot], *, allow_negative: bool) -> None:
+        """Take ``amount`` from the lots in ``order``; the rest becomes debt when allowed."""
+        left = amount
+        for lot in order:
+            if left == 0:
+                break
+            take = min(left, lot.remaining)
+            if take:
+                lot.remaining -= take
+                self.legs.append((True, lot, None, "points", -take))
+                left -= take
+        if left:
+            if not allow_negative:
+                raise InsufficientPoints(
+                    f"user {self.acct.user_id!r} has only {amount - left:,} of the "
+                    f"{amount:,} points to take in program {self.acct.program!r} (the rest "
+                    "was spent or expired), and the program forbids negative balances; "
+                    "nothing was written. Allow negative balances for the program to book "
+                    "the shortfall as debt",
+                    hint=Hint(option="allow_negative", example="True"),
+                )
+            self.legs.append((True, None, None, "points", -left))
+        self.points -= amount
+
+    def growth(self, amount: int) -> None:
+        self.legs.append((True, None, None, "growth", amount))
+        self.growth_delta += amount
+
+    def program_leg(self, name: str, amount: int, *, unit: str = "points") -> None:
+        self.legs.append((False, None, name, unit, amount))
+
+    def commit(
+        self,
+        key: str,
+        kind: str,
+        request: dict[str, Any],
+        reason: str | None,
+        *,
+        reverses: LoyaltyTransaction | None = None,
+    ) -> Posting:
+        acct, s = self.acct, self.s
+        tx = LoyaltyTransaction(
+            key=key,
+            kind=kind,
+            program=acct.program,
+            user_id=acct.user_id,
+            account_id=acct.id,
+            points=self.points,
+            growth=self.growth_delta,
+            reason=reason,
+            request=_canonical(request),
+            reverses_id=None if reverses is None else reverses.id,
+            balance_after=acct.balance + self.points,
+            created_at=self.now,
+        )
+        s.add(tx)
+        s.flush()
+        # an addition's lot is kept even when debt took all of it (it records the terms)
+        keep = [lot for lot in self._new if lot.points > 0]
+        for lot in keep:
+            lot.transaction_id = tx.id
+        s.add_all(keep)
+        if keep:
+            s.flush()
+        s.add_all(
+            LoyaltyEntry(
+                transaction_id=tx.id,
+                account_id=acct.id if member else None,
+                lot_id=None if lot is None else lot.id,
+                program_account=name,
+                unit=unit,
+                amount=amount,
+            )
+            for member, lot, name, unit, amount in self.legs
+            if amount != 0
+        )
+        acct.balance += self.points
+        acct.growth_value += self.growth_delta
+        acct.version += 1
+        acct.updated_at = self.now
+        s.flush()
+        return _posting(tx, reverses_key=None if reverses is None else reverses.key)
+
+
+# -- helpers ------------------------------------------------------------------------------
+
+
+def _write(ws: Any, key: str, request: dict[str, Any], run: Callable[[Session, datetime], T]) -> T:
+    store = ws.state
+    for attempt in range(_RETRIES):
+        with store.read() as s:
+            done = _find(s, key)
+            if done is not None:
+                return _replay(s, done, request)  # type: ignore[return-value]
+        try:
+            with store.write() as s:
+                return run(s, as_utc(ws.clock.now()))
+        except IntegrityError:
+            if attempt == _RETRIES - 1:
+                raise
+    raise AssertionError("unreachable")  # pragma: no cover
+
+
+def _find(s: Session, key: str) -> LoyaltyTransaction | None:
+    return s.scalar(select(LoyaltyTransaction).where(LoyaltyTransaction.key == key))
+
+
+def _replay(s: Session, done: LoyaltyTransaction, request: dict[str, Any]) -> Posting:
+    first = json.loads(done.request)
+    if first != json.loads(_canonical(request)):
+        differs = [
+            f"{name} ({_show(first.get(name))} then, {_show(request.get(name))} now)"
+            for name in sorted(set(first) | set(request))
+            if first.get(name) != json.loads(_canonical({name: request.get(name)}))[name]
+        ]
+        raise IdempotencyConflict(
+            f"the idempotency key {done.key!r} was already used for {first.get('op')} of "
+            f"user {done.user_id!r} with other arguments: this call differs in "
+            f"{', '.join(differs)}; nothing was written. Repeat the first call's arguments "
+            "to get its result, or use a new key for a new operation"
+        )
+    reverses_key = (
+        s.scalar(select(LoyaltyTransaction.key).where(LoyaltyTransaction.id == done.reverses_id))
+        if done.reverses_id is not None
+        else None
+    )
+    return _posting(done, reverses_key=reverses_key, replayed=True)
+
+
+def _show(value: Any) -> str:
+    return "none" if value is None else repr(value)
+
+
+def _posting(
+    tx: LoyaltyTransaction, *, reverses_key: str | None, replayed: bool = False
+) -> Posting:
+    return Posting(
+        key=tx.key,
+        kind=tx.kind,
+        program=tx.program,
+        user_id=tx.user_id,
+        points=tx.points,
+        growth=tx.growth,
+        balance_after=tx.balance_after,
+        created_at=tx.created_at,
+        reason=tx.reason,
+        reverses=reverses_key,
+        replayed=replayed,
+    )
+
+
+def _lock_member(
+    s: Session, program: str, user_id: str, now: datetime, *, create: bool
+) -> LoyaltyAccount | None:
+    query = (
+        select(LoyaltyAccount)
+        .where(LoyaltyAccount.program == program, LoyaltyAccount.user_id == user_id)
+        .with_for_update()
+        .execution_options(populate_existing=True)
+    )
+    acct = s.scalar(query)
+    if acct is None and create:
+        dialect = s.get_bind().dialect.name
+        insert = (postgresql.insert if dialect == "postgresql" else sqlite.insert)(LoyaltyAccount)
+        s.execute(
+            insert.values(
+                program=program,
+                user_id=user_id,
+                balance=0,
+                growth_value=0,
+                version=0,
+                opened_at=now,
+                updated_at=now,
+            ).on_conflict_do_nothing(index_elements=["program", "user_id"])
+        )
+        acct = s.scalar(query)
+    return acct
+
+
+def _open_member(s: Session, program: str, user_id: str, now: datetime) -> LoyaltyAccount:
+    """The member's account, locked; opened (balance 0) by the first write."""
+    acct = _lock_member(s, program, user_id, now, create=True)
+    if acct is None:  # pragma: no cover - the insert above or a concurrent one made it
+        raise StateError(f"the account of {user_id!r} in {program!r} could not be opened")
+    return acct
+
+
+def _lock_id(s: Session, account_id: int) -> LoyaltyAccount:
+    """Lock one account by id (a write that touched several would lock them in sorted id
+    order: :func:`_lock_ids`)."""
+    return _lock_ids(s, [account_id])[0]
+
+
+def _lock_ids(s: Session, account_ids: Iterable[int]) -> list[LoyaltyAccount]:
+    ids = sorted(set(account_ids))
+    rows = s.scalars(
+        select(LoyaltyAccount)
+        .where(LoyaltyAccount.id.in_(ids))
+        .order_by(LoyaltyAccount.id)
+        .with_for_update()
+        .execution_options(populate_existing=True)
+    ).all()
+    return list(rows)
+
+
+def _allows_negative(s: Session, program: str) -> bool:
+    allowed = s.scalar(
+        select(LoyaltyProgramPolicy.allow_negative).where(LoyaltyProgramPolicy.name == program)
+    )
+    return bool(allowed)
+
+
+def _fifo() -> tuple[Any, ...]:
+    """Lots in redemption order: the first to expire first, never-expiring ones last."""
+    return (
+        LoyaltyLot.expires_at.is_(None),
+        LoyaltyLot.expires_at,
+        LoyaltyLot.available_at,
+        LoyaltyLot.id,
+    )
+
+
+def _canonical(request: dict[str, Any]) -> str:
+    return json.dumps(request, sort_keys=True, separators=(",", ":"), default=str)
+
+
+def _when_text(value: datetime | timedelta | None) -> str | None:
+    if value is None:
+        return None
+    if isinstance(value, timedelta):
+        return f"+{value.total_seconds():g}s"
+    return _aware(value, "available_at").isoformat()
+
+
+def _available_from(value: datetime | timedelta | None, now: datetime) -> datetime:
+    if value is None:
+        return now
+    if isinstance(value, timedelta):
+        if value < timedelta(0):
+            raise LedgerError(f"available_at must not be a negative duration, got {value}")
+        return now + value
+    return _aware(value, "available_at")
+
+
+def _aware(value: Any, name: str) -> datetime:
+    if not isinstance(value, datetime):
+        raise LedgerError(f"{name} must be a datetime, got {value!r}", hint=Hint(option=name))
+    if value.tzinfo is None:
+        raise LedgerError(
+            f"{name} {value.isoformat()} has no time zone; pass an aware datetime, e.g. "
+            "datetime(2027, 1, 1, tzinfo=UTC)",
+            hint=Hint(option=name),
+        )
+    return as_utc(value)
+
+
+def _check_amount(value: Any, name: str, *, allow_zero: bool = False) -> None:
+    ok = (
+        isinstance(value, int) and not isinstance(value, bool) and value >= (0 if allow_zero else 1)
+    )
+    if not ok:
+        raise LedgerError(
+            f"{name} must be a {'non-negative' if allow_zero else 'positive'} whole number, "
+            f"got {value!r}",
+            hint=Hint(option=name, example="100"),
+        )
+
+
+def _check_key(key: Any) -> None:
+    if not isinstance(key, str) or not key.strip() or len(key) > _KEY_MAX:
+        raise LedgerError(
+            f"key must be a non-empty text of at most {_KEY_MAX} characters that names this "
+            f"operation (e.g. 'order-1234:points'), got {key!r}",
+            hint=Hint(option="key", example="order-1234:points"),
+        )
+
+
+def _check_ids(user_id: Any, program: Any, key: Any) -> None:
+    if not isinstance(user_id, str) or not user_id.strip() or len(user_id) > 200:
+        raise LedgerError(f"user_id must be a non-empty text (≤ 200 characters), got {user_id!r}")
+    if not isinstance(program, str) or not program.strip() or len(program) > 100:
+        raise LedgerError(f"program must be a non-empty name (≤ 100 characters), got {program!r}")
+    _check_key(key)
