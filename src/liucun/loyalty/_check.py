@@ -114,17 +114,13 @@ def check(ws: Any) -> CheckReport:
             .group_by(E.account_id, E.unit)
         ):
             sums[account_id][0 if unit == "points" else 1] = int(total)
-        counts = dict(
-            s.execute(select(T.account_id, func.count()).group_by(T.account_id)).tuples().all()
-        )
+        counts = dict(s.execute(select(T.account_id, func.count()).group_by(T.account_id)).all())
         last_ids = s.execute(select(T.account_id, func.max(T.id)).group_by(T.account_id)).all()
         last_balance = {account_id: tx_id for account_id, tx_id in last_ids}
         after = dict(
             s.execute(
                 select(T.id, T.balance_after).where(T.id.in_(list(last_balance.values()) or [0]))
-            )
-            .tuples()
-            .all()
+            ).all()
         )
         bad: list[str] = []
         for a in accounts.values():
@@ -151,9 +147,7 @@ def check(ws: Any) -> CheckReport:
         on_lot = dict(
             s.execute(
                 select(E.lot_id, func.sum(E.amount)).where(E.lot_id.is_not(None)).group_by(E.lot_id)
-            )
-            .tuples()
-            .all()
+            ).all()
         )
         held: dict[int, int] = defaultdict(int)
         bad = []

@@ -279,7 +279,8 @@ def reverse(ws: Any, original_key: str, *, key: str, reason: str | None = None) 
             return _replay(s, done, request)
         if original.kind in ("reversal", "expiry"):
             raise LedgerError(
-                f"the write {original_key!r} is an {original.kind}, which cannot be reversed; "
+                f"the write {original_key!r} is {'an' if original.kind == 'expiry' else 'a'} "
+                f"{original.kind}, which cannot be reversed; "
                 + (
                     "write a new award or adjustment instead"
                     if original.kind == "expiry"
@@ -422,10 +423,11 @@ def account(
             .order_by(*_fifo())
         ).all()
     pending = sum(lot.remaining for lot in lots if lot.available_at > now)
+    lapsed = sum(lot.remaining for lot in lots if _lapsed(lot, now))
     return Account(
         user_id=user_id,
         program=program,
-        balance=acct.balance - pending,
+        balance=acct.balance - pending - lapsed,
         pending=pending,
         posted=acct.balance,
         growth_value=acct.growth_value,
@@ -545,7 +547,7 @@ class _Book:
         return [
             lot
             for lot in self._held
-            if lot.remaining > 0 and (not available_only or lot.available_at <= self.now)
+            if lot.remaining > 0 and (not available_only or _spendable(lot, self.now))
         ]
 
     def lots_by_id(self, ids: Iterable[int]) -> dict[int, LoyaltyLot]:
@@ -559,7 +561,9 @@ class _Book:
         return sum(lot.remaining for lot in self.lots() if lot.available_at > self.now)
 
     def available(self) -> int:
-        return self.acct.balance + self.points - self.pending()
+        """Points the member can spend now: not pending, not past their expiry."""
+        lapsed = sum(lot.remaining for lot in self.lots() if _lapsed(lot, self.now))
+        return self.acct.balance + self.points - self.pending() - lapsed
 
     def new_lot(self, available_at: datetime, expires_at: datetime | None) -> LoyaltyLot:
         """A lot for points credited by this transaction (stored at commit)."""
@@ -806,6 +810,15 @@ def _fifo() -> tuple[Any, ...]:
         LoyaltyLot.available_at,
         LoyaltyLot.id,
     )
+
+
+def _lapsed(lot: LoyaltyLot, now: datetime) -> bool:
+    """Past its expiry (what is left goes at the next :func:`expire`)."""
+    return lot.expires_at is not None and lot.expires_at <= now
+
+
+def _spendable(lot: LoyaltyLot, now: datetime) -> bool:
+    return lot.available_at <= now and not _lapsed(lot, now)
 
 
 def _canonical(request: dict[str, Any]) -> str:

@@ -115,7 +115,8 @@ class Account:
     """A member's account at ``as_of``.
 
     ``balance`` is what the member can spend now; ``pending`` the points awarded but not
-    yet available; ``posted`` their sum (the ledger balance, what ``check`` verifies).
+    yet available; ``posted`` the ledger balance (what ``check`` verifies): balance plus
+    pending plus any points past their expiry that :func:`expire` has not taken yet.
     ``growth_value`` is earned and never spent. ``tier`` is None until a tier set is
     applied (tiers are computed from growth value, not from the balance).
     """
