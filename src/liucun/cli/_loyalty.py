@@ -105,7 +105,7 @@ def award_cmd(
     key: KeyOpt,
     reason: ReasonOpt = None,
     program: ProgramOpt = "default",
-    expires: Annotated[
+    expires_at: Annotated[
         str | None,
         typer.Option("--expires", help="Day the points expire at the start of, YYYY-MM-DD."),
     ] = None,
@@ -132,7 +132,7 @@ def award_cmd(
             key=key,
             reason=reason,
             program=program,
-            expires_at=parse_day(expires, "--expires"),
+            expires_at=parse_day(expires_at, "--expires"),
             available_at=timedelta(days=pending_days) if pending_days else None,
         )
     _print_posting(posting, fmt)
