@@ -323,8 +323,9 @@ def reverse(ws: Any, original_key: str, *, key: str, reason: str | None = None) 
     return _write(ws, key, request, run)
 
 
-def expire(ws: Any, *, as_of: datetime | date) -> ExpiryResult:
-    """Expire what is left of every lot whose ``expires_at`` is at or before ``as_of``.
+def expire(ws: Any, *, as_of: datetime | date, program: str | None = None) -> ExpiryResult:
+    """Expire what is left of every lot whose ``expires_at`` is at or before ``as_of``
+    (in every program, or only in ``program``).
 
     One transaction per account (key ``expiry:<account id>:v<version>``). Idempotent: a
     second run finds nothing left to expire and writes nothing. ``as_of`` may not lie
@@ -342,9 +343,12 @@ def expire(ws: Any, *, as_of: datetime | date) -> ExpiryResult:
     with store.read() as s:
         account_ids = sorted(
             s.scalars(
-                select(LoyaltyLot.account_id)
-                .where(LoyaltyLot.remaining > 0, LoyaltyLot.expires_at <= cutoff)
-                .distinct()
+                _in_program(
+                    select(LoyaltyLot.account_id)
+                    .where(LoyaltyLot.remaining > 0, LoyaltyLot.expires_at <= cutoff)
+                    .distinct(),
+                    program,
+                )
             ).all()
         )
     points = lots = accounts = 0
@@ -809,6 +813,14 @@ def _fifo() -> tuple[Any, ...]:
         LoyaltyLot.expires_at,
         LoyaltyLot.available_at,
         LoyaltyLot.id,
+    )
+
+
+def _in_program(query: Any, program: str | None) -> Any:
+    if program is None:
+        return query
+    return query.join(LoyaltyAccount, LoyaltyAccount.id == LoyaltyLot.account_id).where(
+        LoyaltyAccount.program == program
     )
 
 
