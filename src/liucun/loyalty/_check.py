@@ -66,7 +66,7 @@ def check(ws: Any) -> CheckReport:
             "transactions whose legs do not balance",
         )
         # 2. member legs = the transaction's effect; legs on the transaction's own account
-        member = defaultdict(lambda: [0, 0])
+        member: defaultdict[int, list[int]] = defaultdict(lambda: [0, 0])
         for t, account_id, unit, total in s.execute(
             select(E.transaction_id, E.account_id, E.unit, func.sum(E.amount))
             .where(E.account_id.is_not(None))
@@ -107,7 +107,7 @@ def check(ws: Any) -> CheckReport:
                     f"{txs[original_id].key!r} was reversed {len(keys)} times ({', '.join(keys)})"
                 )
         # 3. accounts: materialized balance, growth value and version
-        sums = defaultdict(lambda: [0, 0])
+        sums: defaultdict[int, list[int]] = defaultdict(lambda: [0, 0])
         for account_id, unit, total in s.execute(
             select(E.account_id, E.unit, func.sum(E.amount))
             .where(E.account_id.is_not(None))
