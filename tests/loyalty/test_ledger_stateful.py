@@ -7,7 +7,7 @@ lot first, then from the others in the same order; a reversed redemption puts th
 back where they came from; expiry empties every lot whose time has come. Keys are
 replayed with the same arguments (same result, nothing changes) and with other ones
 (refused). After every step each member's spendable, pending and posted points must
-match the model, and at the end ``check`` must hold.
+match the model, and at the end ``check`` must hold. Runs on both state backends.
 """
 
 from __future__ import annotations
@@ -226,14 +226,15 @@ def make_machine(ws: Workspace, programs: itertools.count) -> type[RuleBasedStat
     return Ledger
 
 
-def test_the_ledger_behaves_like_its_model(tmp_path: Path) -> None:
-    """SQLite; 30 runs of up to 25 steps (a few seconds)."""
-    with init_workspace(tmp_path / "ws") as ws:
+def test_the_ledger_behaves_like_its_model(tmp_path: Path, state_url: str) -> None:
+    """30 runs of up to 25 steps on SQLite, 15 on PostgreSQL (a few seconds each)."""
+    runs = 30 if state_url.startswith("sqlite") else 15
+    with init_workspace(tmp_path / "ws", state_url=state_url) as ws:
         machine = make_machine(ws, itertools.count())
         run_state_machine_as_test(
             machine,
             settings=settings(
-                max_examples=30,
+                max_examples=runs,
                 stateful_step_count=25,
                 deadline=None,
                 derandomize=True,
