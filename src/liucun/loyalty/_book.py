@@ -13,7 +13,7 @@ from collections.abc import Callable, Iterable
 from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
-from sqlalchemy import select
+from sqlalchemy import insert, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
@@ -29,6 +29,8 @@ from liucun.state import (
 )
 
 T = TypeVar("T")
+_TX = LoyaltyTransaction.__table__
+_LOT = LoyaltyLot.__table__
 _KEY_MAX = 200
 _RETRIES = 3
 
@@ -144,70 +146,98 @@ class _Book:
         *,
         reverses: LoyaltyTransaction | None = None,
     ) -> Posting:
+        # Core statements, not the unit of work: an award is a handful of short
+        # statements (the ORM's flush bookkeeping cost more than the database's work).
         acct, s = self.acct, self.s
-        tx = LoyaltyTransaction(
-            key=key,
-            kind=kind,
-            program=acct.program,
-            user_id=acct.user_id,
-            account_id=acct.id,
-            points=self.points,
-            growth=self.growth_delta,
-            reason=reason,
-            request=_canonical(request),
-            reverses_id=None if reverses is None else reverses.id,
-            balance_after=acct.balance + self.points,
-            created_at=self.now,
-        )
-        s.add(tx)
-        s.flush()
+        values = {
+            "key": key,
+            "kind": kind,
+            "program": acct.program,
+            "user_id": acct.user_id,
+            "account_id": acct.id,
+            "points": self.points,
+            "growth": self.growth_delta,
+            "reason": reason,
+            "request": _canonical(request),
+            "reverses_id": None if reverses is None else reverses.id,
+            "balance_after": acct.balance + self.points,
+            "created_at": self.now,
+        }
+        tx_id = s.execute(
+            insert(LoyaltyTransaction.__table__).values(values).returning(_TX.c.id)
+        ).scalar_one()
         # an addition's lot is kept even when debt took all of it (it records the terms)
-        keep = [lot for lot in self._new if lot.points > 0]
-        for lot in keep:
-            lot.transaction_id = tx.id
-        s.add_all(keep)
-        if keep:
-            s.flush()
-        s.add_all(
-            LoyaltyEntry(
-                transaction_id=tx.id,
-                account_id=acct.id if member else None,
-                lot_id=None if lot is None else lot.id,
-                program_account=name,
-                unit=unit,
-                amount=amount,
-            )
+        lot_ids: dict[int, int] = {}
+        for lot in self._new:
+            if lot.points > 0:
+                lot_ids[id(lot)] = s.execute(
+                    insert(_LOT)
+                    .values(
+                        account_id=acct.id,
+                        transaction_id=tx_id,
+                        points=lot.points,
+                        remaining=lot.remaining,
+                        available_at=lot.available_at,
+                        expires_at=lot.expires_at,
+                    )
+                    .returning(_LOT.c.id)
+                ).scalar_one()
+        legs = [
+            {
+                "transaction_id": tx_id,
+                "account_id": acct.id if member else None,
+                "lot_id": None if lot is None else lot_ids.get(id(lot), lot.id),
+                "program_account": name,
+                "unit": unit,
+                "amount": amount,
+            }
             for member, lot, name, unit, amount in self.legs
             if amount != 0
-        )
+        ]
+        if legs:
+            s.execute(insert(LoyaltyEntry.__table__), legs)
         acct.balance += self.points
         acct.growth_value += self.growth_delta
         acct.version += 1
         acct.updated_at = self.now
         s.flush()
-        return _posting(tx, reverses_key=None if reverses is None else reverses.key)
+        return Posting(
+            key=key,
+            kind=kind,
+            program=acct.program,
+            user_id=acct.user_id,
+            points=self.points,
+            growth=self.growth_delta,
+            balance_after=values["balance_after"],
+            created_at=self.now,
+            reason=reason,
+            reverses=None if reverses is None else reverses.key,
+        )
 
 
 # -- helpers ------------------------------------------------------------------------------
 
 
 def _write(ws: Any, key: str, request: dict[str, Any], run: Callable[[Session, datetime], T]) -> T:
+    """``run`` in one write transaction (it answers a replayed key itself, under the
+    account lock, writing nothing); again, up to :data:`_RETRIES` times, when a
+    concurrent write took the key first (the unique index refused this one)."""
     store = ws.state
-    for attempt in range(_RETRIES):
-        with store.read() as s:
-            done = _find(s, key)
-            if done is not None:
-                return _replay(s, done, request)  # type: ignore[return-value]
+    attempt = 0
+    while True:
+        attempt += 1
         try:
             with store.write() as s:
                 return run(s, as_utc(ws.clock.now()))
         except IntegrityError:
-            if attempt == _RETRIES - 1:
+            if attempt >= _RETRIES:
                 raise
-    raise AssertionError("unreachable")  # pragma: no cover
 
 
 def _find(s: Session, key: str) -> LoyaltyTransaction | None:
+    """The transaction written under ``key`` (a cheap id lookup first: most keys are new)."""
+    if s.scalar(select(_TX.c.id).where(_TX.c.key == key)) is None:
+        return None
     return s.scalar(select(LoyaltyTransaction).where(LoyaltyTransaction.key == key))
 
 
