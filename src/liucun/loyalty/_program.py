@@ -524,7 +524,9 @@ def _cross_checks(p: Program) -> list[str]:
     for i, b in enumerate(p.benefits):
         for name in b.tiers or ():
             if name not in tiers:
-                out.append(f"benefits[{i}].tiers: {name!r} is not a tier; use one of {sorted(tiers)}")
+                out.append(
+                    f"benefits[{i}].tiers: {name!r} is not a tier; use one of {sorted(tiers)}"
+                )
     filters = [(f"coupons[{i}].unlock", c.unlock) for i, c in enumerate(p.coupons)]
     filters += [(f"benefits[{i}].unlock", b.unlock) for i, b in enumerate(p.benefits)]
     for where, text in filters:

@@ -168,8 +168,11 @@ def _read(table: ir.Table, program: Program, fx_rates: ir.Table | None) -> pd.Da
         [d for d in (money_df, rest_df) if not d.empty] or [money_df], ignore_index=True
     )
     frame["ts"] = pd.to_datetime(frame["ts"], utc=True)
-    frame["amount"] = pd.to_numeric(frame.get("amount"), errors="coerce").fillna(0.0)
-    frame["original"] = pd.to_numeric(frame.get("original"), errors="coerce").fillna(0.0)
+    for col in ("amount", "original", "original_currency"):
+        if col not in frame.columns:  # no order or refund among the events
+            frame[col] = None
+    frame["amount"] = pd.to_numeric(frame["amount"], errors="coerce").fillna(0.0)
+    frame["original"] = pd.to_numeric(frame["original"], errors="coerce").fillna(0.0)
     return frame.sort_values(["ts", "event_id"], kind="stable").reset_index(drop=True)
 
 
@@ -419,7 +422,7 @@ def _period_start(ts: pd.Series, per: str, timezone: str) -> pd.Series:
         return local.dt.floor("D")
     if per == "week":
         day = local.dt.floor("D")
-        return day - pd.to_timedelta(day.dt.weekday, unit="D")
+        return day - pd.to_timedelta(day.dt.day_of_week, unit="D")
     freq = {"month": "M", "quarter": "Q", "year": "Y"}[per]
     return local.dt.to_period(freq).dt.start_time
 

@@ -18,8 +18,8 @@ models parse dates themselves).
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any, NoReturn
 
 from liucun.core import InvalidInput
@@ -112,7 +112,9 @@ class _Reader:
         nxt = self.i + 1
         if nxt < len(self.lines):
             below = self.lines[nxt]
-            if below.indent > indent or (seq_ok and below.indent == indent and _is_item(below.text)):
+            if below.indent > indent or (
+                seq_ok and below.indent == indent and _is_item(below.text)
+            ):
                 return self.node(nxt, below.indent)
         self.i = nxt
         return None
@@ -272,7 +274,7 @@ class _Flow:
                     self.fail(f"the key {key!r} appears twice in the same mapping; keep one")
                 out[key] = value
             return out
-        if ch in ("\"", "'"):
+        if ch in ('"', "'"):
             value, self.pos = _quoted(self.text, self.pos, self.fail)
             return value
         end = self.pos
