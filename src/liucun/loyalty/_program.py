@@ -441,6 +441,8 @@ def _problem(err: Any) -> str:
     if kind == "missing":
         return f"{where}: missing; add it"
     value = err.get("input")
+    if isinstance(value, dict | list):  # a check of the whole mapping: its message says it
+        return f"{where}: {msg}"
     shown = json.dumps(value, ensure_ascii=False, default=str)
     if len(shown) > 60:
         shown = shown[:57] + "..."
