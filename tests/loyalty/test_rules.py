@@ -343,3 +343,14 @@ def test_plan_from_an_ibis_table_matches_the_frame_and_is_stable() -> None:
     b = plan_accrual(ev.sample(frac=1, random_state=0), prog)
     pd.testing.assert_frame_equal(a, b)
     assert a.key.tolist() == ["accrue:o1:first_order", "accrue:o1:spend", "accrue:v1:review"]
+
+
+def test_a_refund_reverses_on_the_account_that_earned() -> None:
+    # the refund arrives under the customer's unmerged second account
+    ev = events(
+        ("o1", "u1", "order", "2026-03-01T10:00:00Z", 40.0, "CNY", "A"),
+        ("r1", "u1-card", "refund", "2026-03-02T10:00:00Z", 40.0, "CNY", "A"),
+    )
+    plan = plan_accrual(ev, program())
+    assert set(plan.user_id) == {"u1"}
+    assert cell(plan, "r1", "spend", "points") == -40

@@ -509,8 +509,9 @@ def _cross_checks(p: Program) -> list[str]:
     out += _unique("coupons", [c.id for c in p.coupons])
     out += _unique("benefits", [b.id for b in p.benefits])
     out += _unique("plans", [pl.id for pl in p.plans])
+    recall = p.loss_aversion.recall
     refs: list[tuple[str, str | None]] = [
-        ("loss_aversion.recall.coupon", p.loss_aversion.recall and p.loss_aversion.recall.coupon)
+        ("loss_aversion.recall.coupon", recall.coupon if recall else None)
     ]
     if p.referral:
         refs += [

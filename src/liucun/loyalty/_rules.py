@@ -321,7 +321,7 @@ def _refunds(frame: pd.DataFrame, orders: pd.DataFrame) -> pd.DataFrame:
     takes back cumulated per order (in the recorded currency when both share it)."""
     refunds = frame[(frame.event_type == "refund") & frame.order_id.notna()]
     firsts = orders.drop_duplicates("order_id")[
-        ["order_id", "event_id", "amount", "original", "original_currency"]
+        ["order_id", "event_id", "user_id", "amount", "original", "original_currency"]
     ]
     matched = refunds.merge(firsts, on="order_id", suffixes=("", "_order"))
     if matched.empty:
@@ -360,7 +360,8 @@ def _reversals(
     ids = r.event_id.astype(str).to_numpy()
     return pd.DataFrame(
         {
-            "user_id": r.user_id.astype(str).to_numpy(),
+            # the account that earned: the order's customer
+            "user_id": r.user_id_order.astype(str).to_numpy(),
             "source_event_id": ids,
             "rule": rule,
             "kind": "reversal",

@@ -47,7 +47,7 @@ TIER_COLUMNS: tuple[str, ...] = (
 TIER_EVENT_COLUMNS: tuple[str, ...] = ("event_id", "user_id", "event_type", "ts", "properties")
 
 
-def window_start(program: Program, as_of: datetime) -> pd.Timestamp:
+def growth_window_start(program: Program, as_of: datetime) -> pd.Timestamp:
     """The exclusive start of the growth window ending at ``as_of`` (months counted on
     the calendar of the program's time zone)."""
     window = program.tier_policy.window
@@ -113,7 +113,7 @@ def evaluate_tiers(
     thresholds = np.array([t.threshold for t in program.tiers], dtype="float64")
 
     ts = pd.to_datetime(growth_entries.ts, utc=True)
-    inside = (ts > window_start(program, as_of)) & (ts <= at)
+    inside = (ts > growth_window_start(program, as_of)) & (ts <= at)
     growth = (
         pd.to_numeric(growth_entries.growth[inside]).groupby(growth_entries.user_id[inside]).sum()
     )
