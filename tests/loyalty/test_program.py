@@ -266,3 +266,14 @@ def test_yaml_subset_values() -> None:
         "flow": [1, "two", {"k": "v"}, []],
         "items": ["x", {"k": 1, "j": ["deep"]}, ["nested"]],
     }
+
+
+def test_canonical_json_reads_back_with_the_same_digest() -> None:
+    import json
+
+    from liucun.loyalty._program import canonical_json
+
+    p = load_program(EXAMPLE)
+    again = parse_program(json.loads(canonical_json(p)))
+    assert again == p
+    assert again.digest == p.digest

@@ -354,3 +354,28 @@ def test_a_refund_reverses_on_the_account_that_earned() -> None:
     plan = plan_accrual(ev, program())
     assert set(plan.user_id) == {"u1"}
     assert cell(plan, "r1", "spend", "points") == -40
+
+
+def test_points_delivered_after_the_last_run_are_released() -> None:
+    from liucun.loyalty._rules import pending_releases
+
+    prog = program(
+        points={"pending": {"mode": "on_event", "event_type": "delivery"}},
+        earning={"first_order": None, "orders": [{"name": "spend"}]},
+    )
+    ev = events(
+        ("o1", "u1", "order", "2026-03-01T10:00:00Z", 10.0, "CNY", "A"),
+        ("o2", "u1", "order", "2026-03-02T10:00:00Z", 20.0, "CNY", "B"),
+        ("d1", "u1", "delivery", "2026-03-02T08:00:00Z", None, None, "A"),
+        ("d2", "u1", "delivery", "2026-03-06T08:00:00Z", None, None, "B"),
+    )
+    last_run = datetime(2026, 3, 5, tzinfo=UTC)
+    # the run of Mar 5 saw o2 without a delivery: its points waited
+    before = plan_accrual(ev[ev.event_id != "d2"], prog)
+    assert pd.isna(cell(before, "o2", "spend", "available_at"))
+    # the next run: no new order since Mar 5, but o2 was delivered on Mar 6
+    assert plan_accrual(ev, prog, since=last_run).empty
+    out = pending_releases(plan_accrual(ev, prog), since=last_run)
+    assert out.key.tolist() == ["accrue:o2:spend"]
+    assert out.points.tolist() == [20]
+    assert out.available_at.tolist() == [pd.Timestamp("2026-03-06T08:00:00Z")]

@@ -395,8 +395,10 @@ def load_program(path: Path | str) -> Program:
     ------
     ProgramError
         Any key or value is invalid; the message lists every problem.
+    ConfigError
+        The file does not exist.
     InvalidInput
-        The file does not exist or is not YAML that program files may use.
+        The file is not YAML that program files may use (the message gives the line).
     """
     path = Path(path)
     if not path.is_file():
@@ -406,7 +408,9 @@ def load_program(path: Path | str) -> Program:
 
 
 def parse_program(data: Any, *, source: str = "program") -> Program:
-    """:func:`load_program` on data already read (a dict as YAML gives it)."""
+    """:func:`load_program` on data already read: a dict as YAML gives it, or
+    ``json.loads(canonical_json(program))`` — a program stored as its canonical JSON
+    reads back with the same digest."""
     if not isinstance(data, dict):
         raise ProgramError(source, ["the file must be a mapping of keys such as name, currency"])
     try:

@@ -125,6 +125,17 @@ def plan_accrual(
     return out.astype({"points": "int64", "growth": "int64"})[list(ACCRUAL_COLUMNS)]
 
 
+def pending_releases(plan: pd.DataFrame, *, since: datetime) -> pd.DataFrame:
+    """Rows of an unfiltered :func:`plan_accrual` result earned before ``since`` whose
+    points became available at or after it — an order delivered after the last accrual
+    run (``pending: on_event``): the ledger marks the pending entry with that ``key``
+    available at ``available_at``. Sorted by ``available_at`` and ``key``."""
+    at = pd.Timestamp(as_utc(since))
+    late = plan[(plan.kind == "earn") & (plan.ts < at) & (plan.available_at >= at)]
+    cols = ["user_id", "key", "points", "available_at", "expires_at"]
+    return late.sort_values(["available_at", "key"], kind="stable")[cols].reset_index(drop=True)
+
+
 # -- reading ----------------------------------------------------------------------------
 
 
@@ -154,7 +165,6 @@ def _read(table: ir.Table, program: Program, fx_rates: ir.Table | None) -> pd.Da
             converted.original_currency.isnull(), converted.original_revenue, converted.revenue
         )
         converted = converted.mutate(amount=amount, original=converted.original_revenue)
-        converted = converted.mutate(original_currency=converted.original_currency)
     else:
         converted = converted.mutate(
             amount=converted.revenue,
