@@ -205,3 +205,36 @@ def test_a_program_without_tiers_is_refused() -> None:
     bare = parse_program({"name": "t", "currency": "CNY"})
     with pytest.raises(ConfigError, match="defines no tiers"):
         evaluate_tiers(growth(("a", "2026-06-10", 1)), bare, as_of=AS_OF)
+
+
+def test_a_tier_removed_from_the_program_is_re_evaluated() -> None:
+    out = evaluate_tiers(
+        growth(("a", "2026-06-10", 1200)),
+        program(),
+        as_of=AS_OF,
+        previous=previous(("a", "金卡", THIS_MONTH)),
+    )
+    row = by_user(out)["a"]
+    assert (row["tier"], row["previous_tier"], row["changed"]) == ("进阶", "金卡", True)
+    assert row["reason"].startswith("the previous tier '金卡' is not in the program")
+
+
+def test_members_only_in_previous_have_no_growth() -> None:
+    out = evaluate_tiers(
+        growth(("b", "2026-06-10", 10)),
+        program(downgrade="balance_based"),
+        as_of=AS_OF,
+        previous=previous(("a", "进阶", LAST_MONTH)),
+    )
+    row = by_user(out)["a"]
+    assert (row["tier"], row["growth_in_window"], row["direction"]) == ("基础", 0, "down")
+
+
+def test_previous_with_two_rows_for_a_member_is_refused() -> None:
+    with pytest.raises(ConfigError, match="two rows for user 'a'"):
+        evaluate_tiers(
+            growth(("a", "2026-06-10", 1)),
+            program(),
+            as_of=AS_OF,
+            previous=previous(("a", "基础", THIS_MONTH), ("a", "进阶", THIS_MONTH)),
+        )
