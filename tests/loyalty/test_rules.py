@@ -379,3 +379,18 @@ def test_points_delivered_after_the_last_run_are_released() -> None:
     assert out.key.tolist() == ["accrue:o2:spend"]
     assert out.points.tolist() == [20]
     assert out.available_at.tolist() == [pd.Timestamp("2026-03-06T08:00:00Z")]
+
+
+def test_pending_until_delivery_when_nothing_is_delivered_yet() -> None:
+    prog = program(
+        points={"pending": {"mode": "on_event", "event_type": "delivery"}},
+        earning={"first_order": None, "orders": [{"name": "spend"}]},
+    )
+    ev = events(
+        ("o1", "u1", "order", "2026-01-31T10:00:00Z", 10.0, "CNY", "A"),
+        ("d9", "u1", "delivery", "2026-02-03T08:00:00Z", None, None, "OTHER"),
+    )
+    plan = plan_accrual(ev, prog)
+    assert plan.points.tolist() == [10]
+    assert plan.available_at.isna().all()
+    assert str(plan.available_at.dtype) == "datetime64[us, UTC]"

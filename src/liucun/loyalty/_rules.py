@@ -403,7 +403,8 @@ def _available_at(orders: pd.DataFrame, frame: pd.DataFrame, program: Program) -
     )
     pairs = pairs[pairs.action_ts >= pairs.ts]
     first = pairs.groupby("event_id").action_ts.min()
-    return orders.event_id.map(first).astype("datetime64[us, UTC]")
+    at = pd.to_datetime(first.reindex(orders.event_id.to_numpy()).to_numpy(), utc=True)
+    return pd.Series(at, index=orders.index).astype("datetime64[us, UTC]")
 
 
 def _expires_at(available: pd.Series, program: Program) -> pd.Series:
