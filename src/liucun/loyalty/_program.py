@@ -30,9 +30,8 @@ from typing import Annotated, Any, Literal
 import ibis
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from liucun.core import ConfigError, check_timezone
+from liucun.core import ConfigError, check_timezone, read_yaml
 from liucun.ingest._currencies import ISO_4217
-from liucun.loyalty._yaml import read_yaml_text
 from liucun.segments import FilterSyntaxError, parse_filter
 
 Period = Literal["day", "week", "month", "quarter", "year"]
@@ -404,7 +403,7 @@ def load_program(path: Path | str) -> Program:
     if not path.is_file():
         raise ConfigError(f"{path} does not exist; pass the program's YAML file")
     text = path.read_text(encoding="utf-8")
-    return parse_program(read_yaml_text(text, source=str(path)), source=str(path))
+    return parse_program(read_yaml(text, source=str(path)), source=str(path))
 
 
 def parse_program(data: Any, *, source: str = "program") -> Program:
