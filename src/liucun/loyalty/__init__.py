@@ -1,0 +1,1 @@
+"""Loyalty: the points ledger, earning rules, tiers and the program file."""
