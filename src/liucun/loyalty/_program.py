@@ -31,7 +31,7 @@ import ibis
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from liucun.core import ConfigError, check_timezone, read_yaml
-from liucun.ingest._currencies import ISO_4217
+from liucun.ingest import ISO_4217
 from liucun.segments import FilterSyntaxError, parse_filter
 
 Period = Literal["day", "week", "month", "quarter", "year"]
