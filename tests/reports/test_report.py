@@ -94,24 +94,36 @@ def test_headline_numbers_are_the_metrics_numbers(shop: Workspace, report: str) 
 
 
 def test_region_spread_matches_its_definition(shop: Workspace, report: str) -> None:
+    """Repeat purchase within 30 days of the first order per region, computed in pandas
+    from docs/metrics.md: of the customers whose first order's (UTC) day d has d + 30 days
+    complete before the as-of, the share with another order on days d+1 … d+30."""
     wh = shop.warehouse
     as_of = shop.data_end()
     events = resolved_events(wh.table("events"), wh.table("identities"))
-    per_region = day_n_retention(
-        events.filter(events.ts < as_of),
-        days=(30,),
-        breakdown="region",
-        users=wh.table("users"),
-        as_of=as_of,
-    ).to_pandas()
-    per_region = per_region[per_region.cohort_size >= 30]
-    got = region_dispersion(per_region.rate.to_numpy())
+    orders = events.filter((events.event_type == "order") & (events.ts < as_of))
+    o = orders.select("user_id", "ts").to_pandas()
+    o["day"] = pd.to_datetime(o.ts, utc=True).dt.tz_localize(None).dt.normalize()
+    first = o.groupby("user_id").day.min().rename("first")
+    o = o.join(first, on="user_id")
+    end = pd.Timestamp(as_of).tz_convert("UTC").tz_localize(None)
+    done = first[first + pd.Timedelta(days=31) <= end]
+    gap = (o.day - o["first"]).dt.days
+    back = set(o.loc[(gap >= 1) & (gap <= 30), "user_id"])
+    users = wh.table("users").select("user_id", "region").to_pandas().set_index("user_id")
+    frame = pd.DataFrame({"user_id": done.index})
+    frame["region"] = frame.user_id.map(users.region).fillna("unknown")
+    frame["back"] = frame.user_id.isin(back)
+    per_region = frame.groupby("region").agg(n=("back", "size"), rate=("back", "mean"))
+    per_region = per_region[per_region.n >= 30]
     rates = per_region.rate.to_numpy()
+    got = region_dispersion(rates)
     assert got["spread"] == pytest.approx(rates.max() - rates.min())
     assert got["cv"] == pytest.approx(np.std(rates) / np.mean(rates))
     lead = re.search(r'<p class="lead">(.*?)</p>', _sections(report)["regions"]).group(1)
     assert f"a spread of {got['spread'] * 100:.1f} points" in lead
     assert f"coefficient of variation of {got['cv']:.2f}" in lead
+    lo = per_region.rate.idxmin()
+    assert f"from {per_region.rate.min():.1%} ({lo})" in lead, lead
 
 
 def test_region_dispersion_by_hand() -> None:

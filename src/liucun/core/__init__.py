@@ -42,6 +42,7 @@ from liucun.core._settings import (
     check_timezone,
     load_settings,
 )
+from liucun.core._yaml import YamlError, read_yaml
 
 __all__ = [
     "DEFAULT_FUNNEL",
@@ -67,6 +68,7 @@ __all__ = [
     "WarehouseBusy",
     "WarehouseError",
     "WorkspaceError",
+    "YamlError",
     "as_utc",
     "check_timezone",
     "configure_logging",
@@ -79,6 +81,7 @@ __all__ = [
     "naive_utc",
     "neutralize_cell",
     "neutralize_formulas",
+    "read_yaml",
     "redact_contact_data",
     "write_csv",
 ]

@@ -42,11 +42,27 @@ def neutralize_formulas(frame: Any) -> Any:
     return out
 
 
+def _line_end(frame: Any) -> str:
+    """``\n``, or RFC 4180's ``\r\n`` when a text cell holds a carriage return: pandas
+    quotes a cell only for the characters of the line terminator, so a lone ``\r`` inside
+    a cell would otherwise be written bare and split the row in a spreadsheet."""
+    for name in frame.columns:
+        column = frame[name]
+        if (
+            column.dtype.kind not in "biufcmM"
+            and column.map(lambda v: isinstance(v, str) and "\r" in v, na_action="ignore").any()
+        ):
+            return "\r\n"
+    return "\n"
+
+
 def csv_text(frame: Any) -> str:
     """``frame`` as CSV text without the index, formula cells neutralized."""
-    return str(neutralize_formulas(frame).to_csv(index=False))
+    safe = neutralize_formulas(frame)
+    return str(safe.to_csv(index=False, lineterminator=_line_end(safe)))
 
 
 def write_csv(frame: Any, path: str | Path) -> None:
     """Write ``frame`` to ``path`` as CSV without the index, formula cells neutralized."""
-    neutralize_formulas(frame).to_csv(path, index=False)
+    safe = neutralize_formulas(frame)
+    safe.to_csv(path, index=False, lineterminator=_line_end(safe))

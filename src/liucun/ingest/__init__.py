@@ -1,6 +1,7 @@
 """Ingestion: read files, map columns, validate, quarantine, deduplicate, resolve identities."""
 
 from liucun.ingest._columns import normalize_name, parse_mapping
+from liucun.ingest._currencies import ISO_4217
 from liucun.ingest._event_types import declare_event_types, parse_event_types
 from liucun.ingest._fx import FxLoadResult, load_fx_rates, read_fx_rates
 from liucun.ingest._identity import IdentityChanges, identity_changes, resolve_identities
@@ -20,6 +21,7 @@ from liucun.ingest._load import (
 from liucun.ingest._sources import Source, discover, file_format, sniff
 
 __all__ = [
+    "ISO_4217",
     "FxLoadResult",
     "IdentityChanges",
     "IngestOptions",

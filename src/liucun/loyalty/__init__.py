@@ -39,11 +39,22 @@ from liucun.loyalty._models import (
     Lot,
     Posting,
 )
+from liucun.loyalty._program import (
+    Program,
+    ProgramError,
+    canonical_json,
+    load_program,
+    parse_program,
+)
+from liucun.loyalty._rules import ACCRUAL_COLUMNS, pending_releases, plan_accrual
+from liucun.loyalty._tiers import TIER_COLUMNS, evaluate_tiers, tier_changes
 
 __all__ = [
+    "ACCRUAL_COLUMNS",
     "DEFAULT_PROGRAM",
     "KINDS",
     "PROGRAM_ACCOUNTS",
+    "TIER_COLUMNS",
     "Account",
     "CheckReport",
     "Entry",
@@ -53,14 +64,23 @@ __all__ = [
     "LedgerError",
     "Lot",
     "Posting",
+    "Program",
+    "ProgramError",
     "account",
     "add_growth",
     "adjust",
     "award",
+    "canonical_json",
     "check",
+    "evaluate_tiers",
     "expire",
+    "load_program",
+    "parse_program",
+    "pending_releases",
+    "plan_accrual",
     "redeem",
     "reverse",
     "set_policy",
+    "tier_changes",
     "valid_until",
 ]

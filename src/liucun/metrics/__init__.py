@@ -19,6 +19,7 @@ from liucun.metrics._retention import (
     check_event_types,
     day_n_retention,
     parse_brackets,
+    repeat_within,
     retention,
     weighted_mean,
 )
@@ -46,6 +47,7 @@ __all__ = [
     "period_start",
     "property_number",
     "property_text",
+    "repeat_within",
     "repurchase_rate",
     "retention",
     "stickiness",

@@ -425,3 +425,18 @@ def day_n_retention(
     table = retention(events, period="day", kind="n-period", max_period=max(days), **options)  # type: ignore[arg-type]
     table = table.filter(table.period.isin(list(days)))
     return weighted_mean(table)
+
+
+def repeat_within(
+    events: ir.Table, *, days: Sequence[int] = (30, 90), **options: object
+) -> ir.Table:
+    """Repeat purchase within N days of the first order (docs/metrics.md): per N, of the
+    units whose first order's day is followed by N complete days, the share with another
+    order on days 1 … N after it (one row per ``period`` = N, and per ``breakdown`` when
+    given), over complete cohorts. ``options`` go to :func:`retention` (``as_of``,
+    ``timezone``, ``breakdown``, ``users``, ``cohort_event``…)."""
+    if not days or min(days) < 1:
+        raise ConfigError("days must be whole numbers >= 1, e.g. (30, 90)")
+    brackets = tuple(Bracket(str(n), 1, n) for n in days)
+    table = retention(events, period="day", kind="bracketed", brackets=brackets, **options)  # type: ignore[arg-type]
+    return weighted_mean(table)

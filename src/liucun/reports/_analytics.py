@@ -1,5 +1,5 @@
 """The report's analytics sections: cohorts, curves, lifecycle, RFM, stages, funnel,
-LTV/CAC and the regional spread of D30 retention.
+LTV/CAC and the regional spread of 30-day repeat purchase.
 
 Each builder takes a :class:`ReportContext`, runs Ibis expressions from
 ``liucun.metrics`` / ``liucun.segments`` on the workspace's backend, and returns a
@@ -21,10 +21,10 @@ import plotly.graph_objects as go
 
 from liucun.core import DEFAULT_FUNNEL, ConfigError, as_utc
 from liucun.metrics import (
-    day_n_retention,
     funnel,
     lifecycle,
     ltv_cac,
+    repeat_within,
     retention,
     weighted_mean,
     window_start,
@@ -446,9 +446,10 @@ def ltv_cac_section(ctx: ReportContext) -> Section:
 
 
 def region_spread(ctx: ReportContext) -> Section:
-    """D30 order retention per region, its spread (max − min) and coefficient of variation."""
-    sec = Section("regions", "D30 retention across regions")
-    table = day_n_retention(
+    """Repeat purchase within 30 days of the first order per region (the headline's
+    definition), its spread (max − min) and coefficient of variation."""
+    sec = Section("regions", "30-day repeat purchase across regions")
+    table = repeat_within(
         ctx.events,
         days=(30,),
         breakdown="region",
@@ -460,8 +461,8 @@ def region_spread(ctx: ReportContext) -> Section:
     table = table[table.cohort_size >= MIN_REGION_CUSTOMERS].sort_values("rate")
     if len(table) < 2:
         sec.empty = (
-            f"Fewer than two regions with {MIN_REGION_CUSTOMERS} or more customers in complete "
-            "D30 cohorts."
+            f"Fewer than two regions with {MIN_REGION_CUSTOMERS} or more customers whose first "
+            "order is at least 30 days old."
         )
         return sec
     spread = region_dispersion(table.rate.to_numpy())
@@ -479,7 +480,7 @@ def region_spread(ctx: ReportContext) -> Section:
     )
     fig.add_hline(y=float(table.rate.mean()), line_dash="dot", annotation_text="mean of regions")
     fig.update_layout(
-        title="D30 order retention by region (complete daily cohorts)",
+        title="Repeat purchase within 30 days of the first order, by region",
         yaxis={"tickformat": ".1%"},
         height=380,
     )
@@ -493,7 +494,8 @@ def region_spread(ctx: ReportContext) -> Section:
     )
     lo, hi = table.iloc[0], table.iloc[-1]
     sec.lead = (
-        f"D30 retention runs from {pct(lo.rate)} ({lo.breakdown}) to {pct(hi.rate)} "
+        f"Repeat purchase within 30 days of the first order runs from {pct(lo.rate)} "
+        f"({lo.breakdown}) to {pct(hi.rate)} "
         f"({hi.breakdown}): a spread of {spread['spread'] * 100:.1f} points and a "
         f"coefficient of variation of {spread['cv']:.2f} across {len(table)} regions."
     )

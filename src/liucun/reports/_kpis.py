@@ -9,15 +9,13 @@ import ibis.expr.types as ir
 import pandas as pd
 
 from liucun.metrics import (
-    Bracket,
     churn_rate,
     convert_money,
     day_n_retention,
     ltv_cac,
     order_value,
+    repeat_within,
     repurchase_rate,
-    retention,
-    weighted_mean,
     window_start,
 )
 
@@ -148,16 +146,8 @@ def repeat_purchase(
     days before ``as_of``, the share with another order on one of those N days (days 1 …
     N after the first order's day; a second order on the first day itself does not
     count). None when no customer's window is complete yet."""
-    brackets = [Bracket(str(n), 1, n) for n in windows]
-    table = retention(
-        events,
-        period="day",
-        kind="bracketed",
-        brackets=brackets,
-        as_of=as_of,
-        timezone=timezone,
-    )
-    got = {str(r.period): _num(r.rate) for r in weighted_mean(table).to_pandas().itertuples()}
+    table = repeat_within(events, days=windows, as_of=as_of, timezone=timezone)
+    got = {str(r.period): _num(r.rate) for r in table.to_pandas().itertuples()}
     return {n: got.get(str(n)) for n in windows}
 
 
