@@ -15,6 +15,7 @@ from alembic.runtime.migration import MigrationContext
 from sqlalchemy import Column, Integer, MetaData, Table, insert, select, text, update
 from sqlalchemy.exc import StatementError
 
+import liucun.loyalty._coupon_tables  # noqa: F401  - the coupon tables join Base.metadata
 from liucun.core import ConfigError, StateError
 from liucun.schema import arrow_schema
 from liucun.state import (
@@ -61,14 +62,17 @@ def exposure_rows(n: int, *, start: int = 0) -> pa.Table:
 def test_a_new_database_is_created_at_the_latest_revision(state_url: str) -> None:
     store = connect_state(state_url)
     try:
-        assert upgrade(store) == ["0001", "0002"]
+        assert upgrade(store) == ["0001", "0002", "0003"]
         assert upgrade(store) == []  # idempotent
         st = state_status(store)
-        assert st.revision == head_revision() == "0002" and st.up_to_date
+        assert st.revision == head_revision() == "0003" and st.up_to_date
         assert st.rows == {
             "audit_log": 0,
             "exposures": 0,
             "loyalty_accounts": 0,
+            "loyalty_benefit_grants": 0,
+            "loyalty_coupon_codes": 0,
+            "loyalty_coupon_redemptions": 0,
             "loyalty_entries": 0,
             "loyalty_lots": 0,
             "loyalty_programs": 0,
