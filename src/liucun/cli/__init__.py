@@ -6,6 +6,7 @@ traceback means a bug. One module per group of commands; importing them register
 
 from liucun.cli import (  # noqa: F401  - importing registers the commands
     _analytics,
+    _coupons,
     _experiments,
     _funnel,
     _fx,
