@@ -40,7 +40,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import select, text, update
+from sqlalchemy import and_, case, func, select, text, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -269,13 +269,13 @@ def issue_coupon(
         if done is not None:
             _same_request(key, done.request, request, done.user_id)
             return _issued(done, replayed=True)
-        codes = _codes(s, prog.name)
-        paid = _paid(s, codes)
-        mine = [c for c in codes if c.user_id == user_id]
-        held = [c for c in mine if c.coupon_id == coupon_id]
-        if coupon.per_customer is not None and len(held) >= coupon.per_customer:
+        prog_rows = CouponCode.program == prog.name
+        held = _count(
+            s, prog_rows, CouponCode.user_id == user_id, CouponCode.coupon_id == coupon_id
+        )
+        if coupon.per_customer is not None and held >= coupon.per_customer:
             raise CouponLimitReached(
-                f"user {user_id!r} already holds {len(held)} code(s) of coupon "
+                f"user {user_id!r} already holds {held} code(s) of coupon "
                 f"{coupon_id!r}, its per_customer limit of {coupon.per_customer}; no code "
                 f"was issued (key {key!r} was not used). Raise coupons[].per_customer in "
                 "the program to allow more"
@@ -283,7 +283,9 @@ def issue_coupon(
         value = coupon.amount if coupon.kind == "value" else 0.0
         period = _period_start(now, cap.per if cap else "month", prog.timezone)
         if cap is not None:
-            used = sum(_committed(c, now, paid) for c in mine if c.period_start == period)
+            used = _committed_sum(
+                s, now, prog_rows, CouponCode.user_id == user_id, CouponCode.period_start == period
+            )
             if used + value > cap.amount + 1e-9 or (value == 0 and used >= cap.amount):
                 raise CouponLimitReached(
                     f"user {user_id!r} has {_money(used, prog.currency)} of coupon value "
@@ -294,7 +296,7 @@ def issue_coupon(
                 )
         if coupon.budget is not None:
             _check_budget(
-                sum(_committed(c, now, paid) for c in codes if c.coupon_id == coupon_id),
+                _committed_sum(s, now, prog_rows, CouponCode.coupon_id == coupon_id),
                 value,
                 coupon.budget,
                 f"coupon {coupon_id!r}'s budget",
@@ -303,7 +305,7 @@ def issue_coupon(
             )
         if program_budget is not None:
             _check_budget(
-                sum(_committed(c, now, paid) for c in codes),
+                _committed_sum(s, now, prog_rows),
                 value,
                 program_budget,
                 f"program {prog.name!r}'s coupon budget",
@@ -943,55 +945,43 @@ def _lock_program(s: Session, program: str) -> None:
         )
 
 
-def _codes(s: Session, program: str) -> list[CouponCode]:
-    return list(
-        s.scalars(
-            select(CouponCode).where(CouponCode.program == program).order_by(CouponCode.id)
-        ).all()
+def _count(s: Session, *where: Any) -> int:
+    return int(s.scalar(select(func.count()).select_from(_CODES).where(*where)) or 0)
+
+
+def _committed_sum(s: Session, now: datetime, *where: Any) -> float:
+    """The committed value of the codes matching ``where`` (see the module docstring):
+    the booked discount of a redeemed code, the face value of an unredeemed, unexpired
+    value coupon, else nothing."""
+    value = case(
+        (_REDEMPTIONS.c.id.is_not(None), _REDEMPTIONS.c.discount),
+        (
+            and_(_CODES.c.status == "issued", _CODES.c.kind == "value", _CODES.c.valid_until > now),
+            _CODES.c.amount,
+        ),
+        else_=0.0,
     )
-
-
-def _committed(c: CouponCode, now: datetime, paid: Mapping[int, float]) -> float:
-    """What ``c`` counts against caps and budgets (see the module docstring)."""
-    if c.id in paid:
-        return float(paid[c.id])
-    if c.status == "issued" and c.kind == "value" and c.valid_until > now:
-        return c.amount
-    return 0.0
-
-
-def _paid(s: Session, codes: list[CouponCode]) -> dict[int, float]:
-    """The discount booked on each redeemed code of ``codes``."""
-    ids = [c.id for c in codes if c.status == "redeemed"]
-    out: dict[int, float] = {}
-    for i in range(0, len(ids), 500):
-        out.update(
-            s.execute(
-                select(CouponRedemption.code_id, CouponRedemption.discount).where(
-                    CouponRedemption.code_id.in_(ids[i : i + 500])
-                )
-            ).all()
-        )
-    return out
+    query = (
+        select(func.coalesce(func.sum(value), 0.0))
+        .select_from(_CODES.outerjoin(_REDEMPTIONS, _REDEMPTIONS.c.code_id == _CODES.c.id))
+        .where(*where)
+    )
+    return float(s.scalar(query) or 0.0)
 
 
 def _check_limits_for(
     s: Session, row: CouponCode, discount: float, now: datetime, key: str
 ) -> None:
     """A percent coupon's discount against the cap and budgets recorded on its code."""
-    codes = _codes(s, row.program)
-    paid = _paid(s, codes)
-
-    def value(c: CouponCode) -> float:
-        return _committed(c, now, paid)
-
-    others = [c for c in codes if c.id != row.id]
+    others = (CouponCode.program == row.program, CouponCode.id != row.id)
     cur = row.currency
     if row.cap_amount is not None:
-        used = sum(
-            value(c)
-            for c in others
-            if c.user_id == row.user_id and c.period_start == row.period_start
+        used = _committed_sum(
+            s,
+            now,
+            *others,
+            CouponCode.user_id == row.user_id,
+            CouponCode.period_start == row.period_start,
         )
         if used + discount > row.cap_amount + 1e-9:
             raise CouponLimitReached(
@@ -1003,7 +993,7 @@ def _check_limits_for(
             )
     if row.coupon_budget is not None:
         _check_budget(
-            sum(value(c) for c in others if c.coupon_id == row.coupon_id),
+            _committed_sum(s, now, *others, CouponCode.coupon_id == row.coupon_id),
             discount,
             row.coupon_budget,
             f"coupon {row.coupon_id!r}'s budget",
@@ -1013,7 +1003,7 @@ def _check_limits_for(
         )
     if row.program_budget is not None:
         _check_budget(
-            sum(value(c) for c in others),
+            _committed_sum(s, now, *others),
             discount,
             row.program_budget,
             f"program {row.program!r}'s coupon budget",
