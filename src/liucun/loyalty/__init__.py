@@ -22,12 +22,14 @@ from liucun.loyalty._ledger import (
     award,
     expire,
     redeem,
+    release,
     reverse,
     set_policy,
     valid_until,
 )
 from liucun.loyalty._models import (
     KINDS,
+    ON_RELEASE,
     PROGRAM_ACCOUNTS,
     Account,
     CheckReport,
@@ -43,6 +45,7 @@ from liucun.loyalty._models import (
 __all__ = [
     "DEFAULT_PROGRAM",
     "KINDS",
+    "ON_RELEASE",
     "PROGRAM_ACCOUNTS",
     "Account",
     "CheckReport",
@@ -60,6 +63,7 @@ __all__ = [
     "check",
     "expire",
     "redeem",
+    "release",
     "reverse",
     "set_policy",
     "valid_until",
