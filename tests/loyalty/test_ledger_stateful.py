@@ -99,23 +99,24 @@ def make_machine(ws: Workspace, programs: itertools.count) -> type[RuleBasedStat
         @rule(
             user=st.sampled_from(USERS),
             points=st.integers(1, 200),
-            pending_days=st.sampled_from([0, 0, 3]),
+            pending_days=st.sampled_from([0, 0, 3, -1]),  # -1: until released
             valid_days=st.sampled_from([None, 5, 20, 60]),
         )
         def award(self, user: str, points: int, pending_days: int, valid_days: int | None) -> None:
             key = self.key()
             now = self.now()
-            expires = (
-                None if valid_days is None else now + timedelta(days=pending_days + valid_days)
-            )
+            wait = max(pending_days, 0)
+            expires = None if valid_days is None else now + timedelta(days=wait + valid_days)
             kwargs: dict[str, Any] = {"key": key, "program": self.program, "expires_at": expires}
-            if pending_days:
+            available = now + timedelta(days=wait)
+            if pending_days > 0:
                 kwargs["available_at"] = timedelta(days=pending_days)
+            elif pending_days < 0:
+                kwargs["available_at"] = loyalty.ON_RELEASE
+                available = _NEVER
             posting = loyalty.award(ws, user, points, **kwargs)
             assert posting.points == points and not posting.replayed
-            self.lots[user].append(
-                ModelLot(self.n, key, points, now + timedelta(days=pending_days), expires, points)
-            )
+            self.lots[user].append(ModelLot(self.n, key, points, available, expires, points))
             self.done[key] = Done("award", (user, points), kwargs, user, points)
 
         @rule(user=st.sampled_from(USERS), points=st.integers(1, 80))
@@ -169,6 +170,20 @@ def make_machine(ws: Workspace, programs: itertools.count) -> type[RuleBasedStat
             d.reversed = True
             with pytest.raises(loyalty.LedgerError, match="already reversed"):
                 loyalty.reverse(ws, original, key=self.key())
+
+        @precondition(
+            lambda self: any(lot.available_at == _NEVER for v in self.lots.values() for lot in v)
+        )
+        @rule(data=st.data())
+        def release(self, data: st.DataObject) -> None:
+            waiting = sorted(
+                (lot for v in self.lots.values() for lot in v if lot.available_at == _NEVER),
+                key=lambda lot: lot.order,
+            )
+            lot = data.draw(st.sampled_from(waiting))
+            posting = loyalty.release(ws, lot.key, key=self.key())
+            assert (posting.kind, posting.points) == ("release", 0)
+            lot.available_at = self.now()
 
         @precondition(lambda self: bool(self.done))
         @rule(data=st.data())
