@@ -120,6 +120,7 @@ def test_an_insufficient_redemption_writes_nothing(ws: Workspace) -> None:
         (lambda ws: loyalty.award(ws, "u1", 1.5, key="k"), "whole number"),
         (lambda ws: loyalty.award(ws, "u1", 5, key=""), "key must be a non-empty"),
         (lambda ws: loyalty.award(ws, "", 5, key="k"), "user_id must be"),
+        (lambda ws: loyalty.award(ws, "u1", 5, key="expiry:1:v0"), "reserved for the keys"),
         (
             lambda ws: loyalty.award(ws, "u1", 5, key="k", expires_at=datetime(2027, 1, 1)),
             "expires_at 2027-01-01T00:00:00 has no time zone",

@@ -40,6 +40,8 @@ _TX = cast(Table, LoyaltyTransaction.__table__)
 _LOT = cast(Table, LoyaltyLot.__table__)
 _ENTRY = cast(Table, LoyaltyEntry.__table__)
 _KEY_MAX = 200
+#: Keys of expiry transactions (``expiry:<account id>:v<version>``); refused for callers.
+EXPIRY_KEY_PREFIX = "expiry:"
 _RETRIES = 3
 
 
@@ -441,6 +443,12 @@ def _check_key(key: Any) -> None:
         raise LedgerError(
             f"key must be a non-empty text of at most {_KEY_MAX} characters that names this "
             f"operation (e.g. 'order-1234:points'), got {key!r}",
+            hint=Hint(option="key", example="order-1234:points"),
+        )
+    if key.startswith(EXPIRY_KEY_PREFIX):
+        raise LedgerError(
+            f"key {key!r} starts with {EXPIRY_KEY_PREFIX!r}, which is reserved for the keys "
+            "expire() gives its own transactions; choose another key",
             hint=Hint(option="key", example="order-1234:points"),
         )
 

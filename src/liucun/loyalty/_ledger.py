@@ -31,6 +31,7 @@ from sqlalchemy.orm import Session
 
 from liucun.core import ConfigError, Hint, as_utc, check_timezone
 from liucun.loyalty._book import (
+    EXPIRY_KEY_PREFIX,
     _allows_negative,
     _available_from,
     _aware,
@@ -418,7 +419,7 @@ def expire(ws: Any, *, as_of: datetime | date, program: str | None = None) -> Ex
             if not expiring:
                 continue  # another run expired them first
             total = sum(lot.remaining for lot in expiring)
-            key = f"expiry:{acct.id}:v{acct.version}"
+            key = f"{EXPIRY_KEY_PREFIX}{acct.id}:v{acct.version}"
             request = {
                 "op": "expire",
                 "account_id": acct.id,
