@@ -286,7 +286,10 @@ def expire_cmd(
     ctx: typer.Context,
     as_of: Annotated[
         str | None,
-        typer.Option("--as-of", help="Expire lots ending by this day, YYYY-MM-DD (default: now)."),
+        typer.Option(
+            "--as-of",
+            help="Expire what ended by the start of this day (UTC), YYYY-MM-DD; default: now.",
+        ),
     ] = None,
     workspace: WorkspaceOpt = None,
     fmt: PostingFormatOpt = PostingFormat.table,
