@@ -208,8 +208,10 @@ def test_expiry_takes_what_is_left_of_each_lot_once(ws: Workspace) -> None:
     assert (u2.balance, u2.posted) == (0, 70)
     with pytest.raises(loyalty.InsufficientPoints):
         loyalty.redeem(ws, "u2", 1, key="too-late")
-    first = loyalty.expire(ws, as_of=day(20))
+    progress: list[tuple[int, int]] = []
+    first = loyalty.expire(ws, as_of=day(20), on_progress=lambda *a: progress.append(a))
     assert (first.points, first.accounts, first.lots) == (70, 1, 1)
+    assert progress == [(0, 1), (1, 1)]
     ws.clock.set(day(45))
     second = loyalty.expire(ws, as_of=day(45))
     assert (second.points, second.accounts, second.lots) == (70, 1, 1)  # what was left of a1

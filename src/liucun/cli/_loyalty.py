@@ -26,6 +26,7 @@ from liucun.cli._app import (
     _open,
     app,
     console,
+    err_console,
     friendly,
     parse_day,
 )
@@ -300,10 +301,24 @@ def expire_cmd(
 
     Example: [bold]liucun -w shop loyalty expire --as-of 2026-12-01[/bold]
     """
+    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
     from liucun import loyalty
 
-    with _open(ctx, workspace) as ws:
-        result = loyalty.expire(ws, as_of=parse_day(as_of, "--as-of") or ws.clock.now())
+    columns = (
+        TextColumn("[progress.description]{task.description}"),
+        BarColumn(),
+        TextColumn("{task.completed:,} accounts"),
+        TimeElapsedColumn(),
+    )
+    out = console if fmt is PostingFormat.table else err_console
+    with _open(ctx, workspace) as ws, Progress(*columns, console=out, transient=True) as bar:
+        task = bar.add_task("Expiring points", total=None)
+        result = loyalty.expire(
+            ws,
+            as_of=parse_day(as_of, "--as-of") or ws.clock.now(),
+            on_progress=lambda done, total: bar.update(task, completed=done, total=total),
+        )
     if fmt is PostingFormat.json:
         typer.echo(json.dumps(result.to_dict()))
         return

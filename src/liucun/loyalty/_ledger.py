@@ -22,6 +22,7 @@ credit.
 from __future__ import annotations
 
 import calendar
+from collections.abc import Callable
 from datetime import date, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -373,13 +374,20 @@ def release(ws: Any, original_key: str, *, key: str, reason: str | None = None) 
     return _write(ws, key, request, run)
 
 
-def expire(ws: Any, *, as_of: datetime | date, program: str | None = None) -> ExpiryResult:
+def expire(
+    ws: Any,
+    *,
+    as_of: datetime | date,
+    program: str | None = None,
+    on_progress: Callable[[int, int], None] | None = None,
+) -> ExpiryResult:
     """Expire what is left of every lot whose ``expires_at`` is at or before ``as_of``
     (in every program, or only in ``program``).
 
     One transaction per account (key ``expiry:<account id>:v<version>``). Idempotent: a
     second run finds nothing left to expire and writes nothing. ``as_of`` may not lie
-    after the workspace clock's now.
+    after the workspace clock's now. ``on_progress(done_accounts, total_accounts)`` is
+    called before each account and once at the end.
     """
     cutoff = as_utc(as_of)
     now = as_utc(ws.clock.now())
@@ -403,7 +411,9 @@ def expire(ws: Any, *, as_of: datetime | date, program: str | None = None) -> Ex
         )
     points = lots = accounts = 0
     keys: list[str] = []
-    for account_id in account_ids:
+    for done, account_id in enumerate(account_ids):
+        if on_progress is not None:
+            on_progress(done, len(account_ids))
         with store.write() as s:
             now = as_utc(ws.clock.now())
             acct = _lock_id(s, account_id)
@@ -434,6 +444,8 @@ def expire(ws: Any, *, as_of: datetime | date, program: str | None = None) -> Ex
         lots += len(expiring)
         accounts += 1
         keys.append(key)
+    if on_progress is not None:
+        on_progress(len(account_ids), len(account_ids))
     return ExpiryResult(as_of=cutoff, points=points, accounts=accounts, lots=lots, keys=keys)
 
 
