@@ -29,6 +29,7 @@ PACKAGES = [
     "liucun.datasets",
     "liucun.experiments",
     "liucun.experiments.stats",
+    "liucun.loyalty",
 ]
 
 

@@ -61,11 +61,20 @@ def exposure_rows(n: int, *, start: int = 0) -> pa.Table:
 def test_a_new_database_is_created_at_the_latest_revision(state_url: str) -> None:
     store = connect_state(state_url)
     try:
-        assert upgrade(store) == ["0001"]
+        assert upgrade(store) == ["0001", "0002"]
         assert upgrade(store) == []  # idempotent
         st = state_status(store)
-        assert st.revision == head_revision() == "0001" and st.up_to_date
-        assert st.rows == {"audit_log": 0, "exposures": 0, "workspace_secrets": 0}
+        assert st.revision == head_revision() == "0002" and st.up_to_date
+        assert st.rows == {
+            "audit_log": 0,
+            "exposures": 0,
+            "loyalty_accounts": 0,
+            "loyalty_entries": 0,
+            "loyalty_lots": 0,
+            "loyalty_programs": 0,
+            "loyalty_transactions": 0,
+            "workspace_secrets": 0,
+        }
         assert st.backend == state_url.split(":")[0].split("+")[0]
     finally:
         store.close()

@@ -10,6 +10,7 @@ from liucun.cli import (  # noqa: F401  - importing registers the commands
     _funnel,
     _fx,
     _ingest,
+    _loyalty,
     _models,
     _shop,
     _state,

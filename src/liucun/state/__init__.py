@@ -1,8 +1,8 @@
 """Operational state: SQLAlchemy 2 models and Alembic migrations, SQLite or PostgreSQL.
 
 The warehouse holds analytical tables (bulk loads, read-mostly); state holds the rows
-that many processes write at once (exposures, the audit log, secrets' metadata, and in
-later issues the ledger, journeys, the outbox and consent). See docs/decisions/0005.
+that many processes write at once (exposures, the audit log, secrets' metadata, the
+loyalty ledger, and in later issues journeys, the outbox and consent). See docs/decisions/0005.
 """
 
 from liucun.state._audit import record_audit
@@ -20,7 +20,18 @@ from liucun.state._migrate import (
     state_status,
     upgrade,
 )
-from liucun.state._models import AuditEntry, Base, Exposure, UTCDateTime, WorkspaceSecret
+from liucun.state._models import (
+    AuditEntry,
+    Base,
+    Exposure,
+    LoyaltyAccount,
+    LoyaltyEntry,
+    LoyaltyLot,
+    LoyaltyProgramPolicy,
+    LoyaltyTransaction,
+    UTCDateTime,
+    WorkspaceSecret,
+)
 from liucun.state._store import (
     BUSY_TIMEOUT_MS,
     STATE_FILE,
@@ -36,6 +47,11 @@ __all__ = [
     "AuditEntry",
     "Base",
     "Exposure",
+    "LoyaltyAccount",
+    "LoyaltyEntry",
+    "LoyaltyLot",
+    "LoyaltyProgramPolicy",
+    "LoyaltyTransaction",
     "StateStatus",
     "StateStore",
     "UTCDateTime",

@@ -19,6 +19,7 @@ from sqlalchemy import (
     Boolean,
     DateTime,
     Float,
+    ForeignKey,
     Index,
     Integer,
     MetaData,
@@ -124,3 +125,107 @@ class WorkspaceSecret(Base):
     retired_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
     __table_args__ = (Index("uq_workspace_secrets_name_version", "name", "version", unique=True),)
+
+
+# -- the loyalty ledger (docs/loyalty.md) --------------------------------------------------
+#
+# Double-entry and append-only: a write is one ``loyalty_transactions`` row (unique
+# idempotency key) and its ``loyalty_entries`` legs, which sum to zero per unit. A member
+# leg names the member's account (and the lot it adds to or takes from); the other side
+# is a program account named by ``program_account`` (issued, redeemed, expired,
+# adjustment, growth). Member accounts carry the materialized balance and version; program
+# accounts are not materialized (every award would lock one hot row): their balance is
+# the sum of their legs. Entries are never updated or deleted; a correction is a reversal.
+
+
+class LoyaltyProgramPolicy(Base):
+    """A program's ledger policy; a program without a row uses the defaults (forbid
+    negative balances)."""
+
+    __tablename__ = "loyalty_programs"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    name: Mapped[str] = mapped_column(String(100), unique=True)
+    allow_negative: Mapped[bool] = mapped_column(Boolean)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class LoyaltyAccount(Base):
+    """A member's account in one program, opened by its first write.
+
+    ``balance`` (points, pending ones included) and ``growth_value`` always equal the sum
+    of the account's legs; ``version`` counts the transactions that touched it.
+    """
+
+    __tablename__ = "loyalty_accounts"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    program: Mapped[str] = mapped_column(String(100))
+    user_id: Mapped[str] = mapped_column(String(200))
+    balance: Mapped[int] = mapped_column(BigInteger)
+    growth_value: Mapped[int] = mapped_column(BigInteger)
+    version: Mapped[int] = mapped_column(Integer)
+    opened_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+    __table_args__ = (Index("uq_loyalty_accounts_program_user", "program", "user_id", unique=True),)
+
+
+class LoyaltyTransaction(Base):
+    """One ledger write: what was asked (``request``, canonical JSON, to refuse a reused
+    key with other arguments) and what it did to the member's account."""
+
+    __tablename__ = "loyalty_transactions"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    key: Mapped[str] = mapped_column(String(200), unique=True)
+    kind: Mapped[str] = mapped_column(String(20))
+    program: Mapped[str] = mapped_column(String(100))
+    user_id: Mapped[str] = mapped_column(String(200))
+    account_id: Mapped[int] = mapped_column(ForeignKey("loyalty_accounts.id"), index=True)
+    points: Mapped[int] = mapped_column(BigInteger)
+    growth: Mapped[int] = mapped_column(BigInteger)
+    reason: Mapped[str | None] = mapped_column(Text)
+    request: Mapped[str] = mapped_column(Text)
+    #: The transaction this one reverses; unique, so nothing is reversed twice.
+    reverses_id: Mapped[int | None] = mapped_column(
+        ForeignKey("loyalty_transactions.id"), unique=True
+    )
+    balance_after: Mapped[int] = mapped_column(BigInteger)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class LoyaltyLot(Base):
+    """Points of one addition: when they become available and when they expire.
+
+    ``remaining`` is materialized (the sum of the member legs on the lot); redemptions
+    take from lots in expiry order (FIFO), expiry takes what is left.
+    """
+
+    __tablename__ = "loyalty_lots"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    account_id: Mapped[int] = mapped_column(ForeignKey("loyalty_accounts.id"))
+    transaction_id: Mapped[int] = mapped_column(ForeignKey("loyalty_transactions.id"))
+    points: Mapped[int] = mapped_column(BigInteger)
+    remaining: Mapped[int] = mapped_column(BigInteger)
+    available_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime, index=True)
+
+    __table_args__ = (Index("ix_loyalty_lots_account_remaining", "account_id", "remaining"),)
+
+
+class LoyaltyEntry(Base):
+    """One leg of a transaction (append-only): ``amount`` of ``unit`` (points or growth)
+    on a member account (``account_id``, with its ``lot_id`` for points) or on the
+    program account ``program_account``."""
+
+    __tablename__ = "loyalty_entries"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    transaction_id: Mapped[int] = mapped_column(ForeignKey("loyalty_transactions.id"), index=True)
+    account_id: Mapped[int | None] = mapped_column(ForeignKey("loyalty_accounts.id"), index=True)
+    lot_id: Mapped[int | None] = mapped_column(ForeignKey("loyalty_lots.id"), index=True)
+    program_account: Mapped[str | None] = mapped_column(String(40))
+    unit: Mapped[str] = mapped_column(String(10))
+    amount: Mapped[int] = mapped_column(BigInteger)
