@@ -120,9 +120,14 @@ def test_an_insufficient_redemption_writes_nothing(ws: Workspace) -> None:
         (lambda ws: loyalty.award(ws, "u1", 1.5, key="k"), "whole number"),
         (lambda ws: loyalty.award(ws, "u1", 5, key=""), "key must be a non-empty"),
         (lambda ws: loyalty.award(ws, "", 5, key="k"), "user_id must be"),
+        (lambda ws: loyalty.award(ws, "u1", 5, key="expiry:1:v0"), "reserved for the keys"),
         (
             lambda ws: loyalty.award(ws, "u1", 5, key="k", expires_at=datetime(2027, 1, 1)),
-            "has no time zone",
+            "expires_at 2027-01-01T00:00:00 has no time zone",
+        ),
+        (
+            lambda ws: loyalty.award(ws, "u1", 5, key="k", available_at="tomorrow"),
+            "available_at must be a datetime, a timedelta or 'on_release'",
         ),
         (
             lambda ws: loyalty.award(ws, "u1", 5, key="k", expires_at=T0 - timedelta(days=1)),
@@ -171,6 +176,25 @@ def test_pending_points_become_available_after_their_duration(ws: Workspace) -> 
     assert loyalty.award(ws, "u1", 30, key="order-9", available_at=timedelta(days=7)).replayed
 
 
+def test_points_pending_until_a_later_action_wait_for_their_release(ws: Workspace) -> None:
+    loyalty.award(ws, "u1", 80, key="order-5", available_at=loyalty.ON_RELEASE)
+    ws.clock.set(day(400))  # no time releases them
+    acct = loyalty.account(ws, "u1")
+    assert (acct.balance, acct.pending) == (0, 80)
+    done = loyalty.release(ws, "order-5", key="delivered-5", reason="delivered")
+    assert (done.kind, done.points, done.balance_after) == ("release", 0, 80)
+    acct = loyalty.account(ws, "u1")
+    assert (acct.balance, acct.pending) == (80, 0)
+    assert loyalty.release(ws, "order-5", key="delivered-5", reason="delivered").replayed
+    with pytest.raises(loyalty.LedgerError, match="no points waiting for a release"):
+        loyalty.release(ws, "order-5", key="delivered-5-again")
+    with pytest.raises(loyalty.LedgerError, match="is a release, which cannot be reversed"):
+        loyalty.reverse(ws, "delivered-5", key="undo")
+    assert loyalty.award(ws, "u1", 80, key="order-5", available_at=loyalty.ON_RELEASE).replayed
+    assert loyalty.redeem(ws, "u1", 80, key="r1").balance_after == 0
+    assert loyalty.check(ws).ok
+
+
 def test_expiry_takes_what_is_left_of_each_lot_once(ws: Workspace) -> None:
     loyalty.award(ws, "u1", 100, key="a1", expires_at=day(30))
     loyalty.award(ws, "u1", 40, key="a2", expires_at=day(60))
@@ -184,8 +208,10 @@ def test_expiry_takes_what_is_left_of_each_lot_once(ws: Workspace) -> None:
     assert (u2.balance, u2.posted) == (0, 70)
     with pytest.raises(loyalty.InsufficientPoints):
         loyalty.redeem(ws, "u2", 1, key="too-late")
-    first = loyalty.expire(ws, as_of=day(20))
+    progress: list[tuple[int, int]] = []
+    first = loyalty.expire(ws, as_of=day(20), on_progress=lambda *a: progress.append(a))
     assert (first.points, first.accounts, first.lots) == (70, 1, 1)
+    assert progress == [(0, 1), (1, 1)]
     ws.clock.set(day(45))
     second = loyalty.expire(ws, as_of=day(45))
     assert (second.points, second.accounts, second.lots) == (70, 1, 1)  # what was left of a1

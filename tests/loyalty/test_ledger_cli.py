@@ -124,7 +124,20 @@ def test_check_exits_1_and_lists_a_corrupted_balance(ws: str) -> None:
     assert "account of 'u1' in 'default': balance 31 but its entries sum to 30" in out
 
 
-@pytest.mark.parametrize("command", ["award", "redeem", "reverse", "account", "expire", "check"])
+def test_award_on_release_then_release(ws: str) -> None:
+    code, out, _ = run("-w", ws, "loyalty", "award", "u1", "60", "--key", "o-1", "--on-release")
+    assert code == 0
+    _, out, _ = run("-w", ws, "loyalty", "account", "u1", "--format", "json")
+    assert (json.loads(out)["balance"], json.loads(out)["pending"]) == (0, 60)
+    code, out, _ = run("-w", ws, "loyalty", "release", "o-1", "--key", "delivered-1")
+    assert code == 0 and "Released the pending points for u1 under key delivered-1" in out
+    _, out, _ = run("-w", ws, "loyalty", "account", "u1", "--format", "json")
+    assert (json.loads(out)["balance"], json.loads(out)["pending"]) == (60, 0)
+
+
+@pytest.mark.parametrize(
+    "command", ["award", "redeem", "reverse", "release", "account", "expire", "check"]
+)
 def test_every_loyalty_command_has_help_with_an_example(command: str) -> None:
     code, out, _ = run("loyalty", command, "--help")
     assert code == 0

@@ -99,29 +99,32 @@ def make_machine(ws: Workspace, programs: itertools.count) -> type[RuleBasedStat
         @rule(
             user=st.sampled_from(USERS),
             points=st.integers(1, 200),
-            pending_days=st.sampled_from([0, 0, 3]),
+            pending_days=st.sampled_from([0, 0, 3, -1]),  # -1: until released
             valid_days=st.sampled_from([None, 5, 20, 60]),
         )
         def award(self, user: str, points: int, pending_days: int, valid_days: int | None) -> None:
             key = self.key()
             now = self.now()
-            expires = (
-                None if valid_days is None else now + timedelta(days=pending_days + valid_days)
-            )
+            wait = max(pending_days, 0)
+            expires = None if valid_days is None else now + timedelta(days=wait + valid_days)
             kwargs: dict[str, Any] = {"key": key, "program": self.program, "expires_at": expires}
-            if pending_days:
+            available = now + timedelta(days=wait)
+            if pending_days > 0:
                 kwargs["available_at"] = timedelta(days=pending_days)
+            elif pending_days < 0:
+                kwargs["available_at"] = loyalty.ON_RELEASE
+                available = _NEVER
             posting = loyalty.award(ws, user, points, **kwargs)
             assert posting.points == points and not posting.replayed
-            self.lots[user].append(
-                ModelLot(self.n, key, points, now + timedelta(days=pending_days), expires, points)
-            )
+            self.lots[user].append(ModelLot(self.n, key, points, available, expires, points))
             self.done[key] = Done("award", (user, points), kwargs, user, points)
 
-        @rule(user=st.sampled_from(USERS), points=st.integers(1, 80))
-        def redeem(self, user: str, points: int) -> None:
+        @rule(user=st.sampled_from(USERS), share=st.integers(1, 110))
+        def redeem(self, user: str, share: int) -> None:
+            """Up to 110 % of what the member can spend (so some are refused)."""
             key = self.key()
             lots = self.spendable(user)
+            points = max(1, sum(lot.remaining for lot in lots) * share // 100)
             if points > sum(lot.remaining for lot in lots):
                 with pytest.raises(loyalty.InsufficientPoints):
                     loyalty.redeem(ws, user, points, key=key, program=self.program)
@@ -170,6 +173,20 @@ def make_machine(ws: Workspace, programs: itertools.count) -> type[RuleBasedStat
             with pytest.raises(loyalty.LedgerError, match="already reversed"):
                 loyalty.reverse(ws, original, key=self.key())
 
+        @precondition(
+            lambda self: any(lot.available_at == _NEVER for v in self.lots.values() for lot in v)
+        )
+        @rule(data=st.data())
+        def release(self, data: st.DataObject) -> None:
+            waiting = sorted(
+                (lot for v in self.lots.values() for lot in v if lot.available_at == _NEVER),
+                key=lambda lot: lot.order,
+            )
+            lot = data.draw(st.sampled_from(waiting))
+            posting = loyalty.release(ws, lot.key, key=self.key())
+            assert (posting.kind, posting.points) == ("release", 0)
+            lot.available_at = self.now()
+
         @precondition(lambda self: bool(self.done))
         @rule(data=st.data())
         def replay(self, data: st.DataObject) -> None:
@@ -187,6 +204,7 @@ def make_machine(ws: Workspace, programs: itertools.count) -> type[RuleBasedStat
             with pytest.raises(loyalty.IdempotencyConflict, match=repr(key)):
                 getattr(loyalty, d.call)(ws, user, points + extra, **d.kwargs)
 
+        @precondition(lambda self: len(self.done) >= 2)
         @rule(days=st.integers(1, 12))
         def time_passes_and_points_expire(self, days: int) -> None:
             self.clock.advance(timedelta(days=days))
@@ -227,8 +245,8 @@ def make_machine(ws: Workspace, programs: itertools.count) -> type[RuleBasedStat
 
 
 def test_the_ledger_behaves_like_its_model(tmp_path: Path, state_url: str) -> None:
-    """30 runs of up to 25 steps on SQLite, 15 on PostgreSQL (a few seconds each)."""
-    runs = 30 if state_url.startswith("sqlite") else 15
+    """40 runs of up to 25 steps on SQLite, 15 on PostgreSQL (a few seconds each)."""
+    runs = 40 if state_url.startswith("sqlite") else 15
     with init_workspace(tmp_path / "ws", state_url=state_url) as ws:
         machine = make_machine(ws, itertools.count())
         run_state_machine_as_test(

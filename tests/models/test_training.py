@@ -105,6 +105,10 @@ def test_the_commands_train_score_and_list(shop_copy: Path) -> None:
     res = runner.invoke(app, ["-w", ws, "train", "--cutoffs", "2", "--threads", "1", "--no-refit"])
     assert res.exit_code == 0, res.output
     assert "Held-out churn metrics" in res.output and "Saved retention v1" in res.output
+    res = runner.invoke(app, ["-w", ws, "score", "--top", "3"], env=WIDE)
+    assert res.exit_code == 0, res.output
+    # money says its currency: trained without [reporting] currency, amounts as recorded
+    assert "expected 365-day value" in res.output and "in the orders' currencies" in res.output
     res = runner.invoke(app, ["-w", ws, "score", "--top", "3", "--format", "csv"])
     assert res.exit_code == 0, res.output
     lines = res.output.strip().splitlines()

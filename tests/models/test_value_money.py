@@ -62,3 +62,16 @@ def test_scoring_in_another_currency_than_training_is_refused(tmp_path: Path) ->
             _check_currency(ws, SimpleNamespace(version="v1", params={"currency": "USD"}))  # type: ignore[arg-type]
         with pytest.raises(ConfigError, match="recorded currencies"):
             _check_currency(ws, SimpleNamespace(version="v0", params={}))  # type: ignore[arg-type]
+
+
+def test_a_card_names_the_currency_of_its_money() -> None:
+    from liucun.models import ModelCard
+
+    names = {f for f in ModelCard.__dataclass_fields__}
+    assert {"params"} <= names
+    assert ModelCard.currency.fget(SimpleNamespace(params={"currency": "CNY"})) == "CNY"  # type: ignore[attr-defined]
+    unset = SimpleNamespace(params={"currency": None})
+    assert ModelCard.currency.fget(unset) is None  # type: ignore[attr-defined]
+    unit = ModelCard.money_unit.fget  # type: ignore[attr-defined]
+    assert unit(SimpleNamespace(currency="CNY")) == "CNY"
+    assert unit(SimpleNamespace(currency=None)) == "in the orders' currencies"

@@ -29,12 +29,14 @@ def ingest_fx_cmd(
     """
     from liucun.ingest import load_fx_rates
 
+    _LAYOUTS = {"long": "date,currency,rate", "ecb": "the ECB reference-rate layout"}
+
     with _open(ctx, workspace) as ws:
         result = load_fx_rates(ws.warehouse, path, quote=ws.settings.reporting.currency)
     span = f" from {result.first} to {result.last}" if result.first else ""
     console.print(
-        f"Loaded {result.rates:,} {result.layout.upper()} rates into {result.quote} for "
-        f"{len(result.currencies)} currencies{span} from [bold]{escape(str(path))}[/bold]."
+        f"Loaded {result.rates:,} rates into {result.quote} for {len(result.currencies)} "
+        f"currencies{span} from [bold]{escape(str(path))}[/bold] ({_LAYOUTS[result.layout]})."
     )
     if result.skipped:
         console.print(f"{result.skipped:,} cells had no rate (N/A or empty) and were skipped.")

@@ -26,6 +26,7 @@ from liucun.cli._app import (
     _open,
     app,
     console,
+    err_console,
     friendly,
     parse_day,
 )
@@ -84,9 +85,15 @@ def _print_posting(posting: Any, fmt: PostingFormat) -> None:
         "reversal": "Reversed",
         "adjustment": "Adjusted",
         "expiry": "Expired",
-        "growth": "Added growth",
+        "growth": "Added",
+        "release": "Released",
     }[posting.kind]
-    amount = f"{abs(posting.points):,} points" if posting.points else f"{posting.growth:,} growth"
+    if posting.kind == "release":
+        amount = "the pending points"
+    elif posting.points:
+        amount = f"{abs(posting.points):,} points"
+    else:
+        amount = f"{posting.growth:,} growth value"
     what = f" ({escape(posting.reverses)})" if posting.reverses else ""
     again = " [dim](replayed: already done, nothing written)[/dim]" if posting.replayed else ""
     console.print(
@@ -113,6 +120,13 @@ def award_cmd(
         int,
         typer.Option("--pending-days", help="Days before the points can be spent.", min=0),
     ] = 0,
+    on_release: Annotated[
+        bool,
+        typer.Option(
+            "--on-release",
+            help="Pending until 'loyalty release KEY' (e.g. when the order is delivered).",
+        ),
+    ] = False,
     workspace: WorkspaceOpt = None,
     fmt: PostingFormatOpt = PostingFormat.table,
 ) -> None:
@@ -133,7 +147,9 @@ def award_cmd(
             reason=reason,
             program=program,
             expires_at=parse_day(expires_at, "--expires"),
-            available_at=timedelta(days=pending_days) if pending_days else None,
+            available_at=loyalty.ON_RELEASE
+            if on_release
+            else (timedelta(days=pending_days) if pending_days else None),
         )
     _print_posting(posting, fmt)
 
@@ -183,6 +199,27 @@ def reverse_cmd(
 
     with _open(ctx, workspace) as ws:
         posting = loyalty.reverse(ws, original, key=key, reason=reason)
+    _print_posting(posting, fmt)
+
+
+@loyalty_app.command("release")
+@friendly
+def release_cmd(
+    ctx: typer.Context,
+    original: Annotated[str, typer.Argument(help="Key of an award made with --on-release.")],
+    key: KeyOpt,
+    reason: ReasonOpt = None,
+    workspace: WorkspaceOpt = None,
+    fmt: PostingFormatOpt = PostingFormat.table,
+) -> None:
+    """Make the pending points of the award ORIGINAL available now.
+
+    Example: [bold]liucun -w shop loyalty release order-1001:points --key delivered-1001[/bold]
+    """
+    from liucun import loyalty
+
+    with _open(ctx, workspace) as ws:
+        posting = loyalty.release(ws, original, key=key, reason=reason)
     _print_posting(posting, fmt)
 
 
@@ -250,7 +287,10 @@ def expire_cmd(
     ctx: typer.Context,
     as_of: Annotated[
         str | None,
-        typer.Option("--as-of", help="Expire lots ending by this day, YYYY-MM-DD (default: now)."),
+        typer.Option(
+            "--as-of",
+            help="Expire what ended by the start of this day (UTC), YYYY-MM-DD; default: now.",
+        ),
     ] = None,
     workspace: WorkspaceOpt = None,
     fmt: PostingFormatOpt = PostingFormat.table,
@@ -261,10 +301,24 @@ def expire_cmd(
 
     Example: [bold]liucun -w shop loyalty expire --as-of 2026-12-01[/bold]
     """
+    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
     from liucun import loyalty
 
-    with _open(ctx, workspace) as ws:
-        result = loyalty.expire(ws, as_of=parse_day(as_of, "--as-of") or ws.clock.now())
+    columns = (
+        TextColumn("[progress.description]{task.description}"),
+        BarColumn(),
+        TextColumn("{task.completed:,} accounts"),
+        TimeElapsedColumn(),
+    )
+    out = console if fmt is PostingFormat.table else err_console
+    with _open(ctx, workspace) as ws, Progress(*columns, console=out, transient=True) as bar:
+        task = bar.add_task("Expiring points", total=None)
+        result = loyalty.expire(
+            ws,
+            as_of=parse_day(as_of, "--as-of") or ws.clock.now(),
+            on_progress=lambda done, total: bar.update(task, completed=done, total=total),
+        )
     if fmt is PostingFormat.json:
         typer.echo(json.dumps(result.to_dict()))
         return

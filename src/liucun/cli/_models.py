@@ -193,7 +193,7 @@ def score_cmd(
     say.print(
         f"Scored {len(rows):,} customers with {card.name} {card.version} as of "
         f"{rows.as_of.iloc[0]:%Y-%m-%d}: mean churn risk {rows.churn_risk.mean():.1%}, "
-        f"expected 365-day value {rows.clv_365d.sum():,.0f}."
+        f"expected 365-day value {rows.clv_365d.sum():,.0f} {card.money_unit}."
     )
     for warning in rows.attrs.get("warnings", []):
         say.print(f"[yellow]•[/yellow] {warning}")
@@ -213,7 +213,7 @@ def score_cmd(
     _emit(
         shown,
         fmt,
-        title="Most value at risk (churn risk × 365-day CLV)",
+        title=f"Most value at risk (churn risk × 365-day CLV, {card.money_unit})",
         out=out,
         priority=["user_id", "churn_risk", "reasons", "clv_365d"],
     )

@@ -11,15 +11,22 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Iterable
 from datetime import datetime, timedelta
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
-from sqlalchemy import insert, select
+from sqlalchemy import Table, insert, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from liucun.core import Hint, StateError, as_utc
-from liucun.loyalty._models import IdempotencyConflict, InsufficientPoints, LedgerError, Posting
+from liucun.loyalty._models import (
+    ON_RELEASE,
+    UNTIL_RELEASED,
+    IdempotencyConflict,
+    InsufficientPoints,
+    LedgerError,
+    Posting,
+)
 from liucun.state import (
     LoyaltyAccount,
     LoyaltyEntry,
@@ -29,9 +36,12 @@ from liucun.state import (
 )
 
 T = TypeVar("T")
-_TX = LoyaltyTransaction.__table__
-_LOT = LoyaltyLot.__table__
+_TX = cast(Table, LoyaltyTransaction.__table__)
+_LOT = cast(Table, LoyaltyLot.__table__)
+_ENTRY = cast(Table, LoyaltyEntry.__table__)
 _KEY_MAX = 200
+#: Keys of expiry transactions (``expiry:<account id>:v<version>``); refused for callers.
+EXPIRY_KEY_PREFIX = "expiry:"
 _RETRIES = 3
 
 
@@ -149,6 +159,7 @@ class _Book:
         # Core statements, not the unit of work: an award is a handful of short
         # statements (the ORM's flush bookkeeping cost more than the database's work).
         acct, s = self.acct, self.s
+        after = acct.balance + self.points
         values = {
             "key": key,
             "kind": kind,
@@ -160,12 +171,10 @@ class _Book:
             "reason": reason,
             "request": _canonical(request),
             "reverses_id": None if reverses is None else reverses.id,
-            "balance_after": acct.balance + self.points,
+            "balance_after": after,
             "created_at": self.now,
         }
-        tx_id = s.execute(
-            insert(LoyaltyTransaction.__table__).values(values).returning(_TX.c.id)
-        ).scalar_one()
+        tx_id = s.execute(insert(_TX).values(values).returning(_TX.c.id)).scalar_one()
         # an addition's lot is kept even when debt took all of it (it records the terms)
         lot_ids: dict[int, int] = {}
         for lot in self._new:
@@ -195,7 +204,7 @@ class _Book:
             if amount != 0
         ]
         if legs:
-            s.execute(insert(LoyaltyEntry.__table__), legs)
+            s.execute(insert(_ENTRY), legs)
         acct.balance += self.points
         acct.growth_value += self.growth_delta
         acct.version += 1
@@ -208,7 +217,7 @@ class _Book:
             user_id=acct.user_id,
             points=self.points,
             growth=self.growth_delta,
-            balance_after=values["balance_after"],
+            balance_after=after,
             created_at=self.now,
             reason=reason,
             reverses=None if reverses is None else reverses.key,
@@ -377,17 +386,27 @@ def _canonical(request: dict[str, Any]) -> str:
     return json.dumps(request, sort_keys=True, separators=(",", ":"), default=str)
 
 
-def _when_text(value: datetime | timedelta | None) -> str | None:
+def _when_text(value: datetime | timedelta | str | None, name: str) -> str | None:
+    """How a time argument is compared on replay: as given (a duration stays a duration)."""
     if value is None:
         return None
     if isinstance(value, timedelta):
         return f"+{value.total_seconds():g}s"
-    return _aware(value, "available_at").isoformat()
+    if isinstance(value, str) and name == "available_at":
+        if value != ON_RELEASE:
+            raise LedgerError(
+                f"available_at must be a datetime, a timedelta or {ON_RELEASE!r}, got {value!r}",
+                hint=Hint(option="available_at", example=repr(ON_RELEASE)),
+            )
+        return value
+    return _aware(value, name).isoformat()
 
 
-def _available_from(value: datetime | timedelta | None, now: datetime) -> datetime:
+def _available_from(value: datetime | timedelta | str | None, now: datetime) -> datetime:
     if value is None:
         return now
+    if value == ON_RELEASE:
+        return UNTIL_RELEASED
     if isinstance(value, timedelta):
         if value < timedelta(0):
             raise LedgerError(f"available_at must not be a negative duration, got {value}")
@@ -424,6 +443,12 @@ def _check_key(key: Any) -> None:
         raise LedgerError(
             f"key must be a non-empty text of at most {_KEY_MAX} characters that names this "
             f"operation (e.g. 'order-1234:points'), got {key!r}",
+            hint=Hint(option="key", example="order-1234:points"),
+        )
+    if key.startswith(EXPIRY_KEY_PREFIX):
+        raise LedgerError(
+            f"key {key!r} starts with {EXPIRY_KEY_PREFIX!r}, which is reserved for the keys "
+            "expire() gives its own transactions; choose another key",
             hint=Hint(option="key", example="order-1234:points"),
         )
 

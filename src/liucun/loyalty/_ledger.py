@@ -22,6 +22,7 @@ credit.
 from __future__ import annotations
 
 import calendar
+from collections.abc import Callable
 from datetime import date, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -31,6 +32,7 @@ from sqlalchemy.orm import Session
 
 from liucun.core import ConfigError, Hint, as_utc, check_timezone
 from liucun.loyalty._book import (
+    EXPIRY_KEY_PREFIX,
     _allows_negative,
     _available_from,
     _aware,
@@ -50,6 +52,7 @@ from liucun.loyalty._book import (
     _write,
 )
 from liucun.loyalty._models import (
+    UNTIL_RELEASED,
     Account,
     Entry,
     ExpiryResult,
@@ -67,6 +70,12 @@ from liucun.state import (
 )
 
 DEFAULT_PROGRAM = "default"
+#: Kinds that :func:`reverse` refuses, and what to do instead.
+_IRREVERSIBLE = {
+    "expiry": "write a new award or adjustment instead",
+    "reversal": "re-issue the original operation under a new key instead",
+    "release": "reverse the award itself if its points must go",
+}
 
 # -- public API ---------------------------------------------------------------------------
 
@@ -80,13 +89,14 @@ def award(
     reason: str | None = None,
     program: str = DEFAULT_PROGRAM,
     expires_at: datetime | None = None,
-    available_at: datetime | timedelta | None = None,
+    available_at: datetime | timedelta | str | None = None,
     growth: int = 0,
 ) -> Posting:
     """Add ``points`` to ``user_id``'s account (opened on first use) under ``key``.
 
-    ``available_at`` makes the points pending until then: an instant, or a duration from
-    now (``timedelta(days=7)``, e.g. until an order can no longer be returned).
+    ``available_at`` makes the points pending until then: an instant, a duration from
+    now (``timedelta(days=7)``, e.g. until an order can no longer be returned), or
+    :data:`ON_RELEASE` (until a later action calls :func:`release`).
     ``expires_at`` is when what is left of them expires (see :func:`valid_until` for day
     or month rounding). ``growth`` adds growth value in the same transaction (see
     :func:`add_growth`). Replaying ``key`` with the same arguments returns the first
@@ -102,8 +112,8 @@ def award(
         "points": points,
         "growth": growth,
         "reason": reason,
-        "expires_at": _when_text(expires_at),
-        "available_at": _when_text(available_at),
+        "expires_at": _when_text(expires_at, "expires_at"),
+        "available_at": _when_text(available_at, "available_at"),
     }
     expires = None if expires_at is None else _aware(expires_at, "expires_at")
 
@@ -112,10 +122,11 @@ def award(
         if (done := _find(s, key)) is not None:
             return _replay(s, done, request)
         available = _available_from(available_at, now)
-        if expires is not None and expires <= available:
+        starts = now if available == UNTIL_RELEASED else available
+        if expires is not None and expires <= starts:
             raise LedgerError(
                 f"expires_at {expires.isoformat()} is not after the points become available "
-                f"({available.isoformat()}); key {key!r} was not used",
+                f"({starts.isoformat()}); key {key!r} was not used",
                 hint=Hint(option="expires_at"),
             )
         book = _Book(s, acct, now)
@@ -288,15 +299,11 @@ def reverse(ws: Any, original_key: str, *, key: str, reason: str | None = None) 
         acct = _lock_id(s, original.account_id)
         if (done := _find(s, key)) is not None:
             return _replay(s, done, request)
-        if original.kind in ("reversal", "expiry"):
+        if original.kind in _IRREVERSIBLE:
+            article = "an" if original.kind == "expiry" else "a"
             raise LedgerError(
-                f"the write {original_key!r} is {'an' if original.kind == 'expiry' else 'a'} "
-                f"{original.kind}, which cannot be reversed; "
-                + (
-                    "write a new award or adjustment instead"
-                    if original.kind == "expiry"
-                    else "re-issue the original operation under a new key instead"
-                )
+                f"the write {original_key!r} is {article} {original.kind}, which cannot be "
+                f"reversed; {_IRREVERSIBLE[original.kind]}"
             )
         earlier = s.scalar(
             select(LoyaltyTransaction.key).where(LoyaltyTransaction.reverses_id == original.id)
@@ -334,13 +341,53 @@ def reverse(ws: Any, original_key: str, *, key: str, reason: str | None = None) 
     return _write(ws, key, request, run)
 
 
-def expire(ws: Any, *, as_of: datetime | date, program: str | None = None) -> ExpiryResult:
+def release(ws: Any, original_key: str, *, key: str, reason: str | None = None) -> Posting:
+    """Make the points of the award under ``original_key`` (made with
+    ``available_at=ON_RELEASE``) available now: the later action they waited for happened.
+
+    The transaction (kind ``release``) moves no points, so it has no legs; it records
+    when and why the lot became available. Releasing twice is refused.
+    """
+    if not isinstance(original_key, str) or not original_key:
+        raise LedgerError("original_key must be the key of an award made with ON_RELEASE")
+    _check_key(key)
+    request = {"op": "release", "original_key": original_key, "reason": reason}
+
+    def run(s: Session, now: datetime) -> Posting:
+        original = _find(s, original_key)
+        if original is None:
+            raise LedgerError(
+                f"no ledger write has the key {original_key!r}, so nothing can be released"
+            )
+        acct = _lock_id(s, original.account_id)
+        if (done := _find(s, key)) is not None:
+            return _replay(s, done, request)
+        lot = s.scalar(select(LoyaltyLot).where(LoyaltyLot.transaction_id == original.id))
+        if lot is None or lot.available_at != UNTIL_RELEASED:
+            raise LedgerError(
+                f"the write {original_key!r} has no points waiting for a release (only an "
+                "award made with available_at=ON_RELEASE has, until it is released once)"
+            )
+        lot.available_at = now
+        return _Book(s, acct, now).commit(key, "release", request, reason)
+
+    return _write(ws, key, request, run)
+
+
+def expire(
+    ws: Any,
+    *,
+    as_of: datetime | date,
+    program: str | None = None,
+    on_progress: Callable[[int, int], None] | None = None,
+) -> ExpiryResult:
     """Expire what is left of every lot whose ``expires_at`` is at or before ``as_of``
     (in every program, or only in ``program``).
 
     One transaction per account (key ``expiry:<account id>:v<version>``). Idempotent: a
     second run finds nothing left to expire and writes nothing. ``as_of`` may not lie
-    after the workspace clock's now.
+    after the workspace clock's now. ``on_progress(done_accounts, total_accounts)`` is
+    called before each account and once at the end.
     """
     cutoff = as_utc(as_of)
     now = as_utc(ws.clock.now())
@@ -364,7 +411,9 @@ def expire(ws: Any, *, as_of: datetime | date, program: str | None = None) -> Ex
         )
     points = lots = accounts = 0
     keys: list[str] = []
-    for account_id in account_ids:
+    for done, account_id in enumerate(account_ids):
+        if on_progress is not None:
+            on_progress(done, len(account_ids))
         with store.write() as s:
             now = as_utc(ws.clock.now())
             acct = _lock_id(s, account_id)
@@ -380,7 +429,7 @@ def expire(ws: Any, *, as_of: datetime | date, program: str | None = None) -> Ex
             if not expiring:
                 continue  # another run expired them first
             total = sum(lot.remaining for lot in expiring)
-            key = f"expiry:{acct.id}:v{acct.version}"
+            key = f"{EXPIRY_KEY_PREFIX}{acct.id}:v{acct.version}"
             request = {
                 "op": "expire",
                 "account_id": acct.id,
@@ -395,6 +444,8 @@ def expire(ws: Any, *, as_of: datetime | date, program: str | None = None) -> Ex
         lots += len(expiring)
         accounts += 1
         keys.append(key)
+    if on_progress is not None:
+        on_progress(len(account_ids), len(account_ids))
     return ExpiryResult(as_of=cutoff, points=points, accounts=accounts, lots=lots, keys=keys)
 
 

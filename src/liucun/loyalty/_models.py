@@ -3,13 +3,18 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from liucun.core import LiucunError
 
 #: Kinds of ledger transactions (``Posting.kind``, ``Entry.kind``).
-KINDS = ("addition", "redemption", "expiry", "reversal", "adjustment", "growth")
+KINDS = ("addition", "redemption", "expiry", "reversal", "adjustment", "growth", "release")
+#: ``award(..., available_at=ON_RELEASE)``: pending until :func:`release` (a later action,
+#: e.g. the order's delivery), not until a time.
+ON_RELEASE = "on_release"
+#: The ``available_at`` stored for points pending until released.
+UNTIL_RELEASED = datetime(9999, 12, 31, tzinfo=UTC)
 #: The program accounts on the other side of member legs.
 PROGRAM_ACCOUNTS = ("issued", "redeemed", "expired", "adjustment", "growth")
 

@@ -111,6 +111,19 @@ class ModelCard:
         for name in _INSTANTS:
             _set_utc(self, name)
 
+    @property
+    def currency(self) -> str | None:
+        """The reporting currency the model's money (CLV, monetary features) is in, or
+        None when it was trained on amounts as recorded (no ``[reporting] currency``)."""
+        value = (self.params or {}).get("currency")
+        return str(value) if value else None
+
+    @property
+    def money_unit(self) -> str:
+        """How a money figure of this model reads: ``"CNY"``, or ``"in the orders'
+        currencies"`` when it was trained without a reporting currency."""
+        return self.currency or "in the orders' currencies"
+
     @classmethod
     def from_draft(
         cls, draft: ModelDraft, *, version: str, created_at: datetime, libraries: dict[str, str]

@@ -85,9 +85,10 @@ def risk_and_value(ctx: ReportContext) -> Section:
     )
     risky = s.churn_risk >= 0.5
     value_at_risk = float((s.churn_risk * s.clv_365d).sum())
+    unit = f" {card.money_unit}" if card is not None else ""
     sec.lead = (
         f"{pct(risky.mean())} of customers are more likely than not to churn within "
-        f"{horizon} days; expected value at risk over a year: {number(value_at_risk)} "
+        f"{horizon} days; expected value at risk over a year: {number(value_at_risk)}{unit} "
         f"(scored by {version} as of {s.as_of.iloc[0]:%Y-%m-%d}). The table lists the "
         f"{TOP_AT_RISK} customers with the most value at risk and why."
     )
