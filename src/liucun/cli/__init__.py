@@ -13,6 +13,7 @@ from liucun.cli import (  # noqa: F401  - importing registers the commands
     _ingest,
     _loyalty,
     _models,
+    _program,
     _shop,
     _state,
     _uplift,

@@ -13,6 +13,7 @@ Every function takes the workspace first and writes to its state database::
         assert loyalty.check(ws).ok
 """
 
+from liucun.loyalty._apply import AppliedProgram, active_program, apply_program, program_versions
 from liucun.loyalty._check import check
 from liucun.loyalty._ledger import (
     DEFAULT_PROGRAM,
@@ -59,6 +60,7 @@ __all__ = [
     "PROGRAM_ACCOUNTS",
     "TIER_COLUMNS",
     "Account",
+    "AppliedProgram",
     "CheckReport",
     "Entry",
     "ExpiryResult",
@@ -70,8 +72,10 @@ __all__ = [
     "Program",
     "ProgramError",
     "account",
+    "active_program",
     "add_growth",
     "adjust",
+    "apply_program",
     "award",
     "canonical_json",
     "check",
@@ -81,6 +85,7 @@ __all__ = [
     "parse_program",
     "pending_releases",
     "plan_accrual",
+    "program_versions",
     "redeem",
     "release",
     "reverse",

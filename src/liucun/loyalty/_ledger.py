@@ -532,14 +532,19 @@ def set_policy(ws: Any, program: str = DEFAULT_PROGRAM, *, allow_negative: bool)
     below zero (a refund after the points were spent); redemptions never overdraw.
     """
     _check_ids("-", program, "-")
-    now = as_utc(ws.clock.now())
     with ws.state.write() as s:
-        row = s.scalar(select(LoyaltyProgramPolicy).where(LoyaltyProgramPolicy.name == program))
-        if row is None:
-            s.add(LoyaltyProgramPolicy(name=program, allow_negative=allow_negative, updated_at=now))
-        else:
-            row.allow_negative = allow_negative
-            row.updated_at = now
+        store_policy(s, program, allow_negative=allow_negative, now=as_utc(ws.clock.now()))
+
+
+def store_policy(s: Session, program: str, *, allow_negative: bool, now: datetime) -> None:
+    """Write ``program``'s policy in the open transaction ``s`` (no row change when it is
+    already so)."""
+    row = s.scalar(select(LoyaltyProgramPolicy).where(LoyaltyProgramPolicy.name == program))
+    if row is None:
+        s.add(LoyaltyProgramPolicy(name=program, allow_negative=allow_negative, updated_at=now))
+    elif row.allow_negative != allow_negative:
+        row.allow_negative = allow_negative
+        row.updated_at = now
 
 
 def valid_until(

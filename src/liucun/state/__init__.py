@@ -5,7 +5,7 @@ that many processes write at once (exposures, the audit log, secrets' metadata, 
 loyalty ledger, and in later issues journeys, the outbox and consent). See docs/decisions/0005.
 """
 
-from liucun.state._audit import record_audit
+from liucun.state._audit import current_actor, record_audit
 from liucun.state._exposures import (
     EXPOSURE_COLUMNS,
     count_exposures,
@@ -28,6 +28,7 @@ from liucun.state._models import (
     LoyaltyEntry,
     LoyaltyLot,
     LoyaltyProgramPolicy,
+    LoyaltyProgramVersion,
     LoyaltyTransaction,
     UTCDateTime,
     WorkspaceSecret,
@@ -51,6 +52,7 @@ __all__ = [
     "LoyaltyEntry",
     "LoyaltyLot",
     "LoyaltyProgramPolicy",
+    "LoyaltyProgramVersion",
     "LoyaltyTransaction",
     "StateStatus",
     "StateStore",
@@ -58,6 +60,7 @@ __all__ = [
     "WorkspaceSecret",
     "connect_state",
     "count_exposures",
+    "current_actor",
     "current_revision",
     "exposures_after",
     "head_revision",

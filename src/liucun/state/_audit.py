@@ -2,13 +2,24 @@
 
 from __future__ import annotations
 
+import getpass
 import json
+import os
 from datetime import datetime
 from typing import Any
 
 from sqlalchemy.orm import Session
 
 from liucun.state._models import AuditEntry
+
+
+def current_actor() -> str:
+    """Who is acting: the OS login name of this process (``uid N`` when it has none, e.g.
+    a container without /etc/passwd)."""
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):
+        return f"uid {os.getuid()}"
 
 
 def record_audit(

@@ -26,6 +26,7 @@ from sqlalchemy import (
     String,
     Text,
     TypeDecorator,
+    UniqueConstraint,
 )
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
@@ -148,6 +149,28 @@ class LoyaltyProgramPolicy(Base):
     name: Mapped[str] = mapped_column(String(100), unique=True)
     allow_negative: Mapped[bool] = mapped_column(Boolean)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class LoyaltyProgramVersion(Base):
+    """One applied version of a program file (``liucun loyalty program apply``): its
+    canonical JSON and digest. The highest version of a program is the one in force;
+    applying the same content again adds nothing."""
+
+    __tablename__ = "loyalty_program_versions"
+    __table_args__ = (
+        UniqueConstraint("program", "version", name="uq_loyalty_program_versions_version"),
+        UniqueConstraint("program", "digest", name="uq_loyalty_program_versions_digest"),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    program: Mapped[str] = mapped_column(String(100))
+    version: Mapped[int] = mapped_column(Integer)
+    digest: Mapped[str] = mapped_column(String(64))
+    title: Mapped[str] = mapped_column(String(200))
+    body: Mapped[str] = mapped_column(Text)
+    source: Mapped[str] = mapped_column(Text)
+    applied_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    applied_by: Mapped[str] = mapped_column(String(200))
 
 
 class LoyaltyAccount(Base):

@@ -14,9 +14,7 @@ part they need, as an argument.
 from __future__ import annotations
 
 import contextlib
-import getpass
 import logging
-import os
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -39,6 +37,7 @@ from liucun.schema import TABLES
 from liucun.state import (
     StateStore,
     connect_state,
+    current_actor,
     current_revision,
     record_audit,
     state_url_for,
@@ -255,13 +254,14 @@ def _audit(
     target: str | None = None,
     details: dict[str, object] | None = None,
 ) -> None:
-    try:
-        actor = getpass.getuser()
-    except (KeyError, OSError):  # no login name (e.g. a container without /etc/passwd)
-        actor = f"uid {os.getuid()}"
     with store.write() as session:
         record_audit(
-            session, at=clock.now(), actor=actor, action=action, target=target, details=details
+            session,
+            at=clock.now(),
+            actor=current_actor(),
+            action=action,
+            target=target,
+            details=details,
         )
 
 
