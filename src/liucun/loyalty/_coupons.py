@@ -82,6 +82,10 @@ class CouponNotRedeemable(CouponRefused):
     validity, below the minimum order, another category, another customer."""
 
 
+class CouponNotEligible(CouponRefused):
+    """The customer's profile does not pass the coupon's ``unlock`` filter."""
+
+
 class BenefitRefused(CouponRefused):
     """A benefit cannot be granted (not for points, over its per-period limit)."""
 
@@ -241,6 +245,7 @@ def issue_coupon(
     *,
     key: str,
     program: Program | str | Path,
+    profile: Mapping[str, Any] | None = None,
 ) -> IssuedCoupon:
     """Issue a new single-use code of the coupon ``coupon_id`` to ``user_id`` under ``key``.
 
@@ -248,12 +253,24 @@ def issue_coupon(
     zone). Refused (:class:`CouponLimitReached`, :class:`BudgetExhausted`) when the
     customer already holds ``per_customer`` codes of it, when its value would take the
     customer over the program's ``coupon_cap`` for the period, or the coupon's (or the
-    program's) budget over its amount — checked under the lock of the write.
+    program's) budget over its amount — checked under the lock of the write. A coupon
+    with an ``unlock`` filter is refused (:class:`CouponNotEligible`) when ``profile``
+    (the customer's profile) is given and does not pass it; without a profile the caller
+    vouches for the audience (a journey that selected it by the same filter).
     """
     prog = _program(program)
     coupon = _coupon(prog, coupon_id)
     _check_user(user_id)
     _check_key(key)
+    if (
+        coupon.unlock is not None
+        and profile is not None
+        and not profile_matches(coupon.unlock, {"user_id": user_id, **dict(profile)})
+    ):
+        raise CouponNotEligible(
+            f"user {user_id!r} does not pass coupon {coupon_id!r}'s unlock filter "
+            f"{coupon.unlock!r} on the profile given; no code was issued"
+        )
     request = {
         "op": "issue_coupon",
         "program": prog.name,
@@ -722,6 +739,16 @@ def benefits_for(
             continue
         out.append(Right(b.id, b.description, "; ".join(reasons), b.hidden, b.points_cost))
     return out
+
+
+def eligible_coupons(
+    program: Program, profile: Mapping[str, Any], *, tier: str | None = None
+) -> list[str]:
+    """Ids of the coupons the customer with ``profile`` may be issued (a pure function):
+    those without an ``unlock`` filter, and those whose filter the profile passes (e.g.
+    ``frequent_buyer``: "orders >= 4 and days_since_last <= 30")."""
+    full = {**dict(profile), **({"tier": tier} if tier is not None else {})}
+    return [c.id for c in program.coupons if c.unlock is None or profile_matches(c.unlock, full)]
 
 
 def eligible_benefits(
