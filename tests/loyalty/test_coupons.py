@@ -25,6 +25,7 @@ from liucun.loyalty._coupons import (
     CouponNotRedeemable,
     benefits_for,
     coupon_check,
+    coupon_summary,
     eligible_benefits,
     eligible_coupons,
     expire_coupons,
@@ -293,6 +294,25 @@ def test_a_percent_discount_that_would_break_the_cap_is_refused(ws: Workspace) -
         redeem_coupon(ws, c.code, order_id="o", order_value=500, key="r")  # 75 → 225
     assert redeem_coupon(ws, c.code, order_id="o", order_value=300, key="r2").discount == 45
     assert coupon_check(ws) == []
+
+
+def test_the_summary_counts_codes_rates_and_booked_cost(ws: Workspace) -> None:
+    p = program()
+    a = issue_coupon(ws, "pct", "u1", key="a", program=p)
+    b = issue_coupon(ws, "pct", "u2", key="b", program=p)
+    issue_coupon(ws, "pct", "u3", key="c", program=p)
+    t = issue_coupon(ws, "ten_off", "u1", key="d", program=p)
+    redeem_coupon(ws, a.code, order_id="o1", order_value=100, key="r1")  # 15.00
+    redeem_coupon(ws, b.code, order_id="o2", order_value=33.3, key="r2")  # 4.995 -> 5.00
+    ws.clock.advance(timedelta(days=20))
+    expire_coupons(ws, ws.clock.now())  # ten_off (14 days) expires, pct (30) does not
+    assert t.valid_until < ws.clock.now()
+    assert coupon_summary(ws) == [
+        {"program": "shop", "coupon_id": "pct", "issued": 3, "redeemed": 2, "expired": 0,
+         "open": 1, "redemption_rate": 2 / 3, "cost": 20.0, "currency": "CNY"},
+        {"program": "shop", "coupon_id": "ten_off", "issued": 1, "redeemed": 0, "expired": 1,
+         "open": 0, "redemption_rate": 0.0, "cost": 0.0, "currency": "CNY"},
+    ]  # fmt: skip
 
 
 # -- benefits -----------------------------------------------------------------------------

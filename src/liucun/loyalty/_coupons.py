@@ -36,6 +36,7 @@ import secrets
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
+from decimal import ROUND_HALF_UP, Decimal
 from pathlib import Path
 from typing import Any, TypeVar
 from zoneinfo import ZoneInfo
@@ -801,6 +802,46 @@ def profile_matches(filter_text: str, profile: Mapping[str, Any]) -> bool:
     return bool(table.filter(expr).count().to_pyarrow().as_py())
 
 
+def coupon_summary(ws: Any, *, program: str | None = None) -> list[dict[str, Any]]:
+    """Per coupon (program, coupon_id): codes ``issued``, ``redeemed``, ``expired`` and
+    still ``open``, the ``redemption_rate`` (redeemed / issued), the ``cost`` booked (sum
+    of discounts, program currency) and the ``currency`` — the report's coupon section."""
+    red = func.sum(case((_CODES.c.status == "redeemed", 1), else_=0))
+    exp = func.sum(case((_CODES.c.status == "expired", 1), else_=0))
+    query = (
+        select(
+            _CODES.c.program,
+            _CODES.c.coupon_id,
+            func.min(_CODES.c.currency),
+            func.count(_CODES.c.id),
+            red,
+            exp,
+            func.coalesce(func.sum(_REDEMPTIONS.c.discount), 0.0),
+        )
+        .select_from(_CODES.outerjoin(_REDEMPTIONS, _REDEMPTIONS.c.code_id == _CODES.c.id))
+        .group_by(_CODES.c.program, _CODES.c.coupon_id)
+        .order_by(_CODES.c.program, _CODES.c.coupon_id)
+    )
+    if program is not None:
+        query = query.where(_CODES.c.program == program)
+    with ws.state.read() as s:
+        rows = s.execute(query).all()
+    return [
+        {
+            "program": prog,
+            "coupon_id": cid,
+            "issued": int(n),
+            "redeemed": int(r or 0),
+            "expired": int(e or 0),
+            "open": int(n) - int(r or 0) - int(e or 0),
+            "redemption_rate": (int(r or 0) / int(n)) if n else 0.0,
+            "cost": round(float(cost or 0.0), 2),
+            "currency": cur,
+        }
+        for prog, cid, cur, n, r, e, cost in rows
+    ]
+
+
 # -- check --------------------------------------------------------------------------------
 
 
@@ -849,7 +890,7 @@ def coupon_check(ws: Any) -> list[str]:
                     f"(order {r.order_id}), outside its validity {c.valid_from.isoformat()}"
                     f" – {c.valid_until.isoformat()}"
                 )
-            top = c.amount if c.kind == "value" else round(r.order_value * c.amount / 100, 2)
+            top = c.amount if c.kind == "value" else _discount(c, r.order_value)
             if r.discount < 0 or r.discount > min(top, r.order_value) + 0.005:
                 out.append(
                     f"coupon code {name}: the discount {r.discount:g} booked on order "
@@ -1117,9 +1158,20 @@ def _redeemable(
 
 
 def _discount(row: CouponCode, order_value: float) -> float:
+    """The coupon's value (at most the order's) or its percent of the order, in cents
+    rounded half up on the decimal figures (15 % of 33.30 is 5.00, not the 4.99 that
+    binary floating point gives)."""
     if row.kind == "value":
-        return round(min(row.amount, order_value), 2)
-    return round(order_value * row.amount / 100.0, 2)
+        return _cents(min(row.amount, order_value))
+    return _cents(Decimal(repr(order_value)) * Decimal(repr(row.amount)) / 100)
+
+
+def _cents(value: float | Decimal) -> float:
+    return float(
+        Decimal(repr(value) if isinstance(value, float) else value).quantize(
+            Decimal("0.01"), rounding=ROUND_HALF_UP
+        )
+    )
 
 
 def _same_request(key: str, first_text: str, request: dict[str, Any], user: str) -> None:
