@@ -123,6 +123,19 @@ def test_issue_gives_a_unique_code_valid_to_the_end_of_the_last_local_day(ws: Wo
     assert [c.code for c in list_coupons(ws, "u1")] == [a.code]
 
 
+def test_a_code_that_collides_is_drawn_again(
+    ws: Workspace, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import liucun.loyalty._coupons as coupons
+
+    draws = iter(["AAAA-AAAA-AAAA-AAAA", "AAAA-AAAA-AAAA-AAAA", "BBBB-BBBB-BBBB-BBBB"])
+    monkeypatch.setattr(coupons, "_new_code", lambda: next(draws))
+    p = program()
+    assert issue_coupon(ws, "pct", "u1", key="k1", program=p).code == "AAAA-AAAA-AAAA-AAAA"
+    assert issue_coupon(ws, "pct", "u2", key="k2", program=p).code == "BBBB-BBBB-BBBB-BBBB"
+    assert rows(ws) == (2, 0, 0)
+
+
 def test_a_replayed_issue_returns_the_same_code_and_other_arguments_are_refused(
     ws: Workspace,
 ) -> None:
