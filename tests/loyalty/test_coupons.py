@@ -21,10 +21,13 @@ from liucun.loyalty._coupons import (
     BenefitRefused,
     BudgetExhausted,
     CouponLimitReached,
+    CouponNotEligible,
     CouponNotRedeemable,
     benefits_for,
     coupon_check,
+    coupon_summary,
     eligible_benefits,
+    eligible_coupons,
     expire_coupons,
     issue_coupon,
     list_coupons,
@@ -118,6 +121,19 @@ def test_issue_gives_a_unique_code_valid_to_the_end_of_the_last_local_day(ws: Wo
     # day = 16 March 00:00 Shanghai = 15 March 16:00 UTC
     assert a.valid_until == datetime(2026, 3, 15, 16, tzinfo=UTC)
     assert [c.code for c in list_coupons(ws, "u1")] == [a.code]
+
+
+def test_a_code_that_collides_is_drawn_again(
+    ws: Workspace, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import liucun.loyalty._coupons as coupons
+
+    draws = iter(["AAAA-AAAA-AAAA-AAAA", "AAAA-AAAA-AAAA-AAAA", "BBBB-BBBB-BBBB-BBBB"])
+    monkeypatch.setattr(coupons, "_new_code", lambda: next(draws))
+    p = program()
+    assert issue_coupon(ws, "pct", "u1", key="k1", program=p).code == "AAAA-AAAA-AAAA-AAAA"
+    assert issue_coupon(ws, "pct", "u2", key="k2", program=p).code == "BBBB-BBBB-BBBB-BBBB"
+    assert rows(ws) == (2, 0, 0)
 
 
 def test_a_replayed_issue_returns_the_same_code_and_other_arguments_are_refused(
@@ -293,6 +309,25 @@ def test_a_percent_discount_that_would_break_the_cap_is_refused(ws: Workspace) -
     assert coupon_check(ws) == []
 
 
+def test_the_summary_counts_codes_rates_and_booked_cost(ws: Workspace) -> None:
+    p = program()
+    a = issue_coupon(ws, "pct", "u1", key="a", program=p)
+    b = issue_coupon(ws, "pct", "u2", key="b", program=p)
+    issue_coupon(ws, "pct", "u3", key="c", program=p)
+    t = issue_coupon(ws, "ten_off", "u1", key="d", program=p)
+    redeem_coupon(ws, a.code, order_id="o1", order_value=100, key="r1")  # 15.00
+    redeem_coupon(ws, b.code, order_id="o2", order_value=33.3, key="r2")  # 4.995 -> 5.00
+    ws.clock.advance(timedelta(days=20))
+    expire_coupons(ws, ws.clock.now())  # ten_off (14 days) expires, pct (30) does not
+    assert t.valid_until < ws.clock.now()
+    assert coupon_summary(ws) == [
+        {"program": "shop", "coupon_id": "pct", "issued": 3, "redeemed": 2, "expired": 0,
+         "open": 1, "redemption_rate": 2 / 3, "cost": 20.0, "currency": "CNY"},
+        {"program": "shop", "coupon_id": "ten_off", "issued": 1, "redeemed": 0, "expired": 1,
+         "open": 0, "redemption_rate": 0.0, "cost": 0.0, "currency": "CNY"},
+    ]  # fmt: skip
+
+
 # -- benefits -----------------------------------------------------------------------------
 
 
@@ -339,6 +374,48 @@ def test_benefits_unlocked_by_tier_filter_and_points_with_hidden_flagged(ws: Wor
     assert [r.benefit_id for r in got] == ["shipping_upgrade", "free_shipping"]
 
 
+def test_a_refused_benefit_writes_nothing_in_either_ledger(ws: Workspace) -> None:
+    p = program()
+    loyalty.award(ws, "u1", 299, key="earn")
+    before = loyalty.account(ws, "u1")
+    with pytest.raises(loyalty.InsufficientPoints, match=r"299 points available.*300"):
+        redeem_benefit(ws, "u1", "shipping_upgrade", key="b1", program=p)
+    with pytest.raises(loyalty.InsufficientPoints, match=r"no account yet"):
+        redeem_benefit(ws, "u2", "shipping_upgrade", key="b2", program=p)
+    after = loyalty.account(ws, "u1")
+    assert (after.balance, after.version, len(after.entries)) == (299, before.version, 1)
+    assert count(ws, BenefitGrant) == 0 and loyalty.check(ws).ok
+
+
+def test_a_benefit_budget_counts_points_at_their_value(ws: Workspace) -> None:
+    # point_value 0.01 CNY: 300 points are worth 3 CNY; a budget of 7 CNY pays for two
+    p = program(
+        points={"point_value": 0.01},
+        benefits=[{"id": "ship", "description": "x", "points_cost": 300, "budget": 7}],
+    )
+    for u in ("u1", "u2", "u3"):
+        loyalty.award(ws, u, 1000, key=f"earn-{u}")
+    assert redeem_benefit(ws, "u1", "ship", key="a", program=p).value == 3.0
+    redeem_benefit(ws, "u2", "ship", key="b", program=p)
+    with pytest.raises(BudgetExhausted, match=r"benefit 'ship''s budget of 7.00 CNY has 1.00"):
+        redeem_benefit(ws, "u3", "ship", key="c", program=p)
+    assert loyalty.account(ws, "u3").balance == 1000
+    assert coupon_check(ws) == []
+
+
+def test_a_coupon_unlocked_by_behaviour_needs_a_passing_profile(ws: Workspace) -> None:
+    p = loyalty.load_program(EXAMPLE)
+    loyal = {"orders": 5, "days_since_last": 12.0}
+    lapsed = {"orders": 5, "days_since_last": 45.0}
+    assert "frequent_buyer" in eligible_coupons(p, loyal)
+    assert "frequent_buyer" not in eligible_coupons(p, lapsed)
+    assert "frequent_buyer" not in eligible_coupons(p, {})  # unknown fields are null
+    with pytest.raises(CouponNotEligible, match=r"'frequent_buyer''s unlock filter"):
+        issue_coupon(ws, "frequent_buyer", "u1", key="a", program=p, profile=lapsed)
+    issued = issue_coupon(ws, "frequent_buyer", "u1", key="b", program=p, profile=loyal)
+    assert (issued.kind, issued.amount, issued.min_order) == ("percent", 8.0, 99.0)
+
+
 # -- check --------------------------------------------------------------------------------
 
 
@@ -367,3 +444,23 @@ def test_check_finds_corrupted_redemptions_statuses_and_counts(ws: Workspace) ->
     assert any(
         "holds 2 codes of coupon 'pct', over its per_customer limit of 1" in v for v in found
     ), found
+
+
+def test_check_finds_grants_without_their_ledger_redemption_and_budget_overruns(
+    ws: Workspace,
+) -> None:
+    p = program(coupons=[{"id": "v", "kind": "value", "amount": 10, "per_customer": None,
+                          "budget": 20}])  # fmt: skip
+    loyalty.award(ws, "u1", 1000, key="earn")
+    redeem_benefit(ws, "u1", "shipping_upgrade", key="b1", program=p)
+    issue_coupon(ws, "v", "u1", key="a", program=p)
+    issue_coupon(ws, "v", "u2", key="b", program=p)
+    assert coupon_check(ws) == []
+    with ws.state.write() as s:
+        s.execute(update(BenefitGrant).values(points=200))  # no longer what the ledger took
+        s.execute(update(CouponCode).where(CouponCode.key == "b").values(amount=15.0))
+    found = coupon_check(ws)
+    assert any("benefit grant 'b1'" in v and "no matching ledger redemption" in v for v in found), (
+        found
+    )
+    assert any("coupon 'v' has committed 25 CNY, over its budget of 20" in v for v in found), found

@@ -36,6 +36,7 @@ import secrets
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
+from decimal import ROUND_HALF_UP, Decimal
 from pathlib import Path
 from typing import Any, TypeVar
 from zoneinfo import ZoneInfo
@@ -80,6 +81,10 @@ class BudgetExhausted(CouponRefused):
 class CouponNotRedeemable(CouponRefused):
     """The code does not apply to this order: unknown, already redeemed, outside its
     validity, below the minimum order, another category, another customer."""
+
+
+class CouponNotEligible(CouponRefused):
+    """The customer's profile does not pass the coupon's ``unlock`` filter."""
 
 
 class BenefitRefused(CouponRefused):
@@ -241,6 +246,7 @@ def issue_coupon(
     *,
     key: str,
     program: Program | str | Path,
+    profile: Mapping[str, Any] | None = None,
 ) -> IssuedCoupon:
     """Issue a new single-use code of the coupon ``coupon_id`` to ``user_id`` under ``key``.
 
@@ -248,12 +254,24 @@ def issue_coupon(
     zone). Refused (:class:`CouponLimitReached`, :class:`BudgetExhausted`) when the
     customer already holds ``per_customer`` codes of it, when its value would take the
     customer over the program's ``coupon_cap`` for the period, or the coupon's (or the
-    program's) budget over its amount — checked under the lock of the write.
+    program's) budget over its amount — checked under the lock of the write. A coupon
+    with an ``unlock`` filter is refused (:class:`CouponNotEligible`) when ``profile``
+    (the customer's profile) is given and does not pass it; without a profile the caller
+    vouches for the audience (a journey that selected it by the same filter).
     """
     prog = _program(program)
     coupon = _coupon(prog, coupon_id)
     _check_user(user_id)
     _check_key(key)
+    if (
+        coupon.unlock is not None
+        and profile is not None
+        and not profile_matches(coupon.unlock, {"user_id": user_id, **dict(profile)})
+    ):
+        raise CouponNotEligible(
+            f"user {user_id!r} does not pass coupon {coupon_id!r}'s unlock filter "
+            f"{coupon.unlock!r} on the profile given; no code was issued"
+        )
     request = {
         "op": "issue_coupon",
         "program": prog.name,
@@ -724,6 +742,16 @@ def benefits_for(
     return out
 
 
+def eligible_coupons(
+    program: Program, profile: Mapping[str, Any], *, tier: str | None = None
+) -> list[str]:
+    """Ids of the coupons the customer with ``profile`` may be issued (a pure function):
+    those without an ``unlock`` filter, and those whose filter the profile passes (e.g.
+    ``frequent_buyer``: "orders >= 4 and days_since_last <= 30")."""
+    full = {**dict(profile), **({"tier": tier} if tier is not None else {})}
+    return [c.id for c in program.coupons if c.unlock is None or profile_matches(c.unlock, full)]
+
+
 def eligible_benefits(
     ws: Any,
     user_id: str,
@@ -774,6 +802,46 @@ def profile_matches(filter_text: str, profile: Mapping[str, Any]) -> bool:
     return bool(table.filter(expr).count().to_pyarrow().as_py())
 
 
+def coupon_summary(ws: Any, *, program: str | None = None) -> list[dict[str, Any]]:
+    """Per coupon (program, coupon_id): codes ``issued``, ``redeemed``, ``expired`` and
+    still ``open``, the ``redemption_rate`` (redeemed / issued), the ``cost`` booked (sum
+    of discounts, program currency) and the ``currency`` — the report's coupon section."""
+    red = func.sum(case((_CODES.c.status == "redeemed", 1), else_=0))
+    exp = func.sum(case((_CODES.c.status == "expired", 1), else_=0))
+    query = (
+        select(
+            _CODES.c.program,
+            _CODES.c.coupon_id,
+            func.min(_CODES.c.currency),
+            func.count(_CODES.c.id),
+            red,
+            exp,
+            func.coalesce(func.sum(_REDEMPTIONS.c.discount), 0.0),
+        )
+        .select_from(_CODES.outerjoin(_REDEMPTIONS, _REDEMPTIONS.c.code_id == _CODES.c.id))
+        .group_by(_CODES.c.program, _CODES.c.coupon_id)
+        .order_by(_CODES.c.program, _CODES.c.coupon_id)
+    )
+    if program is not None:
+        query = query.where(_CODES.c.program == program)
+    with ws.state.read() as s:
+        rows = s.execute(query).all()
+    return [
+        {
+            "program": prog,
+            "coupon_id": cid,
+            "issued": int(n),
+            "redeemed": int(r or 0),
+            "expired": int(e or 0),
+            "open": int(n) - int(r or 0) - int(e or 0),
+            "redemption_rate": (int(r or 0) / int(n)) if n else 0.0,
+            "cost": round(float(cost or 0.0), 2),
+            "currency": cur,
+        }
+        for prog, cid, cur, n, r, e, cost in rows
+    ]
+
+
 # -- check --------------------------------------------------------------------------------
 
 
@@ -822,7 +890,7 @@ def coupon_check(ws: Any) -> list[str]:
                     f"(order {r.order_id}), outside its validity {c.valid_from.isoformat()}"
                     f" – {c.valid_until.isoformat()}"
                 )
-            top = c.amount if c.kind == "value" else round(r.order_value * c.amount / 100, 2)
+            top = c.amount if c.kind == "value" else _discount(c, r.order_value)
             if r.discount < 0 or r.discount > min(top, r.order_value) + 0.005:
                 out.append(
                     f"coupon code {name}: the discount {r.discount:g} booked on order "
@@ -1090,9 +1158,20 @@ def _redeemable(
 
 
 def _discount(row: CouponCode, order_value: float) -> float:
+    """The coupon's value (at most the order's) or its percent of the order, in cents
+    rounded half up on the decimal figures (15 % of 33.30 is 5.00, not the 4.99 that
+    binary floating point gives)."""
     if row.kind == "value":
-        return round(min(row.amount, order_value), 2)
-    return round(order_value * row.amount / 100.0, 2)
+        return _cents(min(row.amount, order_value))
+    return _cents(Decimal(repr(order_value)) * Decimal(repr(row.amount)) / 100)
+
+
+def _cents(value: float | Decimal) -> float:
+    return float(
+        Decimal(repr(value) if isinstance(value, float) else value).quantize(
+            Decimal("0.01"), rounding=ROUND_HALF_UP
+        )
+    )
 
 
 def _same_request(key: str, first_text: str, request: dict[str, Any], user: str) -> None:
