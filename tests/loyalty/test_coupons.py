@@ -16,7 +16,6 @@ from sqlalchemy import func, select, update
 
 from liucun import loyalty
 from liucun.core import ConfigError, SimulatedClock
-from liucun.loyalty._coupon_tables import BenefitGrant, CouponCode, CouponRedemption
 from liucun.loyalty._coupons import (
     BenefitRefused,
     BudgetExhausted,
@@ -35,17 +34,12 @@ from liucun.loyalty._coupons import (
     redeem_coupon,
 )
 from liucun.loyalty._program import Program, parse_program
+from liucun.state import BenefitGrant, CouponCode, CouponRedemption
 from liucun.workspace import Workspace, init_workspace
 
 # 09:00 UTC = 17:00 in Asia/Shanghai, 1 March 2026
 T0 = datetime(2026, 3, 1, 9, tzinfo=UTC)
 EXAMPLE = Path(__file__).parents[2] / "examples" / "loyalty" / "program.yaml"
-
-
-class BudgetProgram(Program):
-    """The program model with the program-wide coupon budget the coordinator adds."""
-
-    coupon_budget: float | None = None
 
 
 def program(**changes: Any) -> Program:
@@ -197,7 +191,7 @@ def test_a_coupon_budget_releases_value_when_codes_expire(ws: Workspace) -> None
 
 def test_the_program_wide_budget_counts_every_coupon(ws: Workspace) -> None:
     base = program()
-    p = BudgetProgram.model_validate({**base.model_dump(), "coupon_budget": 165})
+    p = Program.model_validate({**base.model_dump(), "coupon_budget": 165})
     issue_coupon(ws, "big", "u1", key="a", program=p)  # 150
     issue_coupon(ws, "ten_off", "u1", key="b", program=p)  # 160
     with pytest.raises(BudgetExhausted, match=r"coupon budget of 165.00 CNY has 5.00 CNY left"):

@@ -15,8 +15,8 @@ import pytest
 from sqlalchemy import func, select
 
 import liucun
-from liucun.loyalty._coupon_tables import CouponCode, CouponRedemption
 from liucun.loyalty._coupons import coupon_check, issue_coupon, list_coupons
+from liucun.state import CouponCode, CouponRedemption
 from liucun.workspace import init_workspace, open_workspace
 
 CODES = 30

@@ -18,8 +18,8 @@ from sqlalchemy import func, select
 
 import liucun
 from liucun import loyalty
-from liucun.loyalty._coupon_tables import BenefitGrant, CouponCode, CouponRedemption
 from liucun.loyalty._coupons import coupon_check
+from liucun.state import BenefitGrant, CouponCode, CouponRedemption
 from liucun.workspace import init_workspace, open_workspace
 
 OPS = 60

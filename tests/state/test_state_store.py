@@ -15,7 +15,6 @@ from alembic.runtime.migration import MigrationContext
 from sqlalchemy import Column, Integer, MetaData, Table, insert, select, text, update
 from sqlalchemy.exc import StatementError
 
-import liucun.loyalty._coupon_tables  # noqa: F401  - the coupon tables join Base.metadata
 from liucun.core import ConfigError, StateError
 from liucun.schema import arrow_schema
 from liucun.state import (

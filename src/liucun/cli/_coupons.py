@@ -45,10 +45,11 @@ loyalty_app.add_typer(coupon_app, name="coupon")
 loyalty_app.add_typer(benefit_app, name="benefit")
 
 ProgramFileOpt = Annotated[
-    Path,
+    Path | None,
     typer.Option(
         "--program-file",
-        help="The loyalty program file (YAML) defining the coupons and benefits.",
+        help="A loyalty program file (YAML) defining the coupons and benefits (default: "
+        "the program in force, see `liucun loyalty program apply`).",
     ),
 ]
 
@@ -81,7 +82,7 @@ def issue_cmd(
     coupon_id: Annotated[str, typer.Argument(help="Coupon id in the program file.")],
     user: Annotated[str, typer.Argument(help="Customer id.")],
     key: KeyOpt,
-    program_file: ProgramFileOpt,
+    program_file: ProgramFileOpt = None,
     workspace: WorkspaceOpt = None,
     fmt: PostingFormatOpt = PostingFormat.table,
 ) -> None:
@@ -276,7 +277,7 @@ def benefit_redeem_cmd(
     user: Annotated[str, typer.Argument(help="Customer id.")],
     benefit_id: Annotated[str, typer.Argument(help="Benefit id in the program file.")],
     key: KeyOpt,
-    program_file: ProgramFileOpt,
+    program_file: ProgramFileOpt = None,
     ledger_program: Annotated[
         str, typer.Option("--program", help="Ledger program the points are taken from.")
     ] = "default",
@@ -310,7 +311,7 @@ def benefit_redeem_cmd(
 def benefit_list_cmd(
     ctx: typer.Context,
     user: Annotated[str, typer.Argument(help="Customer id.")],
-    program_file: ProgramFileOpt,
+    program_file: ProgramFileOpt = None,
     tier: Annotated[str | None, typer.Option("--tier", help="The customer's tier.")] = None,
     profile: Annotated[
         str | None,

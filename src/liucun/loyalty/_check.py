@@ -34,7 +34,8 @@ _LIST = 20
 
 
 def check(ws: Any) -> CheckReport:
-    """Verify every ledger invariant; ``report.ok`` is True when none is violated."""
+    """Verify every ledger invariant, and the coupons' (:func:`coupon_check`);
+    ``report.ok`` is True when none is violated."""
     violations: list[str] = []
     with ws.state.read() as s:
         E, T, A, L = LoyaltyEntry, LoyaltyTransaction, LoyaltyAccount, LoyaltyLot
@@ -182,6 +183,10 @@ def check(ws: Any) -> CheckReport:
             if a.balance < 0 and a.program not in allowed
         ]
         _add(violations, negative, "negative balances where the program forbids them")
+    # coupons and benefits: no code redeemed twice, caps and budgets held, grants paid
+    from liucun.loyalty._coupons import coupon_check
+
+    violations.extend(coupon_check(ws))
     return CheckReport(
         accounts=len(accounts),
         transactions=len(txs),

@@ -46,11 +46,12 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from liucun.core import ConfigError, Hint, LiucunError, as_utc
+from liucun.loyalty._apply import active_program
 from liucun.loyalty._book import _Book, _canonical, _check_key, _find, _lock_member
-from liucun.loyalty._coupon_tables import BenefitGrant, CouponCode, CouponRedemption
 from liucun.loyalty._ledger import DEFAULT_PROGRAM, valid_until
 from liucun.loyalty._models import IdempotencyConflict, InsufficientPoints, LedgerError
 from liucun.loyalty._program import UNLOCK_FIELDS, Benefit, Coupon, Program, load_program
+from liucun.state import BenefitGrant, CouponCode, CouponRedemption
 
 T = TypeVar("T")
 _CODES = CouponCode.__table__
@@ -245,7 +246,7 @@ def issue_coupon(
     user_id: str,
     *,
     key: str,
-    program: Program | str | Path,
+    program: Program | str | Path | None = None,
     profile: Mapping[str, Any] | None = None,
 ) -> IssuedCoupon:
     """Issue a new single-use code of the coupon ``coupon_id`` to ``user_id`` under ``key``.
@@ -259,7 +260,7 @@ def issue_coupon(
     (the customer's profile) is given and does not pass it; without a profile the caller
     vouches for the audience (a journey that selected it by the same filter).
     """
-    prog = _program(program)
+    prog = _program(ws, program)
     coupon = _coupon(prog, coupon_id)
     _check_user(user_id)
     _check_key(key)
@@ -588,7 +589,7 @@ def redeem_benefit(
     benefit_id: str,
     *,
     key: str,
-    program: Program | str | Path,
+    program: Program | str | Path | None = None,
     ledger_program: str = DEFAULT_PROGRAM,
 ) -> BenefitGrantResult:
     """Buy the benefit ``benefit_id`` (e.g. ``shipping_upgrade``) with ``user_id``'s points.
@@ -600,7 +601,7 @@ def redeem_benefit(
     :class:`BudgetExhausted`, :class:`~liucun.loyalty.InsufficientPoints`) with nothing
     written.
     """
-    prog = _program(program)
+    prog = _program(ws, program)
     benefit = _benefit(prog, benefit_id)
     _check_user(user_id)
     _check_key(key)
@@ -757,7 +758,7 @@ def eligible_benefits(
     user_id: str,
     *,
     profile: Mapping[str, Any],
-    program: Program | str | Path,
+    program: Program | str | Path | None = None,
     ledger_program: str = DEFAULT_PROGRAM,
     tier: str | None = None,
 ) -> list[Right]:
@@ -774,7 +775,7 @@ def eligible_benefits(
         **({"tier": acct.tier} if acct.tier is not None else {}),
         **dict(profile),
     }
-    return benefits_for(_program(program), full, tier=tier)
+    return benefits_for(_program(ws, program), full, tier=tier)
 
 
 def profile_matches(filter_text: str, profile: Mapping[str, Any]) -> bool:
@@ -1209,7 +1210,11 @@ def _new_code() -> str:
     return "-".join(raw[i : i + 4] for i in range(0, _CODE_CHARS, 4))
 
 
-def _program(program: Program | str | Path) -> Program:
+def _program(ws: Any, program: Program | str | Path | None) -> Program:
+    """``program`` as given, loaded from its file, or (None) the default program in force
+    (``liucun loyalty program apply``)."""
+    if program is None:
+        return active_program(ws)
     if isinstance(program, Program):
         return program
     if isinstance(program, str | Path):
@@ -1221,8 +1226,7 @@ def _program(program: Program | str | Path) -> Program:
 
 
 def _program_budget(program: Program) -> float | None:
-    value = getattr(program, "coupon_budget", None)
-    return None if value is None else float(value)
+    return None if program.coupon_budget is None else float(program.coupon_budget)
 
 
 def _coupon(program: Program, coupon_id: str) -> Coupon:

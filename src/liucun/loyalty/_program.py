@@ -338,6 +338,8 @@ class Program(_Model):
     loss_aversion: LossAversion = LossAversion()
     coupons: tuple[Coupon, ...] = ()
     coupon_cap: CouponCap | None = None
+    #: Program-wide budget for coupon value (in the program currency), None = no limit.
+    coupon_budget: NonNegative | None = None
     benefits: tuple[Benefit, ...] = ()
     plans: tuple[Plan, ...] = ()
     referral: Referral | None = None
