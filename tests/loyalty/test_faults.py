@@ -283,3 +283,24 @@ def test_sigkilled_writers_lose_nothing_and_double_nothing(
     assert counts["operations"] == WORKERS * OPS
     assert counts["replays"] > 0 and counts["refused_InsufficientPoints"] > 0
     assert counts["refused_IdempotencyConflict"] > 0 and counts["refused_LedgerError"] > 0
+
+
+def test_the_oracle_flags_unacknowledged_missing_and_wrong_writes(
+    tmp_path: Path, state_url: str
+) -> None:
+    """The comparison itself: a ledger write no journal acknowledged, an acknowledgement
+    the ledger lacks, one whose points differ and the balance they imply are each reported."""
+    with init_workspace(tmp_path / "ws", state_url=state_url) as ws:
+        loyalty.award(ws, "u1", 10, key="k1")
+        loyalty.award(ws, "u1", 5, key="k2")
+        good = {"user": "u1", "kind": "addition", "reverses": None, "replayed": False}
+        journal = [
+            {"key": "k1", "ack": {**good, "points": 11}},  # k1 acknowledged with 11
+            {"key": "k3", "ack": {**good, "points": 7}},  # k3 never written
+        ]  # k2 written but never acknowledged
+        found, tally = violations(ws, [journal])
+    assert tally["operations"] == 2
+    assert any("'k1': ledger has" in v for v in found), found
+    assert any("'k3' is in the ledger 0x" in v for v in found), found
+    assert any("'k2' is in the ledger but no worker" in v for v in found), found
+    assert any("'u1': balance 15, acknowledged 18" in v for v in found), found
