@@ -15,11 +15,11 @@ calls in all (``--ops / --writers`` each):
 
 Rates are calls over the wall time from the first start to the last finish; latencies
 are per call. The ratio is awards/s over plain inserts/s. Writer 0 also counts the SQL
-statements each kind of call sends. Unless ``--no-diagnose``, PostgreSQL is measured a
+statements each kind of call sends. With ``--diagnose``, PostgreSQL is measured a
 second time with ``synchronous_commit=off`` (commits no longer wait for the WAL flush)
 to show how much of the time is the per-commit fsync. Prints a table, then one JSON line.
 
-    python benchmarks/loyalty.py --ops 4000 --writers 8
+    python benchmarks/loyalty.py --ops 4000 --writers 8 [--diagnose]
 """
 
 from __future__ import annotations
@@ -217,9 +217,9 @@ def main() -> None:
         "--backends", default="sqlite,postgresql", help="comma-separated: sqlite,postgresql"
     )
     parser.add_argument(
-        "--no-diagnose",
+        "--diagnose",
         action="store_true",
-        help="skip the second PostgreSQL run with synchronous_commit=off",
+        help="measure PostgreSQL a second time with synchronous_commit=off (fsync's share)",
     )
     args = parser.parse_args()
     runs: list[tuple[str, Any]] = []
@@ -228,7 +228,7 @@ def main() -> None:
             runs.append(("sqlite", None))
         elif backend == "postgresql":
             runs.append(("postgres", ""))
-            if not args.no_diagnose:
+            if args.diagnose:
                 runs.append(("postgres_async_commit", "%20-csynchronous_commit%3Doff"))
         else:
             raise SystemExit(f"--backends: unknown backend {backend!r}; use sqlite,postgresql")
