@@ -1,0 +1,286 @@
+"""Points ledger: awards and redemptions per second and their p50/p99 latency with
+concurrent writer processes, against a plain INSERT of the same rows in the same run.
+
+For each state backend (SQLite in a fresh workspace; PostgreSQL at 127.0.0.1:5432,
+database ``test``, in a fresh schema dropped afterwards) ``--writers`` processes each
+open the workspace and, started together by a barrier, run three phases of ``--ops``
+calls in all (``--ops / --writers`` each):
+
+1. the baseline: one ``INSERT`` per transaction of the row an award writes to
+   ``loyalty_transactions`` into a table of the same shape (same columns, primary key
+   and unique key index), through the workspace's own state engine (same connection
+   settings: on SQLite ``BEGIN IMMEDIATE``, WAL, ``synchronous=NORMAL``);
+2. ``loyalty.award`` of 10 points to one of ``--users`` members, a new key each call;
+3. ``loyalty.redeem`` of 1 point from the same members.
+
+Rates are calls over the wall time from the first start to the last finish; latencies
+are per call. The ratio is awards/s over plain inserts/s. Writer 0 also counts the SQL
+statements each kind of call sends. With ``--diagnose``, PostgreSQL is measured a
+second time with ``synchronous_commit=off`` (commits no longer wait for the WAL flush)
+to show how much of the time is the per-commit fsync. Prints a table, then one JSON line.
+
+    python benchmarks/loyalty.py --ops 4000 --writers 8 [--diagnose]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import multiprocessing as mp
+import os
+import shutil
+import time
+import uuid
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+OUT = Path(__file__).with_name("out")
+PG_DSN = "postgresql://postgres@127.0.0.1:5432/test"
+PHASES = ("insert", "award", "redeem")
+PLAIN = "bench_plain_insert"
+
+
+def _plain_table(metadata: Any) -> Any:
+    """A table shaped like ``loyalty_transactions`` (columns, key and unique index), with
+    no foreign keys: what one plain insert of an award's row costs."""
+    from sqlalchemy import Column, Table
+
+    from liucun.state import LoyaltyTransaction
+
+    columns = [
+        Column(
+            c.name,
+            c.type,
+            primary_key=c.primary_key,
+            autoincrement=c.autoincrement,
+            unique=bool(c.unique),
+            index=bool(c.index),
+            nullable=c.nullable,
+        )
+        for c in LoyaltyTransaction.__table__.columns
+    ]
+    return Table(PLAIN, metadata, *columns)
+
+
+def _writer(path: str, w: int, writers: int, n: int, users: int, barrier: Any, out: Any) -> None:
+    from sqlalchemy import MetaData, event, insert
+
+    from liucun import loyalty
+    from liucun.workspace import open_workspace
+
+    with open_workspace(path) as ws:
+        plain = _plain_table(MetaData())
+        statements = [0]
+        if w == 0:
+
+            def count(*_: Any) -> None:
+                statements[0] += 1
+
+            event.listen(ws.state.engine, "before_cursor_execute", count)
+        now = datetime(2026, 12, 1, tzinfo=UTC)
+
+        def plain_insert(i: int) -> None:
+            with ws.state.write() as s:
+                s.execute(
+                    insert(plain).values(
+                        key=f"p-{w}-{i}",
+                        kind="addition",
+                        program="default",
+                        user_id=f"m{(i * writers + w) % users}",
+                        account_id=1 + (i * writers + w) % users,
+                        points=10,
+                        growth=0,
+                        reason=None,
+                        request=json.dumps({"op": "award", "points": 10, "key": f"p-{w}-{i}"}),
+                        reverses_id=None,
+                        balance_after=10,
+                        created_at=now,
+                    )
+                )
+
+        calls = {
+            "insert": plain_insert,
+            "award": lambda i: loyalty.award(
+                ws, f"m{(i * writers + w) % users}", 10, key=f"b-a-{w}-{i}"
+            ),
+            "redeem": lambda i: loyalty.redeem(
+                ws, f"m{(i * writers + w) % users}", 1, key=f"b-r-{w}-{i}"
+            ),
+        }
+        # warm up: connection, mappers, statement caches
+        plain_insert(-1)
+        loyalty.award(ws, f"warm-{w}", 2, key=f"warm-a-{w}")
+        loyalty.redeem(ws, f"warm-{w}", 1, key=f"warm-r-{w}")
+        for phase in PHASES:
+            barrier.wait()
+            statements[0] = 0
+            latencies = []
+            start = time.perf_counter()
+            for i in range(n):
+                t0 = time.perf_counter()
+                calls[phase](i)
+                latencies.append(time.perf_counter() - t0)
+            end = time.perf_counter()
+            out.put((phase, w, start, end, latencies, statements[0]))
+
+
+def _quantile(sorted_values: list[float], q: float) -> float:
+    return sorted_values[min(len(sorted_values) - 1, int(q * len(sorted_values)))]
+
+
+def bench(label: str, url: str, root: Path, *, ops: int, writers: int, users: int) -> dict:
+    from sqlalchemy import MetaData, func, select
+
+    from liucun import loyalty
+    from liucun.state import LoyaltyTransaction
+    from liucun.workspace import init_workspace
+
+    shutil.rmtree(root, ignore_errors=True)
+    with init_workspace(root / "ws", state_url=url) as ws:
+        metadata = MetaData()
+        _plain_table(metadata)
+        metadata.create_all(ws.state.engine)
+    n = max(1, ops // writers)
+    ctx = mp.get_context("spawn")
+    barrier = ctx.Barrier(writers)
+    out = ctx.Queue()
+    procs = [
+        ctx.Process(target=_writer, args=(str(root / "ws"), w, writers, n, users, barrier, out))
+        for w in range(writers)
+    ]
+    for p in procs:
+        p.start()
+    results = [out.get(timeout=900) for _ in range(writers * len(PHASES))]
+    for p in procs:
+        p.join()
+        if p.exitcode != 0:
+            raise SystemExit(f"{label}: a writer failed (exit code {p.exitcode})")
+    figures: dict[str, Any] = {}
+    for phase in PHASES:
+        rows = [r for r in results if r[0] == phase]
+        wall = max(r[3] for r in rows) - min(r[2] for r in rows)
+        lat = sorted(x for r in rows for x in r[4])
+        figures[phase] = {
+            "per_s": round(len(lat) / wall),
+            "p50_ms": round(_quantile(lat, 0.50) * 1000, 2),
+            "p99_ms": round(_quantile(lat, 0.99) * 1000, 2),
+            "statements": round(next(r[5] for r in rows if r[1] == 0) / n, 1),
+            "wall_s": round(wall, 2),
+        }
+    # a broken run proves nothing: every call in the ledger once, every invariant holds
+    from liucun.workspace import open_workspace
+
+    with open_workspace(root / "ws") as ws:
+        report = loyalty.check(ws)
+        with ws.state.read() as s:
+            stored = s.scalar(select(func.count()).select_from(LoyaltyTransaction))
+        backend = ws.state.backend
+    expected = 2 * n * writers + 2 * writers
+    if not report.ok or stored != expected:
+        raise SystemExit(
+            f"{label}: broken run: {stored} transactions (expected {expected}), "
+            f"violations {report.violations[:5]}"
+        )
+    figures["backend"] = backend
+    return figures
+
+
+class _PgSchema:
+    """A fresh schema in the ``test`` database, dropped on exit."""
+
+    def __init__(self, options: str = "") -> None:
+        self.schema = f"bench_loyalty_{uuid.uuid4().hex[:10]}"
+        self.options = options
+
+    def __enter__(self) -> str:
+        import psycopg
+
+        with psycopg.connect(PG_DSN, autocommit=True, connect_timeout=3) as con:
+            con.execute(f'CREATE SCHEMA "{self.schema}"')
+        opts = f"-csearch_path%3D{self.schema}" + self.options
+        return f"postgresql+psycopg://postgres@127.0.0.1:5432/test?options={opts}"
+
+    def __exit__(self, *_: Any) -> None:
+        import psycopg
+
+        with psycopg.connect(PG_DSN, autocommit=True, connect_timeout=3) as con:
+            con.execute(f'DROP SCHEMA "{self.schema}" CASCADE')
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--ops", type=int, default=4000, help="calls per phase and backend")
+    parser.add_argument("--writers", type=int, default=8, help="concurrent writer processes")
+    parser.add_argument("--users", type=int, default=500, help="members the calls spread over")
+    parser.add_argument(
+        "--backends", default="sqlite,postgresql", help="comma-separated: sqlite,postgresql"
+    )
+    parser.add_argument(
+        "--diagnose",
+        action="store_true",
+        help="measure PostgreSQL a second time with synchronous_commit=off (fsync's share)",
+    )
+    args = parser.parse_args()
+    runs: list[tuple[str, Any]] = []
+    for backend in args.backends.split(","):
+        if backend == "sqlite":
+            runs.append(("sqlite", None))
+        elif backend == "postgresql":
+            runs.append(("postgres", ""))
+            if args.diagnose:
+                runs.append(("postgres_async_commit", "%20-csynchronous_commit%3Doff"))
+        else:
+            raise SystemExit(f"--backends: unknown backend {backend!r}; use sqlite,postgresql")
+
+    summary: dict[str, Any] = {
+        "benchmark": "loyalty",
+        "ops": args.ops,
+        "writers": args.writers,
+        "users": args.users,
+        "cpus": os.cpu_count(),
+        "load_avg_at_start": round(os.getloadavg()[0], 2),
+        "baseline": "one INSERT per transaction of an award's loyalty_transactions row into a "
+        "table of the same shape, same engine, same writers",
+    }
+    for label, options in runs:
+        root = OUT / f"loyalty-{label}"
+        if options is None:
+            url = f"sqlite:///{(root / 'state.sqlite').resolve()}"
+            figures = bench(label, url, root, ops=args.ops, writers=args.writers, users=args.users)
+        else:
+            with _PgSchema(options) as url:
+                figures = bench(
+                    label, url, root, ops=args.ops, writers=args.writers, users=args.users
+                )
+        shutil.rmtree(root, ignore_errors=True)
+        ins, aw, rd = figures["insert"], figures["award"], figures["redeem"]
+        ratio = aw["per_s"] / ins["per_s"]
+        print(f"{label} ({args.writers} writers, {args.ops} calls per phase):")
+        for phase, f in (("plain insert", ins), ("award", aw), ("redeem", rd)):
+            print(
+                f"  {phase:>12}: {f['per_s']:>6,}/s  p50 {f['p50_ms']:>7.2f} ms  "
+                f"p99 {f['p99_ms']:>7.2f} ms  ({f['statements']} SQL statements per call)"
+            )
+        print(f"  award / plain insert = {ratio:.2f}")
+        summary.update(
+            {
+                f"awards_per_s_{label}": aw["per_s"],
+                f"award_p50_ms_{label}": aw["p50_ms"],
+                f"award_p99_ms_{label}": aw["p99_ms"],
+                f"redeems_per_s_{label}": rd["per_s"],
+                f"redeem_p50_ms_{label}": rd["p50_ms"],
+                f"redeem_p99_ms_{label}": rd["p99_ms"],
+                f"inserts_per_s_{label}": ins["per_s"],
+                f"insert_p50_ms_{label}": ins["p50_ms"],
+                f"insert_p99_ms_{label}": ins["p99_ms"],
+                f"ratio_vs_insert_{label}": round(ratio, 3),
+                f"statements_per_award_{label}": aw["statements"],
+                f"statements_per_redeem_{label}": rd["statements"],
+            }
+        )
+    print(json.dumps(summary))
+
+
+if __name__ == "__main__":
+    main()
