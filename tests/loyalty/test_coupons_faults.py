@@ -54,6 +54,10 @@ WORKER = textwrap.dedent(
 
 
 @pytest.mark.slow
+def _acked(acks: Path) -> int:
+    return len(acks.read_text().split()) if acks.exists() else 0
+
+
 def test_a_killed_writer_restarted_leaves_every_acknowledged_write_once(
     tmp_path: Path, state_url: str
 ) -> None:
@@ -71,8 +75,14 @@ def test_a_killed_writer_restarted_leaves_every_acknowledged_write_once(
     rng = random.Random(7)
     kills = 0
     for _ in range(KILLS):
+        # kill on progress, not on a timer: after 5-40 more acknowledged writes (3 x 40 <
+        # 3 x OPS writes, so every kill lands however fast the machine is)
+        start = _acked(acks)
+        target = start + rng.randint(5, 40)
         proc = subprocess.Popen(argv, env=env, stderr=subprocess.PIPE, text=True)
-        time.sleep(2.0 + rng.random() * 1.5)  # import time, then some writes
+        deadline = time.monotonic() + 120
+        while proc.poll() is None and _acked(acks) < target and time.monotonic() < deadline:
+            time.sleep(0.005)
         if proc.poll() is None:
             proc.send_signal(signal.SIGKILL)
             kills += 1
@@ -81,7 +91,7 @@ def test_a_killed_writer_restarted_leaves_every_acknowledged_write_once(
     assert done.returncode == 0, done.stderr
     acked = set(acks.read_text().split())
     assert {f"{op}-{i}" for op in ("issue", "redeem", "ship") for i in range(OPS)} <= acked
-    assert kills >= 1
+    assert kills == KILLS
     with open_workspace(path) as ws:
         with ws.state.read() as s:
             for model in (CouponCode, CouponRedemption, BenefitGrant):
