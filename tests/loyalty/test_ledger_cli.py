@@ -63,6 +63,7 @@ def test_award_redeem_account_reverse_and_check_in_json(ws: str) -> None:
     assert code == 0 and "Reversed (co-1) 40 points for u1" in out and "balance 100" in out
     code, out, _ = run("-w", ws, "loyalty", "check")
     assert code == 0 and "no violation" in out
+    assert "The ledger holds: 1 account, 3 transactions," in " ".join(out.split())
     code, out, _ = run("-w", ws, "loyalty", "check", "--format", "json")
     assert code == 0 and json.loads(out) == {
         "ok": True,

@@ -353,15 +353,25 @@ def check_cmd(
         typer.echo(json.dumps(report.to_dict(), ensure_ascii=False))
     elif report.ok:
         console.print(
-            f"The ledger holds: {report.accounts:,} accounts, {report.transactions:,} "
-            f"transactions, {report.entries:,} entries, no violation.",
+            f"The ledger holds: {_count(report.accounts, 'account')}, "
+            f"{_count(report.transactions, 'transaction')}, {_count(report.entries, 'entry')}, "
+            "no violation.",
             highlight=False,
         )
     else:
         console.print(
-            f"[red]The ledger has {len(report.violations):,} violations[/red]:", highlight=False
+            f"[red]The ledger has {_count(len(report.violations), 'violation')}[/red]:",
+            highlight=False,
         )
         for line in report.violations:
             console.print(f"- {escape(line)}", highlight=False, soft_wrap=True)
     if not report.ok:
         raise typer.Exit(1)
+
+
+def _count(n: int, noun: str) -> str:
+    """``1 account``, ``2 accounts``, ``3 entries``."""
+    if n == 1:
+        return f"1 {noun}"
+    many = noun[:-1] + "ies" if noun.endswith("y") else noun + "s"
+    return f"{n:,} {many}"
