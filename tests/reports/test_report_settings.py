@@ -230,3 +230,27 @@ def test_the_funnel_window_is_whole_days_of_the_reporting_time_zone(tmp_path: Pa
         out = build_report(ws, tmp_path / "r.html", sections=(funnel_section,))
     lead = _lead(out.read_text(encoding="utf-8"), "funnel")
     assert f"{1 / 3:.1%} of users with a &#39;view&#39;" in lead, lead
+
+
+def test_a_funnel_step_without_events_in_the_window_is_an_empty_step(tmp_path: Path) -> None:
+    """A declared step ('wishlist') and one present in the data only before the funnel's
+    30-day window ('view' of u9, 60 days back) are checked against the whole history:
+    the report shows them as empty steps instead of failing."""
+    rows = [
+        ("u9", "view", "2024-03-28"),
+        ("u9", "order", "2024-03-29"),
+        ("u1", "visit", "2024-05-20"),
+        ("u1", "order", "2024-05-23"),
+    ]
+    ws_path = _workspace(tmp_path / "ws", rows, 'funnel = ["visit", "wishlist", "order"]')
+    toml = ws_path / "liucun.toml"
+    toml.write_text(
+        toml.read_text(encoding="utf-8").replace(
+            "custom_event_types = []", 'custom_event_types = ["wishlist"]'
+        ),
+        encoding="utf-8",
+    )
+    with open_workspace(ws_path) as ws:
+        out = build_report(ws, tmp_path / "r.html", sections=(funnel_section,))
+    lead = _lead(out.read_text(encoding="utf-8"), "funnel")
+    assert "0.0% of users with a &#39;visit&#39;" in lead, lead

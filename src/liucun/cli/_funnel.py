@@ -76,7 +76,7 @@ def funnel_cmd(
     --since 2026-01-01 --format csv[/bold]
     """
     from liucun.core import ConfigError
-    from liucun.metrics import funnel
+    from liucun.metrics import check_event_types, funnel
 
     length = parse_window(window)
     start, stop = parse_day(since, "--since"), parse_day(until, "--until")
@@ -86,11 +86,16 @@ def funnel_cmd(
         names = list(steps) if steps else list(ws.settings.reporting.funnel)
         if len(names) < 2:
             raise ConfigError("a funnel needs at least two steps, e.g. liucun funnel visit order")
-        frame = funnel(
-            _events_between(ws.events(), start, stop),
-            names,
-            window=length,
+        events = ws.events()
+        # the steps against the whole history: a type with no events between --since
+        # and --until is an empty step, not an unknown one
+        check_event_types(
+            events,
+            [(f"funnel step {i}", "", name) for i, name in enumerate(names, start=1)],
             custom_event_types=ws.settings.ingest.custom_event_types,
+        )
+        frame = funnel(
+            _events_between(events, start, stop), names, window=length, custom_event_types=names
         ).to_pandas()
     if fmt is OutputFormat.table:
         frame = frame.assign(

@@ -66,7 +66,7 @@ def parse_brackets(text: str) -> tuple[Bracket, ...]:
 
 
 def check_event_types(
-    events: ir.Table,
+    events: ir.Table | None,
     roles: Sequence[tuple[str, str, str]],
     *,
     custom_event_types: Sequence[str] = (),
@@ -78,18 +78,23 @@ def check_event_types(
     parameter the :class:`~liucun.core.Hint` points to ("" for none). Ingestion stores
     event types in lower case, so a case mismatch (``Catalog``) is told to use the
     lower-case form; any other unknown name gets the list of known types: those in the
-    data, the standard ones and the declared ``custom_event_types``. Standard and declared types are
-    accepted without a query (none of them in the data just means empty cohorts).
+    data, the standard ones and the declared ``custom_event_types``. Standard and
+    declared types are accepted without a query (none of them in the data just means
+    empty cohorts); ``events=None`` checks against those alone.
     """
     declared = {*STANDARD_EVENT_TYPES, *custom_event_types}
     unknown = [(what, option, name) for what, option, name in roles if name not in declared]
     if not unknown:
         return
-    present = {
-        str(t)
-        for t in events.select("event_type").distinct().to_pyarrow().column(0).to_pylist()
-        if t is not None
-    }
+    present = (
+        set()
+        if events is None
+        else {
+            str(t)
+            for t in events.select("event_type").distinct().to_pyarrow().column(0).to_pylist()
+            if t is not None
+        }
+    )
     for what, option, name in unknown:
         if name in present:
             continue
@@ -97,8 +102,9 @@ def check_event_types(
         known = sorted({*declared, *present})
         if folded in known:
             raise ConfigError(
-                f"{what} {name!r} is not an event type of the data: event types are stored "
-                f"in lower case, so use {folded!r}",
+                f"{what} {name!r} is not an event type of the data (did you mean {folded!r}?): "
+                f"event types are stored in lower case, so use {folded!r}; known types: "
+                f"{', '.join(known)}",
                 hint=Hint(option=option, example=folded) if option else None,
             )
         in_data = ", ".join(sorted(present)) or "none (no events)"

@@ -21,6 +21,7 @@ import plotly.graph_objects as go
 
 from liucun.core import DEFAULT_FUNNEL, ConfigError, as_utc
 from liucun.metrics import (
+    check_event_types,
     funnel,
     lifecycle,
     ltv_cac,
@@ -31,7 +32,6 @@ from liucun.metrics import (
 )
 from liucun.models import ModelCard
 from liucun.reports._render import Section, number, pct
-from liucun.schema import STANDARD_EVENT_TYPES
 from liucun.segments import SEGMENTS, STAGES, lifecycle_stages, rfm, stage_transitions
 from liucun.workspace import Workspace
 
@@ -346,26 +346,26 @@ def stages_flow(ctx: ReportContext) -> Section:
     return sec
 
 
-def check_funnel(steps: Sequence[str], custom_event_types: Sequence[str] = ()) -> tuple[str, ...]:
-    """``steps`` as a tuple if every one is a known event type (standard, or in
-    ``custom_event_types``: those declared in ``ingest.custom_event_types`` and those in
-    the data), else :class:`ConfigError` naming the setting, the step
-    and the known types."""
-    known = sorted({*STANDARD_EVENT_TYPES, *custom_event_types})
-    for step in steps:
-        if step in known:
-            continue
-        hint = (
-            f" (event types are lower-case: did you mean '{step.lower()}'?)"
-            if step.lower() in known
-            else ""
+def check_funnel(
+    steps: Sequence[str],
+    custom_event_types: Sequence[str] = (),
+    events: ir.Table | None = None,
+) -> tuple[str, ...]:
+    """``steps`` as a tuple if every one is a known event type — standard, declared
+    (``custom_event_types``) or in ``events`` (:func:`liucun.metrics.check_event_types`)
+    — else :class:`ConfigError` naming the setting, the step, the known types and the
+    fix."""
+    try:
+        check_event_types(
+            events,
+            [("reporting.funnel: step", "", step) for step in steps],
+            custom_event_types=custom_event_types,
         )
+    except ConfigError as exc:
         raise ConfigError(
-            f"reporting.funnel: step {step!r} is not a known event type{hint}; known types: "
-            f"{', '.join(known)}. Set [reporting] funnel in liucun.toml to event types in "
-            'order, e.g. funnel = ["visit", "view", "add_to_cart", "order"] (declare '
-            "other types in [ingest] custom_event_types)."
-        )
+            f"{exc}. Set [reporting] funnel in liucun.toml to event types in order, e.g. "
+            'funnel = ["visit", "view", "add_to_cart", "order"]'
+        ) from None
     if len(steps) < 2:
         raise ConfigError(
             'reporting.funnel needs at least two event types, e.g. ["visit", "order"]'
@@ -383,7 +383,9 @@ def funnel_section(ctx: ReportContext) -> Section:
     recent = ctx.events.filter(
         ctx.events.ts >= window_start(ctx.as_of, ctx.funnel_days, ctx.timezone)
     )
-    steps = funnel(recent, names, window=timedelta(days=7)).to_pandas()
+    # steps were checked against the whole history (check_funnel): a type without
+    # events in the window is an empty step, not an error
+    steps = funnel(recent, names, window=timedelta(days=7), custom_event_types=names).to_pandas()
     if steps.empty or steps.users.iloc[0] == 0:
         sec.empty = f"No '{start}' events in the last {ctx.funnel_days} days."
         return sec

@@ -55,9 +55,8 @@ def build_report(
     """
     settings = workspace.settings
     events = workspace.events()
-    seen = events.select("event_type").distinct().to_pandas().event_type.dropna().astype(str)
     funnel_steps = check_funnel(
-        settings.reporting.funnel, [*settings.ingest.custom_event_types, *seen]
+        settings.reporting.funnel, settings.ingest.custom_event_types, events
     )
     end = as_utc(as_of) if as_of is not None else workspace.data_end()
     if end is None:
