@@ -6,26 +6,28 @@ not apply, too few points) exits with code 2 and writes nothing."""
 
 from __future__ import annotations
 
-import functools
 import json
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
 from rich.markup import escape
 
 from liucun.cli._app import (
-    F,
     WorkspaceOpt,
-    _context,
-    _error_line,
-    _fail,
     _open,
     console,
     friendly,
     parse_day,
 )
-from liucun.cli._loyalty import KeyOpt, PostingFormat, PostingFormatOpt, loyalty_app
+from liucun.cli._loyalty import (
+    KeyOpt,
+    PostingFormat,
+    PostingFormatOpt,
+    echo_json,
+    loyalty_app,
+    refusals_exit_2,
+)
 
 coupon_app = typer.Typer(
     help="Coupon codes: issue, redeem, list, expire, redeem the codes orders carry.\n\n"
@@ -54,29 +56,9 @@ ProgramFileOpt = Annotated[
 ]
 
 
-def _refusals_exit_2(fn: F) -> F:
-    """CouponRefused or InsufficientPoints: the red sentence and exit code 2."""
-
-    @functools.wraps(fn)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        from liucun.loyalty import InsufficientPoints
-        from liucun.loyalty._coupons import CouponRefused
-
-        try:
-            return fn(*args, **kwargs)
-        except (CouponRefused, InsufficientPoints) as exc:
-            raise _fail(_error_line(exc, _context(args, kwargs)), 2) from None
-
-    return wrapper  # type: ignore[return-value]
-
-
-def _json(obj: Any) -> None:
-    typer.echo(json.dumps(obj, ensure_ascii=False))
-
-
 @coupon_app.command("issue")
 @friendly
-@_refusals_exit_2
+@refusals_exit_2
 def issue_cmd(
     ctx: typer.Context,
     coupon_id: Annotated[str, typer.Argument(help="Coupon id in the program file.")],
@@ -97,7 +79,7 @@ def issue_cmd(
     with _open(ctx, workspace) as ws:
         c = issue_coupon(ws, coupon_id, user, key=key, program=program_file)
     if fmt is PostingFormat.json:
-        _json(c.to_dict())
+        echo_json(c.to_dict())
         return
     again = " [dim](replayed: already issued, nothing written)[/dim]" if c.replayed else ""
     console.print(
@@ -110,7 +92,7 @@ def issue_cmd(
 
 @coupon_app.command("redeem")
 @friendly
-@_refusals_exit_2
+@refusals_exit_2
 def redeem_cmd(
     ctx: typer.Context,
     code: Annotated[str, typer.Argument(help="The coupon code.")],
@@ -145,7 +127,7 @@ def redeem_cmd(
             user_id=user,
         )
     if fmt is PostingFormat.json:
-        _json(r.to_dict())
+        echo_json(r.to_dict())
         return
     again = " [dim](replayed: already redeemed, nothing written)[/dim]" if r.replayed else ""
     console.print(
@@ -172,7 +154,7 @@ def list_cmd(
     with _open(ctx, workspace) as ws:
         codes = list_coupons(ws, user)
     if fmt is PostingFormat.json:
-        _json([c.to_dict() for c in codes])
+        echo_json([c.to_dict() for c in codes])
         return
     if not codes:
         console.print(f"{escape(user)} holds no coupon codes.", highlight=False)
@@ -205,7 +187,7 @@ def expire_cmd(
     with _open(ctx, workspace) as ws:
         n = expire_coupons(ws, parse_day(as_of, "--as-of") or ws.clock.now())
     if fmt is PostingFormat.json:
-        _json({"expired": n})
+        echo_json({"expired": n})
         return
     console.print(f"Expired {n:,} coupon codes.", highlight=False)
 
@@ -230,7 +212,7 @@ def redeem_orders_cmd(
     with _open(ctx, workspace) as ws:
         result = redeem_from_orders(ws, since=parse_day(since, "--since"))
     if fmt is PostingFormat.json:
-        _json(result.to_dict())
+        echo_json(result.to_dict())
         return
     console.print(
         f"{result.orders:,} orders carried a code: {result.redeemed:,} redeemed "
@@ -258,7 +240,7 @@ def check_cmd(
     with _open(ctx, workspace) as ws:
         violations = coupon_check(ws)
     if fmt is PostingFormat.json:
-        _json({"ok": not violations, "violations": violations})
+        echo_json({"ok": not violations, "violations": violations})
     elif not violations:
         console.print("The coupons hold: no violation.", highlight=False)
     else:
@@ -271,7 +253,7 @@ def check_cmd(
 
 @benefit_app.command("redeem")
 @friendly
-@_refusals_exit_2
+@refusals_exit_2
 def benefit_redeem_cmd(
     ctx: typer.Context,
     user: Annotated[str, typer.Argument(help="Customer id.")],
@@ -296,7 +278,7 @@ def benefit_redeem_cmd(
             ws, user, benefit_id, key=key, program=program_file, ledger_program=ledger_program
         )
     if fmt is PostingFormat.json:
-        _json(g.to_dict())
+        echo_json(g.to_dict())
         return
     again = " [dim](replayed: already granted, nothing written)[/dim]" if g.replayed else ""
     console.print(
@@ -341,7 +323,7 @@ def benefit_list_cmd(
     with _open(ctx, workspace) as ws:
         rights = eligible_benefits(ws, user, profile=fields, program=program_file, tier=tier)
     if fmt is PostingFormat.json:
-        _json([r.to_dict() for r in rights])
+        echo_json([r.to_dict() for r in rights])
         return
     if not rights:
         console.print(f"{escape(user)} has no benefits.", highlight=False)

@@ -60,24 +60,30 @@ ReasonOpt = Annotated[str | None, typer.Option("--reason", help="Why (kept with 
 PostingFormatOpt = Annotated[PostingFormat, typer.Option("--format", help="Output format.")]
 
 
-def _short_exits_2(fn: F) -> F:
-    """InsufficientPoints: the red sentence and exit code 2 (nothing was written)."""
+def refusals_exit_2(fn: F) -> F:
+    """A refused loyalty write (too few points, a coupon limit or budget, a code that does
+    not apply): the red sentence and exit code 2 — nothing was written."""
 
     @functools.wraps(fn)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
-        from liucun.loyalty import InsufficientPoints
+        from liucun.loyalty import CouponRefused, InsufficientPoints
 
         try:
             return fn(*args, **kwargs)
-        except InsufficientPoints as exc:
+        except (CouponRefused, InsufficientPoints) as exc:
             raise _fail(_error_line(exc, _context(args, kwargs)), 2) from None
 
     return wrapper  # type: ignore[return-value]
 
 
+def echo_json(obj: Any) -> None:
+    """One JSON document on standard output (non-ASCII kept, e.g. tier names)."""
+    typer.echo(json.dumps(obj, ensure_ascii=False))
+
+
 def _print_posting(posting: Any, fmt: PostingFormat) -> None:
     if fmt is PostingFormat.json:
-        typer.echo(json.dumps(posting.to_dict(), ensure_ascii=False))
+        echo_json(posting.to_dict())
         return
     verb = {
         "addition": "Awarded",
@@ -156,7 +162,7 @@ def award_cmd(
 
 @loyalty_app.command("redeem")
 @friendly
-@_short_exits_2
+@refusals_exit_2
 def redeem_cmd(
     ctx: typer.Context,
     user: Annotated[str, typer.Argument(help="Customer id.")],
@@ -182,7 +188,7 @@ def redeem_cmd(
 
 @loyalty_app.command("reverse")
 @friendly
-@_short_exits_2
+@refusals_exit_2
 def reverse_cmd(
     ctx: typer.Context,
     original: Annotated[str, typer.Argument(help="Key of the write to undo.")],
@@ -245,7 +251,7 @@ def account_cmd(
     with _open(ctx, workspace) as ws:
         acct = loyalty.account(ws, user, program)
     if fmt is OutputFormat.json:
-        typer.echo(json.dumps(acct.to_dict(), ensure_ascii=False))
+        echo_json(acct.to_dict())
         return
     if fmt is not OutputFormat.table:
         import pandas as pd
@@ -320,7 +326,7 @@ def expire_cmd(
             on_progress=lambda done, total: bar.update(task, completed=done, total=total),
         )
     if fmt is PostingFormat.json:
-        typer.echo(json.dumps(result.to_dict()))
+        echo_json(result.to_dict())
         return
     console.print(
         f"Expired {result.points:,} points of {result.lots:,} lots in {result.accounts:,} "
@@ -350,7 +356,7 @@ def check_cmd(
     with _open(ctx, workspace) as ws:
         report = loyalty.check(ws)
     if fmt is PostingFormat.json:
-        typer.echo(json.dumps(report.to_dict(), ensure_ascii=False))
+        echo_json(report.to_dict())
     elif report.ok:
         console.print(
             f"The ledger holds: {_count(report.accounts, 'account')}, "

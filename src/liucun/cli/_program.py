@@ -3,7 +3,6 @@ version in force and the history."""
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Annotated
 
@@ -11,7 +10,7 @@ import pandas as pd
 import typer
 
 from liucun.cli._app import FormatOpt, OutputFormat, WorkspaceOpt, _emit, _open, console, friendly
-from liucun.cli._loyalty import ProgramOpt, loyalty_app
+from liucun.cli._loyalty import ProgramOpt, echo_json, loyalty_app
 
 program_app = typer.Typer(
     help="The loyalty program in force: apply a YAML file, show versions.\n\n"
@@ -47,7 +46,7 @@ def apply_cmd(
     with _open(ctx, workspace) as ws:
         result = apply_program(ws, path, program=program, dry_run=dry_run)
     if as_json:
-        typer.echo(json.dumps(result.to_dict(), ensure_ascii=False))
+        echo_json(result.to_dict())
         return
     what = ", ".join(result.changes) or "nothing"
     if not result.created:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Iterable
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any, TypeVar, cast
 
 from sqlalchemy import Table, insert, select
@@ -18,7 +18,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from liucun.core import Hint, StateError, as_utc
+from liucun.core import ConfigError, Hint, StateError, as_utc
 from liucun.loyalty._models import (
     ON_RELEASE,
     UNTIL_RELEASED,
@@ -459,3 +459,18 @@ def _check_ids(user_id: Any, program: Any, key: Any) -> None:
     if not isinstance(program, str) or not program.strip() or len(program) > 100:
         raise LedgerError(f"program must be a non-empty name (≤ 100 characters), got {program!r}")
     _check_key(key)
+
+
+def expiry_cutoff(ws: Any, as_of: datetime | date, what: str) -> datetime:
+    """``as_of`` as an aware UTC instant, refused (:class:`ConfigError`) when it lies
+    after the workspace clock's now: ``what`` (points, coupons) cannot be expired ahead
+    of time."""
+    cutoff = as_utc(as_of)
+    now = as_utc(ws.clock.now())
+    if cutoff > now:
+        raise ConfigError(
+            f"as_of {cutoff.isoformat()} is after now ({now.isoformat()}): {what} cannot be "
+            "expired ahead of time; pass a day up to today",
+            hint=Hint(option="as_of", example=f"{now:%Y-%m-%d}"),
+        )
+    return cutoff

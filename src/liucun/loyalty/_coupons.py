@@ -47,7 +47,7 @@ from sqlalchemy.orm import Session
 
 from liucun.core import ConfigError, Hint, LiucunError, as_utc
 from liucun.loyalty._apply import active_program
-from liucun.loyalty._book import _Book, _canonical, _check_key, _find, _lock_member
+from liucun.loyalty._book import _Book, _canonical, _check_key, _find, _lock_member, expiry_cutoff
 from liucun.loyalty._ledger import DEFAULT_PROGRAM, valid_until
 from liucun.loyalty._models import IdempotencyConflict, InsufficientPoints, LedgerError
 from liucun.loyalty._program import UNLOCK_FIELDS, Benefit, Coupon, Program, load_program
@@ -554,14 +554,7 @@ def expire_coupons(ws: Any, as_of: datetime | date) -> int:
     """Mark every unredeemed code whose validity ended at or before ``as_of`` expired;
     returns how many were marked (0 when run again: idempotent). ``as_of`` may not lie
     after the workspace clock's now."""
-    cutoff = as_utc(as_of)
-    now = as_utc(ws.clock.now())
-    if cutoff > now:
-        raise ConfigError(
-            f"as_of {cutoff.isoformat()} is after now ({now.isoformat()}): coupons cannot be "
-            "expired ahead of time; pass a day up to today",
-            hint=Hint(option="as_of", example=f"{now:%Y-%m-%d}"),
-        )
+    cutoff = expiry_cutoff(ws, as_of, "coupons")
     with ws.state.write() as s:
         result = s.execute(
             update(_CODES)

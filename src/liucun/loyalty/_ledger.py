@@ -50,6 +50,7 @@ from liucun.loyalty._book import (
     _replay,
     _when_text,
     _write,
+    expiry_cutoff,
 )
 from liucun.loyalty._models import (
     UNTIL_RELEASED,
@@ -389,14 +390,7 @@ def expire(
     after the workspace clock's now. ``on_progress(done_accounts, total_accounts)`` is
     called before each account and once at the end.
     """
-    cutoff = as_utc(as_of)
-    now = as_utc(ws.clock.now())
-    if cutoff > now:
-        raise ConfigError(
-            f"as_of {cutoff.isoformat()} is after now ({now.isoformat()}): points cannot be "
-            "expired ahead of time; pass a day up to today",
-            hint=Hint(option="as_of", example=f"{now:%Y-%m-%d}"),
-        )
+    cutoff = expiry_cutoff(ws, as_of, "points")
     store = ws.state
     with store.read() as s:
         account_ids = sorted(
