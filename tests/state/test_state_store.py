@@ -61,21 +61,29 @@ def exposure_rows(n: int, *, start: int = 0) -> pa.Table:
 def test_a_new_database_is_created_at_the_latest_revision(state_url: str) -> None:
     store = connect_state(state_url)
     try:
-        assert upgrade(store) == ["0001", "0002", "0003", "0004"]
+        assert upgrade(store) == ["0001", "0002", "0003", "0004", "0005"]
         assert upgrade(store) == []  # idempotent
         st = state_status(store)
-        assert st.revision == head_revision() == "0004" and st.up_to_date
+        assert st.revision == head_revision() == "0005" and st.up_to_date
         assert st.rows == {
             "audit_log": 0,
             "exposures": 0,
             "loyalty_accounts": 0,
+            "loyalty_accrual_runs": 0,
             "loyalty_benefit_grants": 0,
             "loyalty_coupon_codes": 0,
             "loyalty_coupon_redemptions": 0,
             "loyalty_entries": 0,
             "loyalty_lots": 0,
+            "loyalty_member_tiers": 0,
+            "loyalty_membership_events": 0,
+            "loyalty_memberships": 0,
+            "loyalty_notices": 0,
             "loyalty_programs": 0,
             "loyalty_program_versions": 0,
+            "loyalty_referral_codes": 0,
+            "loyalty_referrals": 0,
+            "loyalty_tier_history": 0,
             "loyalty_transactions": 0,
             "workspace_secrets": 0,
         }

@@ -216,6 +216,9 @@ class LoyaltyTransaction(Base):
     )
     balance_after: Mapped[int] = mapped_column(BigInteger)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    #: When what it books happened (an accrued order's time), if not ``created_at``:
+    #: tiers count growth value in their window by this time (migration 0005).
+    earned_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
 
 class LoyaltyLot(Base):
@@ -345,3 +348,177 @@ class BenefitGrant(Base):
     __table_args__ = (
         Index("ix_loyalty_benefit_grants_program_user", "program", "user_id", "benefit_id"),
     )
+
+
+# -- tiers, accrual runs, loss aversion, membership, referrals (migration 0005) -----------
+#
+# - ``loyalty_member_tiers``: each member's tier in force (one row per program and
+#   member), with the review and grace bookkeeping of liucun.loyalty.evaluate_tiers and a
+#   temporary upgrade (``boost_tier`` until ``boost_until``, the recall package's).
+# - ``loyalty_tier_history``: every tier change, append-only; ``event_id`` is the id of
+#   the ``tier_changed`` event written to the warehouse.
+# - ``loyalty_accrual_runs``: one row per ``liucun loyalty accrue`` run: the window of
+#   events it read (``since`` .. ``until``) and what it wrote; the next run starts where
+#   the last finished one ended.
+# - ``loyalty_notices``: silence warnings, decays and recall packages (``kind``), keyed so
+#   that running the loss-aversion rules again adds nothing.
+# - ``loyalty_memberships`` / ``loyalty_membership_events``: paid membership (付费会员):
+#   a member's plan and current term, and every join, renewal, reminder, lapse and
+#   cancellation (append-only, keyed).
+# - ``loyalty_referral_codes`` / ``loyalty_referrals``: invite codes and who used whose;
+#   a referee is referred at most once per program.
+
+
+class LoyaltyMemberTier(Base):
+    """A member's tier in force (see the block comment above)."""
+
+    __tablename__ = "loyalty_member_tiers"
+    __table_args__ = (
+        UniqueConstraint("program", "user_id", name="uq_loyalty_member_tiers_program_user"),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    program: Mapped[str] = mapped_column(String(100))
+    user_id: Mapped[str] = mapped_column(String(200))
+    tier: Mapped[str] = mapped_column(String(100))
+    growth_in_window: Mapped[float] = mapped_column(Float)
+    tier_since: Mapped[datetime] = mapped_column(UTCDateTime)
+    reviewed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    grace_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    boost_tier: Mapped[str | None] = mapped_column(String(100))
+    boost_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class LoyaltyTierChange(Base):
+    """One tier change of a member (append-only)."""
+
+    __tablename__ = "loyalty_tier_history"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    event_id: Mapped[str] = mapped_column(String(300), unique=True)
+    program: Mapped[str] = mapped_column(String(100))
+    user_id: Mapped[str] = mapped_column(String(200), index=True)
+    from_tier: Mapped[str | None] = mapped_column(String(100))
+    to_tier: Mapped[str] = mapped_column(String(100))
+    direction: Mapped[str] = mapped_column(String(10))
+    reason: Mapped[str] = mapped_column(Text)
+    growth_in_window: Mapped[float] = mapped_column(Float)
+    program_digest: Mapped[str] = mapped_column(String(64))
+    changed_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
+
+
+class LoyaltyAccrualRun(Base):
+    """One accrual run (``liucun loyalty accrue``)."""
+
+    __tablename__ = "loyalty_accrual_runs"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    program: Mapped[str] = mapped_column(String(100), index=True)
+    program_digest: Mapped[str] = mapped_column(String(64))
+    since: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    until: Mapped[datetime] = mapped_column(UTCDateTime)
+    status: Mapped[str] = mapped_column(String(20))
+    events_read: Mapped[int] = mapped_column(BigInteger)
+    rows_planned: Mapped[int] = mapped_column(BigInteger)
+    written: Mapped[int] = mapped_column(BigInteger)
+    replayed: Mapped[int] = mapped_column(BigInteger)
+    limited: Mapped[int] = mapped_column(BigInteger)
+    details: Mapped[str] = mapped_column(Text)
+    started_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    started_by: Mapped[str] = mapped_column(String(200))
+
+
+class LoyaltyNotice(Base):
+    """A silence warning, decay or recall package sent to a member (keyed)."""
+
+    __tablename__ = "loyalty_notices"
+    __table_args__ = (Index("ix_loyalty_notices_program_user_kind", "program", "user_id", "kind"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    key: Mapped[str] = mapped_column(String(300), unique=True)
+    program: Mapped[str] = mapped_column(String(100))
+    user_id: Mapped[str] = mapped_column(String(200))
+    kind: Mapped[str] = mapped_column(String(30))
+    points: Mapped[int] = mapped_column(BigInteger)
+    details: Mapped[str] = mapped_column(Text)
+    event_id: Mapped[str | None] = mapped_column(String(300))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
+
+
+class LoyaltyMembership(Base):
+    """A member's paid plan and current term (``status``: active, lapsed, cancelled)."""
+
+    __tablename__ = "loyalty_memberships"
+    __table_args__ = (
+        UniqueConstraint(
+            "program", "user_id", "plan_id", name="uq_loyalty_memberships_program_user_plan"
+        ),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    program: Mapped[str] = mapped_column(String(100))
+    user_id: Mapped[str] = mapped_column(String(200), index=True)
+    plan_id: Mapped[str] = mapped_column(String(100))
+    status: Mapped[str] = mapped_column(String(20))
+    joined_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    term_start: Mapped[datetime] = mapped_column(UTCDateTime)
+    term_end: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
+    auto_renew: Mapped[bool] = mapped_column(Boolean)
+    renewals: Mapped[int] = mapped_column(Integer)
+    price: Mapped[float] = mapped_column(Float)
+    currency: Mapped[str] = mapped_column(String(3))
+    version: Mapped[int] = mapped_column(Integer)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class LoyaltyMembershipEvent(Base):
+    """A join, renew, reminder, lapse or cancel of a membership (append-only, keyed)."""
+
+    __tablename__ = "loyalty_membership_events"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    key: Mapped[str] = mapped_column(String(300), unique=True)
+    request: Mapped[str] = mapped_column(Text)
+    membership_id: Mapped[int] = mapped_column(ForeignKey("loyalty_memberships.id"), index=True)
+    kind: Mapped[str] = mapped_column(String(20))
+    at: Mapped[datetime] = mapped_column(UTCDateTime)
+    term_start: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    term_end: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    amount: Mapped[float] = mapped_column(Float)
+    currency: Mapped[str] = mapped_column(String(3))
+    event_id: Mapped[str | None] = mapped_column(String(300))
+
+
+class LoyaltyReferralCode(Base):
+    """An invite code of a referrer."""
+
+    __tablename__ = "loyalty_referral_codes"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    code: Mapped[str] = mapped_column(String(40), unique=True)
+    key: Mapped[str] = mapped_column(String(300), unique=True)
+    program: Mapped[str] = mapped_column(String(100))
+    user_id: Mapped[str] = mapped_column(String(200), index=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class LoyaltyReferral(Base):
+    """A referee who used a code (``status``: pending, credited, refused)."""
+
+    __tablename__ = "loyalty_referrals"
+    __table_args__ = (
+        UniqueConstraint("program", "referee_id", name="uq_loyalty_referrals_program_referee"),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    program: Mapped[str] = mapped_column(String(100))
+    code: Mapped[str] = mapped_column(String(40), index=True)
+    referrer_id: Mapped[str] = mapped_column(String(200), index=True)
+    referee_id: Mapped[str] = mapped_column(String(200))
+    status: Mapped[str] = mapped_column(String(20))
+    reason: Mapped[str | None] = mapped_column(Text)
+    referred_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    first_order_event_id: Mapped[str | None] = mapped_column(String(300))
+    credited_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
