@@ -428,3 +428,18 @@ def test_valid_until_rounds_to_the_end_of_a_day_or_month(
 def test_valid_until_refuses_an_unknown_rounding() -> None:
     with pytest.raises(ConfigError, match="round_to must be None, 'day' or 'month'"):
         loyalty.valid_until(T0, days=1, round_to="week")
+
+
+def test_earned_at_is_stored_and_part_of_the_request(ws: Workspace) -> None:
+    """Growth is placed in the tier window by when it was earned, not when it was booked."""
+    loyalty.award(ws, "u1", 10, key="a", growth=5, earned_at=day(-40))
+    loyalty.add_growth(ws, "u1", 3, key="g", earned_at=day(-2))
+    loyalty.award(ws, "u1", 1, key="plain")
+    with ws.state.read() as s:
+        got = dict(s.execute(select(LoyaltyTransaction.key, LoyaltyTransaction.earned_at)).all())
+    assert got == {"a": day(-40), "g": day(-2), "plain": None}
+    assert loyalty.award(ws, "u1", 10, key="a", growth=5, earned_at=day(-40)).replayed
+    with pytest.raises(loyalty.IdempotencyConflict, match="earned_at"):
+        loyalty.award(ws, "u1", 10, key="a", growth=5, earned_at=day(-41))
+    with pytest.raises(loyalty.LedgerError, match="earned_at"):
+        loyalty.award(ws, "u1", 10, key="naive", earned_at=datetime(2026, 1, 1))  # noqa: DTZ001

@@ -155,6 +155,7 @@ class _Book:
         reason: str | None,
         *,
         reverses: LoyaltyTransaction | None = None,
+        earned_at: datetime | None = None,
     ) -> Posting:
         # Core statements, not the unit of work: an award is a handful of short
         # statements (the ORM's flush bookkeeping cost more than the database's work).
@@ -173,6 +174,7 @@ class _Book:
             "reverses_id": None if reverses is None else reverses.id,
             "balance_after": after,
             "created_at": self.now,
+            "earned_at": earned_at,
         }
         tx_id = s.execute(insert(_TX).values(values).returning(_TX.c.id)).scalar_one()
         # an addition's lot is kept even when debt took all of it (it records the terms)

@@ -92,6 +92,7 @@ def award(
     expires_at: datetime | None = None,
     available_at: datetime | timedelta | str | None = None,
     growth: int = 0,
+    earned_at: datetime | None = None,
 ) -> Posting:
     """Add ``points`` to ``user_id``'s account (opened on first use) under ``key``.
 
@@ -100,8 +101,10 @@ def award(
     :data:`ON_RELEASE` (until a later action calls :func:`release`).
     ``expires_at`` is when what is left of them expires (see :func:`valid_until` for day
     or month rounding). ``growth`` adds growth value in the same transaction (see
-    :func:`add_growth`). Replaying ``key`` with the same arguments returns the first
-    result; with other arguments it raises :class:`IdempotencyConflict`.
+    :func:`add_growth`); ``earned_at`` is when it was earned (an accrued order's time,
+    default now): tiers count growth in their window by it. Replaying ``key`` with the
+    same arguments returns the first result; with other arguments it raises
+    :class:`IdempotencyConflict`.
     """
     _check_amount(points, "points")
     _check_amount(growth, "growth", allow_zero=True)
@@ -116,6 +119,7 @@ def award(
         "expires_at": _when_text(expires_at, "expires_at"),
         "available_at": _when_text(available_at, "available_at"),
     }
+    earned = _earned_request(request, earned_at)
     expires = None if expires_at is None else _aware(expires_at, "expires_at")
 
     def run(s: Session, now: datetime) -> Posting:
@@ -137,7 +141,7 @@ def award(
         if growth:
             book.growth(growth)
             book.program_leg("growth", -growth, unit="growth")
-        return book.commit(key, "addition", request, reason)
+        return book.commit(key, "addition", request, reason, earned_at=earned)
 
     return _write(ws, key, request, run)
 
@@ -150,11 +154,13 @@ def add_growth(
     key: str,
     reason: str | None = None,
     program: str = DEFAULT_PROGRAM,
+    earned_at: datetime | None = None,
 ) -> Posting:
     """Add growth value (成长值) to ``user_id``'s account under ``key``.
 
     Growth value is earned, never spent: no redemption takes it; only a reversal of the
-    transaction that earned it removes it. Tiers are computed from it, not from points.
+    transaction that earned it removes it. Tiers are computed from it, not from points;
+    ``earned_at`` (default now) places it in their window.
     """
     _check_amount(growth, "growth")
     _check_ids(user_id, program, key)
@@ -165,6 +171,7 @@ def add_growth(
         "growth": growth,
         "reason": reason,
     }
+    earned = _earned_request(request, earned_at)
 
     def run(s: Session, now: datetime) -> Posting:
         acct = _open_member(s, program, user_id, now)
@@ -173,7 +180,7 @@ def add_growth(
         book = _Book(s, acct, now)
         book.growth(growth)
         book.program_leg("growth", -growth, unit="growth")
-        return book.commit(key, "growth", request, reason)
+        return book.commit(key, "growth", request, reason, earned_at=earned)
 
     return _write(ws, key, request, run)
 
@@ -582,3 +589,13 @@ def valid_until(
         year, month = (local.year + 1, 1) if local.month == 12 else (local.year, local.month + 1)
         local = datetime(year, month, 1, tzinfo=zone)
     return as_utc(local)
+
+
+def _earned_request(request: dict[str, Any], earned_at: datetime | None) -> datetime | None:
+    """``earned_at`` checked, and recorded in ``request`` when given (a write made
+    without it keeps the request it always had, so its replays still match)."""
+    if earned_at is None:
+        return None
+    earned = _aware(earned_at, "earned_at")
+    request["earned_at"] = earned.isoformat()
+    return earned
