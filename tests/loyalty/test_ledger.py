@@ -442,4 +442,4 @@ def test_earned_at_is_stored_and_part_of_the_request(ws: Workspace) -> None:
     with pytest.raises(loyalty.IdempotencyConflict, match="earned_at"):
         loyalty.award(ws, "u1", 10, key="a", growth=5, earned_at=day(-41))
     with pytest.raises(loyalty.LedgerError, match="earned_at"):
-        loyalty.award(ws, "u1", 10, key="naive", earned_at=datetime(2026, 1, 1))  # noqa: DTZ001
+        loyalty.award(ws, "u1", 10, key="naive", earned_at=datetime(2026, 1, 1))
