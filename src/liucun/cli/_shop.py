@@ -100,6 +100,15 @@ def simulate(
     days: Annotated[int, typer.Option(min=1, help="Days of history.")] = 365,
     seed: Annotated[int, typer.Option(help="Random seed; same seed, same files.")] = 0,
     end: Annotated[str | None, typer.Option(help="Last day (exclusive), YYYY-MM-DD.")] = None,
+    membership_share: Annotated[
+        float,
+        typer.Option(
+            min=0.0,
+            max=1.0,
+            help="Share of repeat buyers who buy the paid plan plus_yearly after their "
+            "second order (membership_purchase events).",
+        ),
+    ] = 0.0,
 ) -> None:
     """Write a simulated shop with ground truth: users.parquet, events/, truth.parquet.
 
@@ -125,6 +134,7 @@ def simulate(
             users=users,
             days=days,
             seed=seed,  # type: ignore[arg-type]
+            membership_share=membership_share,
             on_progress=lambda done, total: progress.update(task, completed=done),
             **kwargs,
         )

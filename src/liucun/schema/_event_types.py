@@ -12,7 +12,21 @@ EVENT_TYPE_GROUPS: dict[str, tuple[str, ...]] = {
         "coupon_issued",
         "coupon_redeemed",
     ),
-    "social": ("review", "share", "referral"),
+    "social": ("review", "share", "referral", "check_in"),
+    # the shop's paid-membership purchases (an export), then what liucun's loyalty
+    # program itself writes for journeys to trigger on (docs/loyalty.md)
+    "loyalty": (
+        "membership_purchase",
+        "tier_changed",
+        "points_silence_warning",
+        "points_decayed",
+        "membership_joined",
+        "membership_renewed",
+        "membership_renewal_due",
+        "membership_lapsed",
+        "membership_cancelled",
+        "referral_credited",
+    ),
 }
 
 STANDARD_EVENT_TYPES: tuple[str, ...] = tuple(t for g in EVENT_TYPE_GROUPS.values() for t in g)

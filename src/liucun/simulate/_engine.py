@@ -16,6 +16,7 @@ from liucun.core import ConfigError
 from liucun.simulate._calendar import Calendar, build_calendar
 from liucun.simulate._engagement import campaign_block, message_blocks, signup_block
 from liucun.simulate._events import US_PER_DAY, Chunk, assemble
+from liucun.simulate._membership import MEMBERSHIP_STREAM, membership_block
 from liucun.simulate._orders import order_blocks
 from liucun.simulate._population import USER_SCHEMA, make_population, users_table
 from liucun.simulate._presets import PRESETS, Preset
@@ -86,6 +87,7 @@ def simulate_shop(
     chunk_size: int = 50_000,
     on_progress: Callable[[int, int], None] | None = None,
     seasonal_share: float | None = None,
+    membership_share: float = 0.0,
 ) -> SimulationResult:
     """Simulate a shop's customers and write ``users``, ``events`` and ``truth`` Parquet.
 
@@ -115,6 +117,9 @@ def simulate_shop(
         about a week of their own day of the year (``truth.parquet`` marks them in
         ``seasonal`` and ``season_day``). ``None`` keeps the preset's
         (``Preset.seasonal_share``, 0 for the shipped presets). docs/simulator.md.
+    membership_share
+        Share of the customers with a second order in the window who buy the paid plan
+        ``plus_yearly`` right after it (``membership_purchase`` events; 0 = none).
 
     Raises
     ------
@@ -139,6 +144,11 @@ def simulate_shop(
                 "e.g. seasonal_share=0.2 makes a fifth of the buyers buy once a year"
             )
         shop = replace(shop, seasonal_share=float(seasonal_share))
+    if isinstance(membership_share, bool) or not 0.0 <= float(membership_share) <= 1.0:
+        raise ConfigError(
+            f"membership_share must be a share between 0 and 1, got {membership_share!r}; "
+            "e.g. membership_share=0.15 makes 15 % of the repeat buyers join the paid plan"
+        )
     start = end - dt.timedelta(days=days)
     window = _Window(
         days=days,
@@ -159,8 +169,16 @@ def simulate_shop(
             seasonal_rng = np.random.default_rng(
                 np.random.SeedSequence([seed, index, SEASONAL_STREAM])
             )
+            member_rng = np.random.default_rng(
+                np.random.SeedSequence([seed, index, MEMBERSHIP_STREAM])
+            )
             events, user_rows, truth = _simulate_chunk(
-                shop, window, (rng, seasonal_rng), index, first, n
+                shop,
+                window,
+                (rng, seasonal_rng, member_rng),
+                index,
+                (first, n),
+                float(membership_share),
             )
             pq.write_table(
                 events,
@@ -210,18 +228,20 @@ def _fresh_events_dir(out_dir: Path) -> Path:
 def _simulate_chunk(
     shop: Preset,
     window: _Window,
-    rngs: tuple[np.random.Generator, np.random.Generator],
+    rngs: tuple[np.random.Generator, np.random.Generator, np.random.Generator],
     index: int,
-    first: int,
-    n: int,
+    rows: tuple[int, int],
+    membership_share: float,
 ) -> tuple[pa.Table, pa.Table, pa.Table]:
     """One chunk of users: who they are, what they buy and do, and the truth.
 
     Returns the chunk's ``events``, ``users`` and ``truth`` rows. The steps draw from
     the first generator in turn: their order is part of the seeded output. The seasonal
-    buyers draw from the second, so that without them nothing changes.
+    buyers draw from the second and membership purchases from the third, so that without
+    them nothing changes. ``rows`` is the chunk's first user row and size.
     """
-    rng, seasonal_rng = rngs
+    rng, seasonal_rng, member_rng = rngs
+    first, n = rows
     days, start_us, start_date, cal = window.days, window.start_us, window.start_date, window.cal
     pop = make_population(shop, rng, cal, first_user=first, n=n, days=days)
     orders, life = simulate_orders(shop, pop, cal, rng, days=days)
@@ -242,6 +262,7 @@ def _simulate_chunk(
     blocks += browsing_blocks(ctx, life)
     blocks += order_blocks(ctx, orders)
     blocks += message_blocks(ctx, life)
+    blocks.append(membership_block(ctx, orders, membership_share, member_rng))
     events = assemble(ctx, blocks)
     del blocks
     users = users_table(pop, shop, rng, start_us=start_us, days=days)
