@@ -21,8 +21,8 @@ def test_every_user_facing_column_and_event_type_is_documented() -> None:
 
 
 def test_event_types_cover_the_journey() -> None:
-    assert set(EVENT_TYPE_GROUPS) == {"commerce", "service", "engagement", "social"}
-    assert len(STANDARD_EVENT_TYPES) == len(set(STANDARD_EVENT_TYPES)) == 19
+    assert set(EVENT_TYPE_GROUPS) == {"commerce", "service", "engagement", "social", "loyalty"}
+    assert len(STANDARD_EVENT_TYPES) == len(set(STANDARD_EVENT_TYPES)) == 20
     assert {"order", "refund", "delivery", "nps_response", "coupon_redeemed"} <= set(
         STANDARD_EVENT_TYPES
     )

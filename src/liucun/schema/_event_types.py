@@ -13,6 +13,8 @@ EVENT_TYPE_GROUPS: dict[str, tuple[str, ...]] = {
         "coupon_redeemed",
     ),
     "social": ("review", "share", "referral"),
+    # written by liucun itself (journeys may trigger on them)
+    "loyalty": ("tier_changed",),
 }
 
 STANDARD_EVENT_TYPES: tuple[str, ...] = tuple(t for g in EVENT_TYPE_GROUPS.values() for t in g)
