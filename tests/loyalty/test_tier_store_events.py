@@ -101,10 +101,10 @@ def test_a_crash_after_the_state_commit_is_repaired_by_the_next_review(ws: Works
         "import os, signal, sys\n"
         "from datetime import datetime\n"
         "from liucun import loyalty\n"
-        "import liucun.loyalty._tier_store as store\n"
+        "import liucun.loyalty._tier_review as review\n"
         "from liucun.core import SimulatedClock\n"
         "from liucun.workspace import open_workspace\n"
-        "store._flush_events = lambda *a, **k: os.kill(os.getpid(), signal.SIGKILL)\n"
+        "review._flush_events = lambda *a, **k: os.kill(os.getpid(), signal.SIGKILL)\n"
         "clock = SimulatedClock(datetime.fromisoformat(sys.argv[2]))\n"
         "with open_workspace(sys.argv[1], clock=clock) as ws:\n"
         "    loyalty.review_tiers(ws)\n"
@@ -145,7 +145,10 @@ def test_a_failed_warehouse_write_says_the_review_is_stored_and_heals_on_rerun(
         raise WarehouseBusy("another process is writing the warehouse")
 
     monkeypatch.setattr(liucun.ingest, "ingest_tables", busy)
-    with pytest.raises(loyalty.TierEventsPending, match=r"is stored \(1 tier changes\).*again"):
+    with pytest.raises(
+        loyalty.TierEventsPending,
+        match=r"is stored \(1 tier change\).*WarehouseBusy.*run the review again",
+    ):
         loyalty.review_tiers(ws)
     monkeypatch.undo()
     assert tiers(ws) == {"a": "进阶"} and warehouse_events(ws) == []

@@ -74,14 +74,12 @@ from liucun.loyalty._program import (
     parse_program,
 )
 from liucun.loyalty._rules import ACCRUAL_COLUMNS, pending_releases, plan_accrual
+from liucun.loyalty._tier_review import TierEventsPending, TierReview, review_tiers
 from liucun.loyalty._tier_store import (
     MEMBER_COLUMNS,
     TierChange,
-    TierEventsPending,
-    TierReview,
     current_tiers,
     effective_tier,
-    review_tiers,
     tier_distribution,
     tier_history,
     tier_members,
