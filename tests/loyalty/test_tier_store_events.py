@@ -134,6 +134,42 @@ def test_a_crash_after_the_state_commit_is_repaired_by_the_next_review(ws: Works
     assert loyalty.review_tiers(ws).events_written == 0
 
 
+@pytest.mark.slow
+def test_two_reviews_at_once_record_each_change_once(ws: Workspace) -> None:
+    for i in range(20):
+        loyalty.add_growth(ws, f"u{i:02}", 300 * i + 1, key=f"g{i}", earned_at=utc(2026, 6, 1))
+    ws.close()
+    script = (
+        "import sys\n"
+        "from datetime import datetime\n"
+        "from liucun import loyalty\n"
+        "from liucun.core import SimulatedClock\n"
+        "from liucun.workspace import open_workspace\n"
+        "clock = SimulatedClock(datetime.fromisoformat(sys.argv[2]))\n"
+        "with open_workspace(sys.argv[1], clock=clock) as ws:\n"
+        "    print(len(loyalty.review_tiers(ws).changes))\n"
+    )
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-c", script, str(ws.path), T0.isoformat()],
+            env={"PYTHONPATH": str(SRC), "PATH": "/usr/bin:/bin"},
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for _ in range(2)
+    ]
+    outs = [p.communicate(timeout=180) for p in procs]
+    assert all(p.returncode == 0 for p in procs), [err for _, err in outs]
+    # one review recorded the 20 joins, the other found them stored (serialized by the
+    # program's lock); the warehouse holds each event once
+    assert sorted(int(out) for out, _ in outs) == [0, 20]
+    ids = history_ids(ws)
+    assert len(ids) == 20 and [e["event_id"] for e in warehouse_events(ws)] == ids
+    # 300·i + 1 growth: 基础 below 1000 (i ≤ 3), 进阶 below 5000 (4 ≤ i ≤ 16), 尊享 i ≥ 17
+    assert loyalty.tier_distribution(ws).members.tolist() == [4, 13, 3]
+
+
 def test_a_failed_warehouse_write_says_the_review_is_stored_and_heals_on_rerun(
     ws: Workspace, monkeypatch: pytest.MonkeyPatch
 ) -> None:
