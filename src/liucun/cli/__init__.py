@@ -16,6 +16,7 @@ from liucun.cli import (  # noqa: F401  - importing registers the commands
     _program,
     _shop,
     _state,
+    _tiers,
     _uplift,
 )
 from liucun.cli._app import app, console

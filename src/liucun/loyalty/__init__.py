@@ -74,12 +74,23 @@ from liucun.loyalty._program import (
     parse_program,
 )
 from liucun.loyalty._rules import ACCRUAL_COLUMNS, pending_releases, plan_accrual
+from liucun.loyalty._tier_review import TierEventsPending, TierReview, review_tiers
+from liucun.loyalty._tier_store import (
+    MEMBER_COLUMNS,
+    TierChange,
+    current_tiers,
+    effective_tier,
+    tier_distribution,
+    tier_history,
+    tier_members,
+)
 from liucun.loyalty._tiers import TIER_COLUMNS, evaluate_tiers, tier_changes
 
 __all__ = [
     "ACCRUAL_COLUMNS",
     "DEFAULT_PROGRAM",
     "KINDS",
+    "MEMBER_COLUMNS",
     "ON_RELEASE",
     "PROGRAM_ACCOUNTS",
     "TIER_COLUMNS",
@@ -106,6 +117,9 @@ __all__ = [
     "Program",
     "ProgramError",
     "Right",
+    "TierChange",
+    "TierEventsPending",
+    "TierReview",
     "account",
     "active_program",
     "add_growth",
@@ -117,6 +131,8 @@ __all__ = [
     "check",
     "coupon_check",
     "coupon_summary",
+    "current_tiers",
+    "effective_tier",
     "eligible_benefits",
     "eligible_coupons",
     "evaluate_tiers",
@@ -135,7 +151,11 @@ __all__ = [
     "redeem_from_orders",
     "release",
     "reverse",
+    "review_tiers",
     "set_policy",
     "tier_changes",
+    "tier_distribution",
+    "tier_history",
+    "tier_members",
     "valid_until",
 ]

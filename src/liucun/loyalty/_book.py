@@ -13,7 +13,7 @@ from collections.abc import Callable, Iterable
 from datetime import date, datetime, timedelta
 from typing import Any, TypeVar, cast
 
-from sqlalchemy import Table, insert, select
+from sqlalchemy import Table, insert, select, text
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
@@ -428,6 +428,16 @@ def _aware(value: Any, name: str) -> datetime:
     return as_utc(value)
 
 
+def lock_program(s: Session, scope: str, program: str) -> None:
+    """Serialize the writes of ``scope`` (coupons, tiers) in ``program``: on PostgreSQL a
+    transaction-scoped advisory lock on the name; SQLite's ``BEGIN IMMEDIATE`` already
+    serialized the writer."""
+    if s.get_bind().dialect.name == "postgresql":
+        s.execute(
+            text("SELECT pg_advisory_xact_lock(hashtext(:n))"), {"n": f"liucun.{scope}:{program}"}
+        )
+
+
 def _check_amount(value: Any, name: str, *, allow_zero: bool = False) -> None:
     ok = (
         isinstance(value, int) and not isinstance(value, bool) and value >= (0 if allow_zero else 1)
@@ -463,16 +473,16 @@ def _check_ids(user_id: Any, program: Any, key: Any) -> None:
     _check_key(key)
 
 
-def expiry_cutoff(ws: Any, as_of: datetime | date, what: str) -> datetime:
+def expiry_cutoff(ws: Any, as_of: datetime | date, what: str, verb: str = "expired") -> datetime:
     """``as_of`` as an aware UTC instant, refused (:class:`ConfigError`) when it lies
-    after the workspace clock's now: ``what`` (points, coupons) cannot be expired ahead
-    of time."""
+    after the workspace clock's now: ``what`` (points, coupons, tiers) cannot be
+    ``verb`` (expired, reviewed) ahead of time."""
     cutoff = as_utc(as_of)
     now = as_utc(ws.clock.now())
     if cutoff > now:
         raise ConfigError(
             f"as_of {cutoff.isoformat()} is after now ({now.isoformat()}): {what} cannot be "
-            "expired ahead of time; pass a day up to today",
+            f"{verb} ahead of time; pass a day up to today",
             hint=Hint(option="as_of", example=f"{now:%Y-%m-%d}"),
         )
     return cutoff

@@ -41,13 +41,21 @@ from pathlib import Path
 from typing import Any, TypeVar
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import and_, case, func, select, text, update
+from sqlalchemy import and_, case, func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from liucun.core import ConfigError, Hint, LiucunError, as_utc
 from liucun.loyalty._apply import active_program
-from liucun.loyalty._book import _Book, _canonical, _check_key, _find, _lock_member, expiry_cutoff
+from liucun.loyalty._book import (
+    _Book,
+    _canonical,
+    _check_key,
+    _find,
+    _lock_member,
+    expiry_cutoff,
+    lock_program,
+)
 from liucun.loyalty._ledger import DEFAULT_PROGRAM, valid_until
 from liucun.loyalty._models import IdempotencyConflict, InsufficientPoints, LedgerError
 from liucun.loyalty._program import UNLOCK_FIELDS, Benefit, Coupon, Program, load_program
@@ -283,7 +291,7 @@ def issue_coupon(
     program_budget = _program_budget(prog)
 
     def run(s: Session, now: datetime) -> IssuedCoupon:
-        _lock_program(s, prog.name)
+        lock_program(s, "coupons", prog.name)
         done = s.scalar(select(CouponCode).where(CouponCode.key == key))
         if done is not None:
             _same_request(key, done.request, request, done.user_id)
@@ -423,7 +431,7 @@ def redeem_coupon(
     def run(s: Session, now: datetime) -> CouponRedemptionResult:
         program = s.scalar(select(CouponCode.program).where(CouponCode.code == code))
         if program is not None:
-            _lock_program(s, program)
+            lock_program(s, "coupons", program)
         done = s.scalar(select(CouponRedemption).where(CouponRedemption.key == key))
         if done is not None:
             row = s.get(CouponCode, done.code_id)
@@ -625,7 +633,7 @@ def redeem_benefit(
 
     def run(s: Session, now: datetime) -> BenefitGrantResult:
         if benefit.budget is not None:
-            _lock_program(s, prog.name)
+            lock_program(s, "coupons", prog.name)
         acct = _lock_member(s, ledger_program, user_id, now, create=False)
         done = s.scalar(select(BenefitGrant).where(BenefitGrant.key == key))
         if done is not None:
@@ -996,15 +1004,6 @@ def _write(ws: Any, run: Callable[[Session, datetime], T]) -> T:
         except IntegrityError:
             if attempt >= _RETRIES:
                 raise
-
-
-def _lock_program(s: Session, program: str) -> None:
-    """Serialize the coupon writes of ``program`` (PostgreSQL: an advisory lock held to
-    the end of the transaction; SQLite's ``BEGIN IMMEDIATE`` already serialized us)."""
-    if s.get_bind().dialect.name == "postgresql":
-        s.execute(
-            text("SELECT pg_advisory_xact_lock(hashtext(:n))"), {"n": f"liucun.coupons:{program}"}
-        )
 
 
 def _count(s: Session, *where: Any) -> int:

@@ -62,6 +62,7 @@ from liucun.loyalty._models import (
     Lot,
     Posting,
 )
+from liucun.loyalty._tier_store import member_tier
 from liucun.state import (
     LoyaltyAccount,
     LoyaltyEntry,
@@ -457,10 +458,12 @@ def account(
     *,
     as_of: datetime | None = None,
 ) -> Account:
-    """``user_id``'s account: spendable and pending points, growth value, its entries
-    (oldest first) and the lots still holding points. A member never written to has an
-    empty account (nothing is opened by reading)."""
+    """``user_id``'s account: spendable and pending points, growth value, the effective
+    tier (a temporary upgrade while it lasts, else the tier of the last review; None
+    before any review), its entries (oldest first) and the lots still holding points. A
+    member never written to has an empty account (nothing is opened by reading)."""
     now = as_utc(as_of) if as_of is not None else as_utc(ws.clock.now())
+    tier = member_tier(ws, user_id, program, at=now)
     with ws.state.read() as s:
         acct = s.scalar(
             select(LoyaltyAccount).where(
@@ -477,6 +480,7 @@ def account(
                 growth_value=0,
                 version=0,
                 as_of=now,
+                tier=tier,
             )
         txs = s.scalars(
             select(LoyaltyTransaction)
@@ -500,6 +504,7 @@ def account(
         growth_value=acct.growth_value,
         version=acct.version,
         as_of=now,
+        tier=tier,
         entries=[
             Entry(
                 key=t.key,

@@ -122,8 +122,9 @@ class Account:
     ``balance`` is what the member can spend now; ``pending`` the points awarded but not
     yet available; ``posted`` the ledger balance (what ``check`` verifies): balance plus
     pending plus any points past their expiry that :func:`expire` has not taken yet.
-    ``growth_value`` is earned and never spent. ``tier`` is None until a tier set is
-    applied (tiers are computed from growth value, not from the balance).
+    ``growth_value`` is earned and never spent. ``tier`` is the effective tier (a
+    temporary upgrade while it lasts, else the tier of the last review), None before the
+    member's first review (tiers are computed from growth value, not from the balance).
     """
 
     user_id: str

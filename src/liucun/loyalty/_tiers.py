@@ -276,38 +276,76 @@ def _reasons(
     return out
 
 
-def tier_changes(evaluated: pd.DataFrame, program: Program, *, as_of: datetime) -> pd.DataFrame:
-    """The changed rows of :func:`evaluate_tiers` as ``tier_changed`` events
-    (:data:`TIER_EVENT_COLUMNS`); ``properties`` holds ``from`` (null when joining),
-    ``to``, ``direction``, ``reason``, ``growth_in_window`` and the program's digest.
-    The event id is stable: the same evaluation gives the same ids."""
-    at = pd.Timestamp(as_utc(as_of))
-    rows = evaluated[evaluated.changed]
-    digest = program.digest
-    stamp = at.strftime("%Y%m%dT%H%M%S%fZ")
+def tier_event_id(program_id: str, user_id: str, at: datetime, tier: str) -> str:
+    """The stable id of the ``tier_changed`` event of ``user_id`` reaching ``tier`` at
+    ``at`` in the ledger program ``program_id``: ``tier:<user>:<instant>:<tier>`` in the
+    default program, ``tier[<program>]:<user>:<instant>:<tier>`` in another."""
+    stamp = pd.Timestamp(as_utc(at)).strftime("%Y%m%dT%H%M%S%fZ")
+    scope = "tier" if program_id == "default" else f"tier[{program_id}]"
+    return f"{scope}:{user_id}:{stamp}:{tier}"
+
+
+def tier_events(changes: pd.DataFrame) -> pd.DataFrame:
+    """``tier_changed`` events (:data:`TIER_EVENT_COLUMNS`) from change rows with
+    ``event_id, user_id, from_tier, to_tier, direction, reason, growth_in_window,
+    program_digest, changed_at`` (the columns of ``loyalty_tier_history``).
+
+    ``properties`` holds ``from`` (null when joining), ``to``, ``direction``, ``reason``,
+    ``growth_in_window`` and ``program_digest``; ``ts`` is ``changed_at``."""
     props = [
         json.dumps(
             {
-                "from": None if pd.isna(r.previous_tier) else r.previous_tier,
-                "to": r.tier,
+                "from": None if pd.isna(r.from_tier) else r.from_tier,
+                "to": r.to_tier,
                 "direction": r.direction,
                 "reason": r.reason,
                 "growth_in_window": float(r.growth_in_window),
-                "program_digest": digest,
+                "program_digest": r.program_digest,
             },
             ensure_ascii=False,
             sort_keys=True,
         )
-        for r in rows.itertuples()
+        for r in changes.itertuples()
     ]
     return pd.DataFrame(
         {
-            "event_id": [
-                f"tier:{u}:{stamp}:{t}" for u, t in zip(rows.user_id, rows.tier, strict=True)
-            ],
-            "user_id": rows.user_id.to_numpy(),
+            "event_id": changes.event_id.astype(str).to_numpy(),
+            "user_id": changes.user_id.astype(str).to_numpy(),
             "event_type": "tier_changed",
-            "ts": pd.array([at] * len(rows), dtype="datetime64[us, UTC]"),
+            "ts": pd.to_datetime(changes.changed_at, utc=True)
+            .astype("datetime64[us, UTC]")
+            .to_numpy(),
             "properties": props,
         }
     )[list(TIER_EVENT_COLUMNS)]
+
+
+def tier_changes(
+    evaluated: pd.DataFrame,
+    program: Program,
+    *,
+    as_of: datetime,
+    program_id: str = "default",
+) -> pd.DataFrame:
+    """The changed rows of :func:`evaluate_tiers` as ``tier_changed`` events
+    (:data:`TIER_EVENT_COLUMNS`, see :func:`tier_events`). The event id is stable
+    (:func:`tier_event_id`): the same evaluation gives the same ids."""
+    at = pd.Timestamp(as_utc(as_of))
+    rows = evaluated[evaluated.changed]
+    changes = pd.DataFrame(
+        {
+            "event_id": [
+                tier_event_id(program_id, u, at, t)
+                for u, t in zip(rows.user_id, rows.tier, strict=True)
+            ],
+            "user_id": rows.user_id.to_numpy(),
+            "from_tier": rows.previous_tier.to_numpy(),
+            "to_tier": rows.tier.to_numpy(),
+            "direction": rows.direction.to_numpy(),
+            "reason": rows.reason.to_numpy(),
+            "growth_in_window": rows.growth_in_window.to_numpy(),
+            "program_digest": program.digest,
+            "changed_at": pd.array([at] * len(rows), dtype="datetime64[us, UTC]"),
+        }
+    )
+    return tier_events(changes)
