@@ -74,6 +74,7 @@ from liucun.loyalty._program import (
     parse_program,
 )
 from liucun.loyalty._rules import ACCRUAL_COLUMNS, pending_releases, plan_accrual
+from liucun.loyalty._summary import LoyaltySummary, loyalty_summary
 from liucun.loyalty._tiers import TIER_COLUMNS, evaluate_tiers, tier_changes
 
 __all__ = [
@@ -100,6 +101,7 @@ __all__ = [
     "InsufficientPoints",
     "IssuedCoupon",
     "LedgerError",
+    "LoyaltySummary",
     "Lot",
     "OrderRedemptions",
     "Posting",
@@ -125,6 +127,7 @@ __all__ = [
     "issue_coupon",
     "list_coupons",
     "load_program",
+    "loyalty_summary",
     "parse_program",
     "pending_releases",
     "plan_accrual",
