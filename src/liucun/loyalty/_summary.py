@@ -22,6 +22,7 @@ report".
 
 from __future__ import annotations
 
+import itertools
 import json
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -302,7 +303,7 @@ def _flows(
     accounts together as ``expired``): all time, in the trailing period and per month."""
     created = LoyaltyTransaction.created_at
     windows: dict[str, Any] = {"all": True, "trailing": created > trailing}
-    for start, end in zip(months, months[1:], strict=False):
+    for start, end in itertools.pairwise(months):
         windows[start.isoformat()] = and_(created >= start, created < end)
     columns = [
         func.coalesce(func.sum(case((cond, LoyaltyEntry.amount), else_=0)), 0)
@@ -371,7 +372,8 @@ def _coupons(s: Any, program_name: str | None, at: datetime) -> pd.DataFrame:
     for col in ("issued", "redeemed", "settled"):
         frame[col] = frame[col].astype(int)
     frame["cost"] = frame.cost.astype(float).round(2)
-    frame["rate"] = np.where(frame.settled > 0, frame.redeemed / frame.settled.clip(lower=1), np.nan)
+    settled = frame.settled.where(frame.settled > 0)
+    frame["rate"] = (frame.redeemed / settled).astype(float)
     low, high = _wilson_arrays(frame.redeemed, frame.settled)
     frame["ci_low"], frame["ci_high"] = low, high
     return frame
@@ -380,9 +382,7 @@ def _coupons(s: Any, program_name: str | None, at: datetime) -> pd.DataFrame:
 # -- tiers --------------------------------------------------------------------------------
 
 
-def _tiers(
-    s: Any, program: str, at: datetime, prog: Program | None
-) -> tuple[pd.DataFrame, int]:
+def _tiers(s: Any, program: str, at: datetime, prog: Program | None) -> tuple[pd.DataFrame, int]:
     """Members per tier in force (``loyalty_member_tiers``), in the program's order (tiers
     without members included), and how many hold a temporary upgrade at ``at``."""
     rows = s.execute(
