@@ -273,13 +273,7 @@ def _coupon_figure(s: LoyaltySummary) -> go.Figure:
             ],
             textposition="outside",
             cliponaxis=False,
-            error_y={
-                "type": "data",
-                "symmetric": False,
-                "array": (c.ci_high - rate).fillna(0),
-                "arrayminus": (rate - c.ci_low).fillna(0),
-                "color": "#4a5568",
-            },
+            error_y=_error_bars(rate, c.ci_low, c.ci_high),
             customdata=np.stack([c.cost, c.redeemed], axis=1),
             hovertemplate="%{x}: %{y:.1%} redeemed (%{customdata[1]:,} codes), cost "
             f"%{{customdata[0]:,.2f}} {s.currency or ''}<extra></extra>",
@@ -315,13 +309,7 @@ def _repeat_figure(s: LoyaltySummary) -> go.Figure:
                 ],
                 textposition="outside",
                 cliponaxis=False,
-                error_y={
-                    "type": "data",
-                    "symmetric": False,
-                    "array": (part.ci_high - rate).fillna(0),
-                    "arrayminus": (rate - part.ci_low).fillna(0),
-                    "color": "#4a5568",
-                },
+                error_y=_error_bars(rate, part.ci_low, part.ci_high),
             )
         )
     top = float(np.nanmax(rep.ci_high.to_numpy(dtype=float))) if len(rep) else 1.0
@@ -338,6 +326,17 @@ def _repeat_figure(s: LoyaltySummary) -> go.Figure:
         height=380,
     )
     return fig
+
+
+def _error_bars(rate: pd.Series, low: pd.Series, high: pd.Series) -> dict[str, object]:
+    """Plotly error bars from ``rate`` to its interval ``[low, high]`` (none where unknown)."""
+    return {
+        "type": "data",
+        "symmetric": False,
+        "array": (high - rate).fillna(0),
+        "arrayminus": (rate - low).fillna(0),
+        "color": "#4a5568",
+    }
 
 
 def _coupon_table(s: LoyaltySummary) -> pd.DataFrame:
