@@ -84,7 +84,9 @@ def test_the_section_shows_the_hand_worked_figures(ws: Workspace, tmp_path: Path
     text = lead.group(1)
     assert "Ledger as of 2026-03-25 12:00 UTC: 5 members hold 1,750 points" in text
     assert "a liability of CNY 77.50 at 0.05 CNY a point (CNY 87.50 counting pending" in text
-    assert "1 of 3 paid terms" in text and "6.1%–79.2%" in text
+    # paid membership: 1 of 3 ended terms renewed, Wilson 95 % interval of 1 / 3
+    assert re.search(r"renewal rate</td>\s*<td>33.3%</td>", body)
+    assert re.search(r"95 % interval</td>\s*<td>6.1% – 79.2%</td>", body)
     # repeat within 30 days: members 1 of 2, the others 2 of 4
     assert "50.0% of paid members ordered again against 50.0% of the others" in text
     # u4's 250 lapsed points are named

@@ -143,23 +143,6 @@ def _lead(s: LoyaltySummary) -> str:
         + (f" ({_money(s.expiring_soon_value, cur)})" if cur else "")
         + f" expire in the next {EXPIRING_DAYS} days."
     )
-    if s.issued_trailing:
-        text += (
-            f" {pct(s.breakage_trailing)} of the points issued in the last {TRAILING_DAYS} "
-            f"days expired in that time (breakage; {pct(s.breakage)} all time)."
-        )
-    if s.coupons_settled:
-        text += (
-            f" {pct(s.coupon_rate)} of the {number(s.coupons_settled)} coupon codes redeemed "
-            f"or run out were redeemed, at a cost of {_money(s.coupon_cost, cur or '')}."
-        )
-    if s.renewals_due:
-        low, high = s.renewal_ci or (np.nan, np.nan)
-        text += (
-            f" {number(s.renewed)} of {number(s.renewals_due)} paid terms that ended in the "
-            f"last {TRAILING_DAYS} days were renewed ({pct(s.renewal_rate)}, 95 % interval "
-            f"{pct(low)}–{pct(high)})."
-        )
     rep = s.member_repeat
     if not rep.empty:
         first = rep[rep.days == rep.days.min()].set_index("group")
@@ -201,10 +184,9 @@ def _tier_figure(s: LoyaltySummary) -> go.Figure:
 def _flow_figure(s: LoyaltySummary) -> go.Figure:
     """A from → to matrix of tier changes (a Sankey is too crowded on a phone)."""
     flows = s.tier_flows
-    order = [JOINED, *s.tiers.tier]
-    order += sorted(set(flows.from_tier) | set(flows.to_tier) - set(order))
-    rows = [t for t in order if t in set(flows.from_tier)]
-    cols = [t for t in order if t in set(flows.to_tier)]
+    tiers = list(s.tiers.tier)
+    tiers += sorted((set(flows.from_tier) | set(flows.to_tier)) - {JOINED, *tiers})
+    rows, cols = [JOINED, *tiers], tiers
     grid = flows.pivot_table(
         index="from_tier", columns="to_tier", values="changes", aggfunc="sum", fill_value=0
     ).reindex(index=rows, columns=cols, fill_value=0)
@@ -260,30 +242,30 @@ def _monthly_figure(s: LoyaltySummary) -> go.Figure:
 
 
 def _coupon_figure(s: LoyaltySummary) -> go.Figure:
-    c = s.coupons[s.coupons.settled > 0]
-    c = c if len(c) else s.coupons
+    """Redemption rate per coupon with its interval; the counts sit in the category
+    labels (a label above the bar would collide with the interval's whisker)."""
+    c = s.coupons
     rate = c.rate.fillna(0)
+    labels = [
+        f"{cid}<br>{number(k)} of {number(n)}"
+        for cid, k, n in zip(c.coupon_id, c.redeemed, c.settled, strict=True)
+    ]
     fig = go.Figure(
         go.Bar(
-            x=c.coupon_id,
+            x=labels,
             y=rate,
-            text=[
-                f"{pct(r, 0)} of {number(n)}" if n else "none settled"
-                for r, n in zip(c.rate, c.settled, strict=True)
-            ],
-            textposition="outside",
-            cliponaxis=False,
             error_y=_error_bars(rate, c.ci_low, c.ci_high),
-            customdata=np.stack([c.cost, c.redeemed], axis=1),
-            hovertemplate="%{x}: %{y:.1%} redeemed (%{customdata[1]:,} codes), cost "
+            customdata=np.stack([c.cost, c.issued], axis=1),
+            hovertemplate="%{x}: %{y:.1%} redeemed; %{customdata[1]:,} codes issued, cost "
             f"%{{customdata[0]:,.2f}} {s.currency or ''}<extra></extra>",
             marker_color="#dd6b20",
         )
     )
+    top = float(np.nanmax(c.ci_high.to_numpy(dtype=float))) if c.ci_high.notna().any() else 1.0
     fig.update_layout(
-        title="Coupon redemption rate: redeemed ÷ codes redeemed or run out (95 % interval)",
+        title="Coupon redemption rate: codes redeemed of those redeemed or run out (95 % interval)",
         xaxis={"type": "category"},
-        yaxis={"tickformat": ".0%", "range": [0, 1.15], "title": "redeemed"},
+        yaxis={"tickformat": ".0%", "range": [0, min(1.0, top) * 1.15 + 0.01], "title": "redeemed"},
         height=380,
     )
     return fig
@@ -356,13 +338,13 @@ def _coupon_table(s: LoyaltySummary) -> pd.DataFrame:
 
 
 def _membership_table(s: LoyaltySummary) -> pd.DataFrame:
+    """Paid membership as two columns (reads on a phone): figure, value."""
     low, high = s.renewal_ci or (None, None)
-    return pd.DataFrame(
-        {
-            "paid members now": [number(s.paid_members)],
-            f"terms ended, last {TRAILING_DAYS} days": [number(s.renewals_due)],
-            "renewed": [number(s.renewed)],
-            "renewal rate": [pct(s.renewal_rate)],
-            "95 % interval": ["—" if low is None else f"{pct(low)} – {pct(high)}"],
-        }
-    )
+    rows = [
+        ("paid members now", number(s.paid_members)),
+        (f"terms that ended in the last {TRAILING_DAYS} days", number(s.renewals_due)),
+        ("renewed", number(s.renewed)),
+        ("renewal rate", pct(s.renewal_rate)),
+        ("95 % interval", "—" if low is None else f"{pct(low)} – {pct(high)}"),
+    ]
+    return pd.DataFrame(rows, columns=["paid membership", ""])
