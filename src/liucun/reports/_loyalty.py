@@ -149,7 +149,7 @@ def _lead(s: LoyaltySummary) -> str:
         if {"member", "non-member"} <= set(first.index):
             days = int(rep.days.min())
             text += (
-                f" Within {days} days of their first order in the window, "
+                f" Within {days} days of their first order in the year before the data end, "
                 f"{pct(first.loc['member', 'rate'])} of paid members ordered again against "
                 f"{pct(first.loc['non-member', 'rate'])} of the others (members chose to "
                 "join: this is not the membership's effect)."
@@ -285,12 +285,14 @@ def _repeat_figure(s: LoyaltySummary) -> go.Figure:
                 y=rate,
                 name=f"{group}s" if group == "member" else "non-members",
                 marker_color=color,
+                # inside, at the base: a label above the bar would cross the whisker
                 text=[
-                    f"{pct(r, 0)} of {number(n)}"
+                    f"{pct(r, 0)}<br>of {number(n)}"
                     for r, n in zip(part.rate, part.customers, strict=True)
                 ],
-                textposition="outside",
-                cliponaxis=False,
+                textposition="inside",
+                insidetextanchor="start",
+                textangle=0,
                 error_y=_error_bars(rate, part.ci_low, part.ci_high),
             )
         )
