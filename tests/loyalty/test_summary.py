@@ -154,3 +154,16 @@ def test_debt_is_reported_apart_from_the_outstanding_points(ws: Workspace) -> No
     loyalty.reverse(ws, "k1", key="k3")  # takes 100: 20 from the lot, 80 as debt
     s = loyalty_summary(ws)
     assert (s.available, s.debt, s.issued, s.redeemed) == (0, 80, 0, 80)
+
+
+def test_a_history_ending_long_before_as_of(full: Workspace) -> None:
+    s = loyalty_summary(full, as_of=t(2027, 6, 1))
+    # a5 (10 April 2026) and a6 (20 March 2026) are past expiry, never swept; a0, a2 and
+    # the released a3 never expire
+    assert (s.available, s.pending, s.lapsed, s.expiring_soon) == (650 + 500 + 200, 0, 650, 0)
+    assert s.issued_trailing == 0 and s.breakage_trailing is None
+    assert s.breakage == pytest.approx(700 / 3000)
+    # u1's term ended on 1 January 2027 and u4's on 1 March 2027, neither renewed
+    assert (s.paid_members, s.renewals_due, s.renewed) == (0, 2, 0)
+    # the repeat window is the year before the data end, whatever as_of
+    assert s.member_repeat.equals(loyalty_summary(full, as_of=AS_OF).member_repeat)
