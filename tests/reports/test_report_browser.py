@@ -1,5 +1,6 @@
 """The report in headless Chromium: it opens offline, every section draws, and every chart
-reads right at 1280, 1440 and 1920 pixels and on a 390-pixel phone (issue 10).
+reads right at 1280, 1440 and 1920 pixels and on a 390-pixel phone (issue 10), the
+Loyalty section's charts included (issue 11).
 
 Chromium comes from Debian's ``chromium`` package (``.ci/run`` installs it); Playwright
 drives it. Never ``playwright install``: it downloads a browser, which fails here.
@@ -20,6 +21,7 @@ from liucun.cli import app
 from liucun.reports import build_report
 from liucun.simulate import campaign_exposures, simulate_shop
 from liucun.workspace import open_workspace
+from loyalty_shop import shop_loyalty
 
 ARGS = [
     "--no-sandbox",
@@ -92,8 +94,9 @@ def test_report_renders_offline_in_chromium(
 @pytest.fixture(scope="module")
 def full_report(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A report with every section and chart: a simulated shop with its logged campaign,
-    trained and scored churn/value models (risk, calibration, CLV deciles, drivers) and
-    an uplift model (Qini curve), built as a user would with the CLI."""
+    trained and scored churn/value models (risk, calibration, CLV deciles, drivers), an
+    uplift model (Qini curve) and a loyalty program with a ledger, coupons, tiers and
+    paid members (tests/loyalty_shop.py), built as a user would with the CLI."""
     root = tmp_path_factory.mktemp("full")
     sim = simulate_shop(root / "sim", preset="b2c", users=4_000, days=365, seed=11)
     ws = root / "ws"
@@ -105,10 +108,12 @@ def full_report(tmp_path_factory: pytest.TempPathFactory) -> Path:
         ["-w", str(ws), "train", "--threads", "1"],
         ["-w", str(ws), "score", "--top", "0"],
         ["-w", str(ws), "uplift", "train", experiment.as_py()],
-        ["-w", str(ws), "report", "--out", str(root / "report.html")],
     ):
         res = runner.invoke(app, args)
         assert res.exit_code == 0, f"{args}: {res.output}"
+    shop_loyalty(ws)
+    res = runner.invoke(app, ["-w", str(ws), "report", "--out", str(root / "report.html")])
+    assert res.exit_code == 0, res.output
     return root / "report.html"
 
 
@@ -141,9 +146,11 @@ def test_every_chart_reads_right_at_desktop_and_phone_widths(
     for width, result in found.items():
         charts = result["charts"]
         sections = {key.split("-")[1] for key in charts}
-        assert {*SECTIONS, "risk", "experiments"} <= sections, (width, sorted(sections))
+        assert {*SECTIONS, "risk", "experiments", "loyalty"} <= sections, (width, sorted(sections))
         assert sum(k.startswith("fig-risk-") for k in charts) >= 5  # risk, CLV, calibration, …
         assert sum(k.startswith("fig-experiments-") for k in charts) >= 3  # lift, path, Qini
+        # tiers, tier-change matrix, points per month, coupon rate, member repeat
+        assert sum(k.startswith("fig-loyalty-") for k in charts) == 5
         assert result["page"] <= result["window"], f"{width}px: the page scrolls sideways"
         problems = {k: c["problems"] for k, c in charts.items() if c["problems"]}
         assert problems == {}, f"at {width}px: {problems}"
@@ -151,5 +158,7 @@ def test_every_chart_reads_right_at_desktop_and_phone_widths(
             assert chart["marks"] > 0, f"{width}px {key}: nothing drawn"
         # the stage chart has one labelled bar per stage: potential … churned
         assert charts["fig-stages-0"]["categories"] == 6
+        # one labelled bar per tier of the example program: 基础, 进阶, 尊享
+        assert charts["fig-loyalty-0"]["categories"] == 3
     for width in SCREENSHOT_WIDTHS:
         assert (shots / f"report-{width}.png").stat().st_size > 50_000

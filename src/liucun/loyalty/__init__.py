@@ -74,6 +74,7 @@ from liucun.loyalty._program import (
     parse_program,
 )
 from liucun.loyalty._rules import ACCRUAL_COLUMNS, pending_releases, plan_accrual
+from liucun.loyalty._summary import LoyaltySummary, loyalty_summary
 from liucun.loyalty._tier_review import TierEventsPending, TierReview, review_tiers
 from liucun.loyalty._tier_store import (
     MEMBER_COLUMNS,
@@ -112,6 +113,7 @@ __all__ = [
     "IssuedCoupon",
     "LedgerError",
     "Lot",
+    "LoyaltySummary",
     "OrderRedemptions",
     "Posting",
     "Program",
@@ -141,6 +143,7 @@ __all__ = [
     "issue_coupon",
     "list_coupons",
     "load_program",
+    "loyalty_summary",
     "parse_program",
     "pending_releases",
     "plan_accrual",

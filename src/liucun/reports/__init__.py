@@ -9,6 +9,7 @@ from liucun.reports._analytics import (
 from liucun.reports._build import REPORT_SECTIONS, build_report, kpi_cards, latest_scores
 from liucun.reports._experiments import experiments_section
 from liucun.reports._kpis import headline_kpis, overall_ltv_cac
+from liucun.reports._loyalty import loyalty_section
 from liucun.reports._render import Kpi, Section
 from liucun.reports._risk import risk_and_value
 
@@ -24,6 +25,7 @@ __all__ = [
     "headline_kpis",
     "kpi_cards",
     "latest_scores",
+    "loyalty_section",
     "overall_ltv_cac",
     "region_dispersion",
     "risk_and_value",

@@ -69,6 +69,10 @@ class ReportContext:
     card: ModelCard | None = None
     #: The workspace, for sections that read more than events and users.
     workspace: Workspace | None = None
+    #: The instant the state database (ledger, coupons, memberships) is read at: the
+    #: report's ``as_of`` when one was given, else the workspace clock's now (operational
+    #: rows are booked at the clock's time, often after the warehouse's data end).
+    state_as_of: datetime | None = None
 
     @property
     def as_of_local(self) -> pd.Timestamp:
@@ -76,7 +80,8 @@ class ReportContext:
         return pd.Timestamp(as_utc(self.as_of)).tz_convert(self.timezone).tz_localize(None)
 
 
-SectionBuilder = Callable[[ReportContext], Section]
+#: A section builder; one that returns None leaves its section out of the report.
+SectionBuilder = Callable[[ReportContext], Section | None]
 
 
 def cohort_heatmap(ctx: ReportContext) -> Section:

@@ -21,6 +21,7 @@ from liucun.reports._analytics import (
 )
 from liucun.reports._experiments import experiments_section
 from liucun.reports._kpis import headline_kpis
+from liucun.reports._loyalty import loyalty_section
 from liucun.reports._render import Kpi, ReportMeta, Section, number, pct, render, write_html
 from liucun.reports._risk import risk_and_value
 from liucun.workspace import Workspace
@@ -30,6 +31,7 @@ REPORT_SECTIONS: tuple[SectionBuilder, ...] = (
     *ANALYTICS_SECTIONS,
     risk_and_value,
     experiments_section,
+    loyalty_section,
 )
 
 
@@ -50,7 +52,9 @@ def build_report(
     The heatmap's number of cohorts and the funnel's steps come from ``[reporting]
     heatmap_cohorts`` and ``[reporting] funnel``; a funnel step that is not a known event
     type is a :class:`ConfigError` before any work is done.
-    ``on_step`` is called with each section's title before it is computed (for progress
+    The state database (loyalty ledger, coupons, memberships) is read at ``as_of`` when
+    it is given, else at the workspace clock's now. ``on_step`` is called with each
+    section's title before it is computed (for progress
     display). The file embeds Plotly's JavaScript, so it opens offline.
     """
     settings = workspace.settings
@@ -77,6 +81,7 @@ def build_report(
         scores=scores,
         card=card,
         workspace=workspace,
+        state_as_of=as_utc(as_of) if as_of is not None else as_utc(workspace.clock.now()),
     )
     step = on_step or (lambda _title: None)
     step("Headline KPIs")
@@ -93,7 +98,9 @@ def build_report(
     built: list[Section] = []
     for builder in sections:
         step(builder.__name__.replace("_", " ").capitalize())
-        built.append(builder(ctx))
+        section = builder(ctx)
+        if section is not None:  # a builder with nothing to say leaves its section out
+            built.append(section)
     first = events.ts.min().to_pyarrow().as_py()
     meta = ReportMeta(
         workspace=str(workspace.path),

@@ -46,6 +46,8 @@ class Section:
     tables: list[str] = field(default_factory=list)
     empty: str | None = None
     warnings: list[str] = field(default_factory=list)
+    #: Headline figures of the section, shown as cards under its lead.
+    kpis: list[Kpi] = field(default_factory=list)
 
     def add_figure(self, fig: go.Figure, *, wide: bool = False) -> None:
         """Add ``fig``, drawn at the width of its card. Its title becomes an HTML caption
