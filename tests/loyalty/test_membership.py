@@ -182,7 +182,9 @@ def test_lapse_due_refuses_a_future_as_of(ws: Workspace) -> None:
         loyalty.lapse_due(ws, as_of=T0 + timedelta(days=1))
 
 
-def test_a_cancelled_member_stays_active_to_the_term_end(ws: Workspace, clock: SimulatedClock) -> None:
+def test_a_cancelled_member_stays_active_to_the_term_end(
+    ws: Workspace, clock: SimulatedClock
+) -> None:
     loyalty.join(ws, "u1", "monthly", key="j")
     clock.set(local(2026, 2, 10))
     m = loyalty.cancel(ws, "u1", key="c")

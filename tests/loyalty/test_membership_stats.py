@@ -11,12 +11,12 @@ from pathlib import Path
 
 import pyarrow as pa
 import pytest
+from test_membership import program_file
 
 from liucun import loyalty
 from liucun.core import SimulatedClock
 from liucun.ingest import IngestOptions, ingest_tables
 from liucun.workspace import Workspace, init_workspace
-from test_membership import program_file
 
 T0 = datetime(2026, 1, 31, 2, tzinfo=UTC)  # 31 Jan 10:00 Shanghai
 

@@ -13,13 +13,13 @@ from pathlib import Path
 
 import pyarrow as pa
 import pytest
+from test_membership import program_file
 
 from liucun import loyalty
 from liucun.core import SimulatedClock
 from liucun.ingest import IngestOptions, ingest_tables
 from liucun.loyalty import IdempotencyConflict, ReferralRefused
 from liucun.workspace import Workspace, init_workspace
-from test_membership import program_file
 
 T0 = datetime(2026, 3, 1, 4, tzinfo=UTC)
 REFERRAL = {"referrer": {"points": 200, "growth": 50}, "referee": {"coupon": "welcome"}}
@@ -38,7 +38,9 @@ def ws(tmp_path: Path, state_url: str, clock: SimulatedClock) -> Iterator[Worksp
 
 
 def load_orders(
-    ws: Workspace, rows: list[tuple[str, str, datetime, float, str | None]], event_type: str = "order"
+    ws: Workspace,
+    rows: list[tuple[str, str, datetime, float, str | None]],
+    event_type: str = "order",
 ) -> None:
     """Order (or other) events: (event_id, user_id, ts, revenue, referral_code)."""
     ingest_tables(

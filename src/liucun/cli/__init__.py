@@ -12,6 +12,7 @@ from liucun.cli import (  # noqa: F401  - importing registers the commands
     _fx,
     _ingest,
     _loyalty,
+    _members,
     _models,
     _program,
     _shop,
