@@ -428,7 +428,10 @@ def renewal_reminders(
             term_end: datetime = term_end,
         ) -> Any:
             row = s.get(LoyaltyMembership, mid)
-            if row is None or _find(s, key) is not None:
+            if row is None:  # pragma: no cover - rows are never deleted
+                return False
+            _lock_user(s, program, row.user_id)
+            if _find(s, key) is not None:
                 return None
             s.refresh(row)
             if row.status != "active" or as_utc(row.term_end) != as_utc(term_end):
