@@ -308,3 +308,22 @@ def test_a_cancelled_member_gets_no_renewal_reminder(ws: Workspace, clock: Simul
     loyalty.cancel(ws, "u1", key="c1")
     clock.set(local(2026, 2, 27))
     assert loyalty.renewal_reminders(ws).reminders == ()
+
+
+def test_racing_joins_of_one_customer_make_one_membership(ws: Workspace) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    ws.state  # noqa: B018 - connect before the threads share it
+
+    def attempt(i: int) -> str:
+        try:
+            loyalty.join(ws, "u1", "monthly" if i % 2 else "yearly", key=f"j{i}", publish=False)
+        except MembershipRefused:
+            return "refused"
+        return "joined"
+
+    with ThreadPoolExecutor(max_workers=6) as pool:
+        outcomes = list(pool.map(attempt, range(6)))
+    assert sorted(outcomes) == ["joined"] + ["refused"] * 5
+    assert state_events(ws) == 1
+    assert len(loyalty.memberships(ws, user_id="u1", status="active")) == 1

@@ -199,3 +199,8 @@ def test_referrals_are_picked_up_from_events(ws: Workspace, clock: SimulatedCloc
     again = loyalty.credit_referrals(ws)
     assert (again.picked_up, again.credited, again.pending) == (0, (), 1)
     assert loyalty.account(ws, "alice").balance == 200
+
+
+def test_nothing_to_credit_in_an_empty_workspace(ws: Workspace) -> None:
+    result = loyalty.credit_referrals(ws)
+    assert (result.picked_up, result.credited, result.refused, result.pending) == (0, (), (), 0)

@@ -338,7 +338,8 @@ def _canonical_ids(ws: Any, users: list[str]) -> dict[str, str]:
 
 
 def _first_orders(ws: Any, users: list[str], cutoff: datetime) -> dict[str, tuple[str, datetime]]:
-    """Each customer's first order worth more than 0 before ``cutoff``: (event id, ts)."""
+    """Each customer's first order worth more than 0 before ``cutoff`` (ingest refuses an
+    order without revenue): (event id, ts)."""
     if not users:
         return {}
     t = ws.events()
@@ -346,7 +347,7 @@ def _first_orders(ws: Any, users: list[str], cutoff: datetime) -> dict[str, tupl
         (t.event_type == "order")
         & t.user_id.isin(users)
         & (t.ts < cutoff)
-        & (t.revenue.fill_null(0) > 0)
+        & (t.revenue > 0)
     )
     ranked = orders.mutate(
         _n=ibis.row_number().over(group_by="user_id", order_by=[orders.ts, orders.event_id])
