@@ -204,3 +204,24 @@ def test_referrals_are_picked_up_from_events(ws: Workspace, clock: SimulatedCloc
 def test_nothing_to_credit_in_an_empty_workspace(ws: Workspace) -> None:
     result = loyalty.credit_referrals(ws)
     assert (result.picked_up, result.credited, result.refused, result.pending) == (0, (), (), 0)
+
+
+def test_one_customer_referred_under_two_merged_ids_is_rewarded_once(
+    ws: Workspace, clock: SimulatedClock
+) -> None:
+    alice = loyalty.referral_code(ws, "alice").code
+    carol = loyalty.referral_code(ws, "carol").code
+    loyalty.refer(ws, alice, "u2b", key="ref-u2b")
+    clock.set(T0 + timedelta(days=3))
+    # u2 and u2b share an e-mail: one customer, canonical 'u2'; u2's first order carries
+    # carol's code, so the event records a second referral under the other id
+    load_users(ws, {"u2": "u2@x.cn", "u2b": "u2@x.cn"})
+    load_orders(ws, [("o1", "u2", T0 + timedelta(days=1), 70.0, carol)])
+    result = loyalty.credit_referrals(ws)
+    assert result.picked_up == 1
+    assert [(r.referee_id, r.referrer_id) for r in result.credited] == [("u2b", "alice")]
+    assert [r.referee_id for r in result.refused] == ["u2"]
+    assert "already rewarded as 'u2b'" in (result.refused[0].reason or "")
+    assert (loyalty.account(ws, "alice").balance, loyalty.account(ws, "carol").balance) == (200, 0)
+    # the referee's coupon went to the canonical customer, once
+    assert [c.coupon_id for c in loyalty.list_coupons(ws, "u2")] == ["welcome"]

@@ -235,18 +235,21 @@ def credit_referrals(
     prog = active_program(ws, program)
     picked, unknown = _pick_up(ws, cutoff, program)
     with ws.state.read() as s:
-        pending = [
+        every = [
             _referral(r)
             for r in s.scalars(
                 select(LoyaltyReferral)
-                .where(LoyaltyReferral.program == program, LoyaltyReferral.status == "pending")
+                .where(LoyaltyReferral.program == program)
                 .order_by(LoyaltyReferral.id)
             ).all()
         ]
+    pending = [r for r in every if r.status == "pending"]
     if not pending:
         return CreditResult(cutoff, picked, unknown, (), (), 0)
-    people = sorted({r.referrer_id for r in pending} | {r.referee_id for r in pending})
+    people = sorted({r.referrer_id for r in pending} | {r.referee_id for r in every})
     canon = _canonical_ids(ws, people)
+    # a customer referred under two ids that the merge joined is rewarded once
+    taken = {canon[r.referee_id]: r for r in every if r.status == "credited"}
     firsts = _first_orders(ws, sorted(set(canon.values())), cutoff)
     shared = _shared_aliases(ws, people)
     credited: list[ReferralRecord] = []
@@ -258,6 +261,13 @@ def credit_referrals(
         referrer, referee = canon[r.referrer_id], canon[r.referee_id]
         first = firsts.get(referee)
         reason = _same_person(r, referrer, referee, shared)
+        if reason is None and referee in taken:
+            other = taken[referee]
+            reason = (
+                f"the identity merge shows referee {r.referee_id!r} is the customer "
+                f"{referee!r}, already rewarded as {other.referee_id!r} (referral "
+                f"{other.key!r}); a customer is referred once"
+            )
         if reason is None and first is None:
             waiting += 1
             continue
@@ -277,7 +287,9 @@ def credit_referrals(
             _reward(ws, prog, program, r, "referee", referee, rewards and rewards.referee),
         ]
         note = "; ".join(n for n in notes if n) or None
-        credited.append(_finish(ws, r.key, "credited", note, first[0]))
+        done = _finish(ws, r.key, "credited", note, first[0])
+        credited.append(done)
+        taken[referee] = done
     if on_progress is not None:
         on_progress(len(pending), len(pending))
     return CreditResult(cutoff, picked, unknown, tuple(credited), tuple(refused), waiting)
@@ -344,10 +356,7 @@ def _first_orders(ws: Any, users: list[str], cutoff: datetime) -> dict[str, tupl
         return {}
     t = ws.events()
     orders = t.filter(
-        (t.event_type == "order")
-        & t.user_id.isin(users)
-        & (t.ts < cutoff)
-        & (t.revenue > 0)
+        (t.event_type == "order") & t.user_id.isin(users) & (t.ts < cutoff) & (t.revenue > 0)
     )
     ranked = orders.mutate(
         _n=ibis.row_number().over(group_by="user_id", order_by=[orders.ts, orders.event_id])
