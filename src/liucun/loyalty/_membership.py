@@ -216,9 +216,11 @@ def join(
                 "it has ended"
             )
         end = _term_end(moment, plan, 1, prog.timezone)
-        row = next((r for r in rows if r.plan_id == plan_id), None)
-        if row is None:
-            row = LoyaltyMembership(program=program, user_id=user_id, plan_id=plan_id, version=0)
+        found = next((r for r in rows if r.plan_id == plan_id), None)
+        row = found or LoyaltyMembership(
+            program=program, user_id=user_id, plan_id=plan_id, version=0
+        )
+        if found is None:
             s.add(row)
         row.status, row.joined_at, row.term_start, row.term_end = "active", moment, moment, end
         row.auto_renew, row.renewals = plan.auto_renew, 0

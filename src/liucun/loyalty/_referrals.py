@@ -283,8 +283,16 @@ def credit_referrals(
         assert first is not None
         rewards = prog.referral
         notes = [
-            _reward(ws, prog, program, r, "referrer", referrer, rewards and rewards.referrer),
-            _reward(ws, prog, program, r, "referee", referee, rewards and rewards.referee),
+            _reward(
+                ws,
+                prog,
+                program,
+                r,
+                side,
+                user,
+                None if rewards is None else getattr(rewards, side),
+            )
+            for side, user in (("referrer", referrer), ("referee", referee))
         ]
         note = "; ".join(n for n in notes if n) or None
         done = _finish(ws, r.key, "credited", note, first[0])
