@@ -13,6 +13,7 @@ from liucun.cli import (  # noqa: F401  - importing registers the commands
     _ingest,
     _loyalty,
     _loyalty_summary,
+    _members,
     _models,
     _program,
     _shop,

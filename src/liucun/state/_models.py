@@ -522,3 +522,5 @@ class LoyaltyReferral(Base):
     referred_at: Mapped[datetime] = mapped_column(UTCDateTime)
     first_order_event_id: Mapped[str | None] = mapped_column(String(300))
     credited_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    #: The idempotency key of the write that recorded the referral.
+    key: Mapped[str] = mapped_column(String(300), unique=True)

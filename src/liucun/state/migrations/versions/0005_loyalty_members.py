@@ -165,8 +165,10 @@ def upgrade() -> None:
         sa.Column("referred_at", UTCDateTime(), nullable=False),
         sa.Column("first_order_event_id", sa.String(300), nullable=True),
         sa.Column("credited_at", UTCDateTime(), nullable=True),
+        sa.Column("key", sa.String(300), nullable=False),
         sa.PrimaryKeyConstraint("id", name="pk_loyalty_referrals"),
         sa.UniqueConstraint("program", "referee_id", name="uq_loyalty_referrals_program_referee"),
+        sa.UniqueConstraint("key", name="uq_loyalty_referrals_key"),
     )
     op.create_index("ix_loyalty_referrals_referrer_id", "loyalty_referrals", ["referrer_id"])
     op.create_index("ix_loyalty_referrals_code", "loyalty_referrals", ["code"])
