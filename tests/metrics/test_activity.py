@@ -104,3 +104,23 @@ def test_activity_periods_follow_the_reporting_time_zone() -> None:
     assert life[["new", "dormant"]].values.tolist() == [[1, 0], [1, 1]]
     sticky = con.execute(stickiness(ev, timezone="Asia/Shanghai")).iloc[0]
     assert (sticky.mean_dau, sticky.mau) == (1.0, 2)
+
+
+def test_events_liucun_writes_itself_make_nobody_active() -> None:
+    """A tier review writes a tier_changed event for every member: that is not activity."""
+    with_notices = _events(
+        [
+            ("a", "visit", "2024-01-01 10:00"),
+            ("d", "tier_changed", "2024-01-02 10:00"),
+            ("d", "points_silence_warning", "2024-01-09 10:00"),
+            ("a", "membership_renewal_due", "2024-01-09 10:00"),
+        ]
+    )
+    weekly = active_users(with_notices, period="week").execute()
+    assert weekly.active.tolist() == [1]
+    asked = active_users(with_notices, period="week", event_types=["tier_changed"]).execute()
+    assert asked.active.tolist() == [1]
+    phases = lifecycle(with_notices, period="week").execute()
+    assert phases[["new", "returning", "resurrecting", "dormant"]].to_dict("records") == [
+        {"new": 1, "returning": 0, "resurrecting": 0, "dormant": 0}
+    ]  # d is never new, and a's renewal notice does not make a returning

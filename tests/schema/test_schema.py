@@ -21,7 +21,14 @@ def test_every_user_facing_column_and_event_type_is_documented() -> None:
 
 
 def test_event_types_cover_the_journey() -> None:
-    assert set(EVENT_TYPE_GROUPS) == {"commerce", "service", "engagement", "social", "loyalty"}
+    assert set(EVENT_TYPE_GROUPS) == {
+        "commerce",
+        "service",
+        "engagement",
+        "social",
+        "loyalty",
+        "liucun",
+    }
     assert len(STANDARD_EVENT_TYPES) == len(set(STANDARD_EVENT_TYPES)) == 30
     assert {"order", "refund", "delivery", "nps_response", "coupon_redeemed"} <= set(
         STANDARD_EVENT_TYPES

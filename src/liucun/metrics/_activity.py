@@ -11,13 +11,16 @@ import ibis.expr.types as ir
 from liucun.core import ConfigError
 from liucun.metrics._periods import Period, check_period, period_start, shift
 from liucun.metrics._retention import check_event_types
+from liucun.schema import LIUCUN_EVENT_TYPES
 
 
 def _active(events: ir.Table, event_types: Sequence[str] | None) -> ir.Table:
+    """Events that make a customer active: ``event_types`` when given, else every type
+    but those liucun writes itself (:data:`~liucun.schema.LIUCUN_EVENT_TYPES`)."""
     ev = events.filter(events.user_id.notnull())
     if event_types:
-        ev = ev.filter(ev.event_type.isin(list(event_types)))
-    return ev
+        return ev.filter(ev.event_type.isin(list(event_types)))
+    return ev.filter(~ev.event_type.isin(list(LIUCUN_EVENT_TYPES)))
 
 
 def active_users(

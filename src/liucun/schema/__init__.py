@@ -2,6 +2,7 @@
 
 from liucun.schema._event_types import (
     EVENT_TYPE_GROUPS,
+    LIUCUN_EVENT_TYPES,
     MONETARY_EVENT_TYPES,
     STANDARD_EVENT_TYPES,
 )
@@ -43,6 +44,7 @@ __all__ = [
     "HASH_MARK",
     "IDENTITIES",
     "IDENTITY_LINKS",
+    "LIUCUN_EVENT_TYPES",
     "LOADS",
     "MONETARY_EVENT_TYPES",
     "PHONE_FIELDS",

@@ -13,10 +13,11 @@ EVENT_TYPE_GROUPS: dict[str, tuple[str, ...]] = {
         "coupon_redeemed",
     ),
     "social": ("review", "share", "referral", "check_in"),
-    # the shop's paid-membership purchases (an export), then what liucun's loyalty
-    # program itself writes for journeys to trigger on (docs/loyalty.md)
-    "loyalty": (
-        "membership_purchase",
+    # a paid-membership purchase (the shop's export; liucun loyalty member import-events)
+    "loyalty": ("membership_purchase",),
+    # written by liucun itself (the loyalty program) for journeys to trigger on; never
+    # the customer's own activity (see LIUCUN_EVENT_TYPES)
+    "liucun": (
         "tier_changed",
         "points_silence_warning",
         "points_decayed",
@@ -30,6 +31,10 @@ EVENT_TYPE_GROUPS: dict[str, tuple[str, ...]] = {
 }
 
 STANDARD_EVENT_TYPES: tuple[str, ...] = tuple(t for g in EVENT_TYPE_GROUPS.values() for t in g)
+
+#: Event types liucun writes itself: a customer's activity (active users, lifecycle,
+#: idle days) leaves them out unless they are asked for by name.
+LIUCUN_EVENT_TYPES: tuple[str, ...] = EVENT_TYPE_GROUPS["liucun"]
 
 #: Event types that carry money; ``revenue`` must be a number ≥ 0 on them.
 MONETARY_EVENT_TYPES: tuple[str, ...] = ("order", "refund")
