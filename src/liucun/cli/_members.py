@@ -278,6 +278,42 @@ def due_cmd(
     )
 
 
+@member_app.command("import")
+@friendly
+def import_cmd(
+    ctx: typer.Context,
+    since: Annotated[
+        str | None,
+        typer.Option("--since", help="Only purchases at or after this day (UTC), YYYY-MM-DD."),
+    ] = None,
+    program: ProgramOpt = "default",
+    workspace: WorkspaceOpt = None,
+    fmt: PostingFormatOpt = PostingFormat.table,
+) -> None:
+    """Join or renew for every membership_purchase event in the warehouse.
+
+    Each purchase (properties.plan names the plan) joins the customer at its time, or
+    renews the membership they hold; importing again changes nothing.
+
+    Example: [bold]liucun -w shop loyalty member import[/bold]
+    """
+    from liucun import loyalty
+
+    with _open(ctx, workspace) as ws:
+        result = loyalty.import_purchases(ws, program=program, since=parse_day(since, "--since"))
+    if fmt is PostingFormat.json:
+        echo_json(result.to_dict())
+        return
+    console.print(
+        f"{result.purchases:,} purchase(s): {result.joined:,} joined, {result.renewed:,} "
+        f"renewed, {result.replayed:,} imported before, {len(result.refused):,} refused; "
+        f"{result.published:,} event(s) written to the warehouse.",
+        highlight=False,
+    )
+    for event_id, reason in result.refused[:10]:
+        err_console.print(f"  {escape(event_id)}: {escape(reason)}", highlight=False)
+
+
 @member_app.command("remind")
 @friendly
 def remind_cmd(

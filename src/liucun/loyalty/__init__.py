@@ -52,6 +52,7 @@ from liucun.loyalty._ledger import (
     set_policy,
     valid_until,
 )
+from liucun.loyalty._member_import import PurchaseImport, import_purchases
 from liucun.loyalty._member_stats import (
     MemberRetention,
     MembershipSummary,
@@ -161,6 +162,7 @@ __all__ = [
     "Posting",
     "Program",
     "ProgramError",
+    "PurchaseImport",
     "ReferralCode",
     "ReferralRecord",
     "ReferralRefused",
@@ -191,6 +193,7 @@ __all__ = [
     "evaluate_tiers",
     "expire",
     "expire_coupons",
+    "import_purchases",
     "issue_coupon",
     "join",
     "lapse_due",

@@ -751,9 +751,9 @@ def _plan(prog: Program, plan_id: str) -> Plan:
             return p
     ids = sorted(p.id for p in prog.plans)
     near = difflib.get_close_matches(str(plan_id), ids, n=1, cutoff=0.5)
-    tip = f"; did you mean {near[0]!r}?" if near else ""
+    tip = f" (did you mean {near[0]!r}?)" if near else ""
     raise MembershipRefused(
-        f"program {prog.name!r} has no plan {plan_id!r}{tip} Its plans are "
+        f"program {prog.name!r} has no plan {plan_id!r}{tip}; its plans are "
         f"{ids or 'none (define them under plans in the program file)'}",
         hint=Hint(option="plan_id", example=near[0] if near else (ids[0] if ids else None)),
     )
