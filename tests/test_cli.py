@@ -707,3 +707,27 @@ def test_library_warnings_reach_stderr_by_default(workspace: Path) -> None:
     liucun_logger = logging.getLogger("liucun")
     assert not [h for h in liucun_logger.handlers if h.get_name() == "liucun"]
     assert liucun_logger.level == logging.NOTSET
+
+
+def test_now_runs_a_command_as_of_that_instant(tmp_path: Path) -> None:
+    """--now (or LIUCUN_NOW) stops the workspace clock: an award is booked at that instant."""
+    ws = tmp_path / "ws"
+    assert CliRunner().invoke(app, ["init", str(ws)]).exit_code == 0
+    got = CliRunner().invoke(
+        app,
+        [
+            *("--now", "2026-10-01T08:00:00+08:00", "-w", str(ws)),
+            *("loyalty", "award", "u1", "5", "--key", "k1", "--format", "json"),
+        ],
+    )
+    assert got.exit_code == 0, got.output
+    assert json.loads(got.stdout)["created_at"].startswith("2026-10-01T00:00:00")
+    env = CliRunner().invoke(
+        app,
+        ["-w", str(ws), "loyalty", "award", "u1", "5", "--key", "k2", "--format", "json"],
+        env={"LIUCUN_NOW": "2026-09-30"},
+    )
+    assert json.loads(env.stdout)["created_at"].startswith("2026-09-30T00:00:00")
+    bad = CliRunner().invoke(app, ["--now", "yesterday", "-w", str(ws), "status"])
+    assert bad.exit_code == 1
+    assert "--now 'yesterday' is not an ISO 8601 instant" in bad.output

@@ -8,7 +8,7 @@ import os
 import re
 import time
 from collections.abc import Callable, Iterator, Sequence
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any, TypeVar
@@ -193,7 +193,25 @@ def _workspace_path(ctx: typer.Context, given: Path | None) -> Path:
 def _open(ctx: typer.Context, given: Path | None) -> Any:
     from liucun.workspace import open_workspace
 
-    return open_workspace(_workspace_path(ctx, given))
+    root = ctx.find_root().obj or {}
+    return open_workspace(_workspace_path(ctx, given), clock=root.get("clock"))
+
+
+def _frozen_clock(text: str | None) -> Any:
+    """``--now``: a clock stopped at that instant (None: the system clock)."""
+    from liucun.core import ConfigError, SimulatedClock
+
+    if text is None or not text.strip():
+        return None
+    try:
+        value = datetime.fromisoformat(text.strip())
+    except ValueError:
+        raise ConfigError(
+            f"--now {text!r} is not an ISO 8601 instant; use e.g. 2026-10-01T00:00:00+08:00 "
+            "(a date alone means its midnight UTC)",
+            hint=Hint(option="now", example="2026-10-01T00:00:00Z"),
+        ) from None
+    return SimulatedClock(value if value.tzinfo is not None else value.replace(tzinfo=UTC))
 
 
 class LogFormatName(StrEnum):
@@ -227,18 +245,32 @@ def main_callback(
         LogLevelName,
         typer.Option(envvar="LIUCUN_LOG_LEVEL", help="Least severe log records shown."),
     ] = LogLevelName.warning,
+    now: Annotated[
+        str | None,
+        typer.Option(
+            "--now",
+            envvar="LIUCUN_NOW",
+            help="Run as if it were this instant (ISO 8601; the clock stands still): for "
+            "demos, backfills and replays of a history that ended earlier.",
+        ),
+    ] = None,
 ) -> None:
     """liucun (留存): retention analytics, prediction and action for e-commerce.
 
     Example: [bold]liucun -w shop init[/bold], then
     [bold]liucun -w shop ingest events orders.csv[/bold];
-    [bold]liucun --log-format json --log-level info -w shop sync[/bold] logs as JSON Lines.
+    [bold]liucun --log-format json --log-level info -w shop sync[/bold] logs as JSON Lines;
+    [bold]liucun --now 2026-10-01T00:00:00Z -w shop loyalty accrue[/bold] books as of then.
     """
     from liucun.core import logging_configured
 
     # for this command only: the handler goes when the command's context closes
     ctx.with_resource(logging_configured(log_format.value, log_level.value))  # type: ignore[arg-type]
-    ctx.obj = {"workspace": workspace}
+    try:
+        clock = _frozen_clock(now)
+    except LiucunError as exc:
+        raise _fail(_error_line(exc, ctx)) from None
+    ctx.obj = {"workspace": workspace, "clock": clock}
 
 
 @app.command()
