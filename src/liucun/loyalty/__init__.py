@@ -14,6 +14,7 @@ Every function takes the workspace first and writes to its state database::
 """
 
 from liucun.loyalty._apply import AppliedProgram, active_program, apply_program, program_versions
+from liucun.loyalty._boost import TierBoost, boost_tier
 from liucun.loyalty._check import check
 from liucun.loyalty._coupons import (
     BenefitGrantResult,
@@ -39,6 +40,7 @@ from liucun.loyalty._coupons import (
     redeem_coupon,
     redeem_from_orders,
 )
+from liucun.loyalty._idle import SILENCE_WARNING, IdleMember, idle_members
 from liucun.loyalty._ledger import (
     DEFAULT_PROGRAM,
     account,
@@ -52,6 +54,7 @@ from liucun.loyalty._ledger import (
     set_policy,
     valid_until,
 )
+from liucun.loyalty._loss import LossAversionResult, LossRow, loss_aversion
 from liucun.loyalty._models import (
     KINDS,
     ON_RELEASE,
@@ -82,6 +85,7 @@ __all__ = [
     "KINDS",
     "ON_RELEASE",
     "PROGRAM_ACCOUNTS",
+    "SILENCE_WARNING",
     "TIER_COLUMNS",
     "Account",
     "AppliedProgram",
@@ -97,15 +101,19 @@ __all__ = [
     "Entry",
     "ExpiryResult",
     "IdempotencyConflict",
+    "IdleMember",
     "InsufficientPoints",
     "IssuedCoupon",
     "LedgerError",
+    "LossAversionResult",
+    "LossRow",
     "Lot",
     "OrderRedemptions",
     "Posting",
     "Program",
     "ProgramError",
     "Right",
+    "TierBoost",
     "account",
     "active_program",
     "add_growth",
@@ -113,6 +121,7 @@ __all__ = [
     "apply_program",
     "award",
     "benefits_for",
+    "boost_tier",
     "canonical_json",
     "check",
     "coupon_check",
@@ -122,9 +131,11 @@ __all__ = [
     "evaluate_tiers",
     "expire",
     "expire_coupons",
+    "idle_members",
     "issue_coupon",
     "list_coupons",
     "load_program",
+    "loss_aversion",
     "parse_program",
     "pending_releases",
     "plan_accrual",
