@@ -55,7 +55,7 @@ import pyarrow as pa
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from liucun.core import ConfigError, Hint, as_utc
+from liucun.core import ConfigError, Hint, NothingLoaded, as_utc
 from liucun.loyalty._apply import active_program
 from liucun.loyalty._book import _Book, _find, _lock_member, _spendable, _write
 from liucun.loyalty._boost import boost_tier, notice_json
@@ -590,9 +590,12 @@ def _sync_warnings(ws: Any, program: str, *, dry_run: bool, planned: list[LossRo
     )
     custom = (*ws.settings.ingest.custom_event_types, SILENCE_WARNING)
     options = IngestOptions.from_settings(ws.settings, custom_event_types=custom, clock=ws.clock)
-    (result,) = ingest_tables(
-        ws.warehouse, events=table, source="loyalty loss aversion", options=options
-    )
+    try:
+        (result,) = ingest_tables(
+            ws.warehouse, events=table, source="loyalty loss aversion", options=options
+        )
+    except NothingLoaded as exc:  # every row quarantined: the load committed that much
+        result = exc.result  # type: ignore[attr-defined]
     if result.quarantined:
         log.warning(
             "%d silence-warning event(s) of program %s were quarantined (%s); the notices "
