@@ -17,11 +17,13 @@ from collections.abc import Iterator
 from datetime import date, timedelta
 from pathlib import Path
 
+import pyarrow as pa
 import pytest
 from sqlalchemy import func, select
 
 from liucun import loyalty
 from liucun.core import ConfigError
+from liucun.ingest import IngestOptions, ingest_tables
 from liucun.state import LoyaltyEntry, LoyaltyMemberTier
 from liucun.workspace import Workspace
 from loss_support import (
@@ -82,6 +84,25 @@ def test_idle_days_count_program_calendar_days_since_the_latest_activity(ws: Wor
     assert loyalty.idle_members(ws, as_of=date(2026, 1, 4))[0].idle_days == 3
     with pytest.raises(ConfigError, match="ahead of time"):
         loyalty.idle_members(ws, as_of=date(2026, 3, 1))
+
+
+def test_an_account_under_a_merged_id_is_active_with_its_customer(ws: Workspace) -> None:
+    """u_b's account; the users u_b and u_a share an e-mail, so the identity merge makes
+    u_a (the smaller id) the customer: u_a's order of 25 Feb is u_b's activity too."""
+    loyalty.award(ws, "u_b", 100, key="u_b:a")
+    ws.clock.set(local(2026, 2, 26))
+    options = IngestOptions(clock=ws.clock, hash_key=ws.hash_key)
+    ingest_tables(
+        ws.warehouse,
+        users=pa.table({"user_id": ["u_a", "u_b"], "email": ["same@example.com"] * 2}),
+        options=options,
+    )
+    events(ws, ("u_b", "visit", local(2026, 1, 1, 12), None))
+    events(ws, ("u_a", "order", local(2026, 2, 25, 9), 42.0))
+    ws.clock.set(local(2026, 3, 2, 12))
+    (member,) = loyalty.idle_members(ws)
+    assert (member.user_id, member.idle_days, member.spell) == ("u_b", 5, date(2026, 2, 25))
+    assert run(ws, date(2026, 3, 2)).rows == []  # 5 days idle, not 60
 
 
 # -- the silence warning ------------------------------------------------------------------
