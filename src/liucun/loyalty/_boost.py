@@ -15,6 +15,7 @@ from liucun.loyalty._apply import active_program
 from liucun.loyalty._book import _check_key, _write
 from liucun.loyalty._ledger import DEFAULT_PROGRAM
 from liucun.loyalty._models import IdempotencyConflict, LedgerError
+from liucun.loyalty._program import Program
 from liucun.state import LoyaltyMemberTier, LoyaltyNotice
 
 #: ``loyalty_notices.kind`` of a tier boost (its key makes :func:`boost_tier` idempotent).
@@ -53,6 +54,7 @@ def boost_tier(
     until: datetime,
     key: str,
     program: str = DEFAULT_PROGRAM,
+    loaded: Program | None = None,
 ) -> TierBoost:
     """Give ``user_id`` the tier ``tier`` of ``program`` until ``until`` (a temporary
     upgrade: ``boost_tier`` and ``boost_until`` on ``loyalty_member_tiers``; the tier
@@ -61,9 +63,10 @@ def boost_tier(
     A member without a row gets one (the program's lowest tier, growth 0, tier since
     now). Idempotent under ``key`` (recorded in ``loyalty_notices``): a replay returns the
     first result and writes nothing; the same key with another user, tier or end is
-    refused (:class:`IdempotencyConflict`).
+    refused (:class:`IdempotencyConflict`). ``loaded`` is the program in force when the
+    caller has it already (the loss-aversion job), saving a read.
     """
-    prog = active_program(ws, program)
+    prog = loaded if loaded is not None else active_program(ws, program)
     names = prog.tier_names()
     if tier not in names:
         raise ConfigError(

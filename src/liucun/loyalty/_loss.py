@@ -538,6 +538,7 @@ def _recall(
             until=datetime.fromisoformat(info["boost_until"]),
             key=info["boost_key"],
             program=program,
+            loaded=prog,
         )
     stored = {k: v for k, v in details.items() if k != "coupon_code"}  # codes stay secret
 
