@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -278,3 +278,32 @@ def test_the_cli_previews_runs_and_prints_json(tmp_path: Path, state_url: str) -
     assert code == 1 and "neither a day" in " ".join(out.split())
     code, out = cli("check")
     assert code == 0
+
+
+def test_a_program_of_its_own_floors_exactly_and_turns_rules_off(
+    tmp_path: Path, state_url: str
+) -> None:
+    """A UTC program warning after 10 days and decaying 29 % every 2 months, without a
+    recall: 29 % of 100 is 29 (a float product would give 28.999… → 28)."""
+    path = tmp_path / "program.yaml"
+    path.write_text(
+        "name: small shop\ncurrency: EUR\nloss_aversion:\n  silence_warning_days: 10\n"
+        "  decay: {idle_months: 2, share: 0.29}\n",
+        encoding="utf-8",
+    )
+    with program_workspace(tmp_path / "ws", state_url) as w:
+        loyalty.apply_program(w, path)  # now in force instead of the example
+        w.clock.set(T0 + timedelta(days=11))  # 12 January 02:00 UTC
+        assert [r.points for r in loyalty.loss_aversion(w, as_of=date(2026, 1, 10)).rows] == []
+        loyalty.award(w, "u1", 100, key="u1:a")  # 12 January (UTC): a new spell
+        warned = loyalty.loss_aversion(w, as_of=date(2026, 1, 12)).rows
+        assert warned == []
+        w.clock.set(datetime(2026, 1, 22, 1, tzinfo=UTC))
+        (warn,) = loyalty.loss_aversion(w).rows  # 10 days after 12 January
+        assert (warn.details["decay_on"], warn.details["decay_points"]) == ("2026-03-22", 29)
+        w.clock.set(datetime(2026, 3, 21, 23, tzinfo=UTC))
+        assert loyalty.loss_aversion(w).rows == []
+        w.clock.set(datetime(2026, 3, 22, 0, tzinfo=UTC))
+        (decay,) = loyalty.loss_aversion(w).rows  # no recall in this program
+        assert (decay.rule, decay.points) == ("decay", 29)
+        assert loyalty.account(w, "u1").balance == 71
