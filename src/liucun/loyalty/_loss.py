@@ -43,7 +43,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import logging
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import date, datetime
@@ -51,17 +50,15 @@ from decimal import ROUND_FLOOR, Decimal
 from typing import Any
 from zoneinfo import ZoneInfo
 
-import pyarrow as pa
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from liucun.core import ConfigError, Hint, NothingLoaded, as_utc
+from liucun.core import ConfigError, Hint, as_utc
 from liucun.loyalty._apply import active_program
 from liucun.loyalty._book import _Book, _find, _lock_member, _spendable, _write
 from liucun.loyalty._boost import boost_tier, notice_json
 from liucun.loyalty._coupons import CouponRefused, check_issuance, issue_coupon
 from liucun.loyalty._idle import (
-    SILENCE_WARNING,
     IdleMember,
     add_months,
     find_idle,
@@ -70,14 +67,13 @@ from liucun.loyalty._idle import (
 )
 from liucun.loyalty._ledger import DEFAULT_PROGRAM, valid_until
 from liucun.loyalty._program import Program, Recall
+from liucun.loyalty._silence import WARNING_NOTICE, sync_warnings
 from liucun.state import CouponCode, LoyaltyMemberTier, LoyaltyNotice
-
-log = logging.getLogger("liucun.loyalty")
 
 #: The rules, in the order they run.
 RULES = ("warn", "decay", "recall")
 #: ``loyalty_notices.kind`` of each rule's notice.
-NOTICE_KINDS = {"warn": "silence_warning", "decay": "decay", "recall": "recall"}
+NOTICE_KINDS = {"warn": WARNING_NOTICE, "decay": "decay", "recall": "recall"}
 _KEY_MAX = 200
 _CHUNK = 500
 
@@ -221,7 +217,9 @@ def loss_aversion(
         on_progress(total, total)
     events = 0
     if only in (None, "warn"):
-        events = _sync_warnings(ws, program, dry_run=dry_run, planned=rows)
+        events = sync_warnings(
+            ws, program, dry_run=dry_run, planned=[r.key for r in rows if r.rule == "warn"]
+        )
     return LossAversionResult(
         program=program,
         as_of=cutoff,
@@ -545,82 +543,6 @@ def _recall(
     _notice(ws, info["key"], program, m.user_id, NOTICE_KINDS["recall"], 0, stored)
     return LossRow(
         "recall", m.user_id, info["key"], "done", m.idle_days, m.last_activity, 0, details
-    )
-
-
-# -- warnings into the warehouse ----------------------------------------------------------
-
-
-def _sync_warnings(ws: Any, program: str, *, dry_run: bool, planned: list[LossRow]) -> int:
-    """Write the ``points_silence_warning`` event of every warning notice of ``program``
-    that the warehouse lacks (this run's, and any a crash left behind): the event is
-    rebuilt from the notice, so a repair writes exactly the row the first try would
-    have. Returns how many were (or, in a dry run, would be) written."""
-    with ws.state.read() as s:
-        notices = s.scalars(
-            select(LoyaltyNotice).where(
-                LoyaltyNotice.program == program, LoyaltyNotice.kind == NOTICE_KINDS["warn"]
-            )
-        ).all()
-    ev = ws.table("events")
-    stored = set(
-        ev.filter(ev.event_type == SILENCE_WARNING)
-        .select("event_id")
-        .to_pyarrow()
-        .column(0)
-        .to_pylist()
-    )
-    missing = [n for n in notices if n.event_id not in stored]
-    if dry_run:
-        return len(missing) + sum(1 for r in planned if r.rule == "warn" and r.key not in stored)
-    if not missing:
-        return 0
-    from liucun.ingest import IngestOptions, ingest_tables
-
-    table = pa.table(
-        {
-            "event_id": [n.event_id for n in missing],
-            "user_id": [n.user_id for n in missing],
-            "event_type": [SILENCE_WARNING] * len(missing),
-            "ts": pa.array(
-                [datetime.fromisoformat(json.loads(n.details)["as_of"]) for n in missing],
-                pa.timestamp("us", tz="UTC"),
-            ),
-            "properties": [_event_properties(program, n) for n in missing],
-        }
-    )
-    custom = (*ws.settings.ingest.custom_event_types, SILENCE_WARNING)
-    options = IngestOptions.from_settings(ws.settings, custom_event_types=custom, clock=ws.clock)
-    try:
-        (result,) = ingest_tables(
-            ws.warehouse, events=table, source="loyalty loss aversion", options=options
-        )
-    except NothingLoaded as exc:  # every row quarantined: the load committed that much
-        result = exc.result  # type: ignore[attr-defined]
-    if result.quarantined:
-        log.warning(
-            "%d silence-warning event(s) of program %s were quarantined (%s); the notices "
-            "stay in state and the next run tries again",
-            result.quarantined,
-            program,
-            result.by_reason,
-        )
-    return int(result.accepted)
-
-
-def _event_properties(program: str, notice: LoyaltyNotice) -> str:
-    d = json.loads(notice.details)
-    return notice_json(
-        {
-            "program": program,
-            "points_at_stake": d["points_at_stake"],
-            "decay_points": d["decay_points"],
-            "decay_on": d["decay_on"],
-            "decay_at": d["decay_at"],
-            "idle_days": d["idle_days"],
-            "last_activity": d["last_activity"],
-            "notice_key": notice.key,
-        }
     )
 
 
