@@ -11,6 +11,7 @@ from liucun.cli import (  # noqa: F401  - importing registers the commands
     _funnel,
     _fx,
     _ingest,
+    _loss,
     _loyalty,
     _loyalty_summary,
     _members,

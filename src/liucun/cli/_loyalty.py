@@ -4,8 +4,10 @@ account, expire, check). Each command parses, calls one function of
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import json
+from collections.abc import Callable, Iterator
 from enum import StrEnum
 from typing import Annotated, Any
 
@@ -81,6 +83,26 @@ def echo_json(obj: Any) -> None:
     typer.echo(json.dumps(obj, ensure_ascii=False))
 
 
+@contextlib.contextmanager
+def counted_progress(
+    title: str, unit: str, fmt: PostingFormat
+) -> Iterator[Callable[[int, int], None]]:
+    """A Rich progress bar counting ``unit`` (on standard error when printing JSON);
+    yields the ``on_progress(done, total)`` callback the loyalty jobs take."""
+    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+    columns = (
+        TextColumn("[progress.description]{task.description}"),
+        BarColumn(),
+        TextColumn("{task.completed:,} " + unit),
+        TimeElapsedColumn(),
+    )
+    out = console if fmt is PostingFormat.table else err_console
+    with Progress(*columns, console=out, transient=True) as bar:
+        task = bar.add_task(title, total=None)
+        yield lambda done, total: bar.update(task, completed=done, total=total)
+
+
 def _print_posting(posting: Any, fmt: PostingFormat) -> None:
     if fmt is PostingFormat.json:
         echo_json(posting.to_dict())
@@ -93,6 +115,7 @@ def _print_posting(posting: Any, fmt: PostingFormat) -> None:
         "expiry": "Expired",
         "growth": "Added",
         "release": "Released",
+        "decay": "Decayed",
     }[posting.kind]
     if posting.kind == "release":
         amount = "the pending points"
@@ -307,23 +330,11 @@ def expire_cmd(
 
     Example: [bold]liucun -w shop loyalty expire --as-of 2026-12-01[/bold]
     """
-    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
-
     from liucun import loyalty
 
-    columns = (
-        TextColumn("[progress.description]{task.description}"),
-        BarColumn(),
-        TextColumn("{task.completed:,} accounts"),
-        TimeElapsedColumn(),
-    )
-    out = console if fmt is PostingFormat.table else err_console
-    with _open(ctx, workspace) as ws, Progress(*columns, console=out, transient=True) as bar:
-        task = bar.add_task("Expiring points", total=None)
+    with _open(ctx, workspace) as ws, counted_progress("Expiring points", "accounts", fmt) as step:
         result = loyalty.expire(
-            ws,
-            as_of=parse_day(as_of, "--as-of") or ws.clock.now(),
-            on_progress=lambda done, total: bar.update(task, completed=done, total=total),
+            ws, as_of=parse_day(as_of, "--as-of") or ws.clock.now(), on_progress=step
         )
     if fmt is PostingFormat.json:
         echo_json(result.to_dict())

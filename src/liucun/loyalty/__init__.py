@@ -14,6 +14,7 @@ Every function takes the workspace first and writes to its state database::
 """
 
 from liucun.loyalty._apply import AppliedProgram, active_program, apply_program, program_versions
+from liucun.loyalty._boost import TierBoost, boost_tier
 from liucun.loyalty._check import check
 from liucun.loyalty._coupons import (
     BenefitGrantResult,
@@ -39,6 +40,7 @@ from liucun.loyalty._coupons import (
     redeem_coupon,
     redeem_from_orders,
 )
+from liucun.loyalty._idle import SILENCE_WARNING, IdleMember, idle_members
 from liucun.loyalty._ledger import (
     DEFAULT_PROGRAM,
     account,
@@ -52,6 +54,7 @@ from liucun.loyalty._ledger import (
     set_policy,
     valid_until,
 )
+from liucun.loyalty._loss import LossAversionResult, LossRow, loss_aversion
 from liucun.loyalty._member_import import PurchaseImport, import_purchases
 from liucun.loyalty._member_stats import (
     MemberRetention,
@@ -132,6 +135,7 @@ __all__ = [
     "ON_RELEASE",
     "PROGRAM_ACCOUNTS",
     "REFERRAL_EVENT_TYPES",
+    "SILENCE_WARNING",
     "TIER_COLUMNS",
     "Account",
     "AppliedProgram",
@@ -148,9 +152,12 @@ __all__ = [
     "Entry",
     "ExpiryResult",
     "IdempotencyConflict",
+    "IdleMember",
     "InsufficientPoints",
     "IssuedCoupon",
     "LedgerError",
+    "LossAversionResult",
+    "LossRow",
     "Lot",
     "LoyaltySummary",
     "MemberRetention",
@@ -170,6 +177,7 @@ __all__ = [
     "RepeatGroup",
     "Right",
     "SettleResult",
+    "TierBoost",
     "TierChange",
     "TierEventsPending",
     "TierReview",
@@ -180,6 +188,7 @@ __all__ = [
     "apply_program",
     "award",
     "benefits_for",
+    "boost_tier",
     "cancel",
     "canonical_json",
     "check",
@@ -193,12 +202,14 @@ __all__ = [
     "evaluate_tiers",
     "expire",
     "expire_coupons",
+    "idle_members",
     "import_purchases",
     "issue_coupon",
     "join",
     "lapse_due",
     "list_coupons",
     "load_program",
+    "loss_aversion",
     "loyalty_summary",
     "member_retention",
     "membership_events",

@@ -477,12 +477,17 @@ def expiry_cutoff(ws: Any, as_of: datetime | date, what: str, verb: str = "expir
     """``as_of`` as an aware UTC instant, refused (:class:`ConfigError`) when it lies
     after the workspace clock's now: ``what`` (points, coupons, tiers) cannot be
     ``verb`` (expired, reviewed) ahead of time."""
-    cutoff = as_utc(as_of)
+    return not_after_now(ws, as_utc(as_of), f"{what} cannot be {verb} ahead of time")
+
+
+def not_after_now(ws: Any, cutoff: datetime, refusal: str) -> datetime:
+    """``cutoff``, refused (:class:`ConfigError`, ending in ``refusal``) when it lies after
+    the workspace clock's now."""
     now = as_utc(ws.clock.now())
     if cutoff > now:
         raise ConfigError(
-            f"as_of {cutoff.isoformat()} is after now ({now.isoformat()}): {what} cannot be "
-            f"{verb} ahead of time; pass a day up to today",
+            f"as_of {cutoff.isoformat()} is after now ({now.isoformat()}): {refusal}; pass "
+            "a day up to today",
             hint=Hint(option="as_of", example=f"{now:%Y-%m-%d}"),
         )
     return cutoff

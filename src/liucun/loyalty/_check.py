@@ -7,7 +7,9 @@
   the number of transactions that touched it, and its last ``balance_after`` its balance;
 - each lot's ``remaining`` equals the sum of its legs, lies within 0 and its points, and an
   account's lots hold exactly its balance when that is not negative (none when it is);
-- no balance is negative in a program that forbids it.
+- no balance is negative in a program that forbids it;
+- a decay (loss aversion) only takes points, and only to the program account ``decayed``,
+  which nothing but decays and their reversals touches.
 
 Aggregates run in the database (one ``GROUP BY`` per invariant), so a check reads each
 table once.
@@ -183,6 +185,27 @@ def check(ws: Any) -> CheckReport:
             if a.balance < 0 and a.program not in allowed
         ]
         _add(violations, negative, "negative balances where the program forbids them")
+        # 6. decays: points taken from the member, booked on 'decayed' and nowhere else
+        bad = []
+        for t, name in s.execute(
+            select(E.transaction_id, E.program_account)
+            .where(E.program_account.is_not(None))
+            .distinct()
+        ):
+            tx = txs[t]
+            kind = txs[tx.reverses_id].kind if tx.reverses_id in txs else tx.kind
+            if (kind == "decay") != (name == "decayed"):
+                bad.append(
+                    f"transaction {tx.key!r} ({tx.kind}) has a leg on the program account "
+                    f"{name!r}; decays go to 'decayed' and only decays do"
+                )
+        bad.extend(
+            f"decay {tx.key!r} records {tx.points:+,} points and {tx.growth:+,} growth; a "
+            "decay only takes points"
+            for tx in txs.values()
+            if tx.kind == "decay" and (tx.points >= 0 or tx.growth != 0)
+        )
+        _add(violations, bad, "decays booked otherwise than on 'decayed'")
     # coupons and benefits: no code redeemed twice, caps and budgets held, grants paid
     from liucun.loyalty._coupons import coupon_check
 

@@ -296,49 +296,7 @@ def issue_coupon(
         if done is not None:
             _same_request(key, done.request, request, done.user_id)
             return _issued(done, replayed=True)
-        prog_rows = CouponCode.program == prog.name
-        held = _count(
-            s, prog_rows, CouponCode.user_id == user_id, CouponCode.coupon_id == coupon_id
-        )
-        if coupon.per_customer is not None and held >= coupon.per_customer:
-            raise CouponLimitReached(
-                f"user {user_id!r} already holds {held} code(s) of coupon "
-                f"{coupon_id!r}, its per_customer limit of {coupon.per_customer}; no code "
-                f"was issued (key {key!r} was not used). Raise coupons[].per_customer in "
-                "the program to allow more"
-            )
-        value = coupon.amount if coupon.kind == "value" else 0.0
-        period = _period_start(now, cap.per if cap else "month", prog.timezone)
-        if cap is not None:
-            used = _committed_sum(
-                s, now, prog_rows, CouponCode.user_id == user_id, CouponCode.period_start == period
-            )
-            if used + value > cap.amount + 1e-9 or (value == 0 and used >= cap.amount):
-                raise CouponLimitReached(
-                    f"user {user_id!r} has {_money(used, prog.currency)} of coupon value "
-                    f"in the {cap.per} starting {period}; {coupon_id!r} "
-                    f"({_face(coupon, prog.currency)}) would exceed the program's "
-                    f"coupon_cap of {_money(cap.amount, prog.currency)} per {cap.per}; no "
-                    f"code was issued (key {key!r} was not used)"
-                )
-        if coupon.budget is not None:
-            _check_budget(
-                _committed_sum(s, now, prog_rows, CouponCode.coupon_id == coupon_id),
-                value,
-                coupon.budget,
-                f"coupon {coupon_id!r}'s budget",
-                prog.currency,
-                key,
-            )
-        if program_budget is not None:
-            _check_budget(
-                _committed_sum(s, now, prog_rows),
-                value,
-                program_budget,
-                f"program {prog.name!r}'s coupon budget",
-                prog.currency,
-                key,
-            )
+        period = check_issuance(s, prog, coupon, user_id, key=key, now=now)
         until = valid_until(now, days=coupon.validity_days, round_to="day", timezone=prog.timezone)
         values = {
             "code": _new_code(),
@@ -371,6 +329,71 @@ def issue_coupon(
         return _issued(CouponCode(**values))
 
     return _write(ws, run)
+
+
+def check_issuance(
+    s: Session,
+    prog: Program,
+    coupon: Coupon,
+    user_id: str,
+    *,
+    key: str,
+    now: datetime,
+    reserved: float = 0.0,
+) -> str:
+    """Refuse (:class:`CouponLimitReached`, :class:`BudgetExhausted`) a new code of
+    ``coupon`` for ``user_id`` at ``now`` that the per-customer count, the value cap of
+    the period or a budget forbids; return the cap period it would be issued in.
+
+    :func:`issue_coupon` calls it under the program's lock; a preview (the loss-aversion
+    dry run) calls it in a read, with ``reserved`` the value its earlier previewed codes
+    of the same run would already take from the coupon's and the program's budgets.
+    """
+    coupon_id = coupon.id
+    cap = prog.coupon_cap
+    program_budget = _program_budget(prog)
+    prog_rows = CouponCode.program == prog.name
+    held = _count(s, prog_rows, CouponCode.user_id == user_id, CouponCode.coupon_id == coupon_id)
+    if coupon.per_customer is not None and held >= coupon.per_customer:
+        raise CouponLimitReached(
+            f"user {user_id!r} already holds {held} code(s) of coupon "
+            f"{coupon_id!r}, its per_customer limit of {coupon.per_customer}; no code "
+            f"was issued (key {key!r} was not used). Raise coupons[].per_customer in "
+            "the program to allow more"
+        )
+    value = coupon.amount if coupon.kind == "value" else 0.0
+    period = _period_start(now, cap.per if cap else "month", prog.timezone)
+    if cap is not None:
+        used = _committed_sum(
+            s, now, prog_rows, CouponCode.user_id == user_id, CouponCode.period_start == period
+        )
+        if used + value > cap.amount + 1e-9 or (value == 0 and used >= cap.amount):
+            raise CouponLimitReached(
+                f"user {user_id!r} has {_money(used, prog.currency)} of coupon value "
+                f"in the {cap.per} starting {period}; {coupon_id!r} "
+                f"({_face(coupon, prog.currency)}) would exceed the program's "
+                f"coupon_cap of {_money(cap.amount, prog.currency)} per {cap.per}; no "
+                f"code was issued (key {key!r} was not used)"
+            )
+    if coupon.budget is not None:
+        _check_budget(
+            _committed_sum(s, now, prog_rows, CouponCode.coupon_id == coupon_id) + reserved,
+            value,
+            coupon.budget,
+            f"coupon {coupon_id!r}'s budget",
+            prog.currency,
+            key,
+        )
+    if program_budget is not None:
+        _check_budget(
+            _committed_sum(s, now, prog_rows) + reserved,
+            value,
+            program_budget,
+            f"program {prog.name!r}'s coupon budget",
+            prog.currency,
+            key,
+        )
+    return period
 
 
 # -- redemption ---------------------------------------------------------------------------

@@ -9,14 +9,25 @@ from typing import Any
 from liucun.core import LiucunError
 
 #: Kinds of ledger transactions (``Posting.kind``, ``Entry.kind``).
-KINDS = ("addition", "redemption", "expiry", "reversal", "adjustment", "growth", "release")
+KINDS = (
+    "addition",
+    "redemption",
+    "expiry",
+    "reversal",
+    "adjustment",
+    "growth",
+    "release",
+    "decay",
+)
 #: ``award(..., available_at=ON_RELEASE)``: pending until :func:`release` (a later action,
 #: e.g. the order's delivery), not until a time.
 ON_RELEASE = "on_release"
 #: The ``available_at`` stored for points pending until released.
 UNTIL_RELEASED = datetime(9999, 12, 31, tzinfo=UTC)
 #: The program accounts on the other side of member legs.
-PROGRAM_ACCOUNTS = ("issued", "redeemed", "expired", "adjustment", "growth")
+#: ``decayed`` receives what the loss-aversion decay takes from idle members (breakage, like
+#: ``expired``).
+PROGRAM_ACCOUNTS = ("issued", "redeemed", "expired", "adjustment", "growth", "decayed")
 
 
 class InsufficientPoints(LiucunError, ValueError):
