@@ -96,8 +96,9 @@ def test_coupons_rate_over_settled_codes_and_cost(full: Workspace) -> None:
 
 def test_tiers_and_flows_by_hand(full: Workspace) -> None:
     s = loyalty_summary(full, as_of=AS_OF)
-    assert s.tiers.to_dict("list") == {"tier": ["基础", "进阶", "尊享"], "members": [2, 1, 1]}
-    assert s.boosted == 1  # u2 holds 进阶 until 1 April
+    # u2 earned 基础 but holds a temporary 进阶 until 1 April: counted at the tier in force
+    assert s.tiers.to_dict("list") == {"tier": ["基础", "进阶", "尊享"], "members": [1, 2, 1]}
+    assert s.boosted == 1
     flows = {(r.from_tier, r.to_tier): r.changes for r in s.tier_flows.itertuples()}
     assert flows == {
         ("(joined)", "基础"): 2,

@@ -38,6 +38,7 @@ from liucun.core import ConfigError, as_utc
 from liucun.loyalty._apply import active_program
 from liucun.loyalty._ledger import DEFAULT_PROGRAM
 from liucun.loyalty._program import Program
+from liucun.loyalty._tier_store import tier_distribution
 from liucun.metrics import repeat_within
 from liucun.models.evaluation import wilson_interval
 from liucun.state import (
@@ -48,7 +49,6 @@ from liucun.state import (
     LoyaltyLot,
     LoyaltyMembership,
     LoyaltyMembershipEvent,
-    LoyaltyMemberTier,
     LoyaltyTierChange,
     LoyaltyTransaction,
 )
@@ -160,6 +160,8 @@ def loyalty_summary(
     value = float(prog.points.point_value) if prog is not None else None
     trailing = at - timedelta(days=TRAILING_DAYS)
     months = _month_starts(at, tz)
+    dist = tier_distribution(ws, program, as_of=at)
+    tiers, boosted = dist[["tier", "members"]].copy(), int(dist.boosted.sum())
     with ws.state.read() as s:
         members = int(
             s.scalar(
@@ -172,7 +174,6 @@ def loyalty_summary(
         lots = _lot_figures(s, program, at)
         flows = _flows(s, program, at, trailing, months)
         coupons = _coupons(s, prog.name if prog is not None else None, at)
-        tiers, boosted = _tiers(s, program, at, prog)
         tier_flows = _tier_flows(s, program, at)
         terms = _terms(s, program)
     issued, expired = flows["issued"]["all"], flows["expired"]["all"]
@@ -380,30 +381,6 @@ def _coupons(s: Any, program_name: str | None, at: datetime) -> pd.DataFrame:
 
 
 # -- tiers --------------------------------------------------------------------------------
-
-
-def _tiers(s: Any, program: str, at: datetime, prog: Program | None) -> tuple[pd.DataFrame, int]:
-    """Members per tier in force (``loyalty_member_tiers``), in the program's order (tiers
-    without members included), and how many hold a temporary upgrade at ``at``."""
-    rows = s.execute(
-        select(LoyaltyMemberTier.tier, func.count(LoyaltyMemberTier.id))
-        .where(LoyaltyMemberTier.program == program)
-        .group_by(LoyaltyMemberTier.tier)
-    ).all()
-    counts = {tier: int(n) for tier, n in rows}
-    order = [t.name for t in prog.tiers] if prog is not None else []
-    names = order + sorted(set(counts) - set(order))
-    boosted = s.scalar(
-        select(func.count(LoyaltyMemberTier.id)).where(
-            LoyaltyMemberTier.program == program,
-            LoyaltyMemberTier.boost_tier.is_not(None),
-            LoyaltyMemberTier.boost_until > at,
-        )
-    )
-    frame = pd.DataFrame(
-        {"tier": names, "members": [counts.get(t, 0) for t in names]}, columns=["tier", "members"]
-    )
-    return frame, int(boosted or 0)
 
 
 def _tier_flows(s: Any, program: str, at: datetime) -> pd.DataFrame:
