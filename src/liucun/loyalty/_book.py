@@ -109,6 +109,17 @@ _HELD = (
     .where(_LOT.c.account_id == bindparam("account_id"), _LOT.c.remaining > 0)
     .order_by(_LOT.c.expires_at.is_(None), _LOT.c.expires_at, _LOT.c.available_at, _LOT.c.id)
 )
+_OPEN_MANY = {
+    name: dialect.insert(_ACCOUNT).on_conflict_do_nothing(index_elements=["program", "user_id"])
+    for name, dialect in (("postgresql", postgresql), ("sqlite", sqlite))
+}
+_IN_PROGRAM = (
+    _ACCOUNT.c.program == bindparam("program"),
+    _ACCOUNT.c.user_id.in_(bindparam("user_ids", expanding=True)),
+)
+_MEMBER_USERS = select(_ACCOUNT.c.user_id).where(*_IN_PROGRAM)
+_MEMBER_IDS = select(_ACCOUNT.c.id).where(*_IN_PROGRAM)
+_KEYS_WRITTEN = select(_TX.c.key).where(_TX.c.key.in_(bindparam("keys", expanding=True)))
 _LOTS_BY_ID = select(*_LOT_COLUMNS).where(_LOT.c.id.in_(bindparam("ids", expanding=True)))
 _KEY_ID = select(_TX.c.id).where(_TX.c.key == bindparam("key"))
 _INSERT_TX = insert(_TX).returning(_TX.c.id)
@@ -570,6 +581,32 @@ def _open_member(s: Session, program: str, user_id: str, now: datetime) -> _Acco
     if acct is None:  # pragma: no cover - the insert above or a concurrent one made it
         raise StateError(f"the account of {user_id!r} in {program!r} could not be opened")
     return acct
+
+
+def _open_members(
+    s: Session, program: str, user_ids: Iterable[str], now: datetime
+) -> dict[str, _Account]:
+    """Several members' accounts, locked in sorted id order; the missing ones are opened
+    first, in sorted user order (two writers opening the same members then wait for each
+    other instead of deadlocking)."""
+    conn = _conn(s)
+    wanted = sorted(set(user_ids))
+    names = {"program": program, "user_ids": wanted}
+    have = set(conn.execute(_MEMBER_USERS, names).scalars())
+    missing = [user_id for user_id in wanted if user_id not in have]
+    if missing:
+        opened = {"balance": 0, "growth_value": 0, "version": 0, "opened_at": now}
+        conn.execute(
+            _OPEN_MANY[conn.dialect.name],
+            [{"program": program, "user_id": u, **opened, "updated_at": now} for u in missing],
+        )
+    ids = conn.execute(_MEMBER_IDS, names).scalars().all()
+    return {acct.user_id: acct for acct in _lock_ids(s, ids)}
+
+
+def _find_keys(s: Session, keys: Iterable[str]) -> set[str]:
+    """Which of ``keys`` are written already (one lookup)."""
+    return set(_conn(s).execute(_KEYS_WRITTEN, {"keys": sorted(set(keys))}).scalars())
 
 
 def _lock_id(s: Session, account_id: int) -> _Account:
