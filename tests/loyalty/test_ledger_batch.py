@@ -182,3 +182,29 @@ def test_writers_batching_overlapping_members_lose_nothing(tmp_path: Path, state
             expected[user] = expected.get(user, 0) + points
         assert {u: loyalty.account(ws, u).balance for u in expected} == expected
         assert loyalty.check(ws).ok
+
+
+@pytest.mark.parametrize("queued", [False, True])
+def test_a_write_over_an_account_version_changed_under_the_lock_is_refused(
+    ws: Workspace, queued: bool
+) -> None:
+    """The second guard: the new balance is written only over the version read under the
+    lock (here changed behind the ledger's back), else nothing is written."""
+    from sqlalchemy import text
+
+    from liucun.core import StateError
+    from liucun.loyalty._book import _Book, _open_member, _send
+
+    loyalty.award(ws, "a", 5, key="k0")
+    before = rows(ws)
+    with pytest.raises(StateError, match="changed under its lock"), ws.state.write() as s:
+        acct = _open_member(s, "default", "a", T0)
+        s.execute(text("UPDATE loyalty_accounts SET version = version + 1"))
+        deferred: list = []
+        book = _Book(s, acct, T0, deferred=deferred if queued else None)
+        book.credit(3, book.new_lot(T0, None))
+        book.program_leg("issued", -3)
+        book.commit("k1", "addition", {"op": "award"}, None)
+        _send(s, deferred)
+    assert rows(ws) == before
+    assert loyalty.account(ws, "a").balance == 5 and loyalty.check(ws).ok

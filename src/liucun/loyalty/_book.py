@@ -25,7 +25,7 @@ from sqlalchemy import Table, TextClause, bindparam, insert, select, text, updat
 from sqlalchemy import inspect as sa_inspect
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import DataError, IntegrityError
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import set_committed_value
 
@@ -217,10 +217,38 @@ def _pg_write(has_lot: bool, legs: tuple[bool, ...], updates: int) -> TextClause
     )
     sql = (
         f"WITH {', '.join(parts)} "
-        "SELECT (SELECT id FROM tx) AS id, (SELECT count(*) FROM acct) AS updated"
+        # 1 / 0 when the version read under the lock is gone: the statement fails
+        "SELECT (SELECT id FROM tx) AS id, 1 / (SELECT count(*) FROM acct) AS updated"
     )
     _WRITES[shape] = found = text(sql)
     return found
+
+
+def _send(s: Session, deferred: list[tuple[TextClause, dict[str, Any]]]) -> None:
+    """Send the queued writes in order, each run of the same statement as one
+    ``executemany`` (psycopg pipelines it: one round trip for the run)."""
+    conn = _conn(s)
+    start = 0
+    while start < len(deferred):
+        statement = deferred[start][0]
+        end = start + 1
+        while end < len(deferred) and deferred[end][0] is statement:
+            end += 1
+        _send_write(conn, statement, [params for _, params in deferred[start:end]])
+        start = end
+    deferred.clear()
+
+
+def _send_write(conn: Connection, statement: TextClause, params: Any) -> Any:
+    try:
+        return conn.execute(statement, params)
+    except DataError as exc:
+        if "division by zero" not in str(exc.orig):
+            raise
+        raise StateError(
+            "a ledger account changed under its lock (the version read with the lock is "
+            "gone); nothing was written, retry the call"
+        ) from None
 
 
 # -- one transaction's bookkeeping --------------------------------------------------------
@@ -234,8 +262,18 @@ class _Book:
     :meth:`lots_by_id` or as ORM objects: :meth:`commit` writes what changed either way.
     """
 
-    def __init__(self, s: Session, acct: _Account | LoyaltyAccount, now: datetime) -> None:
+    def __init__(
+        self,
+        s: Session,
+        acct: _Account | LoyaltyAccount,
+        now: datetime,
+        *,
+        deferred: list[tuple[TextClause, dict[str, Any]]] | None = None,
+    ) -> None:
         self.s, self.acct, self.now = s, acct, now
+        #: where the PostgreSQL statement of :meth:`commit` is queued instead of sent, to
+        #: be sent with others by :func:`_send` (for writes that read no lots: awards)
+        self.deferred = deferred
         self._held: list[_Lot] | None = None
         self._new: list[_Lot] = []
         #: lots read before this transaction whose ``remaining`` it changed, by identity
@@ -384,6 +422,8 @@ class _Book:
         if conn.dialect.name == "postgresql" and len(new_lots) <= 1:
             updated = self._write_one_statement(conn, tx, new_lots, legs, touched, account)
         else:
+            if self.deferred:
+                _send(self.s, self.deferred)
             updated = self._write_statements(conn, tx, new_lots, legs, touched, account)
         if updated != 1:
             raise StateError(
@@ -443,9 +483,11 @@ class _Book:
             params[f"upd{i}_id"] = lot.id
             params[f"upd{i}_remaining"] = lot.remaining
         statement = _pg_write(new is not None, tuple(names_new), len(touched))
-        tx_id, updated = conn.execute(statement, params).one()
+        if self.deferred is not None:
+            self.deferred.append((statement, params))
+            return 1  # the statement itself fails when the account's version is gone
+        tx_id, updated = _send_write(conn, statement, params).one()
         if new is not None:
-            # the new lot's id is not needed by the caller; its transaction's is
             new.transaction_id = tx_id
         return int(updated)
 

@@ -50,6 +50,7 @@ from liucun.loyalty._book import (
     _open_member,
     _open_members,
     _replay,
+    _send,
     _when_text,
     _write,
     expiry_cutoff,
@@ -108,17 +109,7 @@ def award(
     same arguments returns the first result; with other arguments it raises
     :class:`IdempotencyConflict`.
     """
-    one = _Award(
-        user_id,
-        points,
-        key=key,
-        reason=reason,
-        program=program,
-        expires_at=expires_at,
-        available_at=available_at,
-        growth=growth,
-        earned_at=earned_at,
-    )
+    one = _Award(user_id, points, key, reason, program, expires_at, available_at, growth, earned_at)
 
     def run(s: Session, now: datetime) -> Posting:
         acct = _open_member(s, program, user_id, now)
@@ -163,7 +154,19 @@ def award_many(
                 hint=Hint(option="items", example="{'user_id': 'u1', 'points': 10, 'key': 'k1'}"),
             )
         try:
-            awards.append(_Award(program=program, **item))
+            awards.append(
+                _Award(
+                    item["user_id"],
+                    item["points"],
+                    item["key"],
+                    item.get("reason"),
+                    program,
+                    item.get("expires_at"),
+                    item.get("available_at"),
+                    item.get("growth", 0),
+                    item.get("earned_at"),
+                )
+            )
         except LedgerError as exc:
             raise LedgerError(
                 f"award_many: item {i}: {exc}; nothing was written", hint=exc.hint
@@ -175,14 +178,17 @@ def award_many(
         accounts = _open_members(s, program, [one.user_id for one in awards], now)
         written = _find_keys(s, [one.key for one in awards])
         postings = []
+        queued: list[Any] = []  # PostgreSQL: the writes, sent together (see _Book.deferred)
         for one in awards:
             if one.key in written:
+                _send(s, queued)
                 done = _find(s, one.key)
                 assert done is not None  # written before, or earlier in this transaction
                 postings.append(_replay(s, done, one.request))
             else:
-                postings.append(one.book(s, accounts[one.user_id], now))
+                postings.append(one.book(s, accounts[one.user_id], now, deferred=queued))
                 written.add(one.key)
+        _send(s, queued)
         return postings
 
     return _write(ws, awards[0].key, awards[0].request, run)
@@ -197,19 +203,10 @@ _AWARD_ITEM = frozenset(
 class _Award:
     """One award's arguments, checked, and its request (what a replay must match)."""
 
-    def __init__(
-        self,
-        user_id: str,
-        points: int,
-        *,
-        key: str,
-        reason: str | None = None,
-        program: str = DEFAULT_PROGRAM,
-        expires_at: datetime | None = None,
-        available_at: datetime | timedelta | str | None = None,
-        growth: int = 0,
-        earned_at: datetime | None = None,
-    ) -> None:
+    def __init__(self, user_id: str, points: int, key: str, *terms: Any) -> None:
+        """``terms``: reason, program, expires_at, available_at, growth, earned_at (as
+        :func:`award` takes them)."""
+        reason, program, expires_at, available_at, growth, earned_at = terms
         _check_amount(points, "points")
         _check_amount(growth, "growth", allow_zero=True)
         _check_ids(user_id, program, key)
@@ -228,7 +225,7 @@ class _Award:
         self.earned = _earned_request(self.request, earned_at)
         self.expires = None if expires_at is None else _aware(expires_at, "expires_at")
 
-    def book(self, s: Session, acct: Any, now: datetime) -> Posting:
+    def book(self, s: Session, acct: Any, now: datetime, *, deferred: Any = None) -> Posting:
         """Write the award on ``acct`` (locked; its key not written yet)."""
         available = _available_from(self.available_at, now)
         starts = now if available == UNTIL_RELEASED else available
@@ -238,7 +235,7 @@ class _Award:
                 f"available ({starts.isoformat()}); key {self.key!r} was not used",
                 hint=Hint(option="expires_at"),
             )
-        book = _Book(s, acct, now)
+        book = _Book(s, acct, now, deferred=deferred)
         lot = book.new_lot(available, self.expires)
         book.credit(self.points, lot)
         book.program_leg("issued", -self.points)
