@@ -80,8 +80,11 @@ def _writer(
         statements = [0]
         if w == 0:
 
-            def count(*_: Any) -> None:
-                statements[0] += 1
+            def count(*args: Any) -> None:
+                # an executemany counts each of its parameter sets (psycopg pipelines
+                # them: they cost the server a statement each, not a round trip each)
+                parameters, executemany = args[3], args[5]
+                statements[0] += len(parameters) if executemany else 1
 
             event.listen(ws.state.engine, "before_cursor_execute", count)
         now = datetime(2026, 12, 1, tzinfo=UTC)
