@@ -3,7 +3,7 @@ concurrent writer processes, against a plain INSERT of the same rows in the same
 
 For each state backend (SQLite in a fresh workspace; PostgreSQL at 127.0.0.1:5432,
 database ``test``, in a fresh schema dropped afterwards) ``--writers`` processes each
-open the workspace and, started together by a barrier, run three phases of ``--ops``
+open the workspace and, started together by a barrier, run four phases of ``--ops``
 calls in all (``--ops / --writers`` each):
 
 1. the baseline: one ``INSERT`` per transaction of the row an award writes to
@@ -11,11 +11,15 @@ calls in all (``--ops / --writers`` each):
    and unique key index), through the workspace's own state engine (same connection
    settings: on SQLite ``BEGIN IMMEDIATE``, WAL, ``synchronous=NORMAL``);
 2. ``loyalty.award`` of 10 points to one of ``--users`` members, a new key each call;
-3. ``loyalty.redeem`` of 1 point from the same members.
+3. ``loyalty.redeem`` of 1 point from the same members;
+4. ``loyalty.award_many`` of the same awards as phase 2 under new keys, ``--batch`` per
+   call (one transaction and one commit per batch).
 
-Rates are calls over the wall time from the first start to the last finish; latencies
-are per call. The ratio is awards/s over plain inserts/s. Writer 0 also counts the SQL
-statements each kind of call sends. With ``--diagnose``, PostgreSQL is measured a
+Rates are calls (phase 4: awards) over the wall time from the first start to the last
+finish; latencies are per call (phase 4: per batch). The ratio is awards/s of single
+``award`` calls over plain inserts/s; the batch rate is reported on its own
+(``award_many_per_s_*``), never in place of it. Writer 0 also counts the SQL statements
+each kind of call sends (phase 4: per award). With ``--diagnose``, PostgreSQL is measured a
 second time with ``synchronous_commit=off`` (commits no longer wait for the WAL flush)
 to show how much of the time is the per-commit fsync. Prints a table, then one JSON line.
 
@@ -37,7 +41,7 @@ from typing import Any
 
 OUT = Path(__file__).with_name("out")
 PG_DSN = "postgresql://postgres@127.0.0.1:5432/test"
-PHASES = ("insert", "award", "redeem")
+PHASES = ("insert", "award", "redeem", "award_many")
 PLAIN = "bench_plain_insert"
 
 
@@ -63,7 +67,9 @@ def _plain_table(metadata: Any) -> Any:
     return Table(PLAIN, metadata, *columns)
 
 
-def _writer(path: str, w: int, writers: int, n: int, users: int, barrier: Any, out: Any) -> None:
+def _writer(
+    path: str, w: int, writers: int, n: int, users: int, batch: int, barrier: Any, out: Any
+) -> None:
     from sqlalchemy import MetaData, event, insert
 
     from liucun import loyalty
@@ -74,8 +80,11 @@ def _writer(path: str, w: int, writers: int, n: int, users: int, barrier: Any, o
         statements = [0]
         if w == 0:
 
-            def count(*_: Any) -> None:
-                statements[0] += 1
+            def count(*args: Any) -> None:
+                # an executemany counts each of its parameter sets (psycopg pipelines
+                # them: they cost the server a statement each, not a round trip each)
+                parameters, executemany = args[3], args[5]
+                statements[0] += len(parameters) if executemany else 1
 
             event.listen(ws.state.engine, "before_cursor_execute", count)
         now = datetime(2026, 12, 1, tzinfo=UTC)
@@ -107,17 +116,30 @@ def _writer(path: str, w: int, writers: int, n: int, users: int, barrier: Any, o
             "redeem": lambda i: loyalty.redeem(
                 ws, f"m{(i * writers + w) % users}", 1, key=f"b-r-{w}-{i}"
             ),
+            "award_many": lambda i: loyalty.award_many(
+                ws,
+                [
+                    {
+                        "user_id": f"m{(j * writers + w) % users}",
+                        "points": 10,
+                        "key": f"b-m-{w}-{j}",
+                    }
+                    for j in range(i * batch, min(n, (i + 1) * batch))
+                ],
+            ),
         }
+        rounds = {phase: n for phase in PHASES} | {"award_many": -(-n // batch)}
         # warm up: connection, mappers, statement caches
         plain_insert(-1)
         loyalty.award(ws, f"warm-{w}", 2, key=f"warm-a-{w}")
         loyalty.redeem(ws, f"warm-{w}", 1, key=f"warm-r-{w}")
+        loyalty.award_many(ws, [{"user_id": f"warm-{w}", "points": 1, "key": f"warm-m-{w}"}])
         for phase in PHASES:
             barrier.wait()
             statements[0] = 0
             latencies = []
             start = time.perf_counter()
-            for i in range(n):
+            for i in range(rounds[phase]):
                 t0 = time.perf_counter()
                 calls[phase](i)
                 latencies.append(time.perf_counter() - t0)
@@ -129,7 +151,9 @@ def _quantile(sorted_values: list[float], q: float) -> float:
     return sorted_values[min(len(sorted_values) - 1, int(q * len(sorted_values)))]
 
 
-def bench(label: str, url: str, root: Path, *, ops: int, writers: int, users: int) -> dict:
+def bench(
+    label: str, url: str, root: Path, *, ops: int, writers: int, users: int, batch: int
+) -> dict:
     from sqlalchemy import MetaData, func, select
 
     from liucun import loyalty
@@ -146,7 +170,9 @@ def bench(label: str, url: str, root: Path, *, ops: int, writers: int, users: in
     barrier = ctx.Barrier(writers)
     out = ctx.Queue()
     procs = [
-        ctx.Process(target=_writer, args=(str(root / "ws"), w, writers, n, users, barrier, out))
+        ctx.Process(
+            target=_writer, args=(str(root / "ws"), w, writers, n, users, batch, barrier, out)
+        )
         for w in range(writers)
     ]
     for p in procs:
@@ -162,7 +188,7 @@ def bench(label: str, url: str, root: Path, *, ops: int, writers: int, users: in
         wall = max(r[3] for r in rows) - min(r[2] for r in rows)
         lat = sorted(x for r in rows for x in r[4])
         figures[phase] = {
-            "per_s": round(len(lat) / wall),
+            "per_s": round(n * writers / wall),
             "p50_ms": round(_quantile(lat, 0.50) * 1000, 2),
             "p99_ms": round(_quantile(lat, 0.99) * 1000, 2),
             "statements": round(next(r[5] for r in rows if r[1] == 0) / n, 1),
@@ -176,7 +202,7 @@ def bench(label: str, url: str, root: Path, *, ops: int, writers: int, users: in
         with ws.state.read() as s:
             stored = s.scalar(select(func.count()).select_from(LoyaltyTransaction))
         backend = ws.state.backend
-    expected = 2 * n * writers + 2 * writers
+    expected = 3 * n * writers + 3 * writers
     if not report.ok or stored != expected:
         raise SystemExit(
             f"{label}: broken run: {stored} transactions (expected {expected}), "
@@ -213,6 +239,7 @@ def main() -> None:
     parser.add_argument("--ops", type=int, default=4000, help="calls per phase and backend")
     parser.add_argument("--writers", type=int, default=8, help="concurrent writer processes")
     parser.add_argument("--users", type=int, default=500, help="members the calls spread over")
+    parser.add_argument("--batch", type=int, default=100, help="awards per award_many call")
     parser.add_argument(
         "--backends", default="sqlite,postgresql", help="comma-separated: sqlite,postgresql"
     )
@@ -238,23 +265,23 @@ def main() -> None:
         "ops": args.ops,
         "writers": args.writers,
         "users": args.users,
+        "batch": args.batch,
         "cpus": os.cpu_count(),
         "load_avg_at_start": round(os.getloadavg()[0], 2),
         "baseline": "one INSERT per transaction of an award's loyalty_transactions row into a "
         "table of the same shape, same engine, same writers",
     }
+    sizes = {"ops": args.ops, "writers": args.writers, "users": args.users, "batch": args.batch}
     for label, options in runs:
         root = OUT / f"loyalty-{label}"
         if options is None:
             url = f"sqlite:///{(root / 'state.sqlite').resolve()}"
-            figures = bench(label, url, root, ops=args.ops, writers=args.writers, users=args.users)
+            figures = bench(label, url, root, **sizes)
         else:
             with _PgSchema(options) as url:
-                figures = bench(
-                    label, url, root, ops=args.ops, writers=args.writers, users=args.users
-                )
+                figures = bench(label, url, root, **sizes)
         shutil.rmtree(root, ignore_errors=True)
-        ins, aw, rd = figures["insert"], figures["award"], figures["redeem"]
+        ins, aw, rd, many = (figures[p] for p in PHASES)
         ratio = aw["per_s"] / ins["per_s"]
         print(f"{label} ({args.writers} writers, {args.ops} calls per phase):")
         for phase, f in (("plain insert", ins), ("award", aw), ("redeem", rd)):
@@ -262,6 +289,11 @@ def main() -> None:
                 f"  {phase:>12}: {f['per_s']:>6,}/s  p50 {f['p50_ms']:>7.2f} ms  "
                 f"p99 {f['p99_ms']:>7.2f} ms  ({f['statements']} SQL statements per call)"
             )
+        print(
+            f"  {'award_many':>12}: {many['per_s']:>6,} awards/s  batches of {args.batch}: "
+            f"p50 {many['p50_ms']:.2f} ms  p99 {many['p99_ms']:.2f} ms  "
+            f"({many['statements']} SQL statements per award)"
+        )
         print(f"  award / plain insert = {ratio:.2f}")
         summary.update(
             {
@@ -277,6 +309,10 @@ def main() -> None:
                 f"ratio_vs_insert_{label}": round(ratio, 3),
                 f"statements_per_award_{label}": aw["statements"],
                 f"statements_per_redeem_{label}": rd["statements"],
+                f"award_many_per_s_{label}": many["per_s"],
+                f"award_many_batch_p50_ms_{label}": many["p50_ms"],
+                f"award_many_batch_p99_ms_{label}": many["p99_ms"],
+                f"statements_per_award_in_batch_{label}": many["statements"],
             }
         )
     print(json.dumps(summary))

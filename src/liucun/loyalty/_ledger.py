@@ -22,7 +22,7 @@ credit.
 from __future__ import annotations
 
 import calendar
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Mapping
 from datetime import date, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -42,12 +42,15 @@ from liucun.loyalty._book import (
     _check_key,
     _fifo,
     _find,
+    _find_keys,
     _in_program,
     _lapsed,
     _lock_id,
     _lock_member,
     _open_member,
+    _open_members,
     _replay,
+    _send,
     _when_text,
     _write,
     expiry_cutoff,
@@ -107,44 +110,140 @@ def award(
     same arguments returns the first result; with other arguments it raises
     :class:`IdempotencyConflict`.
     """
-    _check_amount(points, "points")
-    _check_amount(growth, "growth", allow_zero=True)
-    _check_ids(user_id, program, key)
-    request = {
-        "op": "award",
-        "user_id": user_id,
-        "program": program,
-        "points": points,
-        "growth": growth,
-        "reason": reason,
-        "expires_at": _when_text(expires_at, "expires_at"),
-        "available_at": _when_text(available_at, "available_at"),
-    }
-    earned = _earned_request(request, earned_at)
-    expires = None if expires_at is None else _aware(expires_at, "expires_at")
+    one = _Award(user_id, points, key, reason, program, expires_at, available_at, growth, earned_at)
 
     def run(s: Session, now: datetime) -> Posting:
         acct = _open_member(s, program, user_id, now)
         if (done := _find(s, key)) is not None:
-            return _replay(s, done, request)
-        available = _available_from(available_at, now)
-        starts = now if available == UNTIL_RELEASED else available
-        if expires is not None and expires <= starts:
+            return _replay(s, done, one.request)
+        return one.book(s, acct, now)
+
+    return _write(ws, key, one.request, run)
+
+
+def award_many(
+    ws: Any, items: Iterable[Mapping[str, Any]], *, program: str = DEFAULT_PROGRAM
+) -> list[Posting]:
+    """Many awards in one transaction (one commit): what :func:`award` does for each
+    item, a mapping of its arguments (``user_id``, ``points``, ``key`` and optionally
+    ``reason``, ``expires_at``, ``available_at``, ``growth``, ``earned_at``).
+
+    For callers with many awards at once (imports, journeys): the accounts are opened
+    and locked once, in sorted id order, and the commit's flush is paid once. The batch
+    is all or nothing: an invalid item or a key reused with other arguments
+    (:class:`IdempotencyConflict`) refuses the whole batch with a sentence naming the
+    item, and nothing is written. Each key stays idempotent on its own: a key written
+    before (or earlier in the same batch) with the same arguments is answered as a
+    replay. Returns the postings in the order of ``items``.
+    """
+    awards = []
+    for i, item in enumerate(items):
+        if not isinstance(item, Mapping):
             raise LedgerError(
-                f"expires_at {expires.isoformat()} is not after the points become available "
-                f"({starts.isoformat()}); key {key!r} was not used",
+                f"award_many: item {i} must be a mapping of award's arguments, e.g. "
+                f"{{'user_id': 'u1', 'points': 10, 'key': 'order-1:points'}}, got {item!r}"
+            )
+        unknown = sorted(set(item) - _AWARD_ITEM)
+        missing = [name for name in ("user_id", "points", "key") if name not in item]
+        if unknown or missing:
+            wrong = [f"unknown argument(s) {', '.join(unknown)}"] if unknown else []
+            wrong += [f"no {', '.join(missing)}"] if missing else []
+            raise LedgerError(
+                f"award_many: item {i} has {' and '.join(wrong)}; an item takes user_id, "
+                "points and key, and optionally reason, expires_at, available_at, growth "
+                "and earned_at; nothing was written",
+                hint=Hint(option="items", example="{'user_id': 'u1', 'points': 10, 'key': 'k1'}"),
+            )
+        try:
+            awards.append(
+                _Award(
+                    item["user_id"],
+                    item["points"],
+                    item["key"],
+                    item.get("reason"),
+                    program,
+                    item.get("expires_at"),
+                    item.get("available_at"),
+                    item.get("growth", 0),
+                    item.get("earned_at"),
+                )
+            )
+        except LedgerError as exc:
+            raise LedgerError(
+                f"award_many: item {i}: {exc}; nothing was written", hint=exc.hint
+            ) from None
+    if not awards:
+        return []
+
+    def run(s: Session, now: datetime) -> list[Posting]:
+        accounts = _open_members(s, program, [one.user_id for one in awards], now)
+        written = _find_keys(s, [one.key for one in awards])
+        postings = []
+        queued: list[Any] = []  # PostgreSQL: the writes, sent together (see _Book.deferred)
+        for one in awards:
+            if one.key in written:
+                _send(s, queued)
+                done = _find(s, one.key)
+                assert done is not None  # written before, or earlier in this transaction
+                postings.append(_replay(s, done, one.request))
+            else:
+                postings.append(one.book(s, accounts[one.user_id], now, deferred=queued))
+                written.add(one.key)
+        _send(s, queued)
+        return postings
+
+    return _write(ws, awards[0].key, awards[0].request, run)
+
+
+#: What an item of :func:`award_many` may name (award's arguments but the program).
+_AWARD_ITEM = frozenset(
+    {"user_id", "points", "key", "reason", "expires_at", "available_at", "growth", "earned_at"}
+)
+
+
+class _Award:
+    """One award's arguments, checked, and its request (what a replay must match)."""
+
+    def __init__(self, user_id: str, points: int, key: str, *terms: Any) -> None:
+        """``terms``: reason, program, expires_at, available_at, growth, earned_at (as
+        :func:`award` takes them)."""
+        reason, program, expires_at, available_at, growth, earned_at = terms
+        _check_amount(points, "points")
+        _check_amount(growth, "growth", allow_zero=True)
+        _check_ids(user_id, program, key)
+        self.user_id, self.points, self.key, self.reason = user_id, points, key, reason
+        self.growth, self.available_at = growth, available_at
+        self.request = {
+            "op": "award",
+            "user_id": user_id,
+            "program": program,
+            "points": points,
+            "growth": growth,
+            "reason": reason,
+            "expires_at": _when_text(expires_at, "expires_at"),
+            "available_at": _when_text(available_at, "available_at"),
+        }
+        self.earned = _earned_request(self.request, earned_at)
+        self.expires = None if expires_at is None else _aware(expires_at, "expires_at")
+
+    def book(self, s: Session, acct: Any, now: datetime, *, deferred: Any = None) -> Posting:
+        """Write the award on ``acct`` (locked; its key not written yet)."""
+        available = _available_from(self.available_at, now)
+        starts = now if available == UNTIL_RELEASED else available
+        if self.expires is not None and self.expires <= starts:
+            raise LedgerError(
+                f"expires_at {self.expires.isoformat()} is not after the points become "
+                f"available ({starts.isoformat()}); key {self.key!r} was not used",
                 hint=Hint(option="expires_at"),
             )
-        book = _Book(s, acct, now)
-        lot = book.new_lot(available, expires)
-        book.credit(points, lot)
-        book.program_leg("issued", -points)
-        if growth:
-            book.growth(growth)
-            book.program_leg("growth", -growth, unit="growth")
-        return book.commit(key, "addition", request, reason, earned_at=earned)
-
-    return _write(ws, key, request, run)
+        book = _Book(s, acct, now, deferred=deferred)
+        lot = book.new_lot(available, self.expires)
+        book.credit(self.points, lot)
+        book.program_leg("issued", -self.points)
+        if self.growth:
+            book.growth(self.growth)
+            book.program_leg("growth", -self.growth, unit="growth")
+        return book.commit(self.key, "addition", self.request, self.reason, earned_at=self.earned)
 
 
 def add_growth(

@@ -22,6 +22,7 @@ the way each backend needs it:
 from __future__ import annotations
 
 import contextlib
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -29,7 +30,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy import event
 from sqlalchemy.engine import URL, Engine, make_url
-from sqlalchemy.exc import ArgumentError, NoSuchModuleError, OperationalError
+from sqlalchemy.exc import ArgumentError, DisconnectionError, NoSuchModuleError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
 from liucun.core import ConfigError, StateError
@@ -39,6 +40,8 @@ STATE_FILE = "state.sqlite"
 #: How long a SQLite writer waits for another one (milliseconds).
 BUSY_TIMEOUT_MS = 30_000
 _WRITE = "liucun_write"
+#: A pooled PostgreSQL connection idle for longer than this is pinged before use.
+PING_AFTER_S = 2.0
 
 
 class StateStore:
@@ -130,7 +133,8 @@ def connect_state(
         if parsed.get_backend_name() == "sqlite":
             engine = _sqlite_engine(parsed, busy_timeout_ms, **engine_options)
         else:
-            engine = sa.create_engine(parsed, pool_pre_ping=True, **engine_options)
+            engine = sa.create_engine(parsed, **engine_options)
+            _ping_when_idle(engine)
     except (NoSuchModuleError, ModuleNotFoundError) as exc:
         raise ConfigError(
             f"cannot use state URL {url!r}: {exc}; for PostgreSQL write "
@@ -150,6 +154,31 @@ def _parse(url: str) -> URL:
             "'postgresql+psycopg://user@host:5432/database'"
         )
     return parsed
+
+
+def _ping_when_idle(engine: Engine) -> None:
+    """Ping a pooled connection before use when it sat idle for :data:`PING_AFTER_S`
+    (the server may have closed it meanwhile; a dead one is replaced).
+
+    Like ``pool_pre_ping``, but a connection handed back and taken again at once (a
+    busy writer) is not pinged: the ping was a round trip and a ``BEGIN`` per
+    transaction, a fifth of a ledger write's time.
+    """
+
+    @event.listens_for(engine, "checkin")
+    def _checkin(_dbapi_connection: Any, record: Any) -> None:
+        record.info["liucun_idle_since"] = time.monotonic()
+
+    @event.listens_for(engine, "checkout")
+    def _checkout(dbapi_connection: Any, record: Any, _proxy: Any) -> None:
+        since = record.info.pop("liucun_idle_since", None)
+        if since is None or time.monotonic() - since < PING_AFTER_S:
+            return
+        try:
+            engine.dialect.do_ping(dbapi_connection)
+            dbapi_connection.rollback()
+        except Exception as exc:  # any failure: the pool reconnects (up to 3 times)
+            raise DisconnectionError(f"stale pooled connection: {exc}") from exc
 
 
 def _sqlite_engine(url: URL, busy_timeout_ms: int, **engine_options: Any) -> Engine:
