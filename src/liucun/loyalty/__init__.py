@@ -13,6 +13,7 @@ Every function takes the workspace first and writes to its state database::
         assert loyalty.check(ws).ok
 """
 
+from liucun.loyalty._accrue import AccrualResult, accrue
 from liucun.loyalty._apply import AppliedProgram, active_program, apply_program, program_versions
 from liucun.loyalty._check import check
 from liucun.loyalty._coupons import (
@@ -66,6 +67,7 @@ from liucun.loyalty._models import (
     Lot,
     Posting,
 )
+from liucun.loyalty._partial import ShareReversal, reverse_share
 from liucun.loyalty._program import (
     Program,
     ProgramError,
@@ -84,6 +86,7 @@ __all__ = [
     "PROGRAM_ACCOUNTS",
     "TIER_COLUMNS",
     "Account",
+    "AccrualResult",
     "AppliedProgram",
     "BenefitGrantResult",
     "BenefitRefused",
@@ -106,7 +109,9 @@ __all__ = [
     "Program",
     "ProgramError",
     "Right",
+    "ShareReversal",
     "account",
+    "accrue",
     "active_program",
     "add_growth",
     "adjust",
@@ -135,6 +140,7 @@ __all__ = [
     "redeem_from_orders",
     "release",
     "reverse",
+    "reverse_share",
     "set_policy",
     "tier_changes",
     "valid_until",
