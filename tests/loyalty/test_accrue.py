@@ -1,0 +1,397 @@
+"""``accrue`` on SQLite and PostgreSQL: events ingested into a workspace, a program
+applied, runs one after another. Every expected figure is worked out by hand in the test
+from the definitions (1 point and 1 growth per CNY unless said, floor of amount × rate,
+refunds take back the refunded share under the return policy), never read back."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+from sqlalchemy import func, select
+
+from accrual_setup import Shop, at
+from liucun import loyalty
+from liucun.core import ConfigError
+from liucun.state import LoyaltyAccount, LoyaltyAccrualRun, LoyaltyMemberTier, LoyaltyTransaction
+
+
+@pytest.fixture
+def shop(tmp_path: Path, state_url: str) -> Iterator[Shop]:
+    s = Shop(tmp_path, state_url, now=at(2, 0))
+    yield s
+    s.close()
+
+
+def runs(shop: Shop) -> list[LoyaltyAccrualRun]:
+    with shop.ws.state.read() as s:
+        return list(s.scalars(select(LoyaltyAccrualRun).order_by(LoyaltyAccrualRun.id)))
+
+
+def n_transactions(shop: Shop) -> int:
+    with shop.ws.state.read() as s:
+        return int(s.scalar(select(func.count()).select_from(LoyaltyTransaction)) or 0)
+
+
+def test_a_second_run_writes_nothing_and_the_run_is_recorded(shop: Shop) -> None:
+    shop.program(earning={"orders": [{"name": "spend"}], "first_order": {"growth": 100}})
+    shop.events(
+        """o1,u1,order,2026-03-01T10:00:00Z,99.9,CNY,A,web
+           v1,u1,visit,2026-03-01T11:00:00Z,,,,web
+           o2,u2,order,2026-03-01T12:00:00Z,20,CNY,B,app"""
+    )
+    first = loyalty.accrue(shop.ws)
+    # u1: floor(99.9) = 99 points and growth, + 100 first-order growth; u2: 20 + 100
+    assert (first.written, first.replayed, first.points, first.growth) == (4, 0, 119, 319)
+    assert first.by_rule == {
+        "first_order": {"rows": 2, "points": 0, "growth": 200, "limited": 0, "limited_points": 0},
+        "spend": {"rows": 2, "points": 119, "growth": 119, "limited": 0, "limited_points": 0},
+    }
+    assert (shop.acct("u1").balance, shop.acct("u1").growth_value) == (99, 199)
+    assert first.events_read == 3 and first.since is None and first.until == at(2, 0)
+    before = n_transactions(shop)
+    again = loyalty.accrue(shop.ws)
+    assert (again.written, again.replayed, again.rows_planned) == (0, 0, 0)
+    assert again.since == at(2, 0)
+    # from the start again: every key is found, nothing is written
+    replay = loyalty.accrue(shop.ws, since=datetime(2026, 1, 1, tzinfo=UTC))
+    assert (replay.written, replay.replayed, replay.points) == (0, 4, 0)
+    assert n_transactions(shop) == before == 4
+    recorded = runs(shop)
+    assert [(r.status, r.written, r.replayed, r.limited) for r in recorded] == [
+        ("finished", 4, 0, 0),
+        ("finished", 0, 0, 0),
+        ("finished", 0, 4, 0),
+    ]
+    assert recorded[0].rows_planned == 4 and recorded[0].events_read == 3
+    assert json.loads(recorded[0].details)["by_rule"]["spend"]["points"] == 119
+    assert loyalty.check(shop.ws).ok
+
+
+def test_since_and_as_of_select_the_rows_of_each_run(shop: Shop) -> None:
+    shop.program()
+    shop.events(
+        """o1,u1,order,2026-03-01T10:00:00Z,10,CNY,A,web
+           o2,u1,order,2026-03-03T10:00:00Z,20,CNY,B,web
+           o3,u1,order,2026-03-05T10:00:00Z,40,CNY,C,web"""
+    )
+    shop.at(at(6))
+    one = loyalty.accrue(shop.ws, as_of=datetime(2026, 3, 4, tzinfo=UTC))
+    assert (one.written, one.points, one.events_read) == (2, 30, 2)
+    two = loyalty.accrue(shop.ws)  # from Mar 4, where the first ended, to now
+    assert (two.since, two.written, two.points) == (datetime(2026, 3, 4, tzinfo=UTC), 1, 40)
+    three = loyalty.accrue(shop.ws, since=datetime(2026, 3, 3, tzinfo=UTC))
+    assert (three.written, three.replayed) == (0, 2)  # o2 and o3 again
+    assert shop.acct("u1").balance == 70
+    with pytest.raises(ConfigError, match=r"as_of .* is after now"):
+        loyalty.accrue(shop.ws, as_of=datetime(2026, 4, 1, tzinfo=UTC))
+
+
+def test_dry_run_reports_what_a_run_writes_and_writes_nothing(shop: Shop) -> None:
+    shop.program(points={"return_policy": "within_balance"})
+    shop.events(
+        """o1,u1,order,2026-03-01T10:00:00Z,100,CNY,A,web
+           r1,u1,refund,2026-03-01T12:00:00Z,25,CNY,A,web"""
+    )
+    dry = loyalty.accrue(shop.ws, dry_run=True)
+    assert dry.dry_run and dry.run_id is None
+    assert (dry.written, dry.points, dry.growth) == (2, 75, 75)
+    assert dry.by_rule["spend"]["rows"] == 2
+    assert n_transactions(shop) == 0 and runs(shop) == []
+    with shop.ws.state.read() as s:
+        assert s.scalar(select(func.count()).select_from(LoyaltyAccount)) == 0
+    real = loyalty.accrue(shop.ws)
+    assert (real.written, real.points, real.growth, real.by_rule) == (
+        dry.written,
+        dry.points,
+        dry.growth,
+        dry.by_rule,
+    )
+
+
+def test_within_balance_full_refund_after_a_redemption_and_two_partial_refunds(
+    shop: Shop,
+) -> None:
+    shop.program(points={"return_policy": "within_balance"})
+    shop.events(
+        """o1,u1,order,2026-03-01T10:00:00Z,100,CNY,A,web
+           o2,u2,order,2026-03-01T10:00:00Z,200,CNY,B,web"""
+    )
+    loyalty.accrue(shop.ws)
+    loyalty.redeem(shop.ws, "u1", 70, key="checkout-1")  # u1 keeps 30
+    shop.events(
+        """r1,u1,refund,2026-03-03T10:00:00Z,100,CNY,A,web
+           r2a,u2,refund,2026-03-03T10:00:00Z,50,CNY,B,web
+           r2b,u2,refund,2026-03-04T10:00:00Z,30,CNY,B,web"""
+    )
+    shop.at(at(5))
+    run = loyalty.accrue(shop.ws)
+    # r1 claims all 100 of A but u1 holds 30: 30 taken, 70 limited; its growth all goes
+    # r2a: 50 of 200 → 50; r2b: 80 of 200 refunded in all → 80 − 50 = 30 more
+    assert (run.written, run.limited, run.limited_points) == (3, 1, 70)
+    assert (run.points, run.growth) == (-30 - 50 - 30, -100 - 50 - 30)
+    assert (shop.acct("u1").balance, shop.acct("u1").growth_value) == (0, 0)
+    assert (shop.acct("u2").balance, shop.acct("u2").growth_value) == (120, 120)
+    entries = {e.key: (e.kind, e.points, e.growth) for e in shop.acct("u2").entries}
+    assert entries["accrue:r2a:spend"] == ("reversal", -50, -50)
+    assert entries["accrue:r2b:spend"] == ("reversal", -30, -30)
+    details = json.loads(runs(shop)[-1].details)
+    assert details["limited_points"] == 70 and runs(shop)[-1].limited == 1
+    assert details["by_rule"]["spend"]["limited_points"] == 70
+    assert loyalty.check(shop.ws).ok
+
+
+def test_unlimited_takes_everything_back_even_below_zero(shop: Shop) -> None:
+    shop.program(points={"return_policy": "unlimited", "negative_balance": "allow"})
+    shop.events("o1,u1,order,2026-03-01T10:00:00Z,100,CNY,A,web")
+    loyalty.accrue(shop.ws)
+    loyalty.redeem(shop.ws, "u1", 70, key="checkout-1")
+    shop.events(
+        """r1,u1,refund,2026-03-03T10:00:00Z,100,CNY,A,web
+           o3,u1,order,2026-03-04T10:00:00Z,30,CNY,C,web"""
+    )
+    shop.at(at(5))
+    run = loyalty.accrue(shop.ws)
+    # 30 − 100 = −70, then the 30 of o3 settle debt: −40; growth 100 − 100 + 30
+    assert (run.limited, run.points) == (0, -100 + 30)
+    acct = shop.acct("u1")
+    assert (acct.posted, acct.growth_value) == (-40, 30)
+    assert [(lot.key, lot.points, lot.remaining) for lot in acct.lots] == []  # all went to debt
+    assert loyalty.check(shop.ws).ok
+
+
+def test_only_pending_takes_back_only_points_still_pending_at_the_refund(shop: Shop) -> None:
+    shop.program(
+        points={
+            "return_policy": "only_pending",
+            "pending": {"mode": "on_event", "event_type": "delivery"},
+        }
+    )
+    shop.events(
+        """o1,u1,order,2026-03-01T10:00:00Z,100,CNY,A,web
+           d1,u1,delivery,2026-03-02T08:00:00Z,,,A,web
+           o2,u1,order,2026-03-02T10:00:00Z,60,CNY,B,web"""
+    )
+    shop.at(at(3))
+    loyalty.accrue(shop.ws)
+    assert (shop.acct("u1").balance, shop.acct("u1").pending) == (100, 60)
+    loyalty.redeem(shop.ws, "u1", 50, key="checkout-1")
+    shop.events(
+        """r1,u1,refund,2026-03-04T10:00:00Z,100,CNY,A,web
+           r2,u1,refund,2026-03-04T10:00:00Z,30,CNY,B,web"""
+    )
+    shop.at(at(5))
+    run = loyalty.accrue(shop.ws)
+    # A was delivered before its refund: nothing pending to take, 100 limited, growth −100;
+    # B is still pending: 30 of its 60 come off its own lot, growth −30
+    assert (run.written, run.limited, run.limited_points, run.points) == (2, 1, 100, -30)
+    acct = shop.acct("u1")
+    assert (acct.balance, acct.pending, acct.growth_value) == (50, 30, 160 - 100 - 30)
+    # B is delivered later: the next run releases its remaining 30
+    shop.events("d2,u1,delivery,2026-03-06T08:00:00Z,,,B,web")
+    shop.at(at(7))
+    later = loyalty.accrue(shop.ws)
+    assert (later.written, later.released, later.points) == (1, 1, 0)
+    assert (shop.acct("u1").balance, shop.acct("u1").pending) == (80, 0)
+    assert loyalty.check(shop.ws).ok
+
+
+def test_delivery_on_a_later_run_releases_with_validity_from_then(shop: Shop) -> None:
+    shop.program(
+        points={
+            "pending": {"mode": "on_event", "event_type": "delivery"},
+            "validity": {"amount": 30, "unit": "days", "rounding": "day"},
+            "return_policy": "within_balance",
+        }
+    )
+    shop.events(
+        """o1,u1,order,2026-03-01T10:00:00Z,100,CNY,A,web
+           o2,u2,order,2026-03-01T10:00:00Z,80,CNY,B,web"""
+    )
+    first = loyalty.accrue(shop.ws)
+    assert first.released == 0
+    assert [(lot.remaining, lot.expires_at) for lot in shop.acct("u1").lots] == [(100, None)]
+    assert (shop.acct("u1").balance, shop.acct("u1").pending) == (0, 100)
+    # u1's order arrives on Mar 6; u2 refunds the whole order while it is still pending
+    shop.events(
+        """d1,u1,delivery,2026-03-06T08:00:00Z,,,A,web
+           r2,u2,refund,2026-03-03T10:00:00Z,80,CNY,B,web"""
+    )
+    shop.at(at(8))
+    run = loyalty.accrue(shop.ws)
+    assert (run.released, run.limited, run.points) == (1, 0, -80)
+    [lot] = shop.acct("u1").lots
+    # available Mar 6 08:00 + 30 days = Apr 5, valid to the end of that day (UTC)
+    assert (lot.available_at, lot.expires_at) == (
+        datetime(2026, 3, 6, 8, tzinfo=UTC),
+        datetime(2026, 4, 6, tzinfo=UTC),
+    )
+    assert (shop.acct("u1").balance, shop.acct("u1").pending) == (100, 0)
+    assert (shop.acct("u2").posted, shop.acct("u2").pending, shop.acct("u2").growth_value) == (
+        0,
+        0,
+        0,
+    )
+    again = loyalty.accrue(shop.ws, since=datetime(2026, 1, 1, tzinfo=UTC))
+    assert (again.written, again.released) == (0, 0)
+    assert loyalty.check(shop.ws).ok
+
+
+def test_growth_of_a_refunded_order_goes_down_with_the_first_order_bonus(shop: Shop) -> None:
+    shop.program(
+        earning={
+            "orders": [{"name": "spend", "points_per_unit": 1.5, "growth_per_unit": 1}],
+            "first_order": {"growth": 100, "min_amount": 0},
+        }
+    )
+    shop.events(
+        """o1,u1,order,2026-03-01T10:00:00Z,101,CNY,A,web
+           r1,u1,refund,2026-03-01T11:00:00Z,33,CNY,A,web"""
+    )
+    loyalty.accrue(shop.ws)
+    # floor(101 × 1.5) = 151 → after r1 68 CNY remain: floor(68 × 1.5) = 102; growth 68
+    acct = shop.acct("u1")
+    assert (acct.balance, acct.growth_value) == (102, 68 + 100)
+    shop.events("r2,u1,refund,2026-03-01T12:00:00Z,68,CNY,A,web")
+    shop.at(at(3))
+    loyalty.accrue(shop.ws, since=datetime(2026, 3, 1, tzinfo=UTC))
+    acct = shop.acct("u1")
+    # the rest refunded: nothing earned, no first order any more
+    assert (acct.balance, acct.growth_value) == (0, 0)
+    kinds = [(e.key, e.points, e.growth) for e in acct.entries]
+    assert ("accrue:r2:first_order", 0, -100) in kinds
+    assert loyalty.check(shop.ws).ok
+
+
+def test_a_refund_after_a_tier_change_takes_back_what_was_booked(shop: Shop) -> None:
+    shop.program(
+        tiers=[{"name": "基础", "threshold": 0}, {"name": "进阶", "threshold": 1000}],
+        earning={
+            "first_order": None,
+            "orders": [
+                {
+                    "name": "spend",
+                    "multipliers": [{"name": "t", "factor": 1.2, "tiers": ["进阶"]}],
+                }
+            ],
+        },
+    )
+    shop.events("o1,u1,order,2026-03-01T10:00:00Z,100,CNY,A,web")
+    loyalty.accrue(shop.ws)
+    assert shop.acct("u1").balance == 100  # no tier yet
+    with shop.ws.state.write() as s:
+        s.add(
+            LoyaltyMemberTier(
+                program="default",
+                user_id="u1",
+                tier="进阶",
+                growth_in_window=1000,
+                tier_since=at(2),
+                updated_at=at(2),
+            )
+        )
+    shop.events(
+        """r1,u1,refund,2026-03-03T10:00:00Z,50,CNY,A,web
+           r2,u1,refund,2026-03-03T11:00:00Z,50,CNY,A,web"""
+    )
+    shop.at(at(4))
+    run = loyalty.accrue(shop.ws, since=datetime(2026, 3, 1, tzinfo=UTC))
+    # o1 would now earn 120 (a drift: what was booked stands); the refunds are shares of
+    # the booked 100: half (60 of 120 planned) → 50, then the rest → 50
+    assert (run.drifted, run.written, run.points) == (1, 2, -100)
+    assert shop.acct("u1").posted == 0 and shop.acct("u1").growth_value == 0
+    assert loyalty.check(shop.ws).ok
+
+
+def test_identities_merged_across_channels_earn_into_one_account(shop: Shop) -> None:
+    shop.users(
+        """user_id,loyalty_card
+           shop-7,card-1
+           app-3,card-1
+           mp-9,card-1""".replace("           ", "")
+    )
+    shop.program(
+        earning={
+            "first_order": {"growth": 100},
+            "orders": [
+                {
+                    "name": "spend",
+                    "multipliers": [{"name": "mp", "factor": 1.1, "channels": ["mini_program"]}],
+                }
+            ],
+        }
+    )
+    shop.events(
+        """s1,shop-7,order,2026-03-01T10:00:00Z,100,CNY,A,offline_store
+           a1,app-3,order,2026-03-01T11:00:00Z,50,CNY,B,app
+           m1,mp-9,order,2026-03-01T12:00:00Z,20,CNY,C,mini_program
+           x1,mp-9,refund,2026-03-01T13:00:00Z,40,CNY,A,mini_program"""
+    )
+    run = loyalty.accrue(shop.ws)
+    # all three ids share a loyalty card: one customer, app-3 (the smallest id)
+    # points: 100 + 50 + floor(20 × 1.1) = 172, minus the refunded 40 of A
+    # growth: 100 + 50 + 20 + one first-order bonus 100, minus 40
+    assert (run.points, run.growth) == (172 - 40, 270 - 40)
+    acct = shop.acct("app-3")
+    assert (acct.balance, acct.growth_value) == (132, 230)
+    with shop.ws.state.read() as s:
+        assert s.scalars(select(LoyaltyAccount.user_id)).all() == ["app-3"]
+    assert loyalty.check(shop.ws).ok
+
+
+def test_zero_value_orders_and_an_order_in_another_currency(shop: Shop) -> None:
+    shop.program(earning={"orders": [{"name": "spend"}], "first_order": {"growth": 100}})
+    shop.fx("date,currency,rate\n2026-02-27,USD,7.1")
+    shop.events(
+        """z1,u1,order,2026-03-01T09:00:00Z,0,CNY,Z,web
+           z2,u3,order,2026-03-01T09:00:00Z,0,CNY,Y,web
+           o1,u1,order,2026-03-01T10:00:00Z,30,CNY,A,web
+           f1,u2,order,2026-03-01T10:00:00Z,10,USD,F,web
+           f2,u2,refund,2026-03-01T11:00:00Z,5,USD,F,web"""
+    )
+    run = loyalty.accrue(shop.ws)
+    # u1: the free order earns nothing and is not the first order; 30 CNY is
+    assert (shop.acct("u1").balance, shop.acct("u1").growth_value) == (30, 130)
+    # u2: 10 USD at 7.1 = 71 points; half refunded leaves 35.5 CNY → 35 (−36)
+    assert (shop.acct("u2").balance, shop.acct("u2").growth_value) == (35, 135)
+    assert run.points == 30 + 35
+    with shop.ws.state.read() as s:  # the customer with only a free order has no account
+        assert sorted(s.scalars(select(LoyaltyAccount.user_id))) == ["u1", "u2"]
+
+
+def test_events_without_any_order(shop: Shop) -> None:
+    shop.program(
+        earning={
+            "first_order": {"growth": 100},
+            "behaviours": [
+                {
+                    "name": "review",
+                    "event_type": "review",
+                    "points": 10,
+                    "growth": 5,
+                    "cap": {"per": "month", "events": 2},
+                }
+            ],
+        }
+    )
+    shop.events(
+        """v1,u1,review,2026-03-01T10:00:00Z,,,,app
+           v2,u1,review,2026-03-01T11:00:00Z,,,,app
+           v3,u1,review,2026-03-01T12:00:00Z,,,,app
+           w1,u2,visit,2026-03-01T12:00:00Z,,,,web"""
+    )
+    run = loyalty.accrue(shop.ws)
+    assert (run.written, run.points, run.growth) == (2, 20, 10)  # the third is over the cap
+    assert loyalty.accrue(shop.ws).written == 0
+
+
+def test_a_program_must_be_applied_and_an_empty_warehouse_accrues_nothing(shop: Shop) -> None:
+    with pytest.raises(ConfigError, match="no loyalty program 'default' has been applied"):
+        loyalty.accrue(shop.ws)
+    shop.program()
+    run = loyalty.accrue(shop.ws)
+    assert (run.events_read, run.written, run.rows_planned) == (0, 0, 0)
+    assert runs(shop)[0].status == "finished"
