@@ -11,9 +11,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
+from accrual_setup import Shop, at
 from sqlalchemy import func, select
 
-from accrual_setup import Shop, at
 from liucun import loyalty
 from liucun.core import ConfigError
 from liucun.state import LoyaltyAccount, LoyaltyAccrualRun, LoyaltyMemberTier, LoyaltyTransaction

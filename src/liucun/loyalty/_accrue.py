@@ -131,6 +131,7 @@ def accrue(
         since=start,
         policy=prog.points.return_policy,
         pending=pending_keys(ws, program),
+        released=released_keys(ws, program),
     )
     step("plan", 1, 1)
     started = now
@@ -183,10 +184,12 @@ def accrual_ops(
     since: datetime | None,
     policy: str,
     pending: set[str] | None = None,
+    released: set[str] | None = None,
 ) -> list[Op]:
     """The ledger operations for an unfiltered plan's rows at or after ``since``, and
     the releases of the ``pending`` award keys whose order was delivered since, in the
-    order of their events."""
+    order of their events. An award booked pending until released (``pending`` and
+    ``released`` keys) is asked for again as it was booked, so that it replays."""
     at = None if since is None else pd.Timestamp(as_utc(since))
     order: list[tuple[Any, int, Op]] = []
     earn = plan[plan.kind == "earn"]
@@ -195,7 +198,10 @@ def accrual_ops(
     ts = _datetimes(chosen.ts)
     available = _datetimes(chosen.available_at)
     expires = _datetimes(chosen.expires_at)
+    held = (pending or set()) | (released or set())
     for i, row in enumerate(chosen.itertuples(index=False)):
+        if row.key in held:  # booked until its delivery: the request it was booked with
+            available[i], expires[i] = None, None
         order.append(
             (
                 ts[i],
@@ -284,6 +290,21 @@ def pending_keys(ws: Any, program: str) -> set[str]:
                 )
             )
         )
+
+
+def released_keys(ws: Any, program: str) -> set[str]:
+    """Keys of accrued awards in ``program`` that waited for a release and got it."""
+    T = LoyaltyTransaction
+    with ws.state.read() as s:
+        keys = s.scalars(
+            select(T.key).where(
+                T.program == program,
+                T.kind == "release",
+                T.key.startswith(ACCRUAL_KEY_PREFIX),
+                T.key.endswith(RELEASE_SUFFIX),
+            )
+        )
+        return {k.removesuffix(RELEASE_SUFFIX) for k in keys}
 
 
 def last_run(ws: Any, program: str) -> dict[str, Any] | None:
