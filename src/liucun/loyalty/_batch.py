@@ -34,13 +34,19 @@ from datetime import datetime
 from fractions import Fraction
 from typing import Any, cast
 
-from sqlalchemy import Table, bindparam, insert, select, update
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy import Table
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from liucun.core import as_utc
 from liucun.loyalty._book import _allows_negative, _canonical, _when_text
+from liucun.loyalty._bulk import (
+    insert_missing,
+    insert_rows,
+    next_ids,
+    select_in,
+    update_rows,
+)
 from liucun.loyalty._ledger import add_growth, award, release
 from liucun.loyalty._models import (
     ON_RELEASE,
@@ -66,7 +72,7 @@ _IN = 1000  # values per IN (…) list
 _RETRIES = 3
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Earn:
     """Points (and growth) a rule earned for an event: ``award`` (or ``add_growth`` when
     no points). ``available_at`` is an instant or :data:`ON_RELEASE`."""
@@ -82,7 +88,7 @@ class Earn:
     rule: str
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class ShareBack:
     """A refund: take back the original's points and growth up to these cumulative
     shares under ``policy`` as of ``at`` (``reverse_share``)."""
@@ -97,7 +103,7 @@ class ShareBack:
     rule: str
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Release:
     """An order's pending points become available at ``available_at`` (``release``)."""
 
@@ -112,7 +118,7 @@ class Release:
 Op = Earn | ShareBack | Release
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Outcome:
     """What became of one operation: ``written``, ``replayed`` (the key was written with
     the same request), ``drifted`` (written with another request; it stands) or
@@ -338,66 +344,41 @@ class _Chunk:
     # -- reads --------------------------------------------------------------------------
 
     def _rows(self, columns: Sequence[Any], column: Any, values: Sequence[Any]) -> list[Any]:
-        rows: list[Any] = []
-        for i in range(0, len(values), _IN):
-            rows.extend(self.s.execute(select(*columns).where(column.in_(values[i : i + _IN]))))
-        return rows
+        return select_in(self.s, columns, column, values)
 
     def _open(self, users: list[str]) -> dict[str, int]:
         """Account ids of ``users`` in the program, opening those without one (in the
         order the operations name them, as one call per operation would)."""
         cols = (_ACCT.c.id, _ACCT.c.user_id)
-        known: dict[str, int] = {}
-        for i in range(0, len(users), _IN):
-            part = users[i : i + _IN]
-            for r in self.s.execute(
-                select(*cols).where(_ACCT.c.program == self.program, _ACCT.c.user_id.in_(part))
-            ):
-                known[r.user_id] = r.id
+        mine = _ACCT.c.program == self.program
+        known = {r.user_id: r.id for r in select_in(self.s, cols, _ACCT.c.user_id, users, mine)}
         missing = [u for u in users if u not in known]
         if missing:
-            dialect = self.s.get_bind().dialect.name
-            maker = postgresql.insert if dialect == "postgresql" else sqlite.insert
-            for i in range(0, len(missing), 500):
-                values = [
-                    {
-                        "program": self.program,
-                        "user_id": u,
-                        "balance": 0,
-                        "growth_value": 0,
-                        "version": 0,
-                        "opened_at": self.now,
-                        "updated_at": self.now,
-                    }
-                    for u in missing[i : i + 500]
-                ]
-                self.s.execute(
-                    maker(_ACCT)
-                    .values(values)
-                    .on_conflict_do_nothing(index_elements=["program", "user_id"])
-                )
-            for i in range(0, len(missing), _IN):
-                part = missing[i : i + _IN]
-                for r in self.s.execute(
-                    select(*cols).where(_ACCT.c.program == self.program, _ACCT.c.user_id.in_(part))
-                ):
-                    known[r.user_id] = r.id
+            ids = next_ids(self.s, _ACCT, len(missing))
+            rows = [
+                {
+                    "id": i,
+                    "program": self.program,
+                    "user_id": u,
+                    "balance": 0,
+                    "growth_value": 0,
+                    "version": 0,
+                    "opened_at": self.now,
+                    "updated_at": self.now,
+                }
+                for i, u in zip(ids, missing, strict=True)
+            ]
+            insert_missing(self.s, _ACCT, rows, ["program", "user_id"])
+            for r in select_in(self.s, cols, _ACCT.c.user_id, missing, mine):
+                known[r.user_id] = r.id
         return known
 
     def _lock(self, ids: Iterable[int]) -> dict[int, _Acct]:
-        wanted = sorted(set(ids))
-        out: dict[int, _Acct] = {}
+        """The accounts ``ids``, locked in sorted id order."""
         cols = (_ACCT.c.id, _ACCT.c.user_id, _ACCT.c.program, _ACCT.c.balance)
         cols += (_ACCT.c.growth_value, _ACCT.c.version)
-        for i in range(0, len(wanted), _IN):
-            rows = self.s.execute(
-                select(*cols)
-                .where(_ACCT.c.id.in_(wanted[i : i + _IN]))
-                .order_by(_ACCT.c.id)
-                .with_for_update()
-            )
-            out.update({r.id: _Acct(r) for r in rows})
-        return out
+        rows = select_in(self.s, cols, _ACCT.c.id, sorted(set(ids)), lock=True)
+        return {r.id: _Acct(r) for r in rows}
 
     # -- the batch ------------------------------------------------------------------------
 
@@ -461,7 +442,7 @@ class _Chunk:
             else:
                 out.append(self._release(op, accts, request, originals))
             if out[-1].status == "written":
-                written[op.key] = _canonical(request)
+                written[op.key] = self.txs[-1]["request"]
         self._flush(accts)
         return out
 
@@ -499,12 +480,8 @@ class _Chunk:
         cols = (_LOT.c.id, _LOT.c.account_id, _LOT.c.transaction_id, _LOT.c.points)
         cols += (_LOT.c.remaining, _LOT.c.available_at, _LOT.c.expires_at)
         rows: dict[int, Any] = {}
-        for i in range(0, len(account_ids), _IN):
-            part = account_ids[i : i + _IN]
-            for r in self.s.execute(
-                select(*cols).where(_LOT.c.account_id.in_(part), _LOT.c.remaining > 0)
-            ):
-                rows[r.id] = r
+        for r in select_in(self.s, cols, _LOT.c.account_id, account_ids, _LOT.c.remaining > 0):
+            rows[r.id] = r
         ids = [o.id for o in originals.values() if o.id is not None]
         for r in self._rows(cols, _LOT.c.transaction_id, ids):
             rows[r.id] = r
@@ -697,16 +674,19 @@ class _Chunk:
         s = self.s
         if not self.txs:
             return
-        tx_ids = [
-            r[0]
-            for r in s.execute(
-                insert(_TX).returning(_TX.c.id, sort_by_parameter_order=True), self.txs
-            )
-        ]
+        tx_ids = next_ids(s, _TX, len(self.txs))
+        for tx, tx_id in zip(self.txs, tx_ids, strict=True):
+            tx["id"] = tx_id
+        insert_rows(s, _TX, self.txs)
         kept = [lot for lot in self.new_lots if lot.points > 0]
-        if kept:
-            values = [
+        for lot, lot_id in zip(kept, next_ids(s, _LOT, len(kept)), strict=True):
+            lot.id = lot_id
+        insert_rows(
+            s,
+            _LOT,
+            [
                 {
+                    "id": lot.id,
                     "account_id": self.txs[lot.tx]["account_id"],
                     "transaction_id": tx_ids[lot.tx],
                     "points": lot.points,
@@ -715,68 +695,51 @@ class _Chunk:
                     "expires_at": lot.expires_at,
                 }
                 for lot in kept
-            ]
-            ids = s.execute(insert(_LOT).returning(_LOT.c.id, sort_by_parameter_order=True), values)
-            for lot, row in zip(kept, ids, strict=True):
-                lot.id = row[0]
-        if self.legs:
-            s.execute(
-                insert(_ENTRY),
-                [
-                    {
-                        "transaction_id": tx_ids[t],
-                        "account_id": account_id,
-                        "lot_id": None if lot is None else lot.id,
-                        "program_account": name,
-                        "unit": unit,
-                        "amount": amount,
-                    }
-                    for t, account_id, lot, name, unit, amount in self.legs
-                ],
-            )
-        changed = self.touched
-        if changed:
-            s.execute(
-                update(_LOT)
-                .where(_LOT.c.id == bindparam("b_id"))
-                .values(
-                    remaining=bindparam("b_remaining"),
-                    available_at=bindparam("b_available"),
-                    expires_at=bindparam("b_expires"),
-                ),
-                [
-                    {
-                        "b_id": lot.id,
-                        "b_remaining": lot.remaining,
-                        "b_available": lot.available_at,
-                        "b_expires": lot.expires_at,
-                    }
-                    for lot in changed.values()
-                ],
-            )
-        rows = [
-            {
-                "b_id": a.id,
-                "b_balance": a.balance,
-                "b_growth": a.growth,
-                "b_version": a.version,
-                "b_now": self.now,
-            }
-            for a in accts.values()
-            if a.changed
-        ]
-        if rows:
-            s.execute(
-                update(_ACCT)
-                .where(_ACCT.c.id == bindparam("b_id"))
-                .values(
-                    balance=bindparam("b_balance"),
-                    growth_value=bindparam("b_growth"),
-                    version=bindparam("b_version"),
-                    updated_at=bindparam("b_now"),
-                ),
-                rows,
-            )
+            ],
+        )
+        insert_rows(
+            s,
+            _ENTRY,
+            [
+                {
+                    "transaction_id": tx_ids[t],
+                    "account_id": account_id,
+                    "lot_id": None if lot is None else lot.id,
+                    "program_account": name,
+                    "unit": unit,
+                    "amount": amount,
+                }
+                for t, account_id, lot, name, unit, amount in self.legs
+            ],
+        )
+        update_rows(
+            s,
+            _LOT,
+            [
+                {
+                    "id": lot.id,
+                    "remaining": lot.remaining,
+                    "available_at": lot.available_at,
+                    "expires_at": lot.expires_at,
+                }
+                for lot in self.touched.values()
+            ],
+        )
+        update_rows(
+            s,
+            _ACCT,
+            [
+                {
+                    "id": a.id,
+                    "balance": a.balance,
+                    "growth_value": a.growth,
+                    "version": a.version,
+                    "updated_at": self.now,
+                }
+                for a in accts.values()
+                if a.changed
+            ],
+        )
 
 
 def _op_name(op: Op) -> str:
