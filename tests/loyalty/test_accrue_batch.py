@@ -22,7 +22,8 @@ from sqlalchemy import select
 from liucun import loyalty
 from liucun.core import SimulatedClock
 from liucun.loyalty._accrue import accrual_ops, pending_keys, released_keys
-from liucun.loyalty._batch import Earn, ShareBack, apply_batch, apply_each
+from liucun.loyalty._batch import apply_batch
+from liucun.loyalty._ops import Earn, ShareBack, apply_each
 from liucun.loyalty._program import parse_program
 from liucun.state import LoyaltyAccount, LoyaltyEntry, LoyaltyLot, LoyaltyTransaction
 from liucun.workspace import Workspace, init_workspace

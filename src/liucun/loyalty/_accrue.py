@@ -38,8 +38,9 @@ from sqlalchemy import select, update
 
 from liucun.core import ConfigError, Hint, as_utc
 from liucun.loyalty._apply import active_program
-from liucun.loyalty._batch import Earn, Op, Outcome, Release, ShareBack, apply_batch
+from liucun.loyalty._batch import apply_batch
 from liucun.loyalty._models import ON_RELEASE, UNTIL_RELEASED
+from liucun.loyalty._ops import Earn, Op, Outcome, Release, ShareBack
 from liucun.loyalty._rules import plan_accrual
 from liucun.loyalty._tier_store import current_tiers
 from liucun.state import LoyaltyAccrualRun, LoyaltyLot, LoyaltyTransaction, current_actor

@@ -1,13 +1,10 @@
 """Accrual's write path: many ledger writes per transaction, equal in effect to one call
 per write.
 
-An accrual run turns a plan into three kinds of operation — :class:`Earn` (what
-:func:`~liucun.loyalty.award` or :func:`~liucun.loyalty.add_growth` would write),
-:class:`ShareBack` (:func:`~liucun.loyalty.reverse_share`) and :class:`Release`
-(:func:`~liucun.loyalty.release`). :func:`apply_each` makes one ledger call per
-operation; :func:`apply_batch` writes ``batch_size`` of them per transaction and books
-exactly the same transactions, lots, legs and balances (a test compares the two entry by
-entry on both backends):
+:func:`apply_batch` applies accrual's operations (:mod:`liucun.loyalty._ops`),
+``batch_size`` of them per transaction, and books exactly the same transactions, lots,
+legs and balances as one ledger call per operation (``apply_each``; a test compares the
+two entry by entry on both backends):
 
 1. the keys of the batch are looked up in one query: a key already written is a replay
    (the same request) or a *drift* (another request: what the ledger booked stands);
@@ -18,8 +15,9 @@ entry on both backends):
 3. each operation is booked in memory in order, with the same rules as the single calls
    (debt settled first by a credit, the original's lot first then FIFO by expiry for a
    reversal, the return policy on what it may take);
-4. transactions, lots and legs are inserted with multi-row ``INSERT``\\ s, changed lots
-   and each account are updated once.
+4. transactions, lots and legs are inserted in bulk with ids allocated up front
+   (:mod:`liucun.loyalty._bulk`: ``COPY`` on PostgreSQL, ``executemany`` on SQLite);
+   changed lots and each account are updated once.
 
 A key taken by a concurrent writer between the lookup and the insert ends at the unique
 index; the batch is then rolled back and run again (its replays are found the second
@@ -39,7 +37,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from liucun.core import as_utc
-from liucun.loyalty._book import _allows_negative, _canonical, _when_text
+from liucun.loyalty._book import _allows_negative, _canonical
 from liucun.loyalty._bulk import (
     insert_missing,
     insert_rows,
@@ -47,19 +45,25 @@ from liucun.loyalty._bulk import (
     select_in,
     update_rows,
 )
-from liucun.loyalty._ledger import add_growth, award, release
 from liucun.loyalty._models import (
     ON_RELEASE,
     UNTIL_RELEASED,
-    IdempotencyConflict,
-    LedgerError,
+)
+from liucun.loyalty._ops import (
+    Earn,
+    Op,
+    Outcome,
+    Release,
+    ShareBack,
+    _op_name,
+    earn_request,
+    release_request,
 )
 from liucun.loyalty._partial import (
     SHAREABLE,
     allowed_take,
     claim,
     partial_reversals,
-    reverse_share,
     share_request,
 )
 from liucun.state import LoyaltyAccount, LoyaltyEntry, LoyaltyLot, LoyaltyTransaction
@@ -68,171 +72,7 @@ _TX = cast(Table, LoyaltyTransaction.__table__)
 _LOT = cast(Table, LoyaltyLot.__table__)
 _ENTRY = cast(Table, LoyaltyEntry.__table__)
 _ACCT = cast(Table, LoyaltyAccount.__table__)
-_IN = 1000  # values per IN (…) list
 _RETRIES = 3
-
-
-@dataclass(frozen=True, slots=True)
-class Earn:
-    """Points (and growth) a rule earned for an event: ``award`` (or ``add_growth`` when
-    no points). ``available_at`` is an instant or :data:`ON_RELEASE`."""
-
-    key: str
-    user_id: str
-    points: int
-    growth: int
-    available_at: datetime | str | None
-    expires_at: datetime | None
-    earned_at: datetime
-    reason: str
-    rule: str
-
-
-@dataclass(frozen=True, slots=True)
-class ShareBack:
-    """A refund: take back the original's points and growth up to these cumulative
-    shares under ``policy`` as of ``at`` (``reverse_share``)."""
-
-    key: str
-    original_key: str
-    points_share: Fraction
-    growth_share: Fraction
-    policy: str
-    at: datetime
-    reason: str
-    rule: str
-
-
-@dataclass(frozen=True, slots=True)
-class Release:
-    """An order's pending points become available at ``available_at`` (``release``)."""
-
-    key: str
-    original_key: str
-    available_at: datetime
-    expires_at: datetime | None
-    reason: str
-    rule: str
-
-
-Op = Earn | ShareBack | Release
-
-
-@dataclass(frozen=True, slots=True)
-class Outcome:
-    """What became of one operation: ``written``, ``replayed`` (the key was written with
-    the same request), ``drifted`` (written with another request; it stands) or
-    ``skipped`` (``note`` says why: nothing to reverse or release)."""
-
-    key: str
-    rule: str
-    op: str
-    status: str
-    points: int = 0
-    growth: int = 0
-    limited: int = 0
-    note: str | None = None
-
-
-def earn_request(op: Earn, program: str) -> dict[str, Any]:
-    """The request ``award`` / ``add_growth`` records for ``op`` (a replay repeats it)."""
-    earned = as_utc(op.earned_at).isoformat()
-    if op.points:
-        return {
-            "op": "award",
-            "user_id": op.user_id,
-            "program": program,
-            "points": op.points,
-            "growth": op.growth,
-            "reason": op.reason,
-            "expires_at": _when_text(op.expires_at, "expires_at"),
-            "available_at": _when_text(op.available_at, "available_at"),
-            "earned_at": earned,
-        }
-    return {
-        "op": "add_growth",
-        "user_id": op.user_id,
-        "program": program,
-        "growth": op.growth,
-        "reason": op.reason,
-        "earned_at": earned,
-    }
-
-
-def release_request(op: Release) -> dict[str, Any]:
-    request: dict[str, Any] = {"op": "release", "original_key": op.original_key}
-    request["reason"] = op.reason
-    request["available_at"] = as_utc(op.available_at).isoformat()
-    if op.expires_at is not None:
-        request["expires_at"] = as_utc(op.expires_at).isoformat()
-    return request
-
-
-# -- one call per operation -----------------------------------------------------------------
-
-
-def apply_each(ws: Any, ops: Iterable[Op], *, program: str) -> list[Outcome]:
-    """Apply ``ops`` with one ledger call each (the reference :func:`apply_batch` equals)."""
-    out: list[Outcome] = []
-    for op in ops:
-        kind = _op_name(op)
-        try:
-            if isinstance(op, Earn):
-                if op.points:
-                    posting = award(
-                        ws,
-                        op.user_id,
-                        op.points,
-                        key=op.key,
-                        reason=op.reason,
-                        program=program,
-                        expires_at=op.expires_at,
-                        available_at=op.available_at,
-                        growth=op.growth,
-                        earned_at=op.earned_at,
-                    )
-                else:
-                    posting = add_growth(
-                        ws,
-                        op.user_id,
-                        op.growth,
-                        key=op.key,
-                        reason=op.reason,
-                        program=program,
-                        earned_at=op.earned_at,
-                    )
-                limited = 0
-            elif isinstance(op, ShareBack):
-                done = reverse_share(
-                    ws,
-                    op.original_key,
-                    key=op.key,
-                    points_share=op.points_share,
-                    growth_share=op.growth_share,
-                    policy=op.policy,
-                    at=op.at,
-                    reason=op.reason,
-                )
-                posting, limited = done.posting, done.limited
-            else:
-                posting = release(
-                    ws,
-                    op.original_key,
-                    key=op.key,
-                    reason=op.reason,
-                    available_at=op.available_at,
-                    expires_at=op.expires_at,
-                )
-                limited = 0
-        except IdempotencyConflict:
-            out.append(Outcome(op.key, op.rule, kind, "drifted"))
-            continue
-        except LedgerError as exc:
-            out.append(Outcome(op.key, op.rule, kind, "skipped", note=str(exc)))
-            continue
-        status = "replayed" if posting.replayed else "written"
-        out.append(Outcome(op.key, op.rule, kind, status, posting.points, posting.growth, limited))
-    return out
 
 
 # -- the batch path ---------------------------------------------------------------------
@@ -740,12 +580,6 @@ class _Chunk:
                 if a.changed
             ],
         )
-
-
-def _op_name(op: Op) -> str:
-    if isinstance(op, Earn):
-        return "earn"
-    return "reversal" if isinstance(op, ShareBack) else "release"
 
 
 def _text(share: Fraction | None) -> str | None:
