@@ -178,6 +178,8 @@ class _Chunk:
         self.new_lots: list[_Lot] = []
         #: stored lots this batch changed (updated once at the end)
         self.touched: dict[int, _Lot] = {}
+        #: earlier share reversals of the batch's originals: original key → (id, request)
+        self.shares: dict[str, list[tuple[int, dict[str, Any]]]] = {}
         #: new lots sort after every stored one in FIFO ties, as their ids will
         self.next_seq = 2**62
 
@@ -248,13 +250,13 @@ class _Chunk:
             if isinstance(op, Earn) and op.key in referred and op.user_id in account_of
         }
         self._load_lots(accts, sorted(needs_lots), originals)
-        shares = partial_reversals(s, sorted(needs_lots))
+        self.shares = partial_reversals(s, sorted(needs_lots))
         previous = {
             key: (
                 max(Fraction(r["points_share"]) for _, r in rows),
                 max(Fraction(r["growth_share"]) for _, r in rows),
             )
-            for key, rows in shares.items()
+            for key, rows in self.shares.items()
         }
         ids = [o.id for o in originals.values() if o.id is not None]
         wholly = {r.reverses_id for r in self._rows((_TX.c.reverses_id,), _TX.c.reverses_id, ids)}
@@ -302,13 +304,8 @@ class _Chunk:
         if isinstance(op, ShareBack):  # what it claimed, as reverse_share answers a replay
             original = originals.get(op.original_key)
             if original is not None and original.id is not None:
-                earlier = [
-                    r
-                    for i, r in partial_reversals(self.s, [original.account_id]).get(
-                        original.key, []
-                    )
-                    if i < first.id
-                ]
+                done = self.shares.get(original.key, [])
+                earlier = [r for i, r in done if i < first.id]
                 prev = max((Fraction(r["points_share"]) for r in earlier), default=None)
                 got = claim(original.points, request["points_share"], _text(prev))
                 limited = got + first.points
