@@ -8,9 +8,12 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from sqlalchemy import func, select
+
 from liucun import loyalty
 from liucun.core import SimulatedClock
 from liucun.ingest import IngestOptions, ingest_events, ingest_users, load_fx_rates
+from liucun.state import LoyaltyAccrualRun, LoyaltyTransaction
 from liucun.workspace import Workspace, init_workspace
 
 EVENT_COLUMNS = "event_id,user_id,event_type,ts,revenue,currency,order_id,channel"
@@ -78,3 +81,12 @@ class Shop:
 
     def acct(self, user: str) -> loyalty.Account:
         return loyalty.account(self.ws, user)
+
+    def runs(self) -> list[LoyaltyAccrualRun]:
+        """The recorded accrual runs, oldest first."""
+        with self.ws.state.read() as s:
+            return list(s.scalars(select(LoyaltyAccrualRun).order_by(LoyaltyAccrualRun.id)))
+
+    def transactions(self) -> int:
+        with self.ws.state.read() as s:
+            return int(s.scalar(select(func.count()).select_from(LoyaltyTransaction)) or 0)

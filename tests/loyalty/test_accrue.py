@@ -16,7 +16,7 @@ from sqlalchemy import func, select
 
 from liucun import loyalty
 from liucun.core import ConfigError
-from liucun.state import LoyaltyAccount, LoyaltyAccrualRun, LoyaltyTransaction
+from liucun.state import LoyaltyAccount
 
 
 @pytest.fixture
@@ -24,16 +24,6 @@ def shop(tmp_path: Path, state_url: str) -> Iterator[Shop]:
     s = Shop(tmp_path, state_url, now=at(2, 0))
     yield s
     s.close()
-
-
-def runs(shop: Shop) -> list[LoyaltyAccrualRun]:
-    with shop.ws.state.read() as s:
-        return list(s.scalars(select(LoyaltyAccrualRun).order_by(LoyaltyAccrualRun.id)))
-
-
-def n_transactions(shop: Shop) -> int:
-    with shop.ws.state.read() as s:
-        return int(s.scalar(select(func.count()).select_from(LoyaltyTransaction)) or 0)
 
 
 def test_a_second_run_writes_nothing_and_the_run_is_recorded(shop: Shop) -> None:
@@ -52,15 +42,15 @@ def test_a_second_run_writes_nothing_and_the_run_is_recorded(shop: Shop) -> None
     }
     assert (shop.acct("u1").balance, shop.acct("u1").growth_value) == (99, 199)
     assert first.events_read == 3 and first.since is None and first.until == at(2, 0)
-    before = n_transactions(shop)
+    before = shop.transactions()
     again = loyalty.accrue(shop.ws)
     assert (again.written, again.replayed, again.rows_planned) == (0, 0, 0)
     assert again.since == at(2, 0)
     # from the start again: every key is found, nothing is written
     replay = loyalty.accrue(shop.ws, since=datetime(2026, 1, 1, tzinfo=UTC))
     assert (replay.written, replay.replayed, replay.points) == (0, 4, 0)
-    assert n_transactions(shop) == before == 4
-    recorded = runs(shop)
+    assert shop.transactions() == before == 4
+    recorded = shop.runs()
     assert [(r.status, r.written, r.replayed, r.limited) for r in recorded] == [
         ("finished", 4, 0, 0),
         ("finished", 0, 0, 0),
@@ -100,7 +90,7 @@ def test_dry_run_reports_what_a_run_writes_and_writes_nothing(shop: Shop) -> Non
     assert dry.dry_run and dry.run_id is None
     assert (dry.written, dry.points, dry.growth) == (2, 75, 75)
     assert dry.by_rule["spend"]["rows"] == 2
-    assert n_transactions(shop) == 0 and runs(shop) == []
+    assert shop.transactions() == 0 and shop.runs() == []
     with shop.ws.state.read() as s:
         assert s.scalar(select(func.count()).select_from(LoyaltyAccount)) == 0
     real = loyalty.accrue(shop.ws)
@@ -200,4 +190,4 @@ def test_a_program_must_be_applied_and_an_empty_warehouse_accrues_nothing(shop: 
     shop.program()
     run = loyalty.accrue(shop.ws)
     assert (run.events_read, run.written, run.rows_planned) == (0, 0, 0)
-    assert runs(shop)[0].status == "finished"
+    assert shop.runs()[0].status == "finished"

@@ -14,10 +14,9 @@ from pathlib import Path
 
 import pytest
 from accrual_setup import Shop, at
-from sqlalchemy import func, select
 
 from liucun import loyalty
-from liucun.state import LoyaltyAccrualRun, LoyaltyMemberTier, LoyaltyTransaction
+from liucun.state import LoyaltyMemberTier
 
 
 @pytest.fixture
@@ -25,16 +24,6 @@ def shop(tmp_path: Path, state_url: str) -> Iterator[Shop]:
     s = Shop(tmp_path, state_url, now=at(2, 0))
     yield s
     s.close()
-
-
-def runs(shop: Shop) -> list[LoyaltyAccrualRun]:
-    with shop.ws.state.read() as s:
-        return list(s.scalars(select(LoyaltyAccrualRun).order_by(LoyaltyAccrualRun.id)))
-
-
-def n_transactions(shop: Shop) -> int:
-    with shop.ws.state.read() as s:
-        return int(s.scalar(select(func.count()).select_from(LoyaltyTransaction)) or 0)
 
 
 def test_within_balance_full_refund_after_a_redemption_and_two_partial_refunds(
@@ -63,8 +52,8 @@ def test_within_balance_full_refund_after_a_redemption_and_two_partial_refunds(
     entries = {e.key: (e.kind, e.points, e.growth) for e in shop.acct("u2").entries}
     assert entries["accrue:r2a:spend"] == ("reversal", -50, -50)
     assert entries["accrue:r2b:spend"] == ("reversal", -30, -30)
-    details = json.loads(runs(shop)[-1].details)
-    assert details["limited_points"] == 70 and runs(shop)[-1].limited == 1
+    details = json.loads(shop.runs()[-1].details)
+    assert details["limited_points"] == 70 and shop.runs()[-1].limited == 1
     assert details["by_rule"]["spend"]["limited_points"] == 70
     assert loyalty.check(shop.ws).ok
 
