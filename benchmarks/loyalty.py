@@ -21,9 +21,20 @@ finish; latencies are per call (phase 4: per batch). The ratio is awards/s of si
 (``award_many_per_s_*``), never in place of it. Writer 0 also counts the SQL statements
 each kind of call sends (phase 4: per award). With ``--diagnose``, PostgreSQL is measured a
 second time with ``synchronous_commit=off`` (commits no longer wait for the WAL flush)
-to show how much of the time is the per-commit fsync. Prints a table, then one JSON line.
+to show how much of the time is the per-commit fsync.
 
-    python benchmarks/loyalty.py --ops 4000 --writers 8 [--diagnose]
+**Accrual** (``--accrual-orders N``, default 1,000,000; 0 skips it): a history of N
+orders of N/10 customers over a year (90 % delivered two days later, 3 % refunded in
+part or whole), built directly as an events frame, under the default program
+(``examples/loyalty/program.yaml``: points pending until delivery, month-rounded
+validity, the first-order bonus). Timed separately: the plan (``plan_accrual`` and the
+ledger operations from it, orders/s) and, per backend, the write of every operation
+into a fresh ledger through the batch path (orders/s and ledger writes/s); then
+``loyalty.check`` must hold and every operation be in the ledger once.
+``accrual_orders_per_s`` in the JSON line is orders over plan + write time on
+PostgreSQL (SQLite when PostgreSQL is not measured). Prints a table, then one JSON line.
+
+    python benchmarks/loyalty.py --ops 4000 --writers 8 [--diagnose] [--accrual-orders 100000]
 """
 
 from __future__ import annotations
@@ -212,6 +223,115 @@ def bench(
     return figures
 
 
+def accrual_history(orders: int, seed: int = 5) -> Any:
+    """``orders`` orders of ``orders // 10`` customers over 2025, with deliveries and
+    refunds, as an events frame (the columns ``plan_accrual`` reads)."""
+    import numpy as np
+    import pandas as pd
+
+    rng = np.random.default_rng(seed)
+    start = pd.Timestamp("2025-01-01", tz="UTC")
+    ts = start + pd.to_timedelta(rng.integers(0, 365 * 86_400, orders), unit="s")
+    users = np.char.add("c", rng.integers(0, max(1, orders // 10), orders).astype(str))
+    ids = np.char.add("o", np.arange(orders).astype(str))
+    revenue = np.round(rng.gamma(2.0, 60.0, orders), 2)
+    revenue[rng.random(orders) < 0.01] = 0.0  # free orders
+    parts = [
+        pd.DataFrame(
+            {"event_id": ids, "user_id": users, "event_type": "order", "ts": ts,
+             "revenue": revenue, "currency": "CNY", "order_id": ids}
+        )
+    ]  # fmt: skip
+    shipped = rng.random(orders) < 0.9
+    parts.append(
+        pd.DataFrame(
+            {"event_id": np.char.add("d", ids[shipped]), "user_id": users[shipped],
+             "event_type": "delivery", "ts": ts[shipped] + pd.Timedelta(days=2),
+             "revenue": np.nan, "currency": None, "order_id": ids[shipped]}
+        )
+    )  # fmt: skip
+    back = rng.random(orders) < 0.03
+    share = rng.choice([0.25, 0.5, 1.0], int(back.sum()))
+    parts.append(
+        pd.DataFrame(
+            {"event_id": np.char.add("r", ids[back]), "user_id": users[back],
+             "event_type": "refund",
+             "ts": ts[back] + pd.to_timedelta(rng.integers(1, 10, int(back.sum())), unit="D"),
+             "revenue": np.round(revenue[back] * share, 2), "currency": "CNY",
+             "order_id": ids[back]}
+        )
+    )  # fmt: skip
+    frame = pd.concat(parts, ignore_index=True)
+    for name in ("channel", "category", "properties"):
+        frame[name] = None
+    return frame
+
+
+def bench_accrual(orders: int, targets: list[tuple[str, Any]]) -> dict[str, Any]:
+    """Plan ``orders`` orders once, then write the plan into a fresh ledger per target."""
+    from sqlalchemy import func, select
+
+    from liucun import loyalty
+    from liucun.loyalty._accrue import accrual_ops
+    from liucun.loyalty._batch import apply_batch
+    from liucun.state import LoyaltyTransaction
+    from liucun.workspace import init_workspace
+
+    program = loyalty.load_program(Path(__file__).parents[1] / "examples/loyalty/program.yaml")
+    events = accrual_history(orders)
+    t0 = time.perf_counter()
+    plan = loyalty.plan_accrual(events, program)
+    ops = accrual_ops(plan, since=None, policy=program.points.return_policy)
+    plan_s = time.perf_counter() - t0
+    figures: dict[str, Any] = {
+        "accrual_orders": orders,
+        "accrual_events": len(events),
+        "accrual_operations": len(ops),
+        "accrual_plan_s": round(plan_s, 2),
+        "accrual_plan_orders_per_s": round(orders / plan_s),
+    }
+    print(f"accrual: {orders:,} orders, {len(events):,} events → {len(ops):,} ledger "
+          f"operations planned in {plan_s:.1f} s ({orders / plan_s:,.0f} orders/s)")  # fmt: skip
+    for label, make_url in targets:
+        root = OUT / f"accrual-{label}"
+        shutil.rmtree(root, ignore_errors=True)
+        with make_url(root) as url, init_workspace(root / "ws", state_url=url) as ws:
+            t0 = time.perf_counter()
+            out = apply_batch(ws, ops, program="default", batch_size=2000)
+            write_s = time.perf_counter() - t0
+            written = sum(o.status == "written" for o in out)
+            report = loyalty.check(ws)
+            with ws.state.read() as s:
+                stored = s.scalar(select(func.count()).select_from(LoyaltyTransaction))
+            if not report.ok or stored != written or written != len(ops):
+                raise SystemExit(
+                    f"accrual on {label}: broken run: {stored} transactions, {written} "
+                    f"written of {len(ops)}; violations {report.violations[:5]}"
+                )
+        shutil.rmtree(root, ignore_errors=True)
+        print(f"  write on {label}: {write_s:.1f} s, {orders / write_s:,.0f} orders/s, "
+              f"{written / write_s:,.0f} ledger writes/s; check holds")  # fmt: skip
+        figures[f"accrual_write_s_{label}"] = round(write_s, 2)
+        figures[f"accrual_write_orders_per_s_{label}"] = round(orders / write_s)
+        figures[f"accrual_writes_per_s_{label}"] = round(written / write_s)
+        figures[f"accrual_orders_per_s_{label}"] = round(orders / (plan_s + write_s))
+    best = "postgres" if "accrual_orders_per_s_postgres" in figures else targets[0][0]
+    figures["accrual_orders_per_s"] = figures.get(f"accrual_orders_per_s_{best}")
+    return figures
+
+
+class _SqliteUrl:
+    def __init__(self, root: Path) -> None:
+        self.root = root
+
+    def __enter__(self) -> str:
+        self.root.mkdir(parents=True, exist_ok=True)
+        return f"sqlite:///{(self.root / 'state.sqlite').resolve()}"
+
+    def __exit__(self, *_: Any) -> None:
+        return None
+
+
 class _PgSchema:
     """A fresh schema in the ``test`` database, dropped on exit."""
 
@@ -248,6 +368,17 @@ def main() -> None:
         action="store_true",
         help="measure PostgreSQL a second time with synchronous_commit=off (fsync's share)",
     )
+    parser.add_argument(
+        "--accrual-orders",
+        type=int,
+        default=1_000_000,
+        help="orders in the accrual history (0: skip the accrual measurement)",
+    )
+    parser.add_argument(
+        "--skip-ledger",
+        action="store_true",
+        help="measure only the accrual (no award/redeem phases)",
+    )
     args = parser.parse_args()
     runs: list[tuple[str, Any]] = []
     for backend in args.backends.split(","):
@@ -272,7 +403,7 @@ def main() -> None:
         "table of the same shape, same engine, same writers",
     }
     sizes = {"ops": args.ops, "writers": args.writers, "users": args.users, "batch": args.batch}
-    for label, options in runs:
+    for label, options in [] if args.skip_ledger else runs:
         root = OUT / f"loyalty-{label}"
         if options is None:
             url = f"sqlite:///{(root / 'state.sqlite').resolve()}"
@@ -315,6 +446,14 @@ def main() -> None:
                 f"statements_per_award_in_batch_{label}": many["statements"],
             }
         )
+    if args.accrual_orders > 0:
+        targets: list[tuple[str, Any]] = []
+        for label, options in runs:
+            if options is None:
+                targets.append((label, _SqliteUrl))
+            elif options == "":
+                targets.append((label, lambda _root: _PgSchema()))
+        summary.update(bench_accrual(args.accrual_orders, targets))
     print(json.dumps(summary))
 
 

@@ -13,6 +13,7 @@ Every function takes the workspace first and writes to its state database::
         assert loyalty.check(ws).ok
 """
 
+from liucun.loyalty._accrue import AccrualResult, accrue
 from liucun.loyalty._apply import AppliedProgram, active_program, apply_program, program_versions
 from liucun.loyalty._boost import TierBoost, boost_tier
 from liucun.loyalty._check import check
@@ -95,6 +96,7 @@ from liucun.loyalty._models import (
     Lot,
     Posting,
 )
+from liucun.loyalty._partial import ShareReversal, reverse_share
 from liucun.loyalty._program import (
     Program,
     ProgramError,
@@ -139,6 +141,7 @@ __all__ = [
     "SILENCE_WARNING",
     "TIER_COLUMNS",
     "Account",
+    "AccrualResult",
     "AppliedProgram",
     "BenefitGrantResult",
     "BenefitRefused",
@@ -178,11 +181,13 @@ __all__ = [
     "RepeatGroup",
     "Right",
     "SettleResult",
+    "ShareReversal",
     "TierBoost",
     "TierChange",
     "TierEventsPending",
     "TierReview",
     "account",
+    "accrue",
     "active_program",
     "add_growth",
     "adjust",
@@ -233,6 +238,7 @@ __all__ = [
     "renew",
     "renewal_reminders",
     "reverse",
+    "reverse_share",
     "review_tiers",
     "set_policy",
     "term_end",

@@ -2,7 +2,9 @@
 
 - each transaction's legs sum to zero per unit (double entry);
 - each transaction's member legs add up to its recorded effect, and a reversal is the
-  exact opposite of what it reverses (no key has a duplicate or partial effect);
+  exact opposite of what it reverses (no key has a duplicate or partial effect) — or, a
+  share reversal (:func:`~liucun.loyalty.reverse_share`), takes back no more than its
+  original booked;
 - each member account's balance and growth value equal the sum of its legs, its version
   the number of transactions that touched it, and its last ``balance_after`` its balance;
 - each lot's ``remaining`` equals the sum of its legs, lies within 0 and its points, and an
@@ -23,6 +25,7 @@ from typing import Any
 from sqlalchemy import func, select
 
 from liucun.loyalty._models import CheckReport
+from liucun.loyalty._partial import share_violations
 from liucun.state import (
     LoyaltyAccount,
     LoyaltyEntry,
@@ -104,6 +107,7 @@ def check(ws: Any) -> CheckReport:
                         f"growth, not the opposite of {original.key!r} "
                         f"({original.points:+,}, {original.growth:+,})"
                     )
+        violations.extend(share_violations(s, txs))
         for original_id, keys in reversed_by.items():
             if len(keys) > 1:
                 violations.append(
@@ -122,7 +126,9 @@ def check(ws: Any) -> CheckReport:
         last_balance = {account_id: tx_id for account_id, tx_id in last_ids}
         after = dict(
             s.execute(
-                select(T.id, T.balance_after).where(T.id.in_(list(last_balance.values()) or [0]))
+                select(T.id, T.balance_after).where(  # a subquery: no list of 100k ids
+                    T.id.in_(select(func.max(T.id)).group_by(T.account_id).scalar_subquery())
+                )
             ).all()
         )
         bad: list[str] = []

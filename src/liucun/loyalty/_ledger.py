@@ -65,6 +65,7 @@ from liucun.loyalty._models import (
     Lot,
     Posting,
 )
+from liucun.loyalty._partial import partly_reversed_by
 from liucun.loyalty._tier_store import member_tier
 from liucun.state import (
     LoyaltyAccount,
@@ -421,6 +422,12 @@ def reverse(ws: Any, original_key: str, *, key: str, reason: str | None = None) 
                 f"the write {original_key!r} was already reversed by {earlier!r}; "
                 "nothing was written"
             )
+        if shares := partly_reversed_by(s, original):
+            raise LedgerError(
+                f"shares of the write {original_key!r} were already reversed by "
+                f"{', '.join(map(repr, shares))}; reverse the rest with reverse_share "
+                "(share 1); nothing was written"
+            )
         book = _Book(s, acct, now)
         legs = s.scalars(
             select(LoyaltyEntry)
@@ -449,17 +456,34 @@ def reverse(ws: Any, original_key: str, *, key: str, reason: str | None = None) 
     return _write(ws, key, request, run)
 
 
-def release(ws: Any, original_key: str, *, key: str, reason: str | None = None) -> Posting:
+def release(
+    ws: Any,
+    original_key: str,
+    *,
+    key: str,
+    reason: str | None = None,
+    available_at: datetime | None = None,
+    expires_at: datetime | None = None,
+) -> Posting:
     """Make the points of the award under ``original_key`` (made with
     ``available_at=ON_RELEASE``) available now: the later action they waited for happened.
 
-    The transaction (kind ``release``) moves no points, so it has no legs; it records
-    when and why the lot became available. Releasing twice is refused.
+    ``available_at`` (not after now) is when it happened, if earlier than now (an
+    accrual run releasing an order delivered yesterday); ``expires_at`` sets the lot's
+    expiry, counted from then. The transaction (kind ``release``) moves no points, so it
+    has no legs; it records when and why the lot became available. Releasing twice is
+    refused.
     """
     if not isinstance(original_key, str) or not original_key:
         raise LedgerError("original_key must be the key of an award made with ON_RELEASE")
     _check_key(key)
-    request = {"op": "release", "original_key": original_key, "reason": reason}
+    request: dict[str, Any] = {"op": "release", "original_key": original_key, "reason": reason}
+    since = None if available_at is None else _aware(available_at, "available_at")
+    until = None if expires_at is None else _aware(expires_at, "expires_at")
+    if since is not None:  # recorded only when given: earlier releases keep their request
+        request["available_at"] = since.isoformat()
+    if until is not None:
+        request["expires_at"] = until.isoformat()
 
     def run(s: Session, now: datetime) -> Posting:
         original = _find(s, original_key)
@@ -476,7 +500,21 @@ def release(ws: Any, original_key: str, *, key: str, reason: str | None = None) 
                 f"the write {original_key!r} has no points waiting for a release (only an "
                 "award made with available_at=ON_RELEASE has, until it is released once)"
             )
-        lot.available_at = now
+        if since is not None and since > now:
+            raise LedgerError(
+                f"available_at {since.isoformat()} is after now ({now.isoformat()}): a "
+                "release records an action that happened; award with an instant instead"
+            )
+        starts = now if since is None else since
+        if until is not None and until <= starts:
+            raise LedgerError(
+                f"expires_at {until.isoformat()} is not after the points become available "
+                f"({starts.isoformat()}); key {key!r} was not used",
+                hint=Hint(option="expires_at"),
+            )
+        lot.available_at = starts
+        if until is not None:
+            lot.expires_at = until
         return _Book(s, acct, now).commit(key, "release", request, reason)
 
     return _write(ws, key, request, run)
