@@ -150,7 +150,7 @@ def insert_members(ws: Workspace) -> None:
             # u1 joined for 2025, renewed for 2026 (the row holds the current term)
             ("u1", "active", t(2026, 1, 1), t(2027, 1, 1), [
                 ("join", t(2025, 1, 1), t(2025, 1, 1), t(2026, 1, 1)),
-                ("renew", t(2025, 12, 25), t(2026, 1, 1), t(2027, 1, 1)),
+                ("renewal", t(2025, 12, 25), t(2026, 1, 1), t(2027, 1, 1)),
             ]),
             # u2's term ended on 1 Feb 2026 without a renewal
             ("u2", "lapsed", t(2025, 2, 1), t(2026, 2, 1), [
@@ -195,7 +195,7 @@ def insert_members(ws: Workspace) -> None:
                         at=at,
                         term_start=term_start,
                         term_end=term_end,
-                        amount=99.0 if kind in ("join", "renew") else 0.0,
+                        amount=99.0 if kind in ("join", "renewal") else 0.0,
                         currency="CNY",
                     )
                 )

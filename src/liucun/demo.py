@@ -1,8 +1,10 @@
 """``make demo``: a simulated shop, end to end, on the embedded default (DuckDB).
 
 Creates a workspace, simulates a B2C shop, ingests it, shows the warehouse, the metrics and
-the segments, trains and scores the churn and value models, writes the HTML report and
-says where to look. Re-running it reuses the simulated files and adds nothing twice.
+the segments, trains and scores the churn and value models, runs the default loyalty
+program (examples/loyalty/program.yaml) over the shop as of its data end, writes the HTML
+report and says where to look. Re-running it reuses the simulated files and adds nothing
+twice.
 """
 
 from __future__ import annotations
@@ -10,6 +12,19 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 from typing import Any
+
+#: The default loyalty program (examples/loyalty/program.yaml in the repository).
+PROGRAM_FILE = Path(__file__).resolve().parents[2] / "examples" / "loyalty" / "program.yaml"
+
+
+def _program_file() -> Path:
+    """The repository's default program (the demo runs from a checkout: ``make demo``)."""
+    here = Path("examples") / "loyalty" / "program.yaml"
+    return PROGRAM_FILE if PROGRAM_FILE.is_file() else here.resolve()
+
+
+#: Share of the repeat buyers who buy the program's paid plan in the simulated shop.
+MEMBERSHIP_SHARE = 0.15
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -31,7 +46,10 @@ def main(argv: list[str] | None = None) -> int:
     code = _run(app, console, steps)
     if code:
         return code
-    code = _run(app, console, _decision_steps(workspace, shop, report))
+    code = _run(app, console, _decision_steps(workspace, shop))
+    if code:
+        return code
+    code = _run(app, console, _loyalty_steps(workspace, report))
     if code:
         return code
     _where_to_look(console, workspace, shop, report)
@@ -42,7 +60,8 @@ def _insight_steps(workspace: Path, shop: Path, *, users: int, seed: int) -> lis
     """Create, simulate (step 1, skipped when the shop exists), ingest, look, train, score."""
     ws = ["-w", str(workspace)]
     simulate = ["simulate", "--preset", "b2c", "--users", str(users), "--days", "365"]
-    simulate += ["--seed", str(seed), "--out", str(shop)]
+    simulate += ["--seed", str(seed), "--membership-share", str(MEMBERSHIP_SHARE)]
+    simulate += ["--out", str(shop)]
     retention = ["retention", "--period", "month", "--max-period", "6", "--kind", "unbounded"]
     retention += ["--since", "2026-01-01"]
     return [
@@ -59,8 +78,8 @@ def _insight_steps(workspace: Path, shop: Path, *, users: int, seed: int) -> lis
     ]
 
 
-def _decision_steps(workspace: Path, shop: Path, report: Path) -> list[list[str]]:
-    """The past campaign's experiment and uplift, then the report."""
+def _decision_steps(workspace: Path, shop: Path) -> list[list[str]]:
+    """The past campaign's experiment and uplift."""
     ws = ["-w", str(workspace)]
     campaign = _campaign(shop)
     truth = str(shop / "truth.parquet")
@@ -69,7 +88,35 @@ def _decision_steps(workspace: Path, shop: Path, report: Path) -> list[list[str]
         [*ws, "uplift", "train", campaign],
         [*ws, "uplift", "evaluate", "--truth", truth],
         [*ws, "uplift", "policy", "--max-customers", "2000"],
-        [*ws, "report", "--out", str(report)],
+    ]
+
+
+def _loyalty_steps(workspace: Path, report: Path) -> list[list[str]]:
+    """The default loyalty program over the shop, then the report.
+
+    The simulated history ends months before today, so these steps run with the clock
+    stopped at its data end (``--now``): points are booked, tiers reviewed and idle
+    members warned as they would have been the day the history ends, not as if every
+    customer had been silent since.
+    """
+    from liucun.workspace import open_workspace
+
+    with open_workspace(workspace) as ws:
+        end = ws.data_end()
+    now = ["--now", end.isoformat()] if end is not None else []
+    ws_args = [*now, "-w", str(workspace)]
+    loyalty = [*ws_args, "loyalty"]
+    return [
+        [*loyalty, "program", "apply", str(_program_file())],
+        [*loyalty, "member", "import"],
+        [*loyalty, "accrue"],
+        [*loyalty, "tiers", "review"],
+        [*loyalty, "member", "due"],
+        [*loyalty, "member", "remind"],
+        [*loyalty, "loss-aversion"],
+        [*loyalty, "check"],
+        [*loyalty, "summary"],
+        [*ws_args, "report", "--out", str(report)],
     ]
 
 
@@ -91,6 +138,8 @@ def _where_to_look(console: Any, workspace: Path, shop: Path, report: Path) -> N
         f"      .venv/bin/liucun -w {workspace} uplift policy --max-customers 5000 --list treat.csv"
     )
     console.print(f"      .venv/bin/liucun -w {workspace} quarantine show")
+    console.print(f"      .venv/bin/liucun -w {workspace} loyalty tiers list")
+    console.print(f"      .venv/bin/liucun -w {workspace} loyalty account USER --format json")
     console.print(f"      .venv/bin/liucun -w {workspace} state status")
     console.print(
         f"      .venv/bin/liucun -w {workspace} ingest events YOUR_ORDERS.csv "

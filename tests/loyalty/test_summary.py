@@ -122,17 +122,24 @@ def test_paid_membership_and_renewal_rate_by_hand(full: Workspace) -> None:
 
 def test_member_and_non_member_repeat_purchase_by_hand(full: Workspace) -> None:
     rep = loyalty_summary(full, as_of=AS_OF).member_repeat
-    got = {(r.group, r.days): (r.customers, r.repeaters) for r in rep.itertuples()}
-    # window: the 365 days before the data end (21 March 2026); first order in it
+    got = {(r.group, r.days): (r.units, r.repeated) for r in rep.itertuples()}
+    # units: a customer's order days whose window ended by the data end (21 March 2026),
+    # in the group of whether they held a paid term that day (member_retention)
     assert got == {
-        ("member", 30): (2, 1),  # u1 yes, u2 no
-        ("non-member", 30): (4, 2),  # u4 no (day 45), u6 yes, u7 no, u8 yes
-        ("member", 90): (1, 0),  # u2 (u1's 90 days are not over)
-        ("non-member", 90): (4, 3),  # u4, u6, u8 yes; u7 no
+        # u1 5 Jan 2026 (renewed term; repeats on day 15), u1 20 Jan, u2 1 Jun 2025
+        ("member", 30): (3, 1),
+        # u4 1 Dec (next on day 45) and 15 Jan (joined only on 1 March), u6 1 Oct (day 10)
+        # and 11 Oct, u7 1 Nov, u8 10 Jan 2025, 1 May (day 19) and 20 May
+        ("non-member", 30): (8, 2),
+        ("member", 90): (1, 0),  # u2; u1's two January days are not 90 days old
+        # u4 1 Dec (day 45), u6 1 Oct and u8 1 May repeat; u6 11 Oct, u7, u8 10 Jan (day
+        # 111) and 20 May do not; u4 15 Jan is too recent
+        ("non-member", 90): (7, 3),
     }
     row = rep[(rep.group == "non-member") & (rep.days == 90)].iloc[0]
-    assert row.rate == pytest.approx(0.75)
-    assert (row.ci_low, row.ci_high) == pytest.approx((0.300642, 0.954413), abs=1e-5)
+    assert row.rate == pytest.approx(3 / 7)
+    # Wilson 95 % interval of 3 / 7, as statsmodels' proportion_confint(3, 7, "wilson")
+    assert (row.ci_low, row.ci_high) == pytest.approx((0.158220, 0.749542), abs=1e-5)
 
 
 def test_without_a_program_the_points_are_counted_and_money_is_unknown(

@@ -87,8 +87,9 @@ def test_the_section_shows_the_hand_worked_figures(ws: Workspace, tmp_path: Path
     # paid membership: 1 of 3 ended terms renewed, Wilson 95 % interval of 1 / 3
     assert re.search(r"renewal rate</td>\s*<td>33.3%</td>", body)
     assert re.search(r"95 % interval</td>\s*<td>6.1% – 79.2%</td>", body)
-    # repeat within 30 days: members 1 of 2, the others 2 of 4
-    assert "50.0% of paid members ordered again against 50.0% of the others" in text
+    # repeat within 30 days of an order day: members 1 of 3, the others 2 of 8
+    assert "Paid members ordered again within 30 days after 33.3% of their order days, " in text
+    assert "the others after 25.0%" in text
     # u4's 250 lapsed points are named
     assert "250 points are past their expiry" in body
     # tiers, flows, points per month, coupons, member repeat

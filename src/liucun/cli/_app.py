@@ -190,6 +190,16 @@ def _workspace_path(ctx: typer.Context, given: Path | None) -> Path:
     return Path(os.environ.get("LIUCUN_WORKSPACE") or DEFAULT_WORKSPACE)
 
 
+#: Rows a command lists in its table before saying how many more ``--format json`` gives.
+SHOWN_ROWS = 20
+
+
+def print_more(total: int, shown: int = SHOWN_ROWS) -> None:
+    """Say how many rows beyond the ``shown`` first ones the table left out."""
+    if total > shown:
+        console.print(f"… and {total - shown:,} more (--format json lists all).", highlight=False)
+
+
 def _open(ctx: typer.Context, given: Path | None) -> Any:
     from liucun.workspace import open_workspace
 

@@ -12,7 +12,7 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
-from liucun.cli._app import WorkspaceOpt, _open, console, friendly
+from liucun.cli._app import SHOWN_ROWS, WorkspaceOpt, _open, console, friendly, print_more
 from liucun.cli._loyalty import (
     PostingFormat,
     PostingFormatOpt,
@@ -129,7 +129,7 @@ def _render(result: Any) -> None:
     table = Table(title="Members")
     for name in ("rule", "user", "idle days", "points", "what"):
         table.add_column(name, justify="right" if name in ("idle days", "points") else "left")
-    for row in result.rows:
+    for row in result.rows[:SHOWN_ROWS]:
         table.add_row(
             row.rule,
             escape(row.user_id),
@@ -138,6 +138,7 @@ def _render(result: Any) -> None:
             escape(_what(row)),
         )
     console.print(table)
+    print_more(len(result.rows))
 
 
 def _what(row: Any) -> str:

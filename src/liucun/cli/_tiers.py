@@ -11,6 +11,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from liucun.cli._app import (
+    SHOWN_ROWS,
     FormatOpt,
     OutFileOpt,
     OutputFormat,
@@ -21,6 +22,7 @@ from liucun.cli._app import (
     console,
     friendly,
     parse_day,
+    print_more,
     progress_steps,
 )
 from liucun.cli._loyalty import ProgramOpt, _count, echo_json, loyalty_app
@@ -36,7 +38,6 @@ tiers_app = typer.Typer(
 loyalty_app.add_typer(tiers_app, name="tiers")
 
 #: Changes printed by ``tiers review`` in a table (all of them with --format json).
-_SHOWN = 20
 
 
 @tiers_app.command("review")
@@ -121,7 +122,7 @@ def review_cmd(
         table = Table(title="Tier changes")
         for name in ("user", "from", "to", "direction", "reason"):
             table.add_column(name)
-        for c in review.changes[:_SHOWN]:
+        for c in review.changes[:SHOWN_ROWS]:
             table.add_row(
                 escape(c.user_id),
                 escape(c.from_tier or "—"),
@@ -130,11 +131,7 @@ def review_cmd(
                 escape(c.reason),
             )
         console.print(table)
-        if len(review.changes) > _SHOWN:
-            console.print(
-                f"… and {len(review.changes) - _SHOWN:,} more (--format json lists all).",
-                highlight=False,
-            )
+        print_more(len(review.changes))
 
 
 @tiers_app.command("history")

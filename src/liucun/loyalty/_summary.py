@@ -2,9 +2,9 @@
 
 Everything is read from the state database as it stood at ``as_of`` (transactions,
 coupon codes and redemptions booked by then), one small SQLAlchemy query per figure,
-plus one Ibis expression (:func:`liucun.metrics.repeat_within`) for the repeat purchase
-of paid members against everybody else. Definitions: docs/loyalty.md, "Loyalty in the
-report".
+plus the paid-membership figures of :func:`~liucun.loyalty.membership_summary` and
+:func:`~liucun.loyalty.member_retention` (members' vs non-members' repeat purchase).
+Definitions: docs/loyalty.md, "Loyalty in the report".
 
 - **Outstanding points** are the points left in lots at ``as_of`` (the sum of each lot's
   legs booked by then), split into *available* and *pending* (``available_at`` after
@@ -29,7 +29,6 @@ from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-import ibis
 import numpy as np
 import pandas as pd
 from sqlalchemy import and_, case, func, or_, select
@@ -37,9 +36,9 @@ from sqlalchemy import and_, case, func, or_, select
 from liucun.core import ConfigError, as_utc
 from liucun.loyalty._apply import active_program
 from liucun.loyalty._ledger import DEFAULT_PROGRAM
+from liucun.loyalty._member_stats import member_retention, membership_summary
 from liucun.loyalty._program import Program
 from liucun.loyalty._tier_store import tier_distribution
-from liucun.metrics import repeat_within
 from liucun.models.evaluation import wilson_interval
 from liucun.state import (
     CouponCode,
@@ -47,8 +46,6 @@ from liucun.state import (
     LoyaltyAccount,
     LoyaltyEntry,
     LoyaltyLot,
-    LoyaltyMembership,
-    LoyaltyMembershipEvent,
     LoyaltyTierChange,
     LoyaltyTransaction,
 )
@@ -61,9 +58,7 @@ EXPIRING_DAYS = 30
 FLOW_DAYS = 90
 #: Calendar months (program time zone) of points issued / redeemed / expired per month.
 MONTHS = 12
-#: A later term starting at most this long after a term's end renews it.
-RENEWAL_GRACE = timedelta(days=30)
-#: Repeat purchase within N days of the first order in the window.
+#: Repeat purchase within N days of an order (members' vs non-members' order days).
 REPEAT_DAYS = (30, 90)
 #: Program accounts whose points left members by expiry (``decayed``: loss-aversion decay).
 EXPIRY_ACCOUNTS = ("expired", "decayed")
@@ -79,8 +74,8 @@ class LoyaltySummary:
     Money is in ``currency`` (the program's; None, with the liabilities, when no program
     is in force). Frames: ``monthly`` (month, issued, redeemed, expired), ``coupons`` (one
     row per coupon), ``tiers`` (tier, members), ``tier_flows`` (from_tier, to_tier,
-    changes), ``member_repeat`` (group, days, customers, repeaters, rate, ci_low,
-    ci_high).
+    changes), ``member_repeat`` (group, days, units = order days, repeated, rate,
+    ci_low, ci_high).
     """
 
     program: str
@@ -175,13 +170,11 @@ def loyalty_summary(
         flows = _flows(s, program, at, trailing, months)
         coupons = _coupons(s, prog.name if prog is not None else None, at)
         tier_flows = _tier_flows(s, program, at)
-        terms = _terms(s, program)
     issued, expired = flows["issued"]["all"], flows["expired"]["all"]
     issued_t, expired_t = flows["issued"]["trailing"], flows["expired"]["trailing"]
     settled = int(coupons.settled.sum()) if len(coupons) else 0
     redeemed_codes = int(coupons.redeemed.sum()) if len(coupons) else 0
-    due, renewed = _renewals(terms, at)
-    paid = _active_users(terms, at)
+    paid, due, renewed = _membership(ws, program, at, trailing, in_force=prog is not None)
     money = (lambda points: round(points * value, 2)) if value is not None else (lambda _: None)
     return LoyaltySummary(
         program=program,
@@ -211,7 +204,7 @@ def loyalty_summary(
         coupons_settled=settled,
         coupon_rate=redeemed_codes / settled if settled else None,
         coupon_cost=round(float(coupons.cost.sum()), 2) if len(coupons) else 0.0,
-        paid_members=len(paid),
+        paid_members=paid,
         renewals_due=due,
         renewed=renewed,
         renewal_rate=renewed / due if due else None,
@@ -221,7 +214,7 @@ def loyalty_summary(
         coupons=coupons,
         tiers=tiers,
         tier_flows=tier_flows,
-        member_repeat=_member_repeat(ws, terms, at),
+        member_repeat=_member_repeat(ws, program, at) if prog is not None else _no_repeat(),
     )
 
 
@@ -301,8 +294,11 @@ def _flows(
     s: Any, program: str, at: datetime, trailing: datetime, months: list[datetime]
 ) -> dict[str, dict[str, int]]:
     """Points booked on the program accounts (``issued`` as points issued, the expiry
-    accounts together as ``expired``): all time, in the trailing period and per month."""
-    created = LoyaltyTransaction.created_at
+    accounts together as ``expired``): all time, in the trailing period and per month —
+    of when they were earned (``earned_at``: an accrued order's time) where the write
+    says, else of when they were booked, so that a backfill of a year of orders spreads
+    over that year instead of landing in the month it ran."""
+    created = func.coalesce(LoyaltyTransaction.earned_at, LoyaltyTransaction.created_at)
     windows: dict[str, Any] = {"all": True, "trailing": created > trailing}
     for start, end in itertools.pairwise(months):
         windows[start.isoformat()] = and_(created >= start, created < end)
@@ -405,113 +401,42 @@ def _tier_flows(s: Any, program: str, at: datetime) -> pd.DataFrame:
 # -- paid membership ----------------------------------------------------------------------
 
 
-def _terms(s: Any, program: str) -> pd.DataFrame:
-    """Every term of every paid membership of ``program``: the membership row's current
-    term and each join or renewal event's term, a term cut at a cancellation inside it."""
-    ms = s.execute(
-        select(
-            LoyaltyMembership.id,
-            LoyaltyMembership.user_id,
-            LoyaltyMembership.term_start,
-            LoyaltyMembership.term_end,
-        ).where(LoyaltyMembership.program == program)
-    ).all()
-    events = s.execute(
-        select(
-            LoyaltyMembershipEvent.membership_id,
-            LoyaltyMembershipEvent.kind,
-            LoyaltyMembershipEvent.at,
-            LoyaltyMembershipEvent.term_start,
-            LoyaltyMembershipEvent.term_end,
-        )
-        .join(LoyaltyMembership, LoyaltyMembership.id == LoyaltyMembershipEvent.membership_id)
-        .where(LoyaltyMembership.program == program)
-    ).all()
-    users = {mid: user for mid, user, _, _ in ms}
-    terms = {(mid, start, end) for mid, _, start, end in ms}
-    cancels: dict[int, list[datetime]] = {}
-    for mid, kind, at, start, end in events:
-        if kind in ("join", "renew") and start is not None and end is not None:
-            terms.add((mid, start, end))
-        elif kind == "cancel":
-            cancels.setdefault(mid, []).append(at)
-    rows = []
-    for mid, start, end in terms:
-        cut = [c for c in cancels.get(mid, []) if start <= c < end]
-        rows.append((mid, users[mid], as_utc(start), as_utc(min([end, *cut]))))
-    frame = pd.DataFrame(rows, columns=["membership_id", "user_id", "term_start", "term_end"])
-    return frame.sort_values(["membership_id", "term_start"]).reset_index(drop=True)
+def _membership(
+    ws: Any, program: str, at: datetime, trailing: datetime, *, in_force: bool
+) -> tuple[int, int, int]:
+    """Paid members at ``at``, terms that ended in the trailing period and those renewed
+    (:func:`~liucun.loyalty.membership_summary`); zeros without a program in force."""
+    if not in_force:
+        return 0, 0, 0
+    m = membership_summary(ws, as_of=at, since=trailing, program=program)
+    return m.active, m.terms_due, m.terms_renewed
 
 
-def _active_users(terms: pd.DataFrame, at: datetime) -> set[str]:
-    active = terms[(terms.term_start <= at) & (terms.term_end > at)]
-    return set(active.user_id)
+_REPEAT_COLUMNS = ["group", "days", "units", "repeated", "rate", "ci_low", "ci_high"]
 
 
-def _renewals(terms: pd.DataFrame, at: datetime) -> tuple[int, int]:
-    """Terms that ended in the trailing period, and those a later term of the same
-    membership followed within :data:`RENEWAL_GRACE` of their end."""
-    due = renewed = 0
-    ended = terms[(terms.term_end <= at) & (terms.term_end > at - timedelta(days=TRAILING_DAYS))]
-    for row in ended.itertuples():
-        later = terms[
-            (terms.membership_id == row.membership_id)
-            & (terms.term_start > row.term_start)
-            & (terms.term_start <= row.term_end + RENEWAL_GRACE)
-        ]
-        due += 1
-        renewed += int(len(later) > 0)
-    return due, renewed
+def _no_repeat() -> pd.DataFrame:
+    return pd.DataFrame(columns=_REPEAT_COLUMNS)
 
 
-def _member_repeat(ws: Any, terms: pd.DataFrame, at: datetime) -> pd.DataFrame:
-    """Repeat purchase within :data:`REPEAT_DAYS` of each customer's first order in the
-    :data:`TRAILING_DAYS` days before the data end (at most ``at``), by whether the
-    customer held a paid membership at that order (:func:`repeat_within` on the window's
-    orders, with the membership as a user breakdown)."""
-    columns = ["group", "days", "customers", "repeaters", "rate", "ci_low", "ci_high"]
+def _member_repeat(ws: Any, program: str, at: datetime) -> pd.DataFrame:
+    """Members' vs non-members' repeat purchase within each of :data:`REPEAT_DAYS`
+    (:func:`~liucun.loyalty.member_retention` at the data end, at most ``at``): units are
+    a customer's order days, in the group of whether they held a paid term then."""
     end = ws.data_end()
-    if end is None or terms.empty:
-        return pd.DataFrame(columns=columns)
+    if end is None:
+        return _no_repeat()
     end = min(end, at)
-    events = ws.events()
-    window = events.filter((events.ts >= end - timedelta(days=TRAILING_DAYS)) & (events.ts < end))
-    orders = window.filter(window.event_type == "order")
-    first = orders.group_by("user_id").aggregate(first=orders.ts.min()).to_pandas()
-    if first.empty:
-        return pd.DataFrame(columns=columns)
-    first["first"] = pd.to_datetime(first["first"], utc=True)
-    held = first.merge(terms[["user_id", "term_start", "term_end"]], on="user_id")
-    held = held[(held.term_start <= held["first"]) & (held.term_end > held["first"])]
-    members = set(held.user_id)
-    groups = pd.DataFrame(
-        {
-            "user_id": first.user_id.astype(str),
-            "membership": [MEMBER if u in members else NON_MEMBER for u in first.user_id],
-        }
-    )
-    table = repeat_within(
-        window,
-        days=REPEAT_DAYS,
-        breakdown="membership",
-        users=ibis.memtable(groups),
-        as_of=end,
-    ).to_pandas()
-    if table.empty:
-        return pd.DataFrame(columns=columns)
-    table["group"] = table.breakdown.where(table.breakdown == MEMBER, NON_MEMBER)
-    out = (
-        table.groupby(["group", "period"], as_index=False)[["cohort_size", "retained"]]
-        .sum()
-        .rename(columns={"period": "days", "cohort_size": "customers", "retained": "repeaters"})
-    )
-    out["days"] = out.days.astype(int)
-    out["customers"], out["repeaters"] = out.customers.astype(int), out.repeaters.astype(int)
-    out["rate"] = out.repeaters / out.customers.where(out.customers > 0)
-    out["ci_low"], out["ci_high"] = _wilson_arrays(out.repeaters, out.customers)
-    order = {MEMBER: 0, NON_MEMBER: 1}
-    out = out.sort_values(["days", "group"], key=lambda c: c.map(order) if c.name == "group" else c)
-    return out[columns].reset_index(drop=True)
+    rows = []
+    for days in REPEAT_DAYS:
+        r = member_retention(ws, as_of=end, days=days, program=program)
+        for group, g in ((MEMBER, r.members), (NON_MEMBER, r.non_members)):
+            rows.append((group, days, g.units, g.repeated))
+    out = pd.DataFrame(rows, columns=["group", "days", "units", "repeated"])
+    out = out[out.units > 0].reset_index(drop=True)
+    out["rate"] = out.repeated / out.units
+    out["ci_low"], out["ci_high"] = _wilson_arrays(out.repeated, out.units)
+    return out[_REPEAT_COLUMNS]
 
 
 def _wilson(k: int, n: int) -> tuple[float, float] | None:

@@ -149,10 +149,10 @@ def _lead(s: LoyaltySummary) -> str:
         if {"member", "non-member"} <= set(first.index):
             days = int(rep.days.min())
             text += (
-                f" Within {days} days of their first order in the year before the data end, "
-                f"{pct(first.loc['member', 'rate'])} of paid members ordered again against "
-                f"{pct(first.loc['non-member', 'rate'])} of the others (members chose to "
-                "join: this is not the membership's effect)."
+                f" Paid members ordered again within {days} days after "
+                f"{pct(first.loc['member', 'rate'])} of their order days, the others after "
+                f"{pct(first.loc['non-member', 'rate'])} (members chose to join: this is "
+                "not the membership's effect)."
             )
     return text
 
@@ -288,7 +288,7 @@ def _repeat_figure(s: LoyaltySummary) -> go.Figure:
                 # inside, at the base: a label above the bar would cross the whisker
                 text=[
                     f"{pct(r, 0)}<br>of {number(n)}"
-                    for r, n in zip(part.rate, part.customers, strict=True)
+                    for r, n in zip(part.rate, part.units, strict=True)
                 ],
                 textposition="inside",
                 insidetextanchor="start",
@@ -299,8 +299,8 @@ def _repeat_figure(s: LoyaltySummary) -> go.Figure:
     top = float(np.nanmax(rep.ci_high.to_numpy(dtype=float))) if len(rep) else 1.0
     fig.update_layout(
         barmode="group",
-        title="Repeat purchase after the first order in the last year: paid members at that "
-        "order vs the others (95 % interval)",
+        title="Another order within N days of an order day: paid members at that order vs "
+        "the others (95 % interval)",
         xaxis={"type": "category"},
         yaxis={
             "tickformat": ".0%",
