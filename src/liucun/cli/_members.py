@@ -30,6 +30,7 @@ from liucun.cli._loyalty import (
     PostingFormat,
     PostingFormatOpt,
     ProgramOpt,
+    counted_progress,
     echo_json,
     loyalty_app,
 )
@@ -248,24 +249,17 @@ def due_cmd(
 
     Example: [bold]liucun -w shop loyalty member due --as-of 2026-12-01[/bold]
     """
-    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
-
     from liucun import loyalty
 
-    out = console if fmt is PostingFormat.table else err_console
-    columns = (
-        TextColumn("[progress.description]{task.description}"),
-        BarColumn(),
-        TextColumn("{task.completed:,} memberships"),
-        TimeElapsedColumn(),
-    )
-    with _open(ctx, workspace) as ws, Progress(*columns, console=out, transient=True) as bar:
-        task = bar.add_task("Settling ended terms", total=None)
+    with (
+        _open(ctx, workspace) as ws,
+        counted_progress("Settling ended terms", "memberships", fmt) as step,
+    ):
         result = loyalty.lapse_due(
             ws,
             as_of=parse_day(as_of, "--as-of"),
             program=program,
-            on_progress=lambda done, total: bar.update(task, completed=done, total=total),
+            on_progress=step,
         )
     if fmt is PostingFormat.json:
         echo_json(result.to_dict())
@@ -427,24 +421,17 @@ def credit_cmd(
 
     Example: [bold]liucun -w shop loyalty referral credit --as-of 2026-12-01[/bold]
     """
-    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
-
     from liucun import loyalty
 
-    out = console if fmt is PostingFormat.table else err_console
-    columns = (
-        TextColumn("[progress.description]{task.description}"),
-        BarColumn(),
-        TextColumn("{task.completed:,} referrals"),
-        TimeElapsedColumn(),
-    )
-    with _open(ctx, workspace) as ws, Progress(*columns, console=out, transient=True) as bar:
-        task = bar.add_task("Crediting referrals", total=None)
+    with (
+        _open(ctx, workspace) as ws,
+        counted_progress("Crediting referrals", "referrals", fmt) as step,
+    ):
         result = loyalty.credit_referrals(
             ws,
             as_of=parse_day(as_of, "--as-of"),
             program=program,
-            on_progress=lambda done, total: bar.update(task, completed=done, total=total),
+            on_progress=step,
         )
     if fmt is PostingFormat.json:
         echo_json(result.to_dict())
