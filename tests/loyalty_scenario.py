@@ -1,4 +1,4 @@
-"""A small loyalty scenario worked out by hand (tests/loyalty/test_summary.py states the
+"""A small loyalty scenario worked out by hand (tests/loyalty/test_loyalty_summary.py states the
 figures): a ledger with awards, a redemption, an expiry, a reversal, a release, a lapsed
 lot and a lot older than the trailing year; coupons issued and redeemed; tiers, tier
 history and paid memberships inserted with the ORM; a few orders."""

@@ -38,7 +38,13 @@ from liucun.ingest._parse import (
     text,
     timestamp_utc,
 )
-from liucun.schema import MONETARY_EVENT_TYPES, STANDARD_EVENT_TYPES, ContactKind, column_names
+from liucun.schema import (
+    LIUCUN_EVENT_TYPES,
+    MONETARY_EVENT_TYPES,
+    STANDARD_EVENT_TYPES,
+    ContactKind,
+    column_names,
+)
 from liucun.warehouse import LINE, epoch_us, json_merge_patch
 
 OK = "_ok"
@@ -331,6 +337,8 @@ def _event_type_checks(p: _Parsed, opts: RuleOptions) -> list[Check]:
             )
         ]
     known = sorted({*STANDARD_EVENT_TYPES, *opts.custom_event_types})
+    # the sentence lists what a shop sends; the types liucun writes itself are accepted too
+    shop_types = [t for t in known if t not in LIUCUN_EVENT_TYPES]
     return [
         _check(
             "unknown_event_type",
@@ -340,7 +348,8 @@ def _event_type_checks(p: _Parsed, opts: RuleOptions) -> list[Check]:
                 "event_type",
                 "'",
                 shown(p["event_type"]),
-                f"' is not a known event type (known: {', '.join(known)}); declare it as a "
+                f"' is not a known event type (known: {', '.join(shop_types)}); declare it "
+                "as a "
                 "custom event type for the load or the workspace (ingest.custom_event_types), "
                 "or allow new event types for the load",
             ),
