@@ -56,7 +56,7 @@ def test_accrue_json_dry_run_since_and_table(shop: str) -> None:
     )
     code, out = run("-w", shop, "loyalty", "accrue")  # the rest, as a table
     assert code == 0
-    assert "Wrote 2 ledger entries for program default (from 2026-03-03 00:00 to" in out
+    assert "Wrote 2 ledger transactions for program default (from 2026-03-03 00:00 to" in out
     assert "+10 points" in out  # 40 for o2, −30 for the refund
     code, out = run("-w", shop, "loyalty", "accrue", "--since", "2026-03-01", "--format", "json")
     again = json.loads(out)

@@ -92,7 +92,7 @@ def accrue_cmd(
     ) + f"to {result.until:%Y-%m-%d %H:%M} UTC"
     verb = "Would write" if result.dry_run else "Wrote"
     console.print(
-        f"{verb} {result.written:,} ledger entries for program {escape(result.program)} "
+        f"{verb} {result.written:,} ledger transactions for program {escape(result.program)} "
         f"({window}, {result.events_read:,} events read): {result.points:+,} points, "
         f"{result.growth:+,} growth value; {result.replayed:,} already written"
         + (f", {result.released:,} releases of delivered orders" if result.released else "")
