@@ -233,10 +233,7 @@ def join(
         )
         return _membership(row)
 
-    result = _write(ws, lambda s, now: _fresh(run, body, s, now))
-    if publish:
-        _publish(ws, run.events)
-    return result
+    return _commit(ws, run, body, publish=publish)
 
 
 def renew(
@@ -283,10 +280,7 @@ def renew(
         )
         return _membership(row)
 
-    result = _write(ws, lambda s, now: _fresh(run, body, s, now))
-    if publish:
-        _publish(ws, run.events)
-    return result
+    return _commit(ws, run, body, publish=publish)
 
 
 def cancel(
@@ -327,10 +321,7 @@ def cancel(
         )
         return _membership(row)
 
-    result = _write(ws, lambda s, now: _fresh(run, body, s, now))
-    if publish:
-        _publish(ws, run.events)
-    return result
+    return _commit(ws, run, body, publish=publish)
 
 
 def lapse_due(
@@ -701,10 +692,18 @@ def _properties(e: LoyaltyMembershipEvent, m: LoyaltyMembership) -> str:
     )
 
 
-def _fresh(run: _Run, body: Callable[[Session, datetime], Any], s: Session, now: datetime) -> Any:
-    """``body`` with the run's events reset (a retried transaction starts over)."""
-    run.events.clear()
-    return body(s, now)
+def _commit(ws: Any, run: _Run, body: Callable[[Session, datetime], Any], *, publish: bool) -> Any:
+    """``body`` in one write transaction (the run's events reset on each attempt: a
+    retried transaction starts over), then its events to the warehouse if ``publish``."""
+
+    def attempt(s: Session, now: datetime) -> Any:
+        run.events.clear()
+        return body(s, now)
+
+    result = _write(ws, attempt)
+    if publish:
+        _publish(ws, run.events)
+    return result
 
 
 def _replayed(
