@@ -87,3 +87,26 @@ def test_the_cli_imports_and_says_what_it_did(ws: Workspace) -> None:
     assert json.loads(out.stdout)["joined"] == 1
     text = CliRunner().invoke(app, ["-w", str(ws.path), "loyalty", "member", "import"])
     assert "1 purchase(s): 0 joined, 0 renewed, 1 imported before" in text.stdout
+
+
+def test_events_liucun_writes_do_not_move_the_data_end(ws: Workspace) -> None:
+    """A tier review or a warning at the data end must not make the shop's history a day
+    longer (the report would then read the ledger a day after the loyalty jobs ran)."""
+    purchases(ws, [("p1", "b", datetime(2026, 5, 1, 10, tzinfo=UTC), "yearly")])
+    assert ws.data_end() == datetime(2026, 5, 2, tzinfo=UTC)
+    loyalty.import_purchases(ws)  # writes a membership_joined event at 1 May 10:00
+    ingest_tables(
+        ws.warehouse,
+        events=pa.table(
+            {
+                "event_id": ["t1"],
+                "user_id": ["b"],
+                "event_type": ["tier_changed"],
+                "ts": pa.array(
+                    [datetime(2026, 5, 2, tzinfo=UTC)], type=pa.timestamp("us", tz="UTC")
+                ),
+            }
+        ),
+        options=IngestOptions(clock=ws.clock),
+    )
+    assert ws.data_end() == datetime(2026, 5, 2, tzinfo=UTC)

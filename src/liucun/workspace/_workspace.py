@@ -33,7 +33,7 @@ from liucun.core import (
     load_settings,
 )
 from liucun.core._hashing import keyed_hash
-from liucun.schema import TABLES
+from liucun.schema import LIUCUN_EVENT_TYPES, TABLES
 from liucun.state import (
     StateStore,
     connect_state,
@@ -139,8 +139,11 @@ class Workspace:
 
     def data_end(self) -> datetime | None:
         """The exclusive end of the data: UTC midnight after the last event's day (aware);
-        None when there are no events (see :func:`liucun.core.data_end`)."""
-        last = self.warehouse.engine_table("events").ts.max().to_pyarrow().as_py()
+        None when there are no events (see :func:`liucun.core.data_end`). Events liucun
+        writes itself (a tier review, a warning) do not extend the shop's history."""
+        ev = self.warehouse.engine_table("events")
+        ev = ev.filter(~ev.event_type.isin(list(LIUCUN_EVENT_TYPES)))
+        last = ev.ts.max().to_pyarrow().as_py()
         return None if last is None else data_end(last)
 
     @property
