@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import zoneinfo
 from pathlib import Path
+from typing import Literal
 
 from pydantic import BaseModel, Field, field_validator
 from pydantic_settings import (
@@ -123,6 +124,99 @@ class StateSettings(BaseModel):
     )
 
 
+class ChannelSettings(BaseModel):
+    """One delivery channel: ``[channels.NAME]`` in liucun.toml.
+
+    ``NAME`` is a channel of a journey's message (email, sms, push, wechat, whatsapp,
+    in_app, webhook) or a provider another channel falls back to. ``kind`` picks the
+    adapter: ``smtp`` (host, port, sender), ``webhook`` (url, secret: Standard Webhooks
+    signing), ``http`` (url, api_key: an SMS / push / WeChat / WhatsApp provider's JSON
+    API, docs/journeys.md gives the payloads) or ``file`` (JSON lines in the workspace,
+    for dry runs).
+    """
+
+    model_config = {"extra": "forbid"}
+
+    kind: Literal["smtp", "webhook", "http", "file"] | None = Field(
+        None, description="Adapter; None = smtp for email, webhook for webhook, else http."
+    )
+    host: str | None = Field(None, description="SMTP host.")
+    port: int | None = Field(None, ge=1, le=65535, description="SMTP port.")
+    sender: str | None = Field(None, description="SMTP From address, e.g. 'Shop <news@shop.cn>'.")
+    username: str | None = None
+    password: str | None = None
+    starttls: bool = False
+    url: str | None = Field(None, description="Webhook or provider endpoint.")
+    secret: str | None = Field(
+        None, description="Standard Webhooks secret ('whsec_' + base64) for webhook signing."
+    )
+    api_key: str | None = Field(None, description="Provider API key (sent as a bearer token).")
+    path: str | None = Field(None, description="file channel: the JSON-lines file to append to.")
+    dedupes: bool | None = Field(
+        None,
+        description="The receiver drops a repeated idempotency key, so a message in doubt "
+        "after a crash may be resent. None = true for webhook and http, false for smtp/file.",
+    )
+    fallback: str | None = Field(
+        None, description="Another [channels.X] tried when this provider keeps failing."
+    )
+    timeout_s: float = Field(10.0, gt=0, description="Per-attempt timeout.")
+    max_attempts: int = Field(5, ge=1, description="Attempts before the row is failed.")
+    backoff_s: float = Field(30.0, gt=0, description="First retry delay; doubles, with jitter.")
+    requires_unsubscribe: bool | None = Field(
+        None, description="Templates must carry an unsubscribe link; None = true for email."
+    )
+
+
+class GuardSettings(BaseModel):
+    """Guards every journey send passes (``[guards]``)."""
+
+    quiet_start: str = Field("21:00", description="Local time quiet hours start (HH:MM).")
+    quiet_end: str = Field("08:00", description="Local time quiet hours end (HH:MM).")
+    max_per_day: int | None = Field(
+        2, ge=0, description="Messages per customer per local calendar day, all journeys."
+    )
+    max_per_week: int | None = Field(
+        5, ge=0, description="Messages per customer per 7 local calendar days, all journeys."
+    )
+    channel_max_per_day: dict[str, int] = Field(
+        default_factory=dict, description="Per-channel daily caps, e.g. {sms = 1}."
+    )
+    coupon_value_cap: float | None = Field(
+        None, ge=0, description="Coupon face value per customer per 30 days; None = the program's."
+    )
+    forbidden_phrases: list[str] = Field(
+        default_factory=list, description="Templates containing one of these are refused."
+    )
+    consent_required: bool = Field(
+        True, description="Marketing sends need a granted consent record for purpose+channel."
+    )
+
+    @field_validator("quiet_start", "quiet_end")
+    @classmethod
+    def _hhmm(cls, value: str) -> str:
+        parts = value.split(":")
+        if len(parts) != 2 or not all(p.isdigit() for p in parts):
+            raise ValueError(f"{value!r} is not a time of day; write HH:MM such as '21:00'")
+        hour, minute = int(parts[0]), int(parts[1])
+        if not (0 <= hour < 24 and 0 <= minute < 60):
+            raise ValueError(f"{value!r} is not a time of day; write HH:MM such as '21:00'")
+        return f"{hour:02d}:{minute:02d}"
+
+
+class JourneySettings(BaseModel):
+    """Journey defaults (``[journeys]``)."""
+
+    control_share: float = Field(
+        0.1,
+        ge=0,
+        lt=1,
+        description="Default control arm of every journey (0 needs allow_no_control).",
+    )
+    batch_size: int = Field(500, ge=1, description="Rows a worker claims at a time.")
+    poll_s: float = Field(5.0, gt=0, description="How often a worker looks for new work.")
+
+
 class Settings(BaseSettings):
     """Workspace settings. Precedence: arguments > ``LIUCUN_*`` env > ``liucun.toml``."""
 
@@ -143,6 +237,9 @@ class Settings(BaseSettings):
     ingest: IngestSettings = Field(default_factory=IngestSettings)
     state: StateSettings = Field(default_factory=StateSettings)
     reporting: ReportingSettings = Field(default_factory=ReportingSettings)
+    channels: dict[str, ChannelSettings] = Field(default_factory=dict)
+    guards: GuardSettings = Field(default_factory=GuardSettings)
+    journeys: JourneySettings = Field(default_factory=JourneySettings)
 
     @field_validator("reporting_timezone")
     @classmethod

@@ -27,6 +27,18 @@ EVENT_TYPE_GROUPS: dict[str, tuple[str, ...]] = {
         "membership_lapsed",
         "membership_cancelled",
         "referral_credited",
+        # journeys and delivery (liucun.journeys): outcomes of what liucun sent
+        "journey_entered",
+        "journey_converted",
+        "journey_exited",
+        "message_delivered",
+        "message_bounced",
+        "message_failed",
+        "message_unknown",
+        "message_unsubscribed",
+        "service_task_created",
+        "service_task_breached",
+        "tag_set",
     ),
 }
 

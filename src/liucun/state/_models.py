@@ -524,3 +524,312 @@ class LoyaltyReferral(Base):
     credited_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     #: The idempotency key of the write that recorded the referral.
     key: Mapped[str] = mapped_column(String(300), unique=True)
+
+
+# -- journeys and delivery (migration 0006; docs/decisions/0007-journeys.md) --------------
+
+
+class Journey(Base):
+    """A journey by name: its lifecycle status and the version in force."""
+
+    __tablename__ = "journeys"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    name: Mapped[str] = mapped_column(String(100), unique=True)
+    #: draft, approved, active, paused, archived
+    status: Mapped[str] = mapped_column(String(20))
+    #: The newest version applied (the one approve/activate act on).
+    latest_version: Mapped[int] = mapped_column(Integer)
+    #: The version new customers enter (None until first activated).
+    active_version: Mapped[int | None] = mapped_column(Integer)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class JourneyVersion(Base):
+    """One applied definition of a journey (append-only; ``digest`` = sha256 of the
+    canonical JSON, so applying the same file twice adds nothing)."""
+
+    __tablename__ = "journey_versions"
+    __table_args__ = (
+        UniqueConstraint("journey", "version", name="uq_journey_versions_journey_version"),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    journey: Mapped[str] = mapped_column(String(100), index=True)
+    version: Mapped[int] = mapped_column(Integer)
+    digest: Mapped[str] = mapped_column(String(64))
+    #: The validated definition as canonical JSON.
+    definition: Mapped[str] = mapped_column(Text)
+    #: The YAML text as applied.
+    source: Mapped[str] = mapped_column(Text)
+    #: Customers inside an older version move to this one on activation.
+    migrate: Mapped[bool] = mapped_column(Boolean, default=False)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    created_by: Mapped[str] = mapped_column(String(200))
+
+
+class JourneyApproval(Base):
+    """Who approved which version of a journey, and when (activation needs one)."""
+
+    __tablename__ = "journey_approvals"
+    __table_args__ = (
+        UniqueConstraint("journey", "version", name="uq_journey_approvals_journey_version"),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    journey: Mapped[str] = mapped_column(String(100))
+    version: Mapped[int] = mapped_column(Integer)
+    approved_by: Mapped[str] = mapped_column(String(200))
+    approved_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    note: Mapped[str | None] = mapped_column(Text)
+
+
+class JourneyEnrolment(Base):
+    """One customer inside one journey (a durable timer when ``wake_at`` is set).
+
+    ``status``: active (due at ``wake_at``), waiting (for an event until ``wake_at``, the
+    timeout), done, exited. ``arm``: treatment or control (the journey's control arm
+    walks the same nodes but every action is withheld and logged as such).
+    """
+
+    __tablename__ = "journey_enrolments"
+    __table_args__ = (
+        UniqueConstraint(
+            "journey", "user_id", "entry_key", name="uq_journey_enrolments_journey_user_entry_key"
+        ),
+        Index("ix_journey_enrolments_status_wake_at", "status", "wake_at"),
+        Index("ix_journey_enrolments_user_id", "user_id"),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    journey: Mapped[str] = mapped_column(String(100))
+    version: Mapped[int] = mapped_column(Integer)
+    user_id: Mapped[str] = mapped_column(String(200))
+    #: The re-entry key: the order id for "once per order", a date, or "once".
+    entry_key: Mapped[str] = mapped_column(String(300))
+    arm: Mapped[str] = mapped_column(String(20))
+    node: Mapped[str] = mapped_column(String(100))
+    status: Mapped[str] = mapped_column(String(20))
+    wake_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    #: For a wait-for-event node: the event type waited for (its timeout is wake_at).
+    waiting_for: Mapped[str | None] = mapped_column(String(100))
+    #: JSON: the trigger's event (id, type, properties), variants drawn, deferrals.
+    context: Mapped[str] = mapped_column(Text)
+    entered_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    exited_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    exit_reason: Mapped[str | None] = mapped_column(String(100))
+    #: Claimed by a worker (PostgreSQL: FOR UPDATE SKIP LOCKED also guards it).
+    claimed_by: Mapped[str | None] = mapped_column(String(100))
+    claimed_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class JourneyStep(Base):
+    """What happened at a node for one enrolment (the per-node report reads these).
+
+    ``kind``: entered, action, sent, withheld (control arm), suppressed, held, deferred,
+    branch, split, waited, timeout, converted, exited. ``reason`` names a suppression's
+    guard (consent, frequency_cap, suppressed, coupon_cap, …) or a branch taken.
+    """
+
+    __tablename__ = "journey_steps"
+    __table_args__ = (
+        Index("ix_journey_steps_journey_node_kind", "journey", "node", "kind"),
+        Index("ix_journey_steps_enrolment_id", "enrolment_id"),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    #: Unique: a replayed step (a worker retrying after a crash) adds nothing.
+    key: Mapped[str] = mapped_column(String(400), unique=True)
+    enrolment_id: Mapped[int] = mapped_column(BigInteger)
+    journey: Mapped[str] = mapped_column(String(100))
+    version: Mapped[int] = mapped_column(Integer)
+    node: Mapped[str] = mapped_column(String(100))
+    user_id: Mapped[str] = mapped_column(String(200))
+    kind: Mapped[str] = mapped_column(String(20))
+    reason: Mapped[str | None] = mapped_column(String(100))
+    detail: Mapped[str | None] = mapped_column(Text)
+    at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
+
+
+class JourneyCursor(Base):
+    """How far a trigger has read (per journey and trigger): a JSON position."""
+
+    __tablename__ = "journey_cursors"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    name: Mapped[str] = mapped_column(String(200), unique=True)
+    position: Mapped[str] = mapped_column(Text)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class BanditArm(Base):
+    """Thompson-sampling counts of one variant at an adaptive split."""
+
+    __tablename__ = "journey_bandit_arms"
+    __table_args__ = (
+        UniqueConstraint(
+            "journey", "node", "variant", name="uq_journey_bandit_arms_journey_node_variant"
+        ),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    journey: Mapped[str] = mapped_column(String(100))
+    node: Mapped[str] = mapped_column(String(100))
+    variant: Mapped[str] = mapped_column(String(100))
+    trials: Mapped[int] = mapped_column(BigInteger)
+    successes: Mapped[int] = mapped_column(BigInteger)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class OutboxMessage(Base):
+    """One side effect to perform (a message, webhook, coupon, points, task, tag, tier).
+
+    ``status``: pending (due at ``next_attempt_at``), held (quiet hours: due at their
+    end), sending (claimed by ``claimed_by``), sent, failed (retries exhausted; the
+    provider's answer in ``last_error``), unknown (in doubt after a crash on a channel
+    that does not deduplicate), cancelled. ``key`` is the stable idempotency key sent
+    to the provider (SMTP Message-ID, webhook-id, provider key).
+    """
+
+    __tablename__ = "outbox"
+    __table_args__ = (
+        Index("ix_outbox_status_next_attempt_at", "status", "next_attempt_at"),
+        Index("ix_outbox_user_id_channel", "user_id", "channel"),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    key: Mapped[str] = mapped_column(String(300), unique=True)
+    journey: Mapped[str | None] = mapped_column(String(100))
+    version: Mapped[int | None] = mapped_column(Integer)
+    node: Mapped[str | None] = mapped_column(String(100))
+    enrolment_id: Mapped[int | None] = mapped_column(BigInteger)
+    user_id: Mapped[str] = mapped_column(String(200))
+    #: email, sms, push, wechat, whatsapp, in_app, webhook, file, coupon, points,
+    #: task, tag, tier
+    channel: Mapped[str] = mapped_column(String(30))
+    #: The provider that took it last (primary or fallback).
+    provider: Mapped[str | None] = mapped_column(String(100))
+    #: JSON: rendered subject/body/locale, or the action's arguments. No contact data.
+    payload: Mapped[str] = mapped_column(Text)
+    status: Mapped[str] = mapped_column(String(20))
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    #: Why it is held or was deferred (quiet_hours, …).
+    hold_reason: Mapped[str | None] = mapped_column(String(100))
+    claimed_by: Mapped[str | None] = mapped_column(String(100))
+    claimed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    provider_message_id: Mapped[str | None] = mapped_column(String(300))
+    last_error: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class DeliveryEvent(Base):
+    """A delivery outcome (sent, delivered, bounced, opened, clicked, unsubscribed,
+    failed, unknown) of an outbox row; published to the warehouse by ``event_id``."""
+
+    __tablename__ = "delivery_events"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    event_id: Mapped[str] = mapped_column(String(300), unique=True)
+    outbox_id: Mapped[int] = mapped_column(BigInteger, index=True)
+    user_id: Mapped[str] = mapped_column(String(200))
+    channel: Mapped[str] = mapped_column(String(30))
+    kind: Mapped[str] = mapped_column(String(20))
+    detail: Mapped[str | None] = mapped_column(Text)
+    at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
+    published: Mapped[bool] = mapped_column(Boolean, default=False, index=True)
+
+
+class Contact(Base):
+    """A customer's address on one channel, encrypted (key derived from the workspace
+    secret) with a keyed hash for lookups; never stored in clear."""
+
+    __tablename__ = "contacts"
+    __table_args__ = (UniqueConstraint("user_id", "channel", name="uq_contacts_user_id_channel"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    user_id: Mapped[str] = mapped_column(String(200))
+    channel: Mapped[str] = mapped_column(String(30))
+    address_encrypted: Mapped[str] = mapped_column(Text)
+    address_hash: Mapped[str] = mapped_column(String(64), index=True)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class ConsentRecord(Base):
+    """A consent decision: purpose × channel × source × time (append-only; the latest
+    per user, purpose and channel is in force). ``status``: granted, denied, revoked."""
+
+    __tablename__ = "consents"
+    __table_args__ = (
+        Index("ix_consents_user_id_purpose_channel", "user_id", "purpose", "channel"),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    user_id: Mapped[str] = mapped_column(String(200))
+    purpose: Mapped[str] = mapped_column(String(50))
+    channel: Mapped[str] = mapped_column(String(30))
+    status: Mapped[str] = mapped_column(String(20))
+    source: Mapped[str] = mapped_column(String(100))
+    #: The consent text's version (or other proof) shown when it was given.
+    proof: Mapped[str | None] = mapped_column(Text)
+    at: Mapped[datetime] = mapped_column(UTCDateTime)
+    recorded_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class Suppression(Base):
+    """A global suppression: no message to this customer (or address hash) on ``channel``
+    (None: every channel). ``kind``: erased, bounced, unsubscribed, complaint, manual."""
+
+    __tablename__ = "suppressions"
+    __table_args__ = (
+        UniqueConstraint("subject", "channel", "kind", name="uq_suppressions_subject_channel_kind"),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    #: A user id, or the keyed hash of an address.
+    subject: Mapped[str] = mapped_column(String(200), index=True)
+    channel: Mapped[str] = mapped_column(String(30))
+    kind: Mapped[str] = mapped_column(String(20))
+    reason: Mapped[str | None] = mapped_column(Text)
+    at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class ServiceTask(Base):
+    """A customer-service task in a queue with an SLA (``status``: open, responded,
+    closed, breached)."""
+
+    __tablename__ = "service_tasks"
+    __table_args__ = (Index("ix_service_tasks_status_sla_due_at", "status", "sla_due_at"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    key: Mapped[str] = mapped_column(String(300), unique=True)
+    user_id: Mapped[str] = mapped_column(String(200), index=True)
+    account_id: Mapped[str | None] = mapped_column(String(200))
+    queue: Mapped[str] = mapped_column(String(100))
+    journey: Mapped[str | None] = mapped_column(String(100))
+    node: Mapped[str | None] = mapped_column(String(100))
+    summary: Mapped[str] = mapped_column(Text)
+    status: Mapped[str] = mapped_column(String(20))
+    sla_due_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    responded_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    breached_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    closed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class CustomerTag(Base):
+    """A tag set on a customer by a journey or an operator."""
+
+    __tablename__ = "customer_tags"
+    __table_args__ = (UniqueConstraint("user_id", "tag", name="uq_customer_tags_user_id_tag"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    user_id: Mapped[str] = mapped_column(String(200))
+    tag: Mapped[str] = mapped_column(String(100), index=True)
+    value: Mapped[str | None] = mapped_column(Text)
+    source: Mapped[str] = mapped_column(String(200))
+    set_at: Mapped[datetime] = mapped_column(UTCDateTime)
