@@ -8,6 +8,23 @@ measurement against an automatic control arm. See docs/journeys.md and
 docs/decisions/0007-journeys.md.
 """
 
+from liucun.journeys._channels import OutgoingMessage, SendResult
+from liucun.journeys._contacts import (
+    ContactImport,
+    contact_for,
+    find_by_address,
+    import_contacts,
+    set_contact,
+)
+from liucun.journeys._delivery import DeliveryRun, deliver_due
+from liucun.journeys._outbox import (
+    count_outbox,
+    list_outbox,
+    publish_delivery_events,
+    record_outcome,
+    recover_in_doubt,
+    retry_outbox,
+)
 from liucun.journeys._spec import (
     ACTION_TYPES,
     CHANNELS,
@@ -21,7 +38,22 @@ __all__ = [
     "ACTION_TYPES",
     "CHANNELS",
     "NODE_TYPES",
+    "ContactImport",
+    "DeliveryRun",
     "JourneySpec",
+    "OutgoingMessage",
+    "SendResult",
+    "contact_for",
+    "count_outbox",
+    "deliver_due",
+    "find_by_address",
+    "import_contacts",
+    "list_outbox",
     "parse_duration",
+    "publish_delivery_events",
+    "record_outcome",
+    "recover_in_doubt",
+    "retry_outbox",
+    "set_contact",
     "successors",
 ]

@@ -1,22 +1,29 @@
 """The transactional outbox: side effects written in the same transaction as the state
 change that decided them, delivered later by workers (docs/decisions/0007-journeys.md).
 
-:func:`enqueue` is what the engine calls; claiming, sending, retries and outcomes live
-beside it.
+:func:`enqueue` is what the engine calls. :func:`claim` takes due rows for a worker
+(PostgreSQL ``FOR UPDATE SKIP LOCKED``, SQLite ``BEGIN IMMEDIATE``) and applies the
+send-time guards; :func:`finish` records a provider's answer (sent, retry with backoff,
+fallback provider, failed); :func:`recover_in_doubt` settles rows a dead worker left
+``sending``; :func:`record_outcome` and :func:`publish_delivery_events` carry outcomes
+back to the warehouse. :func:`liucun.journeys.deliver_due` runs them in order.
 """
 
 from __future__ import annotations
 
 import json
+import random
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
-from liucun.state import OutboxMessage
+from liucun.core import ChannelSettings, ConfigError, InvalidInput, as_utc, redact_contact_data
+from liucun.journeys._actions import INTERNAL_CHANNELS
+from liucun.state import DeliveryEvent, JourneyStep, OutboxMessage, Suppression
 
 
 @dataclass(frozen=True)
@@ -75,3 +82,650 @@ def enqueue(s: Session, items: Sequence[Outgoing], *, now: datetime) -> int:
         added += 1
     s.flush()
     return added
+
+
+# -- claiming, finishing, retrying --------------------------------------------------------
+
+#: Added to three per-attempt timeouts to make the lease of a claim: a row still
+#: ``sending`` after it was being sent when its worker died (in doubt).
+LEASE_GRACE_S = 60.0
+#: The longest delay between two attempts (a Retry-After may ask for more, up to a day).
+MAX_BACKOFF_S = 6 * 3600.0
+MAX_RETRY_AFTER_S = 86400.0
+#: Delivery outcomes and the warehouse event type each becomes.
+OUTCOME_EVENT_TYPES: dict[str, str] = {
+    "sent": "message_sent",
+    "delivered": "message_delivered",
+    "bounced": "message_bounced",
+    "opened": "message_opened",
+    "clicked": "message_clicked",
+    "unsubscribed": "message_unsubscribed",
+    "failed": "message_failed",
+    "unknown": "message_unknown",
+}
+#: Outcomes a provider reports back (:func:`record_outcome`).
+CALLBACK_OUTCOMES: tuple[str, ...] = ("delivered", "bounced", "opened", "clicked", "unsubscribed")
+#: Outcomes that stop further messages to the customer on the channel.
+SUPPRESSING: dict[str, str] = {"bounced": "bounced", "unsubscribed": "unsubscribed"}
+
+
+@dataclass
+class Claimed:
+    """A row claimed for sending (status ``sending`` committed), detached from its
+    session: the worker sends it outside any transaction, then calls :func:`finish`.
+    ``address`` is the decrypted contact (memory only)."""
+
+    row: OutboxMessage
+    provider: str | None
+    payload: dict[str, Any]
+    attempts: int
+    provider_attempts: int
+    address: str | None = field(default=None, repr=False)
+
+    @property
+    def key(self) -> str:
+        return self.row.key
+
+
+@dataclass
+class ClaimResult:
+    """What one claim did: the rows to send, and how many were suppressed (by reason),
+    held, deferred or failed before sending (a channel without settings)."""
+
+    to_send: list[Claimed] = field(default_factory=list)
+    suppressed: dict[str, int] = field(default_factory=dict)
+    held: int = 0
+    deferred: int = 0
+    failed: int = 0
+
+
+def _insert_ignore(s: Session, model: Any, values: dict[str, Any]) -> bool:
+    """Insert one row unless it clashes with a unique key; True when it was added."""
+    if s.get_bind().dialect.name == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert
+    else:
+        from sqlalchemy.dialects.sqlite import insert
+    result = s.execute(insert(model.__table__).values(**values).on_conflict_do_nothing())
+    return bool(result.rowcount)
+
+
+def _step(
+    s: Session,
+    row: OutboxMessage,
+    kind: str,
+    key: str,
+    now: datetime,
+    *,
+    reason: str | None = None,
+    detail: dict[str, Any] | None = None,
+) -> None:
+    """A ``journey_steps`` row for ``row`` (when it belongs to an enrolment)."""
+    if row.enrolment_id is None:
+        return
+    _insert_ignore(
+        s,
+        JourneyStep,
+        {
+            "key": key,
+            "enrolment_id": row.enrolment_id,
+            "journey": row.journey or "",
+            "version": row.version or 0,
+            "node": row.node or "",
+            "user_id": row.user_id,
+            "kind": kind,
+            "reason": reason,
+            "detail": None if detail is None else json.dumps(detail, sort_keys=True, default=str),
+            "at": now,
+        },
+    )
+
+
+def _outcome(
+    s: Session, row: OutboxMessage, kind: str, event_id: str, at: datetime, detail: Any = None
+) -> bool:
+    """A ``delivery_events`` row (not for internal channels, whose own events tell)."""
+    if row.channel in INTERNAL_CHANNELS:
+        return False
+    return _insert_ignore(
+        s,
+        DeliveryEvent,
+        {
+            "event_id": event_id,
+            "outbox_id": row.id,
+            "user_id": row.user_id,
+            "channel": row.channel,
+            "kind": kind,
+            "detail": None if detail is None else json.dumps(detail, sort_keys=True, default=str),
+            "at": at,
+            "published": False,
+        },
+    )
+
+
+def _payload(row: OutboxMessage) -> dict[str, Any]:
+    try:
+        data = json.loads(row.payload or "{}")
+    except ValueError:
+        data = {}
+    return data if isinstance(data, dict) else {"value": data}
+
+
+def _state(payload: dict[str, Any]) -> dict[str, Any]:
+    """The delivery's own notes in the payload (``_delivery``): the providers tried and
+    the attempts made before the current one took over."""
+    found = payload.get("_delivery")
+    return found if isinstance(found, dict) else {}
+
+
+def channel_settings_for(ws: Any, provider: str) -> ChannelSettings:
+    """``[channels.PROVIDER]`` of the workspace (ConfigError naming it when missing)."""
+    from liucun.journeys._channels import channel_settings
+
+    return channel_settings(ws.settings.channels, provider)
+
+
+def _defaults(ws: Any, provider: str | None) -> ChannelSettings:
+    """A provider's settings for timing (timeouts, attempts, backoff); defaults if none."""
+    if provider is None:
+        return ChannelSettings()
+    return ws.settings.channels.get(provider) or ChannelSettings()
+
+
+def _due(s: Session, now: datetime, limit: int) -> list[OutboxMessage]:
+    query = (
+        select(OutboxMessage)
+        .where(OutboxMessage.status == "pending", OutboxMessage.next_attempt_at <= now)
+        .order_by(OutboxMessage.next_attempt_at, OutboxMessage.id)
+        .limit(limit)
+    )
+    if s.get_bind().dialect.name == "postgresql":
+        query = query.with_for_update(skip_locked=True)
+    return list(s.scalars(query))
+
+
+def claim(ws: Any, *, worker_id: str, now: datetime, limit: int) -> ClaimResult:
+    """Claim up to ``limit`` due rows (PostgreSQL ``FOR UPDATE SKIP LOCKED``; SQLite
+    ``BEGIN IMMEDIATE``), run the send-time guards on them and act on each verdict in
+    the same transaction; the rows to send are ``sending`` when it commits.
+
+    ``suppress`` → ``cancelled`` (reason in ``last_error``, a ``suppressed`` step);
+    ``hold`` / ``defer`` → ``pending`` again at ``until`` (``hold_reason``, a ``held`` /
+    ``deferred`` step); ``send`` → the channel's settings and, for an addressed channel,
+    the customer's address (none: suppressed ``no_address``); a channel without
+    settings fails the row with a sentence naming them.
+    """
+    from liucun.journeys._channels import ADDRESSED_CHANNELS
+    from liucun.journeys._contacts import contacts_for
+    from liucun.journeys._guards import review_batch
+
+    out = ClaimResult()
+    with ws.state.write() as s:
+        rows = _due(s, now, limit)
+        if not rows:
+            return out
+        verdicts = review_batch(s, ws, rows, now=now)
+        if len(verdicts) != len(rows):
+            raise RuntimeError(f"review_batch gave {len(verdicts)} verdicts for {len(rows)} rows")
+        sending: list[tuple[OutboxMessage, str | None, dict[str, Any]]] = []
+        for row, verdict in zip(rows, verdicts, strict=True):
+            if verdict.action == "suppress":
+                _suppress(s, row, verdict.reason or "suppressed", now)
+                out.suppressed[verdict.reason or "suppressed"] = (
+                    out.suppressed.get(verdict.reason or "suppressed", 0) + 1
+                )
+                continue
+            if verdict.action in ("hold", "defer"):
+                until = verdict.until or now
+                kind = "held" if verdict.action == "hold" else "deferred"
+                default = "quiet_hours" if verdict.action == "hold" else "frequency_cap"
+                row.next_attempt_at = until
+                row.hold_reason = verdict.reason or default
+                row.updated_at = now
+                _step(
+                    s,
+                    row,
+                    kind,
+                    f"{row.key}:{kind}:{until.isoformat()}",
+                    now,
+                    reason=row.hold_reason,
+                    detail={"until": until.isoformat()},
+                )
+                if verdict.action == "hold":
+                    out.held += 1
+                else:
+                    out.deferred += 1
+                continue
+            payload = _payload(row)
+            provider = None if row.channel in INTERNAL_CHANNELS else (row.provider or row.channel)
+            if provider is not None:
+                try:
+                    channel_settings_for(ws, provider)
+                except ConfigError as exc:
+                    _fail(s, row, str(exc), now, provider=provider, attempts=row.attempts)
+                    out.failed += 1
+                    continue
+            sending.append((row, provider, payload))
+        wanted = [(r.user_id, r.channel) for r, _, _ in sending if r.channel in ADDRESSED_CHANNELS]
+        addresses = contacts_for(s, ws, wanted) if wanted else {}
+        for row, provider, payload in sending:
+            address = addresses.get((row.user_id, row.channel))
+            if row.channel in ADDRESSED_CHANNELS and address is None:
+                _suppress(s, row, "no_address", now)
+                out.suppressed["no_address"] = out.suppressed.get("no_address", 0) + 1
+                continue
+            row.status = "sending"
+            row.claimed_by = worker_id
+            row.claimed_at = now
+            row.attempts = (row.attempts or 0) + 1
+            row.hold_reason = None
+            row.updated_at = now
+            before = int(_state(payload).get("attempts_before", 0))
+            out.to_send.append(
+                Claimed(
+                    row=row,
+                    provider=provider,
+                    payload={k: v for k, v in payload.items() if k != "_delivery"},
+                    attempts=row.attempts,
+                    provider_attempts=row.attempts - before,
+                    address=address,
+                )
+            )
+    return out
+
+
+def _suppress(s: Session, row: OutboxMessage, reason: str, now: datetime) -> None:
+    row.status = "cancelled"
+    row.last_error = reason
+    row.hold_reason = None
+    row.claimed_by = None
+    row.updated_at = now
+    _step(s, row, "suppressed", f"{row.key}:suppressed", now, reason=reason)
+
+
+def _fail(
+    s: Session,
+    row: OutboxMessage,
+    answer: str,
+    now: datetime,
+    *,
+    provider: str | None,
+    attempts: int,
+) -> None:
+    answer = redact_contact_data(answer)
+    row.status = "failed"
+    row.last_error = answer
+    row.provider = provider
+    row.claimed_by = None
+    row.updated_at = now
+    detail = {"answer": answer, "provider": provider, "attempts": attempts}
+    _outcome(s, row, "failed", f"{row.key}:failed:{attempts}", now, detail)
+    _step(s, row, "failed", f"{row.key}:failed:{attempts}", now, reason="failed", detail=detail)
+
+
+def backoff(settings: ChannelSettings, attempt: int, retry_after: float | None = None) -> float:
+    """Seconds before attempt ``attempt + 1``: full jitter over ``backoff_s`` doubled per
+    attempt (at most :data:`MAX_BACKOFF_S`), and never before ``Retry-After``."""
+    ceiling = min(MAX_BACKOFF_S, settings.backoff_s * 2 ** max(0, attempt - 1))
+    delay = random.uniform(0, ceiling)
+    if retry_after is not None:
+        delay = max(delay, min(float(retry_after), MAX_RETRY_AFTER_S))
+    return delay
+
+
+def finish(ws: Any, claimed: Claimed, result: Any, *, worker_id: str, now: datetime) -> str:
+    """Record what the provider said about ``claimed`` in one short transaction; returns
+    the row's new status, or ``'lost'`` when the row is no longer this worker's claim
+    (its lease ran out and another worker took it over).
+
+    ``ok`` → ``sent`` (a ``sent`` outcome and step); ``retry`` → ``pending`` after
+    :func:`backoff`; after the provider's ``max_attempts``, or on a permanent failure,
+    the channel's ``fallback`` provider is tried (once each), then the row ``failed``
+    with the provider's answer.
+    """
+    with ws.state.write() as s:
+        query = select(OutboxMessage).where(OutboxMessage.id == claimed.row.id)
+        if s.get_bind().dialect.name == "postgresql":
+            query = query.with_for_update()
+        row = s.scalar(query)
+        if (
+            row is None
+            or row.status != "sending"
+            or row.claimed_by != worker_id
+            or row.attempts != claimed.attempts
+        ):
+            return "lost"
+        answer = None if result.answer is None else redact_contact_data(str(result.answer))
+        if result.status == "ok":
+            row.status = "sent"
+            row.sent_at = now
+            row.provider = claimed.provider
+            row.provider_message_id = result.provider_message_id
+            row.last_error = None
+            row.claimed_by = None
+            row.updated_at = now
+            detail = {"provider": claimed.provider, "attempts": row.attempts}
+            if result.provider_message_id:
+                detail["provider_message_id"] = result.provider_message_id
+            _outcome(s, row, "sent", f"{row.key}:sent", now, detail)
+            _step(s, row, "sent", f"{row.key}:sent", now, detail=detail)
+            return "sent"
+        if result.status == "cancelled":
+            _suppress(s, row, answer or "refused", now)
+            return "cancelled"
+        settings = _defaults(ws, claimed.provider)
+        exhausted = result.status == "failed" or claimed.provider_attempts >= settings.max_attempts
+        if not exhausted:
+            delay = backoff(settings, claimed.provider_attempts, result.retry_after)
+            row.status = "pending"
+            row.next_attempt_at = now + timedelta(seconds=delay)
+            row.last_error = answer
+            row.claimed_by = None
+            row.updated_at = now
+            return "retry"
+        payload = _payload(row)
+        notes = _state(payload)
+        tried = [*notes.get("tried", []), claimed.provider]
+        fallback = settings.fallback
+        if fallback and fallback not in tried and claimed.provider is not None:
+            notes.update(tried=tried, attempts_before=row.attempts)
+            payload["_delivery"] = notes
+            row.payload = json.dumps(payload, ensure_ascii=False, sort_keys=True, default=str)
+            row.provider = fallback
+            row.status = "pending"
+            row.next_attempt_at = now
+            row.last_error = f"{answer} (via {claimed.provider}; falling back to {fallback})"
+            row.claimed_by = None
+            row.updated_at = now
+            return "fallback"
+        _fail(
+            s,
+            row,
+            answer or "failed",
+            now,
+            provider=claimed.provider,
+            attempts=row.attempts,
+        )
+        return "failed"
+
+
+def lease_for(settings: ChannelSettings) -> timedelta:
+    """How long a claim lasts: three per-attempt timeouts plus :data:`LEASE_GRACE_S`."""
+    return timedelta(seconds=settings.timeout_s * 3 + LEASE_GRACE_S)
+
+
+@dataclass(frozen=True)
+class Recovered:
+    """Rows found in doubt: ``resent`` (back to pending, same key: the channel
+    deduplicates) and ``unknown`` (never resent automatically; ``outbox unknown``)."""
+
+    resent: int = 0
+    unknown: int = 0
+
+
+def recover_in_doubt(ws: Any, now: datetime, *, lease: timedelta | None = None) -> Recovered:
+    """Settle rows ``sending`` whose claim is older than their lease (the worker died
+    while sending): on a channel that deduplicates (``dedupes``; internal channels are
+    idempotent by key) back to ``pending``; otherwise ``unknown`` with an ``unknown``
+    outcome and step. ``lease`` overrides :func:`lease_for` (a restarted lone worker
+    knows its predecessor is gone)."""
+    from liucun.journeys._channels import dedupes
+
+    shortest = lease if lease is not None else timedelta(seconds=LEASE_GRACE_S)
+    resent = unknown = 0
+    with ws.state.write() as s:
+        query = (
+            select(OutboxMessage)
+            .where(OutboxMessage.status == "sending", OutboxMessage.claimed_at <= now - shortest)
+            .order_by(OutboxMessage.id)
+        )
+        if s.get_bind().dialect.name == "postgresql":
+            query = query.with_for_update(skip_locked=True)
+        for row in s.scalars(query):
+            provider = None if row.channel in INTERNAL_CHANNELS else (row.provider or row.channel)
+            settings = ws.settings.channels.get(provider) if provider else None
+            limit = lease if lease is not None else lease_for(settings or ChannelSettings())
+            if row.claimed_at is None or row.claimed_at > now - limit:
+                continue
+            who = f"claimed by {row.claimed_by} at {row.claimed_at.isoformat()}"
+            if provider is None or dedupes(provider, settings):
+                row.status = "pending"
+                row.next_attempt_at = now
+                row.last_error = f"in doubt ({who}, never finished): resent with the same key"
+                row.claimed_by = None
+                row.updated_at = now
+                resent += 1
+                continue
+            row.status = "unknown"
+            row.last_error = (
+                f"in doubt ({who}, never finished) on {provider}, which does not deduplicate: "
+                "it may or may not have been sent; check and run `liucun outbox retry "
+                f"{row.id}` to send it again"
+            )
+            detail = {"provider": provider, "attempts": row.attempts, "claimed_by": row.claimed_by}
+            row.claimed_by = None
+            row.updated_at = now
+            _outcome(s, row, "unknown", f"{row.key}:unknown:{row.attempts}", now, detail)
+            _step(s, row, "unknown", f"{row.key}:unknown:{row.attempts}", now, reason="in_doubt")
+            unknown += 1
+    return Recovered(resent=resent, unknown=unknown)
+
+
+# -- outcomes -----------------------------------------------------------------------------
+
+
+def record_outcome(
+    ws: Any,
+    key: str,
+    kind: str,
+    at: datetime | None = None,
+    detail: dict[str, Any] | str | None = None,
+    *,
+    event_id: str | None = None,
+) -> bool:
+    """Record a provider's callback about the message with outbox key ``key``:
+    ``delivered``, ``bounced``, ``opened``, ``clicked`` or ``unsubscribed`` at ``at``
+    (default now). A bounce or an unsubscribe also suppresses the customer on the
+    channel. ``event_id`` (the provider's id of the callback) makes a repeated callback
+    add nothing; without it the instant does. Returns whether anything was added."""
+    if kind not in CALLBACK_OUTCOMES:
+        raise InvalidInput(
+            f"{kind!r} is not a delivery outcome a provider reports; use one of "
+            f"{', '.join(CALLBACK_OUTCOMES)}"
+        )
+    when = as_utc(at) if at is not None else ws.clock.now()
+    if isinstance(detail, str):
+        detail = {"detail": detail}
+    if detail is not None:
+        detail = json.loads(redact_contact_data(json.dumps(detail, default=str)))
+    tag = event_id or when.strftime("%Y%m%dT%H%M%S%fZ")
+    with ws.state.write() as s:
+        row = s.scalar(select(OutboxMessage).where(OutboxMessage.key == key))
+        if row is None:
+            raise InvalidInput(
+                f"no outbox row has key {key!r}; a provider callback must carry the key liucun "
+                "sent (the Message-ID, webhook-id or Idempotency-Key)"
+            )
+        added = _outcome(s, row, kind, f"{row.key}:{kind}:{tag}", when, detail)
+        if kind in SUPPRESSING:
+            _insert_ignore(
+                s,
+                Suppression,
+                {
+                    "subject": row.user_id,
+                    "channel": row.channel,
+                    "kind": SUPPRESSING[kind],
+                    "reason": f"{kind} (outbox {row.key})",
+                    "at": when,
+                },
+            )
+    return added
+
+
+def publish_delivery_events(ws: Any, *, limit: int = 50_000) -> int:
+    """Load unpublished delivery outcomes into the warehouse ``events`` table (event id
+    ``liucun:delivery:<outcome id>``, so a repeat adds nothing), then mark them
+    published; returns how many were loaded. ``message_sent`` / ``message_opened`` /
+    ``message_clicked`` carry ``properties.source = "liucun"``, the journey, node,
+    channel and outbox key; the other outcomes are liucun's own event types."""
+    import pyarrow as pa
+
+    from liucun.ingest import IngestOptions, ingest_tables
+
+    with ws.state.read() as s:
+        pairs = s.execute(
+            select(DeliveryEvent, OutboxMessage)
+            .join(OutboxMessage, OutboxMessage.id == DeliveryEvent.outbox_id)
+            .where(DeliveryEvent.published.is_(False))
+            .order_by(DeliveryEvent.id)
+            .limit(limit)
+        ).all()
+    if not pairs:
+        return 0
+    table = pa.table(
+        {
+            "event_id": [f"liucun:delivery:{e.event_id}" for e, _ in pairs],
+            "user_id": [e.user_id for e, _ in pairs],
+            "event_type": [OUTCOME_EVENT_TYPES[e.kind] for e, _ in pairs],
+            "ts": pa.array([as_utc(e.at) for e, _ in pairs], type=pa.timestamp("us", tz="UTC")),
+            "properties": [_event_properties(e, o) for e, o in pairs],
+        }
+    )
+    options = IngestOptions(clock=ws.clock)
+    ingest_tables(ws.warehouse, events=table, source="liucun delivery", options=options)
+    ids = [e.id for e, _ in pairs]
+    with ws.state.write() as s:
+        for start in range(0, len(ids), 900):
+            s.execute(
+                update(DeliveryEvent)
+                .where(DeliveryEvent.id.in_(ids[start : start + 900]))
+                .values(published=True)
+            )
+    return len(pairs)
+
+
+def _event_properties(e: DeliveryEvent, o: OutboxMessage) -> str:
+    props: dict[str, Any] = {
+        "source": "liucun",
+        "journey": o.journey,
+        "node": o.node,
+        "channel": e.channel,
+        "key": o.key,
+        "outcome": e.kind,
+    }
+    if e.detail:
+        try:
+            detail = json.loads(e.detail)
+        except ValueError:
+            detail = None
+        if isinstance(detail, dict):
+            for name in ("provider", "answer", "attempts"):
+                if name in detail:
+                    props[name] = detail[name]
+    return json.dumps(props, ensure_ascii=False, sort_keys=True, default=str)
+
+
+# -- operators ----------------------------------------------------------------------------
+
+OUTBOX_STATUSES: tuple[str, ...] = (
+    "pending",
+    "sending",
+    "sent",
+    "failed",
+    "unknown",
+    "cancelled",
+)
+
+
+def _as_dict(row: OutboxMessage) -> dict[str, Any]:
+    def iso(value: datetime | None) -> str | None:
+        return None if value is None else as_utc(value).isoformat()
+
+    return {
+        "id": row.id,
+        "key": row.key,
+        "journey": row.journey,
+        "node": row.node,
+        "user_id": row.user_id,
+        "channel": row.channel,
+        "provider": row.provider,
+        "status": row.status,
+        "attempts": row.attempts,
+        "next_attempt_at": iso(row.next_attempt_at),
+        "hold_reason": row.hold_reason,
+        "claimed_by": row.claimed_by,
+        "claimed_at": iso(row.claimed_at),
+        "sent_at": iso(row.sent_at),
+        "provider_message_id": row.provider_message_id,
+        "last_error": row.last_error,
+        "created_at": iso(row.created_at),
+    }
+
+
+def list_outbox(
+    ws: Any, *, status: str | None = None, limit: int | None = None
+) -> list[dict[str, Any]]:
+    """Outbox rows (of one ``status``), oldest first, as dicts (no contact data)."""
+    if status is not None and status not in OUTBOX_STATUSES:
+        raise InvalidInput(
+            f"{status!r} is not an outbox status; use one of {', '.join(OUTBOX_STATUSES)}"
+        )
+    query = select(OutboxMessage).order_by(OutboxMessage.id)
+    if status is not None:
+        query = query.where(OutboxMessage.status == status)
+    if limit is not None:
+        query = query.limit(limit)
+    with ws.state.read() as s:
+        return [_as_dict(r) for r in s.scalars(query)]
+
+
+def count_outbox(ws: Any) -> dict[str, int]:
+    """Rows per status."""
+    from sqlalchemy import func
+
+    with ws.state.read() as s:
+        return {
+            status: int(n)
+            for status, n in s.execute(
+                select(OutboxMessage.status, func.count()).group_by(OutboxMessage.status)
+            )
+        }
+
+
+def retry_outbox(ws: Any, ids: Sequence[int] = (), *, failed: bool = False) -> int:
+    """Send rows again: the ``failed`` or ``unknown`` rows ``ids``, or every failed row
+    (``failed=True``). They become ``pending`` now on the channel's first provider,
+    with a fresh count of attempts (the same key: a deduplicating receiver still drops
+    a repeat). Returns how many rows were queued."""
+    if not ids and not failed:
+        raise InvalidInput("name the outbox rows to retry (their ids) or pass --failed")
+    now = ws.clock.now()
+    with ws.state.write() as s:
+        if ids:
+            rows = list(s.scalars(select(OutboxMessage).where(OutboxMessage.id.in_(list(ids)))))
+            missing = sorted(set(ids) - {r.id for r in rows})
+            if missing:
+                raise InvalidInput(
+                    f"no outbox row has id {', '.join(map(str, missing))}; "
+                    "`liucun outbox list` shows them"
+                )
+            wrong = [r for r in rows if r.status not in ("failed", "unknown")]
+            if wrong:
+                raise InvalidInput(
+                    f"outbox row {wrong[0].id} is {wrong[0].status}; only failed or unknown "
+                    "rows can be retried"
+                )
+        else:
+            rows = list(s.scalars(select(OutboxMessage).where(OutboxMessage.status == "failed")))
+        for row in rows:
+            payload = _payload(row)
+            payload["_delivery"] = {"attempts_before": row.attempts or 0, "tried": []}
+            row.payload = json.dumps(payload, ensure_ascii=False, sort_keys=True, default=str)
+            row.status = "pending"
+            row.provider = None
+            row.next_attempt_at = now
+            row.claimed_by = None
+            row.hold_reason = "manual_retry"
+            row.updated_at = now
+    if rows:
+        ws.audit("outbox.retry", rows=len(rows), ids=[r.id for r in rows][:100])
+    return len(rows)

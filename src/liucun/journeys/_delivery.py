@@ -1,0 +1,164 @@
+"""Delivery: one pass of a worker over the due outbox rows.
+
+:func:`deliver_due` settles rows a dead worker left in doubt, claims a batch (guards
+applied in the claiming transaction), sends each claimed row outside any transaction
+through its channel's adapter (or :func:`liucun.journeys._actions.execute_internal` for
+coupon, points, task, tag and tier), and records each answer at once in a short
+transaction of its own, so a crash leaves at most the rows being sent in doubt. One bad
+row never stops the batch: an adapter that raises is a retry with the error as answer.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import asdict, dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from liucun.core import ConfigError, redact_contact_data
+from liucun.journeys._actions import INTERNAL_CHANNELS, execute_internal
+from liucun.journeys._channels import Adapter, OutgoingMessage, SendResult, adapter_for, excerpt
+from liucun.journeys._outbox import Claimed, channel_settings_for, claim, finish, recover_in_doubt
+
+log = logging.getLogger("liucun.journeys.delivery")
+
+
+@dataclass
+class DeliveryRun:
+    """What one :func:`deliver_due` did, counted by what became of each row."""
+
+    claimed: int = 0
+    sent: int = 0
+    retried: int = 0
+    fallbacks: int = 0
+    failed: int = 0
+    cancelled: int = 0
+    suppressed: dict[str, int] = field(default_factory=dict)
+    held: int = 0
+    deferred: int = 0
+    resent_in_doubt: int = 0
+    unknown: int = 0
+    lost: int = 0
+
+    @property
+    def touched(self) -> int:
+        """Rows this run changed (0: nothing was due)."""
+        return (
+            self.claimed
+            + sum(self.suppressed.values())
+            + self.held
+            + self.deferred
+            + self.resent_in_doubt
+            + self.unknown
+            + (self.failed if self.claimed == 0 else 0)
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def deliver_due(
+    ws: Any,
+    *,
+    worker_id: str,
+    now: datetime | None = None,
+    limit: int | None = None,
+    lease: timedelta | None = None,
+) -> DeliveryRun:
+    """Deliver the outbox rows due at ``now`` (default: the workspace clock), at most
+    ``limit`` (default ``[journeys] batch_size``), as worker ``worker_id``.
+
+    Rows in doubt (``sending`` past their lease) are settled first (``lease`` overrides
+    it: see :func:`liucun.journeys._outbox.recover_in_doubt`). The engine calls this
+    each tick; outcomes reach the warehouse by
+    :func:`liucun.journeys.publish_delivery_events`.
+    """
+    run = DeliveryRun()
+    start = now or ws.clock.now()
+    recovered = recover_in_doubt(ws, start, lease=lease)
+    run.resent_in_doubt, run.unknown = recovered.resent, recovered.unknown
+    batch = claim(
+        ws, worker_id=worker_id, now=start, limit=limit or ws.settings.journeys.batch_size
+    )
+    run.claimed = len(batch.to_send)
+    run.suppressed = dict(batch.suppressed)
+    run.held, run.deferred, run.failed = batch.held, batch.deferred, batch.failed
+    adapters: dict[str, Adapter | ConfigError] = {}
+    try:
+        for item in batch.to_send:
+            at = now or ws.clock.now()
+            result = _send(ws, item, adapters, at)
+            status = finish(ws, item, result, worker_id=worker_id, now=now or ws.clock.now())
+            if status == "sent":
+                run.sent += 1
+            elif status == "retry":
+                run.retried += 1
+            elif status == "fallback":
+                run.fallbacks += 1
+            elif status == "failed":
+                run.failed += 1
+            elif status == "cancelled":
+                run.cancelled += 1
+            else:
+                run.lost += 1
+                log.warning(
+                    "outbox row %s was taken over by another worker before %s finished it",
+                    item.row.id,
+                    worker_id,
+                )
+    finally:
+        for adapter in adapters.values():
+            if not isinstance(adapter, ConfigError):
+                adapter.close()
+    return run
+
+
+def _send(
+    ws: Any, item: Claimed, adapters: dict[str, Adapter | ConfigError], at: datetime
+) -> SendResult:
+    """Send ``item`` and say what happened (never raises for one row's trouble)."""
+    row = item.row
+    if row.channel in INTERNAL_CHANNELS:
+        return _internal(ws, item)
+    assert item.provider is not None
+    adapter = adapters.get(item.provider)
+    if adapter is None:
+        try:
+            adapter = adapter_for(item.provider, channel_settings_for(ws, item.provider), ws.path)
+        except ConfigError as exc:
+            adapter = exc
+        adapters[item.provider] = adapter
+    if isinstance(adapter, ConfigError):
+        return SendResult("failed", answer=str(adapter))
+    message = OutgoingMessage(
+        key=row.key,
+        channel=row.channel,
+        user_id=row.user_id,
+        payload=item.payload,
+        now=at,
+        address=item.address,
+        journey=row.journey,
+        node=row.node,
+        outbox_id=row.id,
+    )
+    try:
+        return adapter.send(message)
+    except Exception as exc:  # a bug or an unexpected library error: retried, logged
+        answer = excerpt(redact_contact_data(f"{type(exc).__name__}: {exc}"))
+        log.warning("sending outbox row %s via %s raised %s", row.id, item.provider, answer)
+        return SendResult("retry", answer=answer)
+
+
+def _internal(ws: Any, item: Claimed) -> SendResult:
+    """An internal action: ok → sent; refused → cancelled (final); else retried."""
+    try:
+        done = execute_internal(ws, item.row)
+    except NotImplementedError as exc:
+        return SendResult("failed", answer=str(exc))
+    except Exception as exc:
+        return SendResult("retry", answer=excerpt(f"{type(exc).__name__}: {exc}"))
+    if done.ok:
+        return SendResult("ok", provider_message_id=done.reference, answer=done.detail)
+    if done.refused:
+        return SendResult("cancelled", answer=done.detail or "refused")
+    return SendResult("retry", answer=done.detail or "the action did not complete")
