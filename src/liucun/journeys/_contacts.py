@@ -49,7 +49,10 @@ _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 _CHUNK = 500
 
 
-def _key(ws: Any) -> bytes:
+def contact_key(ws: Any) -> bytes:
+    """The contact encryption key of ``ws`` (derived once, then cached on it). Call it
+    before opening a state write transaction: the workspace secret is checked against
+    state on first use, which needs a transaction of its own."""
     cached = getattr(ws, "_liucun_contact_key", None)
     if cached is not None:
         return cached
@@ -105,7 +108,7 @@ def _aad(user_id: str, channel: str) -> bytes:
 def encrypt(ws: Any, user_id: str, channel: str, address: str) -> str:
     """``address`` encrypted for the row (user, channel): ``v1:`` + base64."""
     nonce = os.urandom(12)
-    sealed = AESGCM(_key(ws)).encrypt(nonce, address.encode("utf-8"), _aad(user_id, channel))
+    sealed = AESGCM(contact_key(ws)).encrypt(nonce, address.encode("utf-8"), _aad(user_id, channel))
     return _PREFIX + base64.urlsafe_b64encode(nonce + sealed).decode("ascii")
 
 
@@ -115,7 +118,7 @@ def decrypt(ws: Any, user_id: str, channel: str, token: str) -> str:
         raise ConfigError(f"the contact of {user_id} on {channel} is not in a known format")
     raw = base64.urlsafe_b64decode(token[len(_PREFIX) :])
     try:
-        plain = AESGCM(_key(ws)).decrypt(raw[:12], raw[12:], _aad(user_id, channel))
+        plain = AESGCM(contact_key(ws)).decrypt(raw[:12], raw[12:], _aad(user_id, channel))
     except InvalidTag:
         raise ConfigError(
             f"the contact of {user_id} on {channel} does not decrypt with this workspace's "
@@ -143,12 +146,14 @@ def set_contact(ws: Any, user_id: str, channel: str, address: str) -> None:
     problem = check_address(channel, address)
     if problem is not None:
         raise InvalidInput(f"the {channel} address given for {user_id} {problem}")
+    contact_key(ws)
     with ws.state.write() as s:
         _upsert(s, ws, [(str(user_id), channel, address.strip())], ws.clock.now())
 
 
 def contact_for(ws: Any, user_id: str, channel: str) -> str | None:
     """``user_id``'s address on ``channel``, decrypted (None: there is none)."""
+    contact_key(ws)
     with ws.state.read() as s:
         return contacts_for(s, ws, [(user_id, channel)]).get((user_id, channel))
 
@@ -171,6 +176,7 @@ def contacts_for(
 
 def find_by_address(ws: Any, channel: str, address: str) -> list[str]:
     """The customers whose ``channel`` address is ``address`` (by keyed hash)."""
+    contact_key(ws)
     digest = address_hash(ws, channel, address)
     with ws.state.read() as s:
         return sorted(
@@ -300,6 +306,7 @@ def import_contacts(ws: Any, file: Path | str) -> ContactImport:
             rows.append((str(user).strip(), channel, str(value).strip()))
     stored: dict[str, int] = {}
     now = ws.clock.now()
+    contact_key(ws)
     with ws.state.write() as s:
         for start in range(0, len(rows), 5000):
             _upsert(s, ws, rows[start : start + 5000], now)

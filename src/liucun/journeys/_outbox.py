@@ -255,10 +255,11 @@ def claim(ws: Any, *, worker_id: str, now: datetime, limit: int) -> ClaimResult:
     settings fails the row with a sentence naming them.
     """
     from liucun.journeys._channels import ADDRESSED_CHANNELS
-    from liucun.journeys._contacts import contacts_for
+    from liucun.journeys._contacts import contact_key, contacts_for
     from liucun.journeys._guards import review_batch
 
     out = ClaimResult()
+    contact_key(ws)  # the secret is checked in a transaction of its own: before ours
     with ws.state.write() as s:
         rows = _due(s, now, limit)
         if not rows:
