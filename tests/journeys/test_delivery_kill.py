@@ -15,9 +15,6 @@ import time
 from collections import Counter
 from pathlib import Path
 
-import pytest
-
-import liucun
 from delivery_receivers import (
     SECRET,
     HttpReceiver,
@@ -27,8 +24,11 @@ from delivery_receivers import (
     http_receiver,
     smtp_server,
 )
+
+import liucun
 from liucun.core import SystemClock
 from liucun.journeys import list_outbox, set_contact
+from liucun.workspace import open_workspace
 
 WORKER = """
 import sys, time
@@ -63,8 +63,7 @@ def _start(path: Path, worker_id: str, *, restarted: bool, limit: int = 20) -> s
     """A worker process; its standard error goes to ``<path>/../<worker_id>.err``."""
     with (path.parent / f"{worker_id}.err").open("wb") as err:
         return subprocess.Popen(
-            [sys.executable, "-c", WORKER, str(path), worker_id, "1" if restarted else "0"]
-            + [str(limit)],
+            [sys.executable, "-c", WORKER, str(path), worker_id, str(int(restarted)), str(limit)],
             env=_env(),
             stdout=subprocess.DEVNULL,
             stderr=err,
@@ -121,7 +120,7 @@ def test_sigkill_at_random_moments_loses_nothing_and_sends_no_email_twice(
             break
         assert kills >= 3
 
-        with delivery_workspace.__globals__["open_workspace"](tmp_path / "ws") as ws:
+        with open_workspace(tmp_path / "ws") as ws:
             rows = {r["key"]: r for r in list_outbox(ws)}
     # webhooks: every one sent, the receiver took each key exactly once (deduplicated)
     assert {rows[k]["status"] for k in hooks} == {"sent"}
@@ -140,32 +139,3 @@ def test_sigkill_at_random_moments_loses_nothing_and_sends_no_email_twice(
         else:
             assert got <= 1, key
     assert statuses["sent"] + statuses["unknown"] == n_mails
-
-
-@pytest.mark.postgres
-@pytest.mark.parametrize("workers", [2, 4])
-def test_several_workers_at_once_never_send_a_row_twice(tmp_path: Path, workers: int) -> None:
-    from state_backends import postgres_schema_url
-
-    n = 400
-    with postgres_schema_url() as url, http_receiver() as rec, smtp_server() as box:
-        channels = {
-            "webhook": {"url": rec.url, "secret": SECRET},
-            "email": {"host": "127.0.0.1", "port": box.port, "sender": "news@shop.test"},
-        }
-        ws = delivery_workspace(tmp_path / "ws", url, SystemClock(), channels)
-        for i in range(40):
-            set_contact(ws, f"u{i}", "email", f"buyer{i}@example.test")
-        hooks = add_rows(ws, n, prefix="hook")
-        mails = add_rows(ws, 40, channel="email", prefix="mail")
-        ws.close()
-        procs = [_start(tmp_path / "ws", f"w{i}", restarted=False, limit=10) for i in range(workers)]
-        for i, p in enumerate(procs):
-            _wait(p, tmp_path / "ws", f"w{i}")
-        with delivery_workspace.__globals__["open_workspace"](tmp_path / "ws") as ws:
-            rows = list_outbox(ws)
-    assert Counter(r["status"] for r in rows) == {"sent": n + 40}
-    assert rec.raw == dict.fromkeys(hooks, 1)
-    assert box.by_id() == {f"<{k}@liucun>": 1 for k in mails}
-    # the work was shared
-    assert len({r["provider_message_id"] is not None for r in rows}) == 1

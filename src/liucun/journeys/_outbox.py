@@ -139,13 +139,22 @@ class ClaimResult:
     failed: int = 0
 
 
+_INSERTS: dict[tuple[str, str], Any] = {}
+
+
 def _insert_ignore(s: Session, model: Any, values: dict[str, Any]) -> bool:
-    """Insert one row unless it clashes with a unique key; True when it was added."""
-    if s.get_bind().dialect.name == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert
-    else:
-        from sqlalchemy.dialects.sqlite import insert
-    result = s.execute(insert(model.__table__).values(**values).on_conflict_do_nothing())
+    """Insert one row unless it clashes with a unique key; True when it was added.
+    (One statement per dialect and table, so SQLAlchemy compiles it once.)"""
+    dialect = s.get_bind().dialect.name
+    stmt = _INSERTS.get((dialect, model.__tablename__))
+    if stmt is None:
+        if dialect == "postgresql":
+            from sqlalchemy.dialects.postgresql import insert
+        else:
+            from sqlalchemy.dialects.sqlite import insert
+        stmt = insert(model.__table__).on_conflict_do_nothing()
+        _INSERTS[(dialect, model.__tablename__)] = stmt
+    result = s.execute(stmt, values)
     return bool(result.rowcount)
 
 
@@ -383,70 +392,93 @@ def finish(ws: Any, claimed: Claimed, result: Any, *, worker_id: str, now: datet
     the channel's ``fallback`` provider is tried (once each), then the row ``failed``
     with the provider's answer.
     """
-    with ws.state.write() as s:
-        query = select(OutboxMessage).where(OutboxMessage.id == claimed.row.id)
-        if s.get_bind().dialect.name == "postgresql":
-            query = query.with_for_update()
-        row = s.scalar(query)
-        if (
-            row is None
-            or row.status != "sending"
-            or row.claimed_by != worker_id
-            or row.attempts != claimed.attempts
-        ):
-            return "lost"
-        answer = None if result.answer is None else redact_contact_data(str(result.answer))
-        if result.status == "ok":
-            row.status = "sent"
-            row.sent_at = now
-            row.provider = claimed.provider
-            row.provider_message_id = result.provider_message_id
-            row.last_error = None
-            row.claimed_by = None
-            row.updated_at = now
-            detail = {"provider": claimed.provider, "attempts": row.attempts}
-            if result.provider_message_id:
-                detail["provider_message_id"] = result.provider_message_id
-            _outcome(s, row, "sent", f"{row.key}:sent", now, detail)
-            _step(s, row, "sent", f"{row.key}:sent", now, detail=detail)
-            return "sent"
-        if result.status == "cancelled":
-            _suppress(s, row, answer or "refused", now)
-            return "cancelled"
+    row = claimed.row  # the claim's snapshot: unchanged while the row is ``sending``
+    answer = None if result.answer is None else redact_contact_data(str(result.answer))
+    values: dict[str, Any] = {"claimed_by": None, "updated_at": now}
+    status: str
+    if result.status == "ok":
+        status = "sent"
+        values.update(
+            status="sent",
+            sent_at=now,
+            provider=claimed.provider,
+            provider_message_id=result.provider_message_id,
+            last_error=None,
+        )
+    elif result.status == "cancelled":
+        status = "cancelled"
+        values.update(status="cancelled", last_error=answer or "refused", hold_reason=None)
+    else:
         settings = _defaults(ws, claimed.provider)
         exhausted = result.status == "failed" or claimed.provider_attempts >= settings.max_attempts
-        if not exhausted:
-            delay = backoff(settings, claimed.provider_attempts, result.retry_after)
-            row.status = "pending"
-            row.next_attempt_at = now + timedelta(seconds=delay)
-            row.last_error = answer
-            row.claimed_by = None
-            row.updated_at = now
-            return "retry"
         payload = _payload(row)
         notes = _state(payload)
         tried = [*notes.get("tried", []), claimed.provider]
         fallback = settings.fallback
-        if fallback and fallback not in tried and claimed.provider is not None:
-            notes.update(tried=tried, attempts_before=row.attempts)
+        if not exhausted:
+            status = "retry"
+            delay = backoff(settings, claimed.provider_attempts, result.retry_after)
+            values.update(
+                status="pending",
+                next_attempt_at=now + timedelta(seconds=delay),
+                last_error=answer,
+            )
+        elif fallback and fallback not in tried and claimed.provider is not None:
+            status = "fallback"
+            notes.update(tried=tried, attempts_before=claimed.attempts)
             payload["_delivery"] = notes
-            row.payload = json.dumps(payload, ensure_ascii=False, sort_keys=True, default=str)
-            row.provider = fallback
-            row.status = "pending"
-            row.next_attempt_at = now
-            row.last_error = f"{answer} (via {claimed.provider}; falling back to {fallback})"
-            row.claimed_by = None
-            row.updated_at = now
-            return "fallback"
-        _fail(
-            s,
-            row,
-            answer or "failed",
-            now,
-            provider=claimed.provider,
-            attempts=row.attempts,
+            values.update(
+                status="pending",
+                payload=json.dumps(payload, ensure_ascii=False, sort_keys=True, default=str),
+                provider=fallback,
+                next_attempt_at=now,
+                last_error=f"{answer} (via {claimed.provider}; falling back to {fallback})",
+            )
+        else:
+            status = "failed"
+            answer = answer or "failed"
+            values.update(status="failed", last_error=answer, provider=claimed.provider)
+    with ws.state.write() as s:
+        done = s.execute(
+            update(OutboxMessage)
+            .where(
+                OutboxMessage.id == row.id,
+                OutboxMessage.status == "sending",
+                OutboxMessage.claimed_by == worker_id,
+                OutboxMessage.attempts == claimed.attempts,
+            )
+            .values(**values)
+            .execution_options(synchronize_session=False)
         )
-        return "failed"
+        if done.rowcount != 1:
+            return "lost"
+        if status == "sent":
+            detail: dict[str, Any] = {
+                "provider": claimed.provider,
+                "attempts": claimed.attempts,
+                "worker": worker_id,
+            }
+            if result.provider_message_id:
+                detail["provider_message_id"] = result.provider_message_id
+            _outcome(s, row, "sent", f"{row.key}:sent", now, detail)
+            _step(s, row, "sent", f"{row.key}:sent", now, detail=detail)
+        elif status == "cancelled":
+            reason = answer or "refused"
+            _step(
+                s,
+                row,
+                "suppressed",
+                f"{row.key}:suppressed",
+                now,
+                reason="refused",
+                detail={"detail": reason},
+            )
+        elif status == "failed":
+            detail = {"answer": answer, "provider": claimed.provider, "attempts": claimed.attempts}
+            key = f"{row.key}:failed:{claimed.attempts}"
+            _outcome(s, row, "failed", key, now, detail)
+            _step(s, row, "failed", key, now, reason="failed", detail=detail)
+    return status
 
 
 def lease_for(settings: ChannelSettings) -> timedelta:
