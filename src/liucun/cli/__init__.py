@@ -8,6 +8,7 @@ from liucun.cli import (  # noqa: F401  - importing registers the commands
     _accrue,
     _analytics,
     _coupons,
+    _delivery,
     _experiments,
     _funnel,
     _fx,
