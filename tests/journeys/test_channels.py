@@ -10,10 +10,10 @@ from email.utils import format_datetime
 from pathlib import Path
 
 import pytest
+from delivery_receivers import HttpReceiver, add_rows, delivery_workspace, http_receiver
 from hypothesis import given
 from hypothesis import strategies as st
 
-from delivery_receivers import HttpReceiver, add_rows, delivery_workspace, http_receiver
 from liucun.core import ChannelSettings, ConfigError, SimulatedClock
 from liucun.journeys import deliver_due, list_outbox, set_contact
 from liucun.journeys._channels import (

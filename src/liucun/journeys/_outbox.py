@@ -152,10 +152,10 @@ def _insert_ignore(s: Session, model: Any, values: dict[str, Any]) -> bool:
             from sqlalchemy.dialects.postgresql import insert
         else:
             from sqlalchemy.dialects.sqlite import insert
-        stmt = insert(model.__table__).on_conflict_do_nothing()
+        table = model.__table__
+        stmt = insert(table).on_conflict_do_nothing().returning(table.c.id)
         _INSERTS[(dialect, model.__tablename__)] = stmt
-    result = s.execute(stmt, values)
-    return bool(result.rowcount)
+    return s.execute(stmt, values).first() is not None
 
 
 def _step(
