@@ -40,18 +40,13 @@ class DeliveryRun:
     unknown: int = 0
     lost: int = 0
 
+    #: Rows the claim took (sent, suppressed, held, deferred or failed before sending).
+    taken: int = 0
+
     @property
     def touched(self) -> int:
         """Rows this run changed (0: nothing was due)."""
-        return (
-            self.claimed
-            + sum(self.suppressed.values())
-            + self.held
-            + self.deferred
-            + self.resent_in_doubt
-            + self.unknown
-            + (self.failed if self.claimed == 0 else 0)
-        )
+        return self.taken + self.resent_in_doubt + self.unknown
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -80,7 +75,7 @@ def deliver_due(
     batch = claim(
         ws, worker_id=worker_id, now=start, limit=limit or ws.settings.journeys.batch_size
     )
-    run.claimed = len(batch.to_send)
+    run.claimed, run.taken = len(batch.to_send), batch.taken
     run.suppressed = dict(batch.suppressed)
     run.held, run.deferred, run.failed = batch.held, batch.deferred, batch.failed
     adapters: dict[str, Adapter | ConfigError] = {}

@@ -133,6 +133,8 @@ class ClaimResult:
     held, deferred or failed before sending (a channel without settings)."""
 
     to_send: list[Claimed] = field(default_factory=list)
+    #: Rows the claim took (sent or not).
+    taken: int = 0
     suppressed: dict[str, int] = field(default_factory=dict)
     held: int = 0
     deferred: int = 0
@@ -273,6 +275,7 @@ def claim(ws: Any, *, worker_id: str, now: datetime, limit: int) -> ClaimResult:
         rows = _due(s, now, limit)
         if not rows:
             return out
+        out.taken = len(rows)
         verdicts = review_batch(s, ws, rows, now=now)
         if len(verdicts) != len(rows):
             raise RuntimeError(f"review_batch gave {len(verdicts)} verdicts for {len(rows)} rows")
@@ -504,13 +507,13 @@ def recover_in_doubt(ws: Any, now: datetime, *, lease: timedelta | None = None) 
     from liucun.journeys._channels import dedupes
 
     shortest = lease if lease is not None else timedelta(seconds=LEASE_GRACE_S)
+    stale = (OutboxMessage.status == "sending", OutboxMessage.claimed_at <= now - shortest)
+    with ws.state.read() as s:  # the common case, without a write lock
+        if s.scalar(select(OutboxMessage.id).where(*stale).limit(1)) is None:
+            return Recovered()
     resent = unknown = 0
     with ws.state.write() as s:
-        query = (
-            select(OutboxMessage)
-            .where(OutboxMessage.status == "sending", OutboxMessage.claimed_at <= now - shortest)
-            .order_by(OutboxMessage.id)
-        )
+        query = select(OutboxMessage).where(*stale).order_by(OutboxMessage.id)
         if s.get_bind().dialect.name == "postgresql":
             query = query.with_for_update(skip_locked=True)
         for row in s.scalars(query):
