@@ -211,3 +211,24 @@ def test_internal_channels_go_to_execute_internal(
     )
     assert seen == ["coupon-0", "tag-0"]
     ws.close()
+
+
+def test_released_claims_are_pending_again_with_the_attempt_not_counted(
+    tmp_path: Path, state_url: str
+) -> None:
+    from liucun.journeys._outbox import release
+
+    ws = _ws(tmp_path, state_url, "http://127.0.0.1:9/none")
+    add_rows(ws, 3)
+    batch = claim(ws, worker_id="w1", now=NOW, limit=3)
+    later = NOW + timedelta(seconds=50)
+    assert release(ws, batch.to_send[1:], worker_id="w1", now=later) == 2
+    assert release(ws, batch.to_send[1:], worker_id="w1", now=later) == 0  # not ours now
+    rows = {r["key"]: r for r in list_outbox(ws)}
+    assert [(rows[k]["status"], rows[k]["attempts"]) for k in ("k-0", "k-1", "k-2")] == [
+        ("sending", 1),
+        ("pending", 0),
+        ("pending", 0),
+    ]
+    assert datetime.fromisoformat(rows["k-1"]["next_attempt_at"]) == later
+    ws.close()

@@ -18,7 +18,16 @@ from typing import Any
 from liucun.core import ConfigError, redact_contact_data
 from liucun.journeys._actions import INTERNAL_CHANNELS, execute_internal
 from liucun.journeys._channels import Adapter, OutgoingMessage, SendResult, adapter_for, excerpt
-from liucun.journeys._outbox import Claimed, channel_settings_for, claim, finish, recover_in_doubt
+from liucun.journeys._outbox import (
+    Claimed,
+    _defaults,
+    channel_settings_for,
+    claim,
+    finish,
+    lease_for,
+    recover_in_doubt,
+    release,
+)
 
 log = logging.getLogger("liucun.journeys.delivery")
 
@@ -39,6 +48,8 @@ class DeliveryRun:
     resent_in_doubt: int = 0
     unknown: int = 0
     lost: int = 0
+    #: Claimed rows given back unsent (the batch outlasted half a lease).
+    released: int = 0
 
     #: Rows the claim took (sent, suppressed, held, deferred or failed before sending).
     taken: int = 0
@@ -79,9 +90,25 @@ def deliver_due(
     run.suppressed = dict(batch.suppressed)
     run.held, run.deferred, run.failed = batch.held, batch.deferred, batch.failed
     adapters: dict[str, Adapter | ConfigError] = {}
+    # stop before any claim could pass for one in doubt: half the shortest lease
+    budget = min(
+        (lease_for(_defaults(ws, item.provider)) for item in batch.to_send),
+        default=timedelta(0),
+    )
+    deadline = start + budget / 2
     try:
-        for item in batch.to_send:
+        for i, item in enumerate(batch.to_send):
             at = now or ws.clock.now()
+            if at > deadline and now is None:
+                rest = batch.to_send[i:]
+                run.released = release(ws, rest, worker_id=worker_id, now=at)
+                log.warning(
+                    "worker %s released %d claimed rows unsent: the batch outlasted half "
+                    "a lease (lower [journeys] batch_size or the channels' timeout_s)",
+                    worker_id,
+                    run.released,
+                )
+                break
             result = _send(ws, item, adapters, at)
             status = finish(ws, item, result, worker_id=worker_id, now=now or ws.clock.now())
             if status == "sent":

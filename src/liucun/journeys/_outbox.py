@@ -484,6 +484,34 @@ def finish(ws: Any, claimed: Claimed, result: Any, *, worker_id: str, now: datet
     return status
 
 
+def release(ws: Any, items: Sequence[Claimed], *, worker_id: str, now: datetime) -> int:
+    """Give claimed rows that were not sent back (``pending`` now, the attempt not
+    counted): a worker whose batch outlasts half a lease stops before its claims could
+    be taken for rows in doubt. Returns how many were released."""
+    released = 0
+    with ws.state.write() as s:
+        for item in items:
+            done = s.execute(
+                update(OutboxMessage)
+                .where(
+                    OutboxMessage.id == item.row.id,
+                    OutboxMessage.status == "sending",
+                    OutboxMessage.claimed_by == worker_id,
+                    OutboxMessage.attempts == item.attempts,
+                )
+                .values(
+                    status="pending",
+                    claimed_by=None,
+                    attempts=item.attempts - 1,
+                    next_attempt_at=now,
+                    updated_at=now,
+                )
+                .execution_options(synchronize_session=False)
+            )
+            released += done.rowcount or 0
+    return released
+
+
 def lease_for(settings: ChannelSettings) -> timedelta:
     """How long a claim lasts: three per-attempt timeouts plus :data:`LEASE_GRACE_S`."""
     return timedelta(seconds=settings.timeout_s * 3 + LEASE_GRACE_S)
