@@ -151,3 +151,30 @@ def test_rows_in_doubt_are_unknown_on_smtp_and_resent_on_webhooks(
             unknown = s.scalar(select(DeliveryEvent).where(DeliveryEvent.kind == "unknown"))
         assert unknown is not None and json.loads(unknown.detail)["claimed_by"] == "dead"
         ws.close()
+
+
+def test_an_address_that_does_not_decrypt_fails_its_row_only(
+    tmp_path: Path, state_url: str
+) -> None:
+    from sqlalchemy import update
+
+    from liucun.state import Contact
+
+    with smtp_server() as box:
+        ws = _ws(tmp_path, state_url, box.port)
+        set_contact(ws, "u0", "email", "a@example.test")
+        set_contact(ws, "u1", "email", "b@example.test")
+        with ws.state.read() as s:
+            token = s.scalar(select(Contact.address_encrypted).where(Contact.user_id == "u0"))
+        with ws.state.write() as s:  # u0's ciphertext copied onto u1's row
+            s.execute(
+                update(Contact).where(Contact.user_id == "u1").values(address_encrypted=token)
+            )
+        add_rows(ws, 2, channel="email", prefix="mail", payload=PAYLOAD)
+        run = deliver_due(ws, worker_id="w1")
+        assert (run.sent, run.failed) == (1, 1)
+        rows = {r["key"]: r for r in list_outbox(ws)}
+        assert rows["mail-1"]["status"] == "failed"
+        assert "the contact of u1 on email does not decrypt" in rows["mail-1"]["last_error"]
+        assert [r for r, _ in box.messages] == [["a@example.test"]]
+        ws.close()

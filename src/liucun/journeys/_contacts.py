@@ -159,9 +159,14 @@ def contact_for(ws: Any, user_id: str, channel: str) -> str | None:
 
 
 def contacts_for(
-    s: Session, ws: Any, pairs: Iterable[tuple[str, str]]
+    s: Session,
+    ws: Any,
+    pairs: Iterable[tuple[str, str]],
+    errors: dict[tuple[str, str], str] | None = None,
 ) -> dict[tuple[str, str], str]:
-    """The addresses of ``(user_id, channel)`` pairs that have one, decrypted."""
+    """The addresses of ``(user_id, channel)`` pairs that have one, decrypted. With
+    ``errors``, an address that does not decrypt is put there (the sentence) instead of
+    raising."""
     wanted = set(pairs)
     users = sorted({u for u, _ in wanted})
     out: dict[tuple[str, str], str] = {}
@@ -169,8 +174,14 @@ def contacts_for(
         chunk = users[start : start + _CHUNK]
         for row in s.scalars(select(Contact).where(Contact.user_id.in_(chunk))):
             pair = (row.user_id, row.channel)
-            if pair in wanted:
+            if pair not in wanted:
+                continue
+            try:
                 out[pair] = decrypt(ws, row.user_id, row.channel, row.address_encrypted)
+            except ConfigError as exc:
+                if errors is None:
+                    raise
+                errors[pair] = str(exc)
     return out
 
 

@@ -319,9 +319,15 @@ def claim(ws: Any, *, worker_id: str, now: datetime, limit: int) -> ClaimResult:
                     continue
             sending.append((row, provider, payload))
         wanted = [(r.user_id, r.channel) for r, _, _ in sending if r.channel in ADDRESSED_CHANNELS]
-        addresses = contacts_for(s, ws, wanted) if wanted else {}
+        unreadable: dict[tuple[str, str], str] = {}
+        addresses = contacts_for(s, ws, wanted, unreadable) if wanted else {}
         for row, provider, payload in sending:
             address = addresses.get((row.user_id, row.channel))
+            if (row.user_id, row.channel) in unreadable:
+                problem = unreadable[(row.user_id, row.channel)]
+                _fail(s, row, problem, now, provider=provider, attempts=row.attempts)
+                out.failed += 1
+                continue
             if row.channel in ADDRESSED_CHANNELS and address is None:
                 _suppress(s, row, "no_address", now)
                 out.suppressed["no_address"] = out.suppressed.get("no_address", 0) + 1
