@@ -211,8 +211,8 @@ def _upsert(s: Session, ws: Any, rows: list[tuple[str, str, str]], now: Any) -> 
     for (user_id, channel), address in latest.items():
         token = encrypt(ws, user_id, channel, address)
         digest = address_hash(ws, channel, address)
-        row = held.get((user_id, channel))
-        if row is None:
+        found = held.get((user_id, channel))
+        if found is None:
             s.add(
                 Contact(
                     user_id=user_id,
@@ -223,7 +223,7 @@ def _upsert(s: Session, ws: Any, rows: list[tuple[str, str, str]], now: Any) -> 
                 )
             )
         else:
-            row.address_encrypted, row.address_hash, row.updated_at = token, digest, now
+            found.address_encrypted, found.address_hash, found.updated_at = token, digest, now
     s.flush()
     return len(latest)
 

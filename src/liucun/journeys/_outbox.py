@@ -150,10 +150,9 @@ def _insert_ignore(s: Session, model: Any, values: dict[str, Any]) -> bool:
     dialect = s.get_bind().dialect.name
     stmt = _INSERTS.get((dialect, model.__tablename__))
     if stmt is None:
-        if dialect == "postgresql":
-            from sqlalchemy.dialects.postgresql import insert
-        else:
-            from sqlalchemy.dialects.sqlite import insert
+        from sqlalchemy.dialects import postgresql, sqlite
+
+        insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
         table = model.__table__
         stmt = insert(table).on_conflict_do_nothing().returning(table.c.id)
         _INSERTS[(dialect, model.__tablename__)] = stmt

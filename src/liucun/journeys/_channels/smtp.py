@@ -33,7 +33,8 @@ def message_id(key: str) -> str:
 
 
 class SmtpAdapter:
-    """One SMTP connection per send (opened, used, closed)."""
+    """One SMTP connection per batch: opened at the first send, reused, closed by
+    :meth:`close` (reopened after an error)."""
 
     def __init__(self, name: str, settings: ChannelSettings) -> None:
         missing = [f for f in ("host", "port", "sender") if getattr(settings, f) in (None, "")]
@@ -45,6 +46,7 @@ class SmtpAdapter:
             )
         self.name = name
         self.settings = settings
+        self._smtp: smtplib.SMTP | None = None
 
     def build(self, message: OutgoingMessage) -> EmailMessage:
         """The e-mail for ``message`` (address, subject, text and HTML bodies, headers)."""
@@ -64,34 +66,69 @@ class SmtpAdapter:
         mail.add_alternative(markup, subtype="html")
         return mail
 
+    def _connect(self) -> smtplib.SMTP:
+        s = self.settings
+        smtp = smtplib.SMTP(str(s.host), int(s.port or 25), timeout=s.timeout_s)
+        try:
+            if s.starttls:
+                smtp.starttls()
+            if s.username:
+                smtp.login(s.username, s.password or "")
+        except BaseException:
+            smtp.close()
+            raise
+        return smtp
+
     def send(self, message: OutgoingMessage) -> SendResult:
         if not message.address:
             return SendResult("failed", answer="no e-mail address")
         mail = self.build(message)
         s = self.settings
         try:
-            with smtplib.SMTP(str(s.host), int(s.port or 25), timeout=s.timeout_s) as smtp:
-                if s.starttls:
-                    smtp.starttls()
-                if s.username:
-                    smtp.login(s.username, s.password or "")
-                refused = smtp.send_message(mail)
+            refused = self._deliver(mail)
         except smtplib.SMTPRecipientsRefused as exc:
             codes = [code for code, _ in exc.recipients.values()]
             return _answer(min(codes) if codes else 550, "recipient refused")
         except smtplib.SMTPResponseException as exc:
+            self._drop()
             return _answer(exc.smtp_code, _decode(exc.smtp_error))
         except TimeoutError:
+            self._drop()
             return SendResult("retry", answer=f"SMTP timed out after {s.timeout_s}s")
         except (OSError, smtplib.SMTPException) as exc:
+            self._drop()
             return SendResult("retry", answer=excerpt(f"SMTP connection failed: {exc!r}"))
         if refused:
             codes = [code for code, _ in refused.values()]
             return _answer(min(codes), "recipient refused")
         return SendResult("ok", provider_message_id=mail["Message-ID"], answer="250 accepted")
 
+    def _deliver(self, mail: EmailMessage) -> dict[str, tuple[int, bytes]]:
+        """Send on the open connection (one per batch); a connection the server closed
+        meanwhile is reopened once, before anything of this message was accepted."""
+        if self._smtp is not None:
+            try:
+                return self._smtp.send_message(mail)
+            except smtplib.SMTPServerDisconnected:
+                self._drop()
+        self._smtp = self._connect()
+        return self._smtp.send_message(mail)
+
+    def _drop(self) -> None:
+        if self._smtp is not None:
+            try:
+                self._smtp.close()
+            finally:
+                self._smtp = None
+
     def close(self) -> None:
-        return None
+        if self._smtp is not None:
+            try:
+                self._smtp.quit()
+            except (OSError, smtplib.SMTPException):
+                pass
+            finally:
+                self._smtp = None
 
 
 def _answer(code: int, text: str) -> SendResult:

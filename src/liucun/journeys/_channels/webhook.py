@@ -79,7 +79,8 @@ def webhook_data(message: OutgoingMessage) -> dict[str, object]:
     """The ``data`` of a webhook: who and where from, then the node's ``body`` (or the
     whole payload when it has none)."""
     payload = message.payload
-    inner = payload.get("body") if isinstance(payload.get("body"), dict) else payload
+    body = payload.get("body")
+    inner: dict[str, object] = body if isinstance(body, dict) else payload
     data: dict[str, object] = {
         k: v for k, v in inner.items() if k != "url" and not str(k).startswith("_")
     }
