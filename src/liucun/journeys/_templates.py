@@ -276,7 +276,7 @@ def content_problems(spec: JourneySpec, settings: Settings) -> list[str]:
             and not prints_variable(source, "unsubscribe_url")
         ):
             out.append(
-                f"{where}: a {node.channel} message needs an unsubscribe link; add "
+                f"{where}: {node.channel} messages need an unsubscribe link; add "
                 "{{ unsubscribe_url }} to the text (or set [channels."
                 f"{node.channel}] requires_unsubscribe = false in liucun.toml)"
             )
