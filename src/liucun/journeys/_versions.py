@@ -354,8 +354,9 @@ def _illegal(row: Journey, action: str) -> ConfigError:
         extra = f"; pause it first (liucun journeys pause {row.name})"
     elif action == "pause" and row.status in ("draft", "approved"):
         extra = "; it is not running yet"
+    article = "an" if names[0] in "aeiou" else "a"
     return ConfigError(
-        f"journey {row.name!r} is {row.status}; {action} works on a {names} journey{extra}"
+        f"journey {row.name!r} is {row.status}; {action} works on {article} {names} journey{extra}"
     )
 
 
