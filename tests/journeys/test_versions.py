@@ -311,3 +311,16 @@ def test_list_journeys(ws: Workspace) -> None:
         ("another", "approved", True, "inactivity", "marketing"),
         ("comeback", "draft", False, "inactivity", "marketing"),
     ]
+
+
+def test_concurrent_applies_get_distinct_versions(ws: Workspace) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    texts = [V1.replace('"Back?"', f'"Back? {i}"') for i in range(4)]
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        results = list(pool.map(lambda t: apply_journey(ws, t), texts))
+    assert sorted(r.version for r in results) == [1, 2, 3, 4]
+    assert all(r.created for r in results)
+    status = journey_status(ws, "comeback")
+    assert (status.latest_version, status.status) == (4, "draft")
+    assert _count(ws, JourneyVersion) == 4

@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy import select, update
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from liucun.core import ConfigError, Hint, as_utc, close_match, read_yaml
@@ -152,6 +153,27 @@ def apply_journey(
     body = canonical_json(spec)
     digest = hashlib.sha256(body.encode("utf-8")).hexdigest()
     warnings = tuple(content_problems(spec, ws.settings))
+    for attempt in range(3):
+        try:
+            return _store(ws, spec, text, body, digest, warnings, by=by, dry_run=dry_run)
+        except IntegrityError:  # another process added this journey or version first
+            if attempt == 2:
+                raise
+    raise AssertionError("unreachable")  # pragma: no cover
+
+
+def _store(
+    ws: Any,
+    spec: JourneySpec,
+    text: str,
+    body: str,
+    digest: str,
+    warnings: tuple[str, ...],
+    *,
+    by: str | None,
+    dry_run: bool,
+) -> AppliedJourney:
+    """One attempt of :func:`apply_journey`'s write (see there)."""
     now = as_utc(ws.clock.now())
     with ws.state.read() if dry_run else ws.state.write() as s:
         row = _journey_row(s, spec.name, lock=not dry_run)
@@ -426,14 +448,14 @@ def list_journeys(ws: Any) -> list[JourneyStatus]:
 def journey_status(ws: Any, name: str) -> JourneyStatus:
     """The state of journey ``name`` (a ConfigError naming the known ones if none)."""
     with ws.state.read() as s:
-        return _status(s, _require(s, name))
+        return _status(s, _require(s, name, lock=False))
 
 
 def journey_version(ws: Any, name: str, version: int | None = None) -> JourneySpec:
     """The definition of ``version`` of journey ``name``; by default the active one
     (a ConfigError when the journey was never activated)."""
     with ws.state.read() as s:
-        row = _require(s, name)
+        row = _require(s, name, lock=False)
         if version is None:
             if row.active_version is None:
                 raise ConfigError(
@@ -455,7 +477,7 @@ def journey_versions(ws: Any, name: str) -> list[dict[str, Any]]:
     created_by, migrate, approved_by, approved_at, note, and its ``state``
     (active, approved, draft, or superseded for an older version never active now)."""
     with ws.state.read() as s:
-        row = _require(s, name)
+        row = _require(s, name, lock=False)
         versions = s.scalars(
             select(JourneyVersion)
             .where(JourneyVersion.journey == name)
@@ -493,7 +515,7 @@ def journey_versions(ws: Any, name: str) -> list[dict[str, Any]]:
 def journey_source(ws: Any, name: str, version: int | None = None) -> str:
     """The YAML text of ``version`` (default: the latest) as it was applied."""
     with ws.state.read() as s:
-        row = _require(s, name)
+        row = _require(s, name, lock=False)
         found = _version_row(s, name, version or row.latest_version)
         if found is None:
             raise ConfigError(
@@ -524,8 +546,10 @@ def _journey_row(s: Session, name: str, *, lock: bool = False) -> Journey | None
     return s.scalar(query.with_for_update() if lock else query)
 
 
-def _require(s: Session, name: str) -> Journey:
-    row = _journey_row(s, name, lock=True)
+def _require(s: Session, name: str, *, lock: bool = True) -> Journey:
+    """The journey ``name`` (locked for the transaction on PostgreSQL unless ``lock`` is
+    False); a ConfigError naming the known ones when there is none."""
+    row = _journey_row(s, name, lock=lock)
     if row is None:
         names = list(s.scalars(select(Journey.name).order_by(Journey.name)))
         near = close_match(name, names)
