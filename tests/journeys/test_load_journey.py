@@ -337,3 +337,16 @@ def test_digest_ignores_key_order(order: list[str], top: list[str]) -> None:
     }
     shuffled = {k: data[k] for k in top}
     assert journey_digest(parse_journey(shuffled)) == journey_digest(parse_journey(data))
+
+
+@pytest.mark.parametrize(
+    "path", sorted((Path(__file__).parents[2] / "examples" / "journeys").glob("*.yaml"))
+)
+def test_the_stored_canonical_json_reads_back_with_the_same_digest(path: Path) -> None:
+    import json
+
+    from liucun.journeys import canonical_json
+
+    spec = load_journey(path)
+    again = parse_journey(json.loads(canonical_json(spec)))
+    assert again == spec and journey_digest(again) == journey_digest(spec)

@@ -137,3 +137,18 @@ def test_content_check_unsubscribe_link() -> None:
     assert len(content_problems(_spec("no link", channel="sms"), strict)) == 1  # type: ignore[arg-type]
     lax = Settings(channels={"email": ChannelSettings(requires_unsubscribe=False)})
     assert content_problems(spec, lax) == []  # type: ignore[arg-type]
+
+
+_LOCALES = st.sampled_from(["zh-CN", "zh-TW", "zh", "en", "en-GB", "de", "ja", "fr-CA"])
+
+
+@given(available=st.lists(_LOCALES, min_size=1, max_size=5, unique=True), language=_LOCALES)
+def test_the_chosen_locale_is_offered_and_exact_wins(available: list[str], language: str) -> None:
+    chosen = choose_locale(available, language, "en")
+    assert chosen in available
+    if language in available:
+        assert chosen == language
+    elif language.split("-")[0] in available:
+        assert chosen == language.split("-")[0]
+    elif not any(a.split("-")[0] == language.split("-")[0] for a in available):
+        assert chosen == ("en" if "en" in available else available[0])

@@ -426,13 +426,15 @@ def migrate_enrolments(
     moved = 0
     waits = {n.id: n.event for n in spec.nodes if isinstance(n, WaitForNode)}
     others = [i for i in ids if i not in waits]
-    if others:
-        moved += s.execute(base.where(JourneyEnrolment.node.in_(others)).values(**values)).rowcount
-    for node_id, event in waits.items():
-        moved += s.execute(
-            base.where(JourneyEnrolment.node == node_id).values(**values, waiting_for=event)
-        ).rowcount
-    return int(moved)
+    statements = [base.where(JourneyEnrolment.node.in_(others)).values(**values)] if others else []
+    statements += [
+        base.where(JourneyEnrolment.node == node_id).values(**values, waiting_for=event)
+        for node_id, event in waits.items()
+    ]
+    for statement in statements:
+        result: Any = s.execute(statement)
+        moved += int(result.rowcount or 0)
+    return moved
 
 
 # -- reading -----------------------------------------------------------------------------
