@@ -73,8 +73,7 @@ _NAME = re.compile(r"\b[A-Za-z_][A-Za-z0-9_]*\b")
 
 _TAG_NOUNS = {"nodes": "node type", "trigger": "trigger type"}
 _DURATION_HINT = "is not a duration; write e.g. '3d', '12h' or '30m' (or a number of days)"
-_SCALAR_HINTS = {"duration": _DURATION_HINT, "timeout": _DURATION_HINT, "every": _DURATION_HINT}
-_SCALAR_HINTS["after"] = _DURATION_HINT
+_SCALAR_HINTS = dict.fromkeys(("duration", "timeout", "every", "after"), _DURATION_HINT)
 _MISSING_HINTS = {
     "timeout": "how long to wait at most, e.g. timeout: 14d",
     "name": "the journey's name, used by the commands, e.g. name: winback",
