@@ -339,3 +339,76 @@ def _consent(r: ConsentRecord) -> Consent:
         as_utc(r.at),
         as_utc(r.recorded_at),
     )
+
+
+# -- import ------------------------------------------------------------------------------
+
+IMPORT_SOURCE = "users.attributes"
+_TRUE = {"true", "1", "yes", "y", "t"}
+_FALSE = {"false", "0", "no", "n", "f"}
+
+
+@dataclass(frozen=True)
+class ConsentImport:
+    """What :func:`import_consents_from_users` did."""
+
+    users: int
+    granted: int
+    denied: int
+    unchanged: int
+    missing: int
+
+    def to_dict(self) -> dict[str, int]:
+        """JSON-ready."""
+        return dict(self.__dict__)
+
+
+def import_consents_from_users(ws: Any, *, attribute: str = "marketing_opt_in") -> ConsentImport:
+    """Record each customer's ``users.attributes.<attribute>`` (true/false) as a granted
+    or denied ``marketing`` consent on every channel (``'*'``), source
+    ``users.attributes``, dated at the customer's sign-up (else now). A customer whose
+    consent in force already has that status adds nothing, so importing twice writes
+    nothing, and a later decision (a revocation in the app) is never overridden by an
+    older sign-up answer."""
+    import json
+
+    users = ws.customers().select("user_id", "attributes", "signup_ts").to_pandas()
+    wanted: dict[str, tuple[str, datetime | None]] = {}
+    missing = 0
+    for user, attrs, signup in users.itertuples(index=False):
+        try:
+            value = json.loads(attrs).get(attribute) if attrs else None
+        except (TypeError, ValueError, AttributeError):
+            value = None
+        text = str(value).strip().lower() if value is not None else ""
+        if text in _TRUE:
+            status = "granted"
+        elif text in _FALSE:
+            status = "denied"
+        else:
+            missing += 1
+            continue
+        at = None if signup is None or signup != signup else as_utc(signup.to_pydatetime())
+        wanted[str(user)] = (status, at)
+    with ws.state.read() as s:
+        latest = latest_consents(s, wanted, ["marketing"])
+    rows = []
+    unchanged = 0
+    for user, (status, at) in wanted.items():
+        mark = latest.get((user, "marketing", ANY_CHANNEL))
+        if mark is not None and (mark[2] == status or (at is not None and mark[0] >= at)):
+            unchanged += 1
+            continue
+        rows.append(
+            {
+                "user_id": user,
+                "purpose": "marketing",
+                "channel": ANY_CHANNEL,
+                "status": status,
+                "source": IMPORT_SOURCE,
+                "at": at,
+            }
+        )
+    record_consents(ws, rows)
+    granted = sum(r["status"] == "granted" for r in rows)
+    return ConsentImport(len(users), granted, len(rows) - granted, unchanged, missing)
