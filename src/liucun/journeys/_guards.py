@@ -396,19 +396,27 @@ def _caps(
     for user, mine in by_user.items():
         mine.sort(key=_priority)
         winners: list[_Item] = []
+        losers: list[tuple[_Item, tuple[str, int, int], str]] = []
         for it in mine:
             today = local_day(now, it.tz)
             before = _day_counts(sent.get(user, []), it.tz)
-            batch = _day_counts([(now, w.channel) for w in winners], it.tz)
-            both = _merge(before, batch)
+            both = _merge(before, _day_counts([(now, w.channel) for w in winners], it.tz))
             broken = _broken(both, today, it.channel, g)
             if broken is None:
                 winners.append(it)
-                continue
-            until = _room_at(both, today, it.channel, g, it.tz)
+            else:
+                won = _broken(before, today, it.channel, g) is None and bool(winners)
+                losers.append((it, broken, ARBITRATION if won else FREQUENCY_CAP))
+        # when the budget has room again, counting every row approved in this batch
+        for it, (cap, limit, count), reason in losers:
+            today = local_day(now, it.tz)
+            final = _merge(
+                _day_counts(sent.get(user, []), it.tz),
+                _day_counts([(now, w.channel) for w in winners], it.tz),
+            )
+            until = _room_at(final, today, it.channel, g, it.tz)
             if _held_by_quiet(it):
                 until = quiet_until(until, it.tz, g.quiet_start, g.quiet_end) or until
-            cap, limit, count = broken
             detail: dict[str, Any] = {
                 "cap": cap,
                 "limit": limit,
@@ -416,7 +424,7 @@ def _caps(
                 "local_day": today.isoformat(),
                 "timezone": it.tz,
             }
-            if _broken(before, today, it.channel, g) is None and winners:
+            if reason == ARBITRATION:
                 best = winners[0]
                 detail["winner"] = {
                     "journey": best.row.journey,
@@ -424,9 +432,7 @@ def _caps(
                     "key": best.row.key,
                     "value": best.value,
                 }
-                verdicts[it.index] = Verdict("defer", ARBITRATION, until, detail=detail)
-            else:
-                verdicts[it.index] = Verdict("defer", FREQUENCY_CAP, until, detail=detail)
+            verdicts[it.index] = Verdict("defer", reason, until, detail=detail)
 
 
 _Counts = dict[date, dict[str, int]]
