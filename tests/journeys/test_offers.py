@@ -126,3 +126,48 @@ def test_unknown_offer_is_refused(ws: Workspace) -> None:
     save(ws, 0.5)
     with pytest.raises(ConfigError, match="not coupons of the loyalty program"):
         choose_offers(ws, ["u1"], ["nope"], margin=0.3, cost=0.0)
+
+
+def test_on_the_simulated_shop_with_a_trained_uplift_model(
+    shop_workspace: Path, tmp_path: Path
+) -> None:
+    import shutil
+
+    import pyarrow.parquet as pq
+
+    from liucun.experiments import log_exposures
+    from liucun.models.uplift import train_uplift
+    from liucun.simulate import campaign_exposures
+    from liucun.workspace import open_workspace
+
+    target = tmp_path / "shop"
+    shutil.copytree(shop_workspace, target)
+    truth = pq.read_table(shop_workspace.parent / "sim" / "truth.parquet")
+    with open_workspace(target) as probe:
+        end = probe.data_end()
+    with open_workspace(target, clock=SimulatedClock(end)) as w:
+        log = campaign_exposures(truth)
+        log_exposures(w.state, log.drop(["ts"]), ts=log["ts"], clock=w.clock)
+        train_uplift(w, log["experiment"][0].as_py(), random_state=0, num_threads=1)
+        loyalty.apply_program(w, Path(__file__).parents[2] / "examples/loyalty/program.yaml")
+        ev = w.events().filter(lambda t: t.event_type == "order").to_pandas()
+        aov = ev.groupby("user_id").revenue.mean()
+        users = [*sorted(aov.index)[:400], "never-bought"]
+        offers = ["recall_10", "birthday_coupon"]  # 10 off; 15 % off
+        got = offer_choices(w, users, offers, margin=0.3, cost=0.5)
+    assert [c.user_id for c in got] == users
+    for c in got[:-1]:
+        assert c.values is not None and c.basis in ("uplift", "no_positive_offer")
+        # one model, one effect: the offers differ by their face values only
+        assert c.values["recall_10"] - c.values["birthday_coupon"] == pytest.approx(
+            0.15 * aov[c.user_id] - 10, abs=1e-6
+        )
+        best = max(offers, key=lambda o: c.values[o])
+        assert c.offer == (best if c.values[best] > 0 else None)
+    chosen = [c.offer for c in got]
+    assert chosen.count(None) > 0 and len(set(chosen) - {None}) >= 1
+    # a customer with no orders is valued at the mean order value of the others
+    stranger = got[-1].values
+    assert stranger["recall_10"] - stranger["birthday_coupon"] == pytest.approx(
+        0.15 * aov[users[:-1]].mean() - 10, abs=1e-6
+    )
