@@ -209,3 +209,15 @@ def test_holds_across_zones_and_sends_when_due(ws: Workspace) -> None:
             row = s.scalar(select(OutboxMessage).where(OutboxMessage.key == key))
             again = review_batch(s, ws, [row], now=row.next_attempt_at)
         assert again[0].action == "send", key
+
+
+def test_doctests() -> None:
+    import doctest
+
+    import liucun.journeys._consent as consent
+    import liucun.journeys._quiet as quiet
+    import liucun.journeys._tasks as tasks
+
+    for module in (quiet, consent, tasks):
+        result = doctest.testmod(module)
+        assert result.failed == 0 and result.attempted > 0, module.__name__

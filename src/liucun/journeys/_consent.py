@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import delete, select
+from sqlalchemy import delete, insert, select
 from sqlalchemy.orm import Session
 
 from liucun.core import Hint, InvalidInput, as_utc
@@ -147,7 +147,7 @@ def record_consents(ws: Any, rows: Iterable[dict[str, Any]]) -> int:
         return 0
     with ws.state.write() as s:
         for start in range(0, len(items), 5000):
-            s.execute(ConsentRecord.__table__.insert(), items[start : start + 5000])
+            s.execute(insert(ConsentRecord), items[start : start + 5000])
     return len(items)
 
 
