@@ -15,7 +15,7 @@ import pytest
 from sqlalchemy import event, select, update
 
 from liucun.core import SimulatedClock
-from liucun.journeys._consent import add_suppression, record_consent
+from liucun.journeys._consent import add_suppression, record_consent, record_consents
 from liucun.journeys._guards import Verdict, review_batch
 from liucun.journeys._outbox import Outgoing, enqueue
 from liucun.state import Contact, OutboxMessage
@@ -277,6 +277,19 @@ def test_one_query_per_guard_for_the_whole_batch(ws: Workspace) -> None:
     g = ws.settings.guards
     g.max_per_day, g.coupon_value_cap = 3, 100.0
     users = [f"u{i}" for i in range(300)]
+    record_consents(
+        ws,
+        [
+            {
+                "user_id": u,
+                "purpose": "marketing",
+                "channel": "*",
+                "status": "granted",
+                "source": "t",
+            }
+            for u in users[:200]
+        ],
+    )
     put(
         ws,
         *[(f"e{u}", u, "email", {"value": 1.0}) for u in users],
@@ -289,14 +302,17 @@ def test_one_query_per_guard_for_the_whole_batch(ws: Workspace) -> None:
         if statement.lstrip().upper().startswith("SELECT"):
             statements.append(statement)
 
+    ws.clock.set(datetime(2026, 3, 2, 4, tzinfo=UTC))  # 12:00 in Shanghai
     with ws.state.write() as s:
-        rows = s.scalars(select(OutboxMessage)).all()
+        rows = s.scalars(select(OutboxMessage).order_by(OutboxMessage.id)).all()
         event.listen(engine, "before_cursor_execute", count)
         try:
-            verdicts = review_batch(s, ws, rows, now=T0)
+            verdicts = review_batch(s, ws, rows, now=ws.clock.now())
         finally:
             event.remove(engine, "before_cursor_execute", count)
     assert len(verdicts) == 600
-    assert [v.reason for v in verdicts[:3]] == ["consent"] * 3
-    # contacts, suppressions, consents, sent coupons, (no capped rows left after consent)
-    assert len(statements) <= 5
+    assert [v.action for v in verdicts[:200]] == ["send"] * 200
+    assert [v.reason for v in verdicts[200:300]] == ["consent"] * 100
+    assert [v.action for v in verdicts[300:]] == ["send"] * 300
+    # contacts, suppressions, consents, coupons sent, capped rows sent: one each
+    assert len(statements) == 5, statements
