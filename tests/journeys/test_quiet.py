@@ -215,9 +215,10 @@ def test_doctests() -> None:
     import doctest
 
     import liucun.journeys._consent as consent
+    import liucun.journeys._guards as guards
     import liucun.journeys._quiet as quiet
     import liucun.journeys._tasks as tasks
 
-    for module in (quiet, consent, tasks):
+    for module in (quiet, consent, tasks, guards):
         result = doctest.testmod(module)
         assert result.failed == 0 and result.attempted > 0, module.__name__

@@ -152,7 +152,7 @@ def review_batch(
                 payload=p,
                 user=str(row.user_id),
                 channel=str(row.channel),
-                purpose=str(p.get("purpose") or "marketing"),
+                purpose=_purpose(p.get("purpose")),
                 tz=customer_zone(p.get("timezone"), p.get("country"), default_tz),
                 value=_number(p.get("value")),
             )
@@ -481,6 +481,15 @@ def _room_at(counts: _Counts, today: date, channel: str, g: Any, tz: str) -> dat
         if _broken(counts, today + timedelta(days=k), channel, g) is None:
             return local_instant(today + timedelta(days=k), time(0), tz)
     return local_instant(today + timedelta(days=1), time(0), tz)
+
+
+def _purpose(value: Any) -> str:
+    """The payload's purpose; a missing or unknown one is read as marketing (the strictest).
+
+    >>> _purpose("service"), _purpose(None), _purpose("promo")
+    ('service', 'marketing', 'marketing')
+    """
+    return value if value in ("marketing", "service", "transactional") else "marketing"
 
 
 def _number(value: Any) -> float:
