@@ -116,3 +116,30 @@ def test_import_opt_in_from_the_simulated_shop(shop_workspace: Path, tmp_path: P
                        "--format", "json")  # fmt: skip
     again = json.loads(out)
     assert (again["granted"], again["denied"], again["unchanged"]) == (0, 0, yes + no)
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        ["consent"],
+        ["consent", "grant"],
+        ["consent", "deny"],
+        ["consent", "revoke"],
+        ["consent", "show"],
+        ["consent", "import"],
+        ["suppress"],
+        ["suppress", "add"],
+        ["suppress", "remove"],
+        ["suppress", "list"],
+        ["tasks"],
+        ["tasks", "list"],
+        ["tasks", "respond"],
+        ["tasks", "close"],
+        ["tasks", "breaches"],
+    ],
+    ids=" ".join,
+)
+def test_help_has_an_example(command: list[str]) -> None:
+    code, out, _ = run(*command, "--help")
+    assert code == 0
+    assert "Example" in out and "liucun -w shop " + command[0] in " ".join(out.split())
