@@ -142,4 +142,5 @@ def test_import_opt_in_from_the_simulated_shop(shop_workspace: Path, tmp_path: P
 def test_help_has_an_example(command: list[str]) -> None:
     code, out, _ = run(*command, "--help")
     assert code == 0
-    assert "Example" in out and "liucun -w shop " + command[0] in " ".join(out.split())
+    example = " ".join(out[out.index("Example") :].split())
+    assert example.startswith("Example: liucun -w shop ") and f" {command[0]} " in example
