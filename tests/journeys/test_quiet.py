@@ -222,3 +222,41 @@ def test_doctests() -> None:
     for module in (quiet, consent, tasks, guards):
         result = doctest.testmod(module)
         assert result.failed == 0 and result.attempted > 0, module.__name__
+
+
+def test_review_batch_holds_match_the_property_on_both_backends(ws: Workspace) -> None:
+    g = ws.settings.guards
+    g.max_per_day = g.max_per_week = None
+    record_consent(ws, "p", purpose="marketing", channel="*", status="granted", source="t")
+    with ws.state.write() as s:
+        enqueue(
+            s, [Outgoing(key="p1", user_id="p", channel="push", payload={})], now=ws.clock.now()
+        )
+
+    @settings(max_examples=25, deadline=None)
+    @given(
+        base=st.sampled_from(CHANGES),
+        offset_min=st.integers(-24 * 60, 24 * 60),
+        tz=st.sampled_from(ZONES),
+        start=hhmm,
+        end=hhmm,
+    )
+    def check(base: datetime, offset_min: int, tz: str, start: str, end: str) -> None:
+        g.quiet_start, g.quiet_end = start, end
+        now = base + timedelta(minutes=offset_min)
+        with ws.state.write() as s:
+            s.execute(
+                update(OutboxMessage)
+                .where(OutboxMessage.key == "p1")
+                .values(payload=f'{{"purpose": "marketing", "timezone": "{tz}"}}')
+            )
+            row = s.scalar(select(OutboxMessage).where(OutboxMessage.key == "p1"))
+            first = review_batch(s, ws, [row], now=now)[0]
+            if first.action == "send":
+                assert not is_quiet(now, tz, start, end)
+                return
+            assert first.action == "hold" and first.reason == "quiet_hours"
+            assert first.until == quiet_until(now, tz, start, end)
+            assert review_batch(s, ws, [row], now=first.until)[0].action == "send"
+
+    check()
