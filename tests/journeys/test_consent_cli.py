@@ -144,3 +144,18 @@ def test_help_has_an_example(command: list[str]) -> None:
     assert code == 0
     example = " ".join(out[out.index("Example") :].split())
     assert example.startswith("Example: liucun -w shop ") and f" {command[0]} " in example
+
+
+def test_suppress_an_address_by_its_keyed_hash(ws: str) -> None:
+    from liucun.core._hashing import keyed_hash
+
+    code, out, err = run("-w", ws, "suppress", "add", " Ann@Example.COM ", "--address",
+                         "--channel", "email", "--kind", "complaint")  # fmt: skip
+    assert code == 0, err
+    with open_workspace(Path(ws)) as w:
+        digest = keyed_hash(w.hash_key, "ann@example.com")
+    code, out, _ = run("-w", ws, "suppress", "list", "--format", "json")
+    assert [(r["subject"], r["channel"]) for r in json.loads(out)] == [(digest, "email")]
+    assert "example.com" not in out.lower()
+    code, _, err = run("-w", ws, "suppress", "add", "+86 138-0000", "--address")
+    assert code == 1 and "give --channel" in err

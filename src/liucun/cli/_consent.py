@@ -275,27 +275,43 @@ def import_cmd(
 @friendly
 def suppress_add_cmd(
     ctx: typer.Context,
-    subject: Annotated[str, typer.Argument(help="A user id, or an address hash.")],
+    subject: Annotated[
+        str, typer.Argument(help="A user id, an address hash, or (with --address) an address.")
+    ],
     kind: Annotated[
         str,
         typer.Option(help="erased, bounced, unsubscribed, complaint or manual."),
     ] = "manual",
     channel: Annotated[str, typer.Option(help="A channel, or '*' for every channel.")] = "*",
     reason: Annotated[str | None, typer.Option(help="Why (kept with the row).")] = None,
+    address: Annotated[
+        bool,
+        typer.Option(
+            "--address",
+            help="SUBJECT is an e-mail address or phone number: store only its keyed hash.",
+        ),
+    ] = False,
     workspace: WorkspaceOpt = None,
 ) -> None:
     """Stop every message to SUBJECT on a channel (default every channel).
 
     Example: [bold]liucun -w shop suppress add u1 --kind unsubscribed --channel email[/bold]
     """
-    from liucun.journeys._consent import add_suppression
+    from liucun.core import ConfigError
+    from liucun.journeys._consent import add_suppression, address_hash
 
+    if address and channel == "*":
+        raise ConfigError(
+            "an address belongs to one channel: give --channel (email, sms, …) with --address"
+        )
     with _open(ctx, workspace) as ws:
-        added = add_suppression(ws, subject, channel=channel, kind=kind, reason=reason)
+        stored = address_hash(ws, subject, channel) if address else subject
+        added = add_suppression(ws, stored, channel=channel, kind=kind, reason=reason)
+    shown = f"address hash {stored[:12]}…" if address else stored
     console.print(
-        f"Suppressed [bold]{escape(subject)}[/bold] on {escape(channel)} ({kind})."
+        f"Suppressed [bold]{escape(shown)}[/bold] on {escape(channel)} ({kind})."
         if added
-        else f"[dim]{escape(subject)} was already suppressed on {escape(channel)} ({kind}).[/dim]",
+        else f"[dim]{escape(shown)} was already suppressed on {escape(channel)} ({kind}).[/dim]",
         highlight=False,
     )
 

@@ -254,6 +254,26 @@ class SuppressionEntry:
         }
 
 
+def address_hash(ws: Any, address: str, channel: str) -> str:
+    """The keyed hash of a contact address as suppressions and ``contacts.address_hash``
+    hold it: HMAC-SHA-256 under the workspace key of the normalized address — an e-mail
+    trimmed and lower-cased, a phone number (sms, whatsapp) reduced to its digits and
+    ``+``, anything else (a WeChat openid, a push token) trimmed. For e-mail and phone it
+    equals the ``email_hash`` / ``phone_hash`` alias ingest writes."""
+    import re
+
+    from liucun.core._hashing import keyed_hash
+
+    text = str(address).strip()
+    if channel == "email":
+        text = text.lower()
+    elif channel in ("sms", "whatsapp"):
+        text = re.sub(r"[^0-9+]", "", text)
+    if not text:
+        raise InvalidInput(f"the address {address!r} is empty once normalized for {channel}")
+    return keyed_hash(ws.hash_key, text)
+
+
 def add_suppression(
     ws: Any, subject: str, *, channel: str = ANY_CHANNEL, kind: str, reason: str | None = None
 ) -> bool:
