@@ -7,6 +7,7 @@ traceback means a bug. One module per group of commands; importing them register
 from liucun.cli import (  # noqa: F401  - importing registers the commands
     _accrue,
     _analytics,
+    _consent,
     _coupons,
     _experiments,
     _funnel,
