@@ -12,6 +12,7 @@ from liucun.cli import (  # noqa: F401  - importing registers the commands
     _funnel,
     _fx,
     _ingest,
+    _journeys_report,
     _loss,
     _loyalty,
     _loyalty_summary,
