@@ -36,7 +36,7 @@ if TYPE_CHECKING:
 
 #: Separates the world's random streams from the simulator's (``[seed, chunk]``).
 WORLD_STREAM: Final = 7_331
-#: How long one treatment acts, in days from its ``sent_at``.
+#: How long one treatment acts: whole UTC days from the first midnight at or after ``sent_at``.
 EFFECT_DAYS: Final = 30.0
 #: Strength of each outbox channel: the share of a customer's lift ``eᵢ`` that one
 #: treatment on that channel delivers (a coupon is the campaign's own offer: 1.0).
@@ -324,14 +324,14 @@ class ResponsiveWorld:
         )
 
     def _strength(self, tr: _Treatments, mask: np.ndarray, day_us: int) -> np.ndarray:
-        """Per customer, the strongest treatment active on the day (× its share of the day)."""
+        """Per customer, the strongest treatment active on the day: a treatment acts on
+        the ``effect_days`` whole UTC days from the first midnight at or after its send."""
         out = np.zeros(self.customers.n)
-        end = tr.at + int(self.effect_days * _US_PER_DAY)
-        on = mask & (tr.at < day_us + _US_PER_DAY) & (end > day_us)
+        first = -(-tr.at // _US_PER_DAY) * _US_PER_DAY
+        end = first + round(self.effect_days) * _US_PER_DAY
+        on = mask & (first <= day_us) & (day_us < end)
         if on.any():
-            lo = np.maximum(tr.at[on], day_us)
-            hi = np.minimum(end[on], day_us + _US_PER_DAY)
-            np.maximum.at(out, tr.user[on], tr.strength[on] * (hi - lo) / _US_PER_DAY)
+            np.maximum.at(out, tr.user[on], tr.strength[on])
         return out
 
     # -- the simulation ----------------------------------------------------------------
