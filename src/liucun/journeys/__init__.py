@@ -8,6 +8,7 @@ measurement against an automatic control arm. See docs/journeys.md and
 docs/decisions/0007-journeys.md.
 """
 
+from liucun.journeys._report import JourneyReport, NodeReport, journey_report
 from liucun.journeys._spec import (
     ACTION_TYPES,
     CHANNELS,
@@ -21,7 +22,10 @@ __all__ = [
     "ACTION_TYPES",
     "CHANNELS",
     "NODE_TYPES",
+    "JourneyReport",
     "JourneySpec",
+    "NodeReport",
+    "journey_report",
     "parse_duration",
     "successors",
 ]
