@@ -26,10 +26,18 @@ class Shop:
     ws_dir: Path
 
 
-def make_shop(root: Path, *, users: int = 3_000, days: int = 180, seed: int = 21) -> Shop:
-    """Simulate a b2c shop and ingest it into a fresh DuckDB workspace under ``root``."""
+def make_shop(
+    root: Path,
+    *,
+    users: int = 3_000,
+    days: int = 180,
+    seed: int = 21,
+    state_url: str | None = None,
+) -> Shop:
+    """Simulate a b2c shop and ingest it into a fresh DuckDB workspace under ``root``
+    (state in ``state_url``, default SQLite in the workspace)."""
     sim = simulate_shop(root / "sim", preset="b2c", users=users, days=days, seed=seed)
-    with init_workspace(root / "ws") as ws:
+    with init_workspace(root / "ws", state_url=state_url) as ws:
         ingest_users(ws.warehouse, [sim.users_path])
         ingest_events(ws.warehouse, [sim.events_dir])
     return Shop(root / "sim", root / "ws")
