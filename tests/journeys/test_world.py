@@ -4,16 +4,20 @@ customer's lift, idempotent and resumable steps, deliveries and visits for trigg
 from __future__ import annotations
 
 import json
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import numpy as np
 import pyarrow.parquet as pq
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from scipy.stats import poisson
 from world_support import SHOP_END, Shop, buyers, copy_shop, enrol, make_shop
 
 from liucun.core import ConfigError
 from liucun.simulate import STRENGTHS, load_world, responsive_world
+from liucun.simulate._world import MAX_PER_DAY, _poisson_inverse, _Treatments
 from liucun.workspace import open_workspace
 
 
@@ -187,3 +191,41 @@ def test_bad_arguments_are_sentences(shop: Shop, tmp_path: Path) -> None:
         with pytest.raises(ConfigError, match="seed 1; pass the same shop directory and seed"):
             responsive_world(shop.sim_dir, seed=2).advance(ws, SHOP_END + timedelta(days=3))
     assert STRENGTHS["coupon"] == 1.0 and STRENGTHS["email"] == 0.35
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    u=st.floats(0, 1, exclude_max=True),
+    mu=st.floats(0, 3),
+    more=st.floats(0, 3),
+)
+def test_the_day_count_is_the_poisson_quantile_and_grows_with_the_rate(
+    u: float, mu: float, more: float
+) -> None:
+    """One uniform, two rates: the count is Poisson's inverse CDF (capped at six a day)
+    and never smaller at the higher rate — what makes the worlds comparable."""
+    low, high = _poisson_inverse(np.array([u, u]), np.array([mu, mu + more]), MAX_PER_DAY)
+    assert low <= high
+    want = 0
+    while want < MAX_PER_DAY and poisson.cdf(want, mu) <= u * (1 - 1e-12):
+        want += 1
+    assert abs(int(low) - want) <= (1 if abs(poisson.cdf(want, mu) - u) < 1e-9 else 0)
+
+
+def test_treatment_windows_start_at_midnight_and_do_not_stack(shop: Shop) -> None:
+    world = responsive_world(shop.sim_dir, effect_days=3)
+    day = 86_400_000_000
+    t0 = int((SHOP_END - datetime(1970, 1, 1, tzinfo=UTC)) / timedelta(microseconds=1))
+    tr = _Treatments(
+        user=np.array([0, 0, 1]),
+        at=np.array([t0 + day // 3, t0 + day // 2, t0 + 2 * day]),
+        strength=np.array([0.35, 1.0, 0.35]),
+        journey=np.array(["a", "b", "a"], dtype=object),
+    )
+    every = np.ones(3, dtype=bool)
+    got = [world._strength(tr, every, t0 + d * day)[:2].tolist() for d in range(6)]
+    # sent during day 0: acts on days 1-3; customer 1 sent at midnight of day 2: days 2-4
+    assert got == [[0, 0], [1.0, 0], [1.0, 0.35], [1.0, 0.35], [0, 0.35], [0, 0]]
+    # the world without journey b keeps only a's send to customer 0
+    without_b = tr.journey != "b"
+    assert world._strength(tr, without_b, t0 + day)[:2].tolist() == [0.35, 0]
