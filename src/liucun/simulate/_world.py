@@ -110,6 +110,7 @@ class _Customers:
     currency: np.ndarray
     country: np.ndarray
     region: np.ndarray
+    account: np.ndarray  # B2B account id (None for consumers)
     alive0: np.ndarray  # alive at the shop's end
 
     @property
@@ -125,16 +126,18 @@ def _load_customers(shop_dir: Path) -> _Customers:
             "(liucun simulate --out DIR), not the workspace"
         )
     t = pq.read_table(truth_path)
-    users = pq.read_table(users_path, columns=["user_id", "country", "region"])
+    users = pq.read_table(users_path, columns=["user_id", "country", "region", "account_id"])
     geo = {
-        u: (c or "", r or "")
-        for u, c, r in zip(
+        u: (c, r, a)
+        for u, c, r, a in zip(
             users["user_id"].to_pylist(),
             users["country"].to_pylist(),
             users["region"].to_pylist(),
+            users["account_id"].to_pylist(),
             strict=True,
         )
     }
+    nothing = (None, None, None)
     ids = np.asarray(t["user_id"].to_pylist(), dtype=object)
 
     def col(name: str) -> np.ndarray:
@@ -150,8 +153,9 @@ def _load_customers(shop_dir: Path) -> _Customers:
         rate=col("spend_rate"),
         late=np.clip(np.nan_to_num(col("late_delivery_prob")), 0.0, 1.0),
         currency=np.asarray(t["currency"].to_pylist(), dtype=object),
-        country=np.asarray([geo.get(u, ("", ""))[0] for u in ids], dtype=object),
-        region=np.asarray([geo.get(u, ("", ""))[1] for u in ids], dtype=object),
+        country=np.asarray([geo.get(u, nothing)[0] for u in ids], dtype=object),
+        region=np.asarray([geo.get(u, nothing)[1] for u in ids], dtype=object),
+        account=np.asarray([geo.get(u, nothing)[2] for u in ids], dtype=object),
         alive0=t["alive_at_end"].to_numpy(zero_copy_only=False).astype(bool) & (lam > 0),
     )
 
@@ -699,7 +703,7 @@ def _rows(
             "event_id": pa.array(ids, pa.string()),
             "user_id": pa.array(c.user_id[users].tolist(), pa.string()),
             "anonymous_id": nothing,
-            "account_id": nothing,
+            "account_id": pa.array(c.account[users].tolist(), pa.string()),
             "event_type": pa.array([kind] * n, pa.string()),
             "ts": pa.array(np.asarray(ts, dtype=np.int64), EVENTS.field("ts").type),
             "channel": nothing,
