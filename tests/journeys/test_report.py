@@ -57,12 +57,18 @@ def _run(shop: Shop, target: Path, *, seed: int, strengths: object) -> Shop:
     return mine
 
 
+@pytest.fixture(scope="module")
+def strong(enrolled: Shop, tmp_path_factory: pytest.TempPathFactory) -> Shop:
+    """The journey run 31 days in a world where the coupon is strong (read it only)."""
+    return _run(enrolled, tmp_path_factory.mktemp("strong") / "ws", seed=3, strengths=STRONG)
+
+
 def _by_node(report):  # type: ignore[no-untyped-def]
     return {n.node: n for n in report.nodes}
 
 
-def test_counts_effects_and_truth(enrolled: Shop, tmp_path: Path) -> None:
-    shop = _run(enrolled, tmp_path / "ws", seed=3, strengths=STRONG)
+def test_counts_effects_and_truth(strong: Shop) -> None:
+    shop = strong
     with open_workspace(shop.ws_dir) as ws:
         report = journey_report(ws, "winback", truth="auto")
         with ws.state.read() as s:
@@ -145,8 +151,8 @@ def test_too_few_control_units_says_so(base: Shop, tmp_path: Path) -> None:
     assert offer.true_incremental_margin is None
 
 
-def test_json_contract_of_the_command(enrolled: Shop, tmp_path: Path) -> None:
-    shop = _run(enrolled, tmp_path / "ws", seed=3, strengths=STRONG)
+def test_json_contract_of_the_command(strong: Shop) -> None:
+    shop = strong
     res = CliRunner().invoke(
         app, ["-w", str(shop.ws_dir), "journeys", "report", "winback", "--format", "json"]
     )
@@ -176,3 +182,18 @@ def test_unknown_journey(base: Shop) -> None:
         journey_report(ws, "nope")
     res = CliRunner().invoke(app, ["-w", str(base.ws_dir), "journeys", "report", "nope"])
     assert res.exit_code == 1 and "no journey named 'nope'" in res.output
+
+
+def test_a_world_whose_shop_is_gone_gives_no_truth_and_says_so(
+    strong: Shop, tmp_path: Path
+) -> None:
+    shop = copy_shop(strong, tmp_path / "ws")
+    meta = shop.ws_dir / "world" / "meta.json"
+    doc = json.loads(meta.read_text(encoding="utf-8"))
+    doc["shop_dir"] = str(tmp_path / "moved")
+    meta.write_text(json.dumps(doc), encoding="utf-8")
+    with open_workspace(shop.ws_dir) as ws:
+        report = journey_report(ws, "winback", truth="auto")
+    assert report.true_incremental_margin is None and report.truth_source is None
+    assert any("cannot be read" in w and "truth.parquet" in w for w in report.warnings)
+    assert report.nodes[0].effects["margin"].estimate is not None

@@ -27,7 +27,7 @@ from typing import Any, Final
 import pandas as pd
 from sqlalchemy import func, select
 
-from liucun.core import InvalidInput
+from liucun.core import InvalidInput, LiucunError
 from liucun.experiments import ROI_THRESHOLD, campaign_roi
 from liucun.experiments.stats import CupedStat, RatioStat, cuped_ttest
 from liucun.state import JourneyEnrolment, JourneyStep, JourneyVersion, OutboxMessage
@@ -256,10 +256,14 @@ def journey_report(
     enrolments, steps, sent = _frames(ws, name)
     end = as_of or ws.data_end()
     warnings: list[str] = []
-    if truth == "auto":
+    if isinstance(truth, str) and truth == "auto":
         from liucun.simulate import load_world
 
-        truth = load_world(ws)
+        try:
+            truth = load_world(ws)
+        except (LiucunError, OSError) as exc:
+            truth = None
+            warnings.append(f"The simulated world that ran here cannot be read ({exc}).")
     node_types = {n["id"]: n.get("type", "") for n in definition.get("nodes", [])}
     order = list(node_types) or sorted(set(steps["node"]) | set(enrolments["node"]))
     first = definition.get("start") or (order[0] if order else None)
