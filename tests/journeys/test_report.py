@@ -197,3 +197,13 @@ def test_a_world_whose_shop_is_gone_gives_no_truth_and_says_so(
     assert report.true_incremental_margin is None and report.truth_source is None
     assert any("cannot be read" in w and "truth.parquet" in w for w in report.warnings)
     assert report.nodes[0].effects["margin"].estimate is not None
+
+
+def test_an_applied_journey_nobody_entered(base: Shop, tmp_path: Path) -> None:
+    shop = copy_shop(base, tmp_path / "ws")
+    with open_workspace(shop.ws_dir) as ws:
+        enrol(ws, "empty", [])
+        report = journey_report(ws, "empty")
+    assert report.nodes == [] and report.units == {"treatment": 0, "control": 0}
+    assert report.warnings == ["No customer has entered this journey yet."]
+    assert report.to_dict()["true_incremental_margin"] is None
