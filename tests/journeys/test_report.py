@@ -207,3 +207,15 @@ def test_an_applied_journey_nobody_entered(base: Shop, tmp_path: Path) -> None:
     assert report.nodes == [] and report.units == {"treatment": 0, "control": 0}
     assert report.warnings == ["No customer has entered this journey yet."]
     assert report.to_dict()["true_incremental_margin"] is None
+
+
+def test_as_of_cuts_the_windows(strong: Shop) -> None:
+    with open_workspace(strong.ws_dir) as ws:
+        full = _by_node(journey_report(ws, "winback"))["offer"]
+        early = journey_report(ws, "winback", as_of=SHOP_END + timedelta(days=10))
+        before = journey_report(ws, "winback", as_of=SHOP_END)
+    offer = _by_node(early)["offer"]
+    assert early.open_windows == offer.entered == full.entered
+    assert early.as_of == SHOP_END + timedelta(days=10)
+    assert offer.converted < full.converted
+    assert before.nodes == []  # nobody had entered yet

@@ -27,7 +27,7 @@ from typing import Any, Final
 import pandas as pd
 from sqlalchemy import func, select
 
-from liucun.core import InvalidInput, LiucunError
+from liucun.core import InvalidInput, LiucunError, as_utc
 from liucun.experiments import ROI_THRESHOLD, campaign_roi
 from liucun.experiments.stats import CupedStat, RatioStat, cuped_ttest
 from liucun.state import JourneyEnrolment, JourneyStep, JourneyVersion, OutboxMessage
@@ -39,6 +39,7 @@ PRE_DAYS: Final = 90
 MIN_UNITS: Final = 30
 ARMS: Final = ("treatment", "control")
 _MEASURES: Final = ("conversions", "revenue", "margin")
+_DAY: Final = timedelta(days=1)
 
 
 @dataclass(frozen=True)
@@ -157,7 +158,10 @@ def _definition(ws: Workspace, name: str) -> tuple[int | None, dict[str, Any]]:
     return int(row[0]), json.loads(row[1])
 
 
-def _frames(ws: Workspace, name: str) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+def _frames(
+    ws: Workspace, name: str, end: datetime | None
+) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+    """The journey's enrolments, steps and sent outbox rows before ``end`` (all if None)."""
     with ws.state.read() as s:
         enr = s.execute(
             select(
@@ -170,7 +174,11 @@ def _frames(ws: Workspace, name: str) -> tuple[pd.DataFrame, pd.DataFrame, pd.Da
         ).all()
         steps = s.execute(
             select(
-                JourneyStep.enrolment_id, JourneyStep.node, JourneyStep.kind, JourneyStep.reason
+                JourneyStep.enrolment_id,
+                JourneyStep.node,
+                JourneyStep.kind,
+                JourneyStep.reason,
+                JourneyStep.at,
             ).where(JourneyStep.journey == name)
         ).all()
         out = s.execute(
@@ -180,11 +188,14 @@ def _frames(ws: Workspace, name: str) -> tuple[pd.DataFrame, pd.DataFrame, pd.Da
         ).all()
     enrolments = pd.DataFrame(enr, columns=["id", "user_id", "arm", "node", "entered_at"])
     enrolments["entered_at"] = pd.to_datetime(enrolments["entered_at"], utc=True)
-    return (
-        enrolments,
-        pd.DataFrame(steps, columns=["enrolment_id", "node", "kind", "reason"]),
-        pd.DataFrame(out, columns=["enrolment_id", "node", "sent_at"]),
-    )
+    steps_frame = pd.DataFrame(steps, columns=["enrolment_id", "node", "kind", "reason", "at"])
+    sent_frame = pd.DataFrame(out, columns=["enrolment_id", "node", "sent_at"])
+    if end is not None:
+        cut = pd.Timestamp(end)
+        enrolments = enrolments[enrolments["entered_at"] < cut]
+        steps_frame = steps_frame[pd.to_datetime(steps_frame["at"], utc=True) < cut]
+        sent_frame = sent_frame[pd.to_datetime(sent_frame["sent_at"], utc=True) < cut]
+    return enrolments, steps_frame, sent_frame
 
 
 def _goal_events(
@@ -239,8 +250,9 @@ def journey_report(
     ``truth`` is the simulated world the data came from (an object with
     ``truth(journey, windows=…, ws=…)``, e.g. :class:`liucun.simulate.ResponsiveWorld`);
     ``"auto"`` uses the world that ran in the workspace (``<ws>/world/``) when there is
-    one. ``as_of`` (default the data end) cuts the goal windows; windows still open are
-    counted in ``open_windows``.
+    one. ``as_of`` leaves out what happened from then on (enrolments, steps, sends, goal
+    events); goal windows end at it or at the data end, whichever is first, and windows
+    still open then are counted in ``open_windows``.
 
     Raises
     ------
@@ -253,23 +265,12 @@ def journey_report(
     window_days = float(goal.get("window_days", 14))
     margin, cost = float(value.get("margin", 0.3)), float(value.get("cost", 0.0))
     window = timedelta(days=window_days)
-    enrolments, steps, sent = _frames(ws, name)
-    end = as_of or ws.data_end()
+    data_end = ws.data_end()
+    end = data_end if as_of is None or data_end is None else min(as_utc(as_of), data_end)
+    enrolments, steps, sent = _frames(ws, name, None if as_of is None else as_utc(as_of))
     warnings: list[str] = []
-    if isinstance(truth, str) and truth == "auto":
-        from liucun.simulate import load_world
-
-        try:
-            truth = load_world(ws)
-        except (LiucunError, OSError) as exc:
-            truth = None
-            warnings.append(f"The simulated world that ran here cannot be read ({exc}).")
-    node_types = {n["id"]: n.get("type", "") for n in definition.get("nodes", [])}
-    order = list(node_types) or sorted(set(steps["node"]) | set(enrolments["node"]))
-    first = definition.get("start") or (order[0] if order else None)
-    if first in order:
-        order.remove(first)
-        order.insert(0, first)
+    truth = _resolve_truth(ws, truth, warnings)
+    order, first, node_types = _node_order(definition, steps, enrolments)
     units = {arm: int((enrolments["arm"] == arm).sum()) for arm in ARMS}
     if enrolments.empty or end is None:
         return JourneyReport(
@@ -282,18 +283,8 @@ def journey_report(
             f"{open_windows} enrolment(s) entered less than {window_days:g} days before "
             f"{end:%Y-%m-%d}: their goal window is still open and counts only what happened so far."
         )
-    lo = enrolments["entered_at"].min() - pd.Timedelta(days=PRE_DAYS)
-    hi = min(enrolments["entered_at"].max() + window, pd.Timestamp(end))
-    users = set(enrolments.user_id)
-    events = _goal_events(ws, event, lo.to_pydatetime(), hi.to_pydatetime(), users)
-    events = events[events["ts"] < pd.Timestamp(end)]
+    outcome = _outcomes(ws, enrolments, sent, (event, window, end, margin, cost))
     days = max(1, math.ceil(window_days))
-    outcome = _unit_outcomes(enrolments, events, window, days)
-    sends = sent.groupby("enrolment_id").size()
-    outcome["sends"] = outcome["id"].map(sends).fillna(0).astype(float)
-    outcome["cost"] = cost * outcome["sends"]
-    outcome["margin"] = margin * outcome["revenue"] - outcome["cost"]
-    outcome = outcome.merge(enrolments[["id", "arm", "user_id", "entered_at"]], on="id")
     nodes = [
         _node(
             node,
@@ -302,7 +293,7 @@ def journey_report(
             outcome,
             steps[steps["node"] == node],
             sent[sent["node"] == node],
-            (margin, cost, alpha, window, days),
+            (margin, alpha, days),
         )
         for node in order
     ]
@@ -315,6 +306,55 @@ def journey_report(
         name, version, end, event, window_days, margin, cost, alpha, units, open_windows,
         nodes, warnings, source,
     )  # fmt: skip
+
+
+def _resolve_truth(ws: Workspace, truth: Any | None, warnings: list[str]) -> Any | None:
+    """``truth`` itself, or for ``"auto"`` the world that ran in ``ws`` (None if none or
+    unreadable, with a warning)."""
+    if not (isinstance(truth, str) and truth == "auto"):
+        return truth
+    from liucun.simulate import load_world
+
+    try:
+        return load_world(ws)
+    except (LiucunError, OSError) as exc:
+        warnings.append(f"The simulated world that ran here cannot be read ({exc}).")
+        return None
+
+
+def _node_order(
+    definition: dict[str, Any], steps: pd.DataFrame, enrolments: pd.DataFrame
+) -> tuple[list[str], str | None, dict[str, str]]:
+    """The nodes in the definition's order with the start node first, the start node, and
+    each node's type (nodes seen only in steps when there is no definition)."""
+    node_types = {n["id"]: n.get("type", "") for n in definition.get("nodes", [])}
+    order = list(node_types) or sorted(set(steps["node"]) | set(enrolments["node"]))
+    first = definition.get("start") or (order[0] if order else None)
+    if first in order:
+        order.remove(first)
+        order.insert(0, first)
+    return order, first, node_types
+
+
+def _outcomes(
+    ws: Workspace,
+    enrolments: pd.DataFrame,
+    sent: pd.DataFrame,
+    opts: tuple[str, timedelta, datetime, float, float],
+) -> pd.DataFrame:
+    """Per enrolment: its arm, goal outcomes (:func:`_unit_outcomes`), sends, cost and margin."""
+    event, window, end, margin, cost = opts
+    lo = enrolments["entered_at"].min() - pd.Timedelta(days=PRE_DAYS)
+    hi = min(enrolments["entered_at"].max() + window, pd.Timestamp(end))
+    users = set(enrolments.user_id)
+    events = _goal_events(ws, event, lo.to_pydatetime(), hi.to_pydatetime(), users)
+    events = events[events["ts"] < pd.Timestamp(end)]
+    outcome = _unit_outcomes(enrolments, events, window, max(1, math.ceil(window / _DAY)))
+    sends = sent.groupby("enrolment_id").size()
+    outcome["sends"] = outcome["id"].map(sends).fillna(0).astype(float)
+    outcome["cost"] = cost * outcome["sends"]
+    outcome["margin"] = margin * outcome["revenue"] - outcome["cost"]
+    return outcome.merge(enrolments[["id", "arm", "user_id", "entered_at"]], on="id")
 
 
 def _reached(node: str, is_first: bool, enrolments: pd.DataFrame, steps: pd.DataFrame) -> set[int]:
@@ -331,9 +371,9 @@ def _node(
     outcome: pd.DataFrame,
     steps: pd.DataFrame,
     sent: pd.DataFrame,
-    opts: tuple[float, float, float, timedelta, int],
+    opts: tuple[float, float, int],
 ) -> NodeReport:
-    margin, _cost, alpha, _window, days = opts
+    margin, alpha, days = opts
     here = outcome[outcome["id"].isin(reached)]
     arm = {a: here[here["arm"] == a] for a in ARMS}
     n = {a: len(arm[a]) for a in ARMS}

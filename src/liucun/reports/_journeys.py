@@ -5,7 +5,9 @@ incremental margin as a marker — from :func:`liucun.journeys._report.journey_r
 
 The section is there only when some customer has entered a journey (``journey_enrolments``
 in state); otherwise the builder returns None and the report has no Journeys section.
-Goal windows are cut at the report's ``as_of``.
+Journeys are read as they stood at :attr:`ReportContext.state_as_of` (the report's
+``as_of`` when one was given, else the workspace clock's now); goal windows end at the
+data end.
 """
 
 from __future__ import annotations
@@ -38,7 +40,8 @@ def journeys_section(ctx: ReportContext) -> Section | None:
     names = journey_names(ws)
     if not names:
         return None
-    reports = [journey_report(ws, name, truth="auto", as_of=ctx.as_of) for name in names]
+    at = ctx.state_as_of or ctx.as_of
+    reports = [journey_report(ws, name, truth="auto", as_of=at) for name in names]
     sec = Section("journeys", "Journeys")
     sec.kpis = _kpis(reports)
     level = f"{1 - reports[0].alpha:.0%}"
