@@ -33,7 +33,7 @@ def _sections(html: str) -> dict[str, str]:
 
 @pytest.fixture(scope="module")
 def base(tmp_path_factory: pytest.TempPathFactory) -> Shop:
-    return make_shop(tmp_path_factory.mktemp("rj"), users=2_500, days=180, seed=31)
+    return make_shop(tmp_path_factory.mktemp("rj"), users=1_500, days=120, seed=31)
 
 
 @pytest.fixture(scope="module")
@@ -43,7 +43,7 @@ def ran(base: Shop, tmp_path_factory: pytest.TempPathFactory) -> Shop:
     with open_workspace(shop.ws_dir) as ws:
         users = buyers(ws)
         enrol(ws, "winback", users, second_share=0.5)
-        enrol(ws, "tiny", users[:300], control_share=0.02, channel="push")
+        enrol(ws, "tiny", users[:200], control_share=0.02, channel="push")
         responsive_world(shop.sim_dir, seed=2, strengths={"coupon": 3.0}).advance(
             ws, SHOP_END + timedelta(days=31)
         )
