@@ -229,3 +229,15 @@ def test_treatment_windows_start_at_midnight_and_do_not_stack(shop: Shop) -> Non
     # the world without journey b keeps only a's send to customer 0
     without_b = tr.journey != "b"
     assert world._strength(tr, without_b, t0 + day)[:2].tolist() == [0.35, 0]
+
+
+def test_resuming_with_other_strengths_is_refused(shop: Shop) -> None:
+    with open_workspace(shop.ws_dir) as ws:
+        responsive_world(shop.sim_dir, strengths={"push": 1.0}).advance(
+            ws, SHOP_END + timedelta(days=1)
+        )
+        with pytest.raises(ConfigError, match="resume it with the same options"):
+            responsive_world(shop.sim_dir).advance(ws, SHOP_END + timedelta(days=2))
+        world = load_world(ws)
+        assert world is not None and world.strengths["push"] == 1.0
+        assert world.advance(ws, SHOP_END + timedelta(days=2)) > 0

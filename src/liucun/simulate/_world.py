@@ -250,6 +250,12 @@ class ResponsiveWorld:
                 f"seed {meta.get('seed')}; pass the same shop directory and seed, or delete "
                 "that directory to start the world again"
             )
+        if meta["strengths"] != dict(self.strengths) or meta["effect_days"] != self.effect_days:
+            raise ConfigError(
+                f"the world in {self._dir(ws_path)} runs with strengths {meta['strengths']} and "
+                f"effect_days {meta['effect_days']:g}; resume it with the same options "
+                "(liucun.simulate.load_world(ws) reopens it as it was)"
+            )
         c = self.customers
         state = pq.read_table(self._dir(ws_path) / meta["state"])
         if state.num_rows != c.n:
@@ -522,8 +528,9 @@ class ResponsiveWorld:
     # -- what it knows -----------------------------------------------------------------
 
     def orders(self) -> pa.Table:
-        """Every order the world placed since it started: ``world``, ``user_index``,
-        ``user_id``, ``nth`` (its place in the day), ``ts`` (µs), ``revenue``."""
+        """Every order the world placed since it started, in every world: ``user_index``
+        (the row in ``truth.parquet``), ``nth`` (its place in the day), ``ts`` (µs since
+        the epoch), ``revenue`` and ``world``."""
         parts = []
         for w, tables in self._orders.items():
             t = pa.concat_tables(tables) if tables else _empty_orders()
