@@ -11,12 +11,19 @@ from liucun.simulate._engine import SimulationResult, simulate_shop
 from liucun.simulate._exposures import campaign_exposures
 from liucun.simulate._presets import PRESETS, Preset
 from liucun.simulate._truth import TRUTH_SCHEMA
-from liucun.simulate._world import STRENGTHS, ResponsiveWorld, load_world, responsive_world
+from liucun.simulate._world import (
+    STRENGTHS,
+    WORLD_TRUTH_SCHEMA,
+    ResponsiveWorld,
+    load_world,
+    responsive_world,
+)
 
 __all__ = [
     "PRESETS",
     "STRENGTHS",
     "TRUTH_SCHEMA",
+    "WORLD_TRUTH_SCHEMA",
     "Preset",
     "ResponsiveWorld",
     "SimulationResult",

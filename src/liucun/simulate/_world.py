@@ -70,6 +70,27 @@ _ACTION: Final = "action"
 _NONE: Final = "none"
 _FORMAT: Final = 1
 EVENTS = arrow_schema("events")
+#: The columns of :meth:`ResponsiveWorld.truth`.
+WORLD_TRUTH_SCHEMA: Final = pa.schema(
+    [
+        ("user_id", pa.string()),
+        ("start", pa.timestamp("us", tz="UTC")),
+        ("end", pa.timestamp("us", tz="UTC")),
+        *[
+            (name, pa.float64())
+            for name in (
+                "sends",
+                "orders",
+                "orders_without",
+                "incremental_orders",
+                "revenue",
+                "revenue_without",
+                "incremental_revenue",
+                "incremental_margin",
+            )
+        ],
+    ]
+)
 
 
 def _us(at: datetime) -> int:
@@ -587,20 +608,9 @@ class ResponsiveWorld:
         out["user_id"] = self.customers.user_id[out["user_index"].to_numpy()]
         out["start"] = pd.to_datetime(out["start"], unit="us", utc=True)
         out["end"] = pd.to_datetime(out["end"], unit="us", utc=True)
-        cols = [
-            "user_id",
-            "start",
-            "end",
-            "sends",
-            "orders",
-            "orders_without",
-            "incremental_orders",
-            "revenue",
-            "revenue_without",
-            "incremental_revenue",
-            "incremental_margin",
-        ]
-        return pa.Table.from_pandas(out[cols], preserve_index=False)
+        cols = WORLD_TRUTH_SCHEMA.names
+        table = pa.Table.from_pandas(out[cols], schema=WORLD_TRUTH_SCHEMA, preserve_index=False)
+        return table.replace_schema_metadata(None)
 
     def _treatments_from(self, ws: Workspace | None, ws_path: Path) -> _Treatments:
         if ws is not None:
