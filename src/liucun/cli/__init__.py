@@ -14,6 +14,7 @@ from liucun.cli import (  # noqa: F401  - importing registers the commands
     _fx,
     _ingest,
     _journeys,
+    _journeys_report,
     _loss,
     _loyalty,
     _loyalty_summary,

@@ -46,6 +46,11 @@ from liucun.journeys._offers import (
     choose_offers,
     offer_choices,
 )
+from liucun.journeys._report import (
+    JourneyReport,
+    NodeReport,
+    journey_report,
+)
 from liucun.journeys._spec import (
     ACTION_TYPES,
     CHANNELS,
@@ -112,8 +117,10 @@ __all__ = [
     "Consent",
     "ConsentImport",
     "JourneyError",
+    "JourneyReport",
     "JourneySpec",
     "JourneyStatus",
+    "NodeReport",
     "OfferChoice",
     "Rendered",
     "SuppressionEntry",
@@ -138,6 +145,7 @@ __all__ = [
     "import_consents_from_users",
     "journey_digest",
     "journey_problems",
+    "journey_report",
     "journey_source",
     "journey_status",
     "journey_version",
