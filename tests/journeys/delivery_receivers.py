@@ -184,12 +184,31 @@ def channels_toml(channels: dict[str, dict[str, Any]]) -> str:
     return "\n".join(lines) + "\n"
 
 
+#: Guards that let every row through (the delivery tests are about sending; the guards'
+#: own tests cover consent, caps and quiet hours), whatever the hour the tests run at.
+OPEN_GUARDS = {
+    "consent_required": False,
+    "quiet_start": "00:00",
+    "quiet_end": "00:00",
+    "max_per_day": 100_000,
+    "max_per_week": 100_000,
+}
+
+
 def delivery_workspace(
-    path: Path, state_url: str, clock: Clock, channels: dict[str, dict[str, Any]]
+    path: Path,
+    state_url: str,
+    clock: Clock,
+    channels: dict[str, dict[str, Any]],
+    guards: dict[str, Any] | None = None,
 ) -> Workspace:
-    """A workspace on ``state_url`` whose liucun.toml configures ``channels``."""
+    """A workspace on ``state_url`` whose liucun.toml configures ``channels`` and
+    ``guards`` (default :data:`OPEN_GUARDS`)."""
     init_workspace(path, state_url=state_url, clock=clock).close()
     with (path / "liucun.toml").open("a", encoding="utf-8") as fh:
+        fh.write("\n[guards]\n")
+        for k, v in (OPEN_GUARDS if guards is None else guards).items():
+            fh.write(f"{k} = {json.dumps(v)}\n")
         fh.write(channels_toml(channels))
     return open_workspace(path, clock=clock)
 

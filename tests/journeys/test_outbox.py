@@ -182,34 +182,50 @@ def test_internal_channels_go_to_execute_internal(
     from liucun.journeys._actions import ActionResult
 
     ws = _ws(tmp_path, state_url, "http://127.0.0.1:9/none")
-    add_rows(ws, 1, channel="coupon", prefix="coupon", payload={"coupon": "comeback10"})
-    add_rows(ws, 1, channel="tag", prefix="tag", payload={"tag": "vip"})
-    # the stub raises NotImplementedError: the row fails with that sentence
+    add_rows(ws, 1, channel="tag", prefix="tag", payload={"tag": "vip", "value": "gold"})
+    add_rows(ws, 1, channel="coupon", prefix="coupon", payload={"purpose": "marketing"})
+    # the real actions: the tag is set; a coupon row without its coupon_id fails at once
+    # (retrying cannot help) with the action's sentence
     run = deliver_due(ws, worker_id="w")
-    assert run.failed == 2
-    assert list_outbox(ws)[0]["last_error"] == "internal channel 'coupon' is not implemented yet"
+    assert (run.sent, run.failed, run.retried) == (1, 1, 0)
+    rows = {r["key"]: r for r in list_outbox(ws)}
+    assert (rows["tag-0"]["status"], rows["tag-0"]["provider_message_id"]) == (
+        "sent",
+        "vip=gold",
+    )
+    assert rows["coupon-0"]["status"] == "failed" and "coupon" in rows["coupon-0"]["last_error"]
+    from liucun.state import CustomerTag
+
+    with ws.state.read() as s:
+        assert [(t.user_id, t.tag, t.value) for t in s.scalars(select(CustomerTag))] == [
+            ("u0", "vip", "gold")
+        ]
+    events = ws.table("events")
+    assert events.filter(events.event_type == "tag_set").count().execute() == 1
+    # a refusal is final: cancelled with the action's reason code and sentence
     seen = []
 
-    def execute(w, row):  # type: ignore[no-untyped-def]
-        seen.append(row.key)
-        if row.channel == "coupon":
-            return ActionResult(ok=True, reference="coupon-77")
-        return ActionResult(ok=False, refused=True, detail="tag budget spent")
+    def execute(w, row, *, publish=True):  # type: ignore[no-untyped-def]
+        seen.append((row.key, publish))
+        return ActionResult(
+            ok=False, refused=True, detail="coupon_cap", message="u0 holds 3 coupons already"
+        )
 
     monkeypatch.setattr("liucun.journeys._delivery.execute_internal", execute)
-    assert retry_outbox(ws, failed=True) == 2
+    assert retry_outbox(ws, failed=True) == 1
     run = deliver_due(ws, worker_id="w")
-    assert (run.sent, run.cancelled) == (1, 1)
-    rows = {r["key"]: r for r in list_outbox(ws)}
-    assert (rows["coupon-0"]["status"], rows["coupon-0"]["provider_message_id"]) == (
-        "sent",
-        "coupon-77",
-    )
-    assert (rows["tag-0"]["status"], rows["tag-0"]["last_error"]) == (
+    assert run.cancelled == 1
+    row = {r["key"]: r for r in list_outbox(ws)}["coupon-0"]
+    assert (row["status"], row["last_error"]) == (
         "cancelled",
-        "tag budget spent",
+        "coupon_cap: u0 holds 3 coupons already",
     )
-    assert seen == ["coupon-0", "tag-0"]
+    assert seen == [("coupon-0", False)]  # events are published once per batch
+    from liucun.state import JourneyStep
+
+    with ws.state.read() as s:
+        step = s.scalar(select(JourneyStep).where(JourneyStep.key == "coupon-0:suppressed"))
+    assert step is not None and step.reason == "coupon_cap"
     ws.close()
 
 

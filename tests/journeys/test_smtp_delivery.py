@@ -178,3 +178,34 @@ def test_an_address_that_does_not_decrypt_fails_its_row_only(
         assert "the contact of u1 on email does not decrypt" in rows["mail-1"]["last_error"]
         assert [r for r, _ in box.messages] == [["a@example.test"]]
         ws.close()
+
+
+def test_the_real_guards_run_in_the_claim_and_a_bounce_stops_the_next_message(
+    tmp_path: Path, state_url: str
+) -> None:
+    from liucun.journeys import record_consent, record_outcome
+
+    with smtp_server() as box:
+        email = {"host": "127.0.0.1", "port": box.port, "sender": "news@shop.test"}
+        # consent required (the default); no quiet hours, so the test runs at any hour
+        guards = {"quiet_start": "00:00", "quiet_end": "00:00"}
+        ws = delivery_workspace(
+            tmp_path / "ws", state_url, SimulatedClock(NOW), {"email": email}, guards
+        )
+        for u in ("u0", "u1"):
+            set_contact(ws, u, "email", f"{u}@example.test")
+        record_consent(
+            ws, "u1", purpose="marketing", channel="email", status="granted", source="signup"
+        )
+        add_rows(ws, 2, channel="email", prefix="mail", payload=PAYLOAD)
+        run = deliver_due(ws, worker_id="w1")
+        assert (run.sent, run.suppressed) == (1, {"consent": 1})
+        assert [r for r, _ in box.messages] == [["u1@example.test"]]
+        # the provider reports a bounce: the next message to u1 is suppressed
+        record_outcome(ws, "mail-1", "bounced", NOW, {"smtp": "550 no such user"})
+        add_rows(ws, 2, channel="email", prefix="again", payload=PAYLOAD)
+        run = deliver_due(ws, worker_id="w1")
+        assert run.sent == 0
+        assert run.suppressed == {"consent": 1, "suppressed:bounced": 1}
+        assert len(box.messages) == 1
+        ws.close()

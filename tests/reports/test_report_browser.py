@@ -10,6 +10,7 @@ Set ``LIUCUN_SCREENSHOT_DIR`` to keep the screenshots at 1440 and 390 pixels.
 from __future__ import annotations
 
 import os
+from datetime import timedelta
 from pathlib import Path
 
 import pyarrow.parquet as pq
@@ -17,6 +18,7 @@ import pytest
 from playwright import sync_api
 from typer.testing import CliRunner
 
+from journeys.world_support import SHOP_END, buyers, enrol
 from liucun.cli import app
 from liucun.reports import build_report
 from liucun.simulate import campaign_exposures, simulate_shop
@@ -96,7 +98,8 @@ def full_report(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A report with every section and chart: a simulated shop with its logged campaign,
     trained and scored churn/value models (risk, calibration, CLV deciles, drivers), an
     uplift model (Qini curve) and a loyalty program with a ledger, coupons, tiers and
-    paid members (tests/loyalty_shop.py), built as a user would with the CLI."""
+    paid members (tests/loyalty_shop.py), and a journey's enrolments (tests/journeys/
+    world_support.py), built as a user would with the CLI."""
     root = tmp_path_factory.mktemp("full")
     sim = simulate_shop(root / "sim", preset="b2c", users=4_000, days=365, seed=11)
     ws = root / "ws"
@@ -112,6 +115,8 @@ def full_report(tmp_path_factory: pytest.TempPathFactory) -> Path:
         res = runner.invoke(app, args)
         assert res.exit_code == 0, f"{args}: {res.output}"
     shop_loyalty(ws)
+    with open_workspace(ws) as opened:  # a journey entered 45 days before the data end
+        enrol(opened, "winback", buyers(opened), at=SHOP_END - timedelta(days=45))
     res = runner.invoke(app, ["-w", str(ws), "report", "--out", str(root / "report.html")])
     assert res.exit_code == 0, res.output
     return root / "report.html"
@@ -146,11 +151,15 @@ def test_every_chart_reads_right_at_desktop_and_phone_widths(
     for width, result in found.items():
         charts = result["charts"]
         sections = {key.split("-")[1] for key in charts}
-        assert {*SECTIONS, "risk", "experiments", "loyalty"} <= sections, (width, sorted(sections))
+        assert {*SECTIONS, "risk", "experiments", "loyalty", "journeys"} <= sections, (
+            width,
+            sorted(sections),
+        )
         assert sum(k.startswith("fig-risk-") for k in charts) >= 5  # risk, CLV, calibration, …
         assert sum(k.startswith("fig-experiments-") for k in charts) >= 3  # lift, path, Qini
         # tiers, tier-change matrix, points per month, coupon rate, member repeat
         assert sum(k.startswith("fig-loyalty-") for k in charts) == 5
+        assert sum(k.startswith("fig-journeys-") for k in charts) == 1  # winback's nodes
         assert result["page"] <= result["window"], f"{width}px: the page scrolls sideways"
         problems = {k: c["problems"] for k, c in charts.items() if c["problems"]}
         assert problems == {}, f"at {width}px: {problems}"

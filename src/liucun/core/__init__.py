@@ -45,6 +45,7 @@ from liucun.core._settings import (
     check_timezone,
     load_settings,
 )
+from liucun.core._validation import close_match, validation_problems, yaml_path
 from liucun.core._yaml import YamlError, read_yaml
 
 __all__ = [
@@ -77,6 +78,7 @@ __all__ = [
     "YamlError",
     "as_utc",
     "check_timezone",
+    "close_match",
     "configure_logging",
     "csv_text",
     "data_end",
@@ -89,5 +91,7 @@ __all__ = [
     "neutralize_formulas",
     "read_yaml",
     "redact_contact_data",
+    "validation_problems",
     "write_csv",
+    "yaml_path",
 ]

@@ -15,8 +15,8 @@ from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from liucun.core import ConfigError, redact_contact_data
-from liucun.journeys._actions import INTERNAL_CHANNELS, execute_internal
+from liucun.core import ConfigError, InvalidInput, redact_contact_data
+from liucun.journeys._actions import INTERNAL_CHANNELS, execute_internal, publish_action_events
 from liucun.journeys._channels import Adapter, OutgoingMessage, SendResult, adapter_for, excerpt
 from liucun.journeys._outbox import (
     Claimed,
@@ -90,6 +90,7 @@ def deliver_due(
     run.suppressed = dict(batch.suppressed)
     run.held, run.deferred, run.failed = batch.held, batch.deferred, batch.failed
     adapters: dict[str, Adapter | ConfigError] = {}
+    performed: list[Any] = []
     # stop before any claim could pass for one in doubt: half the shortest lease
     budget = min(
         (lease_for(_defaults(ws, item.provider)) for item in batch.to_send),
@@ -111,6 +112,8 @@ def deliver_due(
                 break
             result = _send(ws, item, adapters, at)
             status = finish(ws, item, result, worker_id=worker_id, now=now or ws.clock.now())
+            if item.row.channel in INTERNAL_CHANNELS and status == "sent":
+                performed.append(item.row)
             if status == "sent":
                 run.sent += 1
             elif status == "retry":
@@ -132,6 +135,8 @@ def deliver_due(
         for adapter in adapters.values():
             if not isinstance(adapter, ConfigError):
                 adapter.close()
+        if performed:  # the tag and task events of the batch, in one load
+            publish_action_events(ws, performed)
     return run
 
 
@@ -172,15 +177,18 @@ def _send(
 
 
 def _internal(ws: Any, item: Claimed) -> SendResult:
-    """An internal action: ok → sent; refused → cancelled (final); else retried."""
+    """An internal action: ok → sent; refused → cancelled (final, with its reason code);
+    a bad payload → failed; else retried. Its events are published once per batch."""
     try:
-        done = execute_internal(ws, item.row)
-    except NotImplementedError as exc:
+        done = execute_internal(ws, item.row, publish=False)
+    except (NotImplementedError, InvalidInput, ConfigError) as exc:  # retrying cannot help
         return SendResult("failed", answer=str(exc))
     except Exception as exc:
         return SendResult("retry", answer=excerpt(f"{type(exc).__name__}: {exc}"))
     if done.ok:
         return SendResult("ok", provider_message_id=done.reference, answer=done.detail)
     if done.refused:
-        return SendResult("cancelled", answer=done.detail or "refused")
-    return SendResult("retry", answer=done.detail or "the action did not complete")
+        reason = done.detail or "refused"
+        answer = f"{reason}: {done.message}" if done.message else reason
+        return SendResult("cancelled", answer=answer, reason=reason)
+    return SendResult("retry", answer=done.message or done.detail or "the action did not complete")

@@ -280,8 +280,9 @@ def claim(ws: Any, *, worker_id: str, now: datetime, limit: int) -> ClaimResult:
             raise RuntimeError(f"review_batch gave {len(verdicts)} verdicts for {len(rows)} rows")
         sending: list[tuple[OutboxMessage, str | None, dict[str, Any]]] = []
         for row, verdict in zip(rows, verdicts, strict=True):
+            extra = dict(getattr(verdict, "detail", None) or {}) or None
             if verdict.action == "suppress":
-                _suppress(s, row, verdict.reason or "suppressed", now)
+                _suppress(s, row, verdict.reason or "suppressed", now, detail=extra)
                 out.suppressed[verdict.reason or "suppressed"] = (
                     out.suppressed.get(verdict.reason or "suppressed", 0) + 1
                 )
@@ -300,7 +301,7 @@ def claim(ws: Any, *, worker_id: str, now: datetime, limit: int) -> ClaimResult:
                     f"{row.key}:{kind}:{until.isoformat()}",
                     now,
                     reason=row.hold_reason,
-                    detail={"until": until.isoformat()},
+                    detail={**(extra or {}), "until": until.isoformat()},
                 )
                 if verdict.action == "hold":
                     out.held += 1
@@ -351,13 +352,20 @@ def claim(ws: Any, *, worker_id: str, now: datetime, limit: int) -> ClaimResult:
     return out
 
 
-def _suppress(s: Session, row: OutboxMessage, reason: str, now: datetime) -> None:
+def _suppress(
+    s: Session,
+    row: OutboxMessage,
+    reason: str,
+    now: datetime,
+    *,
+    detail: dict[str, Any] | None = None,
+) -> None:
     row.status = "cancelled"
     row.last_error = reason
     row.hold_reason = None
     row.claimed_by = None
     row.updated_at = now
-    _step(s, row, "suppressed", f"{row.key}:suppressed", now, reason=reason)
+    _step(s, row, "suppressed", f"{row.key}:suppressed", now, reason=reason, detail=detail)
 
 
 def _fail(
@@ -471,15 +479,14 @@ def finish(ws: Any, claimed: Claimed, result: Any, *, worker_id: str, now: datet
             _outcome(s, row, "sent", f"{row.key}:sent", now, detail)
             _step(s, row, "sent", f"{row.key}:sent", now, detail=detail)
         elif status == "cancelled":
-            reason = answer or "refused"
             _step(
                 s,
                 row,
                 "suppressed",
                 f"{row.key}:suppressed",
                 now,
-                reason="refused",
-                detail={"detail": reason},
+                reason=getattr(result, "reason", None) or "refused",
+                detail={"detail": answer or "refused"},
             )
         elif status == "failed":
             detail = {"answer": answer, "provider": claimed.provider, "attempts": claimed.attempts}

@@ -21,8 +21,6 @@ from __future__ import annotations
 import difflib
 import hashlib
 import json
-import types
-import typing
 from datetime import date
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -30,7 +28,7 @@ from typing import Annotated, Any, Literal
 import ibis
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from liucun.core import ConfigError, check_timezone, read_yaml
+from liucun.core import ConfigError, check_timezone, read_yaml, validation_problems
 from liucun.ingest import ISO_4217
 from liucun.segments import FilterSyntaxError, parse_filter
 
@@ -417,67 +415,11 @@ def parse_program(data: Any, *, source: str = "program") -> Program:
     try:
         program = Program.model_validate(data)
     except ValidationError as exc:
-        raise ProgramError(source, [_problem(err) for err in exc.errors()]) from None
+        raise ProgramError(source, validation_problems(Program, exc)) from None
     problems = _cross_checks(program)
     if problems:
         raise ProgramError(source, problems)
     return program
-
-
-# -- error messages ---------------------------------------------------------------------
-
-
-def _path(loc: tuple[int | str, ...]) -> str:
-    out = ""
-    for part in loc:
-        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
-    return out
-
-
-def _problem(err: Any) -> str:
-    loc = tuple(p for p in err["loc"] if not (isinstance(p, str) and p.startswith("function-")))
-    where = _path(loc) or "(top level)"
-    kind, msg = err["type"], err["msg"].removeprefix("Value error, ")
-    if kind == "extra_forbidden":
-        known = _fields_at(loc[:-1])
-        near = difflib.get_close_matches(str(loc[-1]), known, n=1, cutoff=0.5)
-        tip = f"did you mean {near[0]}?" if near else f"known keys: {', '.join(known)}"
-        return f"{where}: unknown key; {tip}"
-    if kind == "missing":
-        return f"{where}: missing; add it"
-    value = err.get("input")
-    if isinstance(value, dict | list):  # a check of the whole mapping: its message says it
-        return f"{where}: {msg}"
-    shown = json.dumps(value, ensure_ascii=False, default=str)
-    if len(shown) > 60:
-        shown = shown[:57] + "..."
-    return f"{where}: {shown} is not valid: {msg}"
-
-
-def _fields_at(loc: tuple[int | str, ...]) -> list[str]:
-    """The keys the model at ``loc`` accepts (for a did-you-mean)."""
-    model: Any = Program
-    for part in loc:
-        if isinstance(part, int):
-            continue
-        field = model.model_fields.get(part)
-        if field is None:
-            return []
-        model = _model_in(field.annotation)
-        if model is None:
-            return []
-    return list(model.model_fields)
-
-
-def _model_in(annotation: Any) -> type[BaseModel] | None:
-    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
-        return annotation
-    if isinstance(annotation, types.UnionType) or typing.get_origin(annotation) is not None:
-        for arg in typing.get_args(annotation):
-            found = _model_in(arg)
-            if found is not None:
-                return found
-    return None
 
 
 def _cross_checks(p: Program) -> list[str]:

@@ -20,6 +20,7 @@ from liucun.reports._analytics import (
     check_funnel,
 )
 from liucun.reports._experiments import experiments_section
+from liucun.reports._journeys import journeys_section
 from liucun.reports._kpis import headline_kpis
 from liucun.reports._loyalty import loyalty_section
 from liucun.reports._render import Kpi, ReportMeta, Section, number, pct, render, write_html
@@ -32,6 +33,7 @@ REPORT_SECTIONS: tuple[SectionBuilder, ...] = (
     risk_and_value,
     experiments_section,
     loyalty_section,
+    journeys_section,
 )
 
 

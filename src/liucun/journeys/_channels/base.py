@@ -42,6 +42,8 @@ class SendResult:
     provider_message_id: str | None = None
     answer: str | None = None
     retry_after: float | None = None
+    #: The reason code of a ``cancelled`` refusal (``coupon_cap``, ``coupon_budget``…).
+    reason: str | None = None
 
 
 class Adapter(Protocol):
