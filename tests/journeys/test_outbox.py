@@ -248,3 +248,25 @@ def test_released_claims_are_pending_again_with_the_attempt_not_counted(
     ]
     assert datetime.fromisoformat(rows["k-1"]["next_attempt_at"]) == later
     ws.close()
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        ["contacts"],
+        ["contacts", "import"],
+        ["outbox"],
+        ["outbox", "list"],
+        ["outbox", "retry"],
+        ["outbox", "unknown"],
+    ],
+    ids=" ".join,
+)
+def test_every_delivery_command_has_help_with_an_example(command: list[str]) -> None:
+    res = CliRunner().invoke(app, [*command, "--help"], terminal_width=100)
+    out = _ANSI.sub("", res.stdout)
+    assert res.exit_code == 0, out
+    assert "Example" in out
+    assert "liucun -w shop " + " ".join(command[:1]) in " ".join(
+        out[out.index("Example") :].split()
+    )
