@@ -1,4 +1,4 @@
-"""Measurement of a journey against its control arm, node by node (docs/journeys-measurement.md).
+"""Measurement of a journey against its control arm, node by node (docs/journeys.md).
 
 Every enrolment is a unit. At each node the treatment enrolments that reached it are
 compared with the control enrolments that reached it (the control arm walks the same

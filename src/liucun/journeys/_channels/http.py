@@ -3,7 +3,7 @@ in-app messages (``[channels.NAME] kind = "http"``: ``url``, ``api_key``).
 
 Each send is ``POST url`` with ``Authorization: Bearer <api_key>``, ``Idempotency-Key:
 <outbox key>`` (so the channel deduplicates: a resend after a crash is dropped by the
-provider) and one JSON object per channel (docs/journeys-delivery.md):
+provider) and one JSON object per channel (docs/journeys.md "Delivery"):
 
 - sms: ``{"to": phone, "text": body}``
 - push: ``{"token": push_token, "title": subject, "body": body, "data": {...}}``
