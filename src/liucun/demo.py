@@ -13,18 +13,30 @@ import argparse
 from pathlib import Path
 from typing import Any
 
-#: The default loyalty program (examples/loyalty/program.yaml in the repository).
-PROGRAM_FILE = Path(__file__).resolve().parents[2] / "examples" / "loyalty" / "program.yaml"
+#: The repository's examples: the default loyalty program (loyalty/program.yaml) and the
+#: demo's journeys (journeys/*.yaml).
+EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
+
+
+def _examples() -> Path:
+    """The repository's examples/ (the demo runs from a checkout: ``make demo``)."""
+    return EXAMPLES if EXAMPLES.is_dir() else Path("examples").resolve()
 
 
 def _program_file() -> Path:
-    """The repository's default program (the demo runs from a checkout: ``make demo``)."""
-    here = Path("examples") / "loyalty" / "program.yaml"
-    return PROGRAM_FILE if PROGRAM_FILE.is_file() else here.resolve()
+    """The repository's default program."""
+    return _examples() / "loyalty" / "program.yaml"
 
 
 #: Share of the repeat buyers who buy the program's paid plan in the simulated shop.
 MEMBERSHIP_SHARE = 0.15
+
+#: The demo's journeys (examples/journeys/ in the repository), in the order applied.
+JOURNEYS = ("winback_risk", "inactive_push_coupon", "late_delivery", "b2b_replenishment")
+#: Simulated days the journeys run for after the shop's data end.
+JOURNEY_DAYS = 60
+#: The demo delivers to files (JSON lines under the workspace's outbox/): a dry run.
+DEMO_CHANNELS = ("email", "sms", "push", "wechat", "whatsapp", "in_app", "webhook")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -49,7 +61,10 @@ def main(argv: list[str] | None = None) -> int:
     code = _run(app, console, _decision_steps(workspace, shop))
     if code:
         return code
-    code = _run(app, console, _loyalty_steps(workspace, report))
+    code = _run(app, console, _loyalty_steps(workspace, shop))
+    if code:
+        return code
+    code = _run(app, console, _journey_steps(workspace, shop, report))
     if code:
         return code
     _where_to_look(console, workspace, shop, report)
@@ -91,20 +106,17 @@ def _decision_steps(workspace: Path, shop: Path) -> list[list[str]]:
     ]
 
 
-def _loyalty_steps(workspace: Path, report: Path) -> list[list[str]]:
-    """The default loyalty program over the shop, then the report.
+def _loyalty_steps(workspace: Path, shop: Path) -> list[list[str]]:
+    """The default loyalty program over the shop.
 
     The simulated history ends months before today, so these steps run with the clock
     stopped at its data end (``--now``): points are booked, tiers reviewed and idle
     members warned as they would have been the day the history ends, not as if every
     customer had been silent since.
     """
-    from liucun.workspace import open_workspace
+    from liucun.simulate import shop_end
 
-    with open_workspace(workspace) as ws:
-        end = ws.data_end()
-    now = ["--now", end.isoformat()] if end is not None else []
-    ws_args = [*now, "-w", str(workspace)]
+    ws_args = ["--now", shop_end(shop).isoformat(), "-w", str(workspace)]
     loyalty = [*ws_args, "loyalty"]
     return [
         [*loyalty, "program", "apply", str(_program_file())],
@@ -116,8 +128,57 @@ def _loyalty_steps(workspace: Path, report: Path) -> list[list[str]]:
         [*loyalty, "loss-aversion"],
         [*loyalty, "check"],
         [*loyalty, "summary"],
-        [*ws_args, "report", "--out", str(report)],
     ]
+
+
+def _journey_steps(workspace: Path, shop: Path, report: Path) -> list[list[str]]:
+    """The four demo journeys over :data:`JOURNEY_DAYS` simulated days from the shop's
+    end, in which the simulated customers react to what is sent (the responding world);
+    their reports against the control arm and the truth; then the HTML report.
+
+    Channels deliver to files (a dry run). A second run of the demo finds the journeys
+    applied and the world run to its end, and only reports again.
+    """
+    from datetime import timedelta
+
+    from liucun.simulate import load_world, shop_end
+    from liucun.workspace import open_workspace
+
+    _file_channels(workspace)
+    start = shop_end(shop)
+    until = start + timedelta(days=JOURNEY_DAYS)
+    with open_workspace(workspace) as ws:
+        world = load_world(ws)
+        ran = world is not None and world.now is not None and world.now >= until
+    ws_args = ["--now", start.isoformat(), "-w", str(workspace)]
+    steps: list[list[str]] = [[*ws_args, "consent", "import"]]
+    for name in JOURNEYS:
+        path = str(_examples() / "journeys" / f"{name}.yaml")
+        steps += [
+            [*ws_args, "journeys", "apply", path],
+            [*ws_args, "journeys", "approve", name, "--by", "demo"],
+            [*ws_args, "journeys", "activate", name],
+        ]
+    if not ran:
+        run = ["journeys", "run", "--until", until.date().isoformat(), "--world", str(shop)]
+        steps.append([*ws_args, *run])
+    after = ["--now", until.isoformat(), "-w", str(workspace)]
+    steps += [[*after, "journeys", "report", name] for name in JOURNEYS]
+    steps.append([*after, "report", "--out", str(report)])
+    return steps
+
+
+def _file_channels(workspace: Path) -> None:
+    """Deliver every channel to JSON-lines files under the workspace (a dry run), unless
+    the workspace's liucun.toml configures channels already."""
+    settings = workspace / "liucun.toml"
+    text = settings.read_text(encoding="utf-8")
+    if "[channels." in text.replace("# [channels.", ""):
+        return
+    lines = ["", "# The demo delivers to files under outbox/ (a dry run)."]
+    for channel in DEMO_CHANNELS:
+        lines += [f"[channels.{channel}]", 'kind = "file"']
+    settings.write_text(text.rstrip("\n") + "\n" + "\n".join(lines) + "\n", encoding="utf-8")
 
 
 def _where_to_look(console: Any, workspace: Path, shop: Path, report: Path) -> None:

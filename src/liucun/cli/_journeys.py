@@ -271,7 +271,8 @@ def list_cmd(
         return
     table = Table(title="Journeys")
     for col in ("name", "status", "latest", "active", "latest approved", "trigger", "purpose"):
-        table.add_column(col, justify="right" if col in ("latest", "active") else "left")
+        justify = "right" if col in ("latest", "active") else "left"
+        table.add_column(col, justify=justify, no_wrap=col == "name")
     for r in rows:
         table.add_row(
             escape(r.name),

@@ -17,6 +17,7 @@ from liucun.simulate._world import (
     ResponsiveWorld,
     load_world,
     responsive_world,
+    shop_end,
 )
 
 __all__ = [
@@ -30,5 +31,6 @@ __all__ = [
     "campaign_exposures",
     "load_world",
     "responsive_world",
+    "shop_end",
     "simulate_shop",
 ]

@@ -181,8 +181,10 @@ def _load_customers(shop_dir: Path) -> _Customers:
     )
 
 
-def _shop_end(shop_dir: Path) -> datetime:
-    """UTC midnight after the last event of the simulated shop."""
+def shop_end(shop_dir: Path | str) -> datetime:
+    """UTC midnight after the last event of the simulated shop in ``shop_dir`` (where its
+    responding world starts)."""
+    shop_dir = Path(shop_dir)
     parts = sorted((shop_dir / "events").glob("part-*.parquet"))
     last = max(
         (pc.max(pq.read_table(p, columns=["ts"])["ts"]).as_py() for p in parts), default=None
@@ -250,7 +252,7 @@ class ResponsiveWorld:
 
     def _fresh(self) -> None:
         c = self.customers
-        self._now = self.start or _shop_end(self.shop_dir)
+        self._now = self.start or shop_end(self.shop_dir)
         self._alive = {_ACTION: c.alive0.copy(), _NONE: c.alive0.copy()}
         self._orders = {_ACTION: [], _NONE: []}
         self._pending = _pending_table([], [], [], [], [])

@@ -89,6 +89,26 @@ max_reject_rate = 1.0
 # in this directory; PostgreSQL for many workers:
 # url = "postgresql+psycopg://liucun@db.internal:5432/liucun"
 {state_url_line}
+
+# Guards of every journey send (docs/journeys.md, "Guards"); the defaults are:
+# [guards]
+# quiet_start = "21:00"       # quiet hours in each customer's local time: messages wait
+# quiet_end = "08:00"
+# max_per_day = 2             # messages per customer per local day, across journeys
+# max_per_week = 5
+# forbidden_phrases = []      # templates containing one are refused at approval
+
+# Delivery channels of journeys (docs/journeys.md, "Delivery"). kind = "file" writes JSON
+# lines under outbox/ instead of sending (a dry run). For example:
+# [channels.email]
+# host = "smtp.example.com"
+# port = 587
+# sender = "Shop <news@example.com>"
+# [channels.webhook]
+# url = "https://example.com/hooks/liucun"
+# secret = "whsec_..."
+# [channels.push]
+# kind = "file"
 """
 
 
