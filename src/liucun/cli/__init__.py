@@ -12,6 +12,7 @@ from liucun.cli import (  # noqa: F401  - importing registers the commands
     _funnel,
     _fx,
     _ingest,
+    _journeys_run,
     _loss,
     _loyalty,
     _loyalty_summary,
@@ -22,6 +23,7 @@ from liucun.cli import (  # noqa: F401  - importing registers the commands
     _state,
     _tiers,
     _uplift,
+    _worker,
 )
 from liucun.cli._app import app, console
 

@@ -10,12 +10,13 @@ and a JSON context (the event's id, type, properties …).
 What each evaluation reads is bounded by the journey's cursor (``journey_cursors``,
 :class:`Position`):
 
-- **event triggers** (``event``, ``service_failure``, the loyalty events,
-  ``risk_crossed``) read rows ingested (``ingested_at``; for scores ``scored_at``) at or
-  after the high-water mark ``hw`` of the previous evaluation, and only events that
-  happened at or after ``since`` (when the journey started triggering): activating a
-  journey does not enrol the whole history. Re-reading the rows of the high-water
-  instant is harmless: entries are keyed, and an enrolment is unique per (journey,
+- **event triggers** (``event``, ``service_failure``, the loyalty events) read the
+  events that happened after the previous evaluation's ``now`` or were ingested
+  (``ingested_at``) at or after its high-water mark ``hw`` (late arrivals), and only
+  events that happened at or after ``since`` (when the journey started triggering):
+  activating a journey does not enrol the whole history. ``risk_crossed`` reads the
+  scores written (``scored_at``) at or after its high-water mark. Re-reading rows is
+  harmless: entries are keyed, and an enrolment is unique per (journey,
   customer, entry key).
 - **time triggers** (``inactivity``, ``abandoned_cart``, ``stage_entered``,
   ``segment_entry``/``exit``, ``replenishment_due``, ``points_expiring``) give the
@@ -235,15 +236,24 @@ def _rows(rows: Sequence[dict[str, Any]]) -> pa.Table:
 
 
 def _new_events(ws: Any, position: Position, now: datetime) -> tuple[ir.Table, datetime | None]:
-    """Events ingested at or after the high-water mark that happened in [since, now],
+    """Events that happened in [since, now] and are new to this trigger — after the
+    previous evaluation's now, or ingested after its high-water mark (a late arrival) —
     and the new high-water mark (the latest ``ingested_at`` there is)."""
     ev = ws.events()
     hw_new = ev.ingested_at.max().to_pyarrow().as_py()
     if hw_new is not None:
         hw_new = hw_new.astimezone(UTC) if hw_new.tzinfo else hw_new.replace(tzinfo=UTC)
     sel = ev.filter(ev.user_id.notnull(), ev.ts >= position.since, ev.ts <= now)
+    fresh = []
+    if position.evaluated_at is not None:
+        fresh.append(sel.ts > position.evaluated_at)
     if position.hw is not None:
-        sel = sel.filter(sel.ingested_at >= position.hw)
+        fresh.append(sel.ingested_at > position.hw)
+    if fresh:
+        cond = fresh[0]
+        for c in fresh[1:]:
+            cond = cond | c
+        sel = sel.filter(cond)
     return sel, hw_new or position.hw
 
 
@@ -477,7 +487,7 @@ def _abandoned_cart(
         orders,
         [
             carts.user_id == orders._ou,
-            carts._session.fill_null("\x00none") == orders._os.fill_null("\x00none"),
+            carts._session.fill_null("~none~") == orders._os.fill_null("~none~"),
             orders._ots > carts.ts,
         ],
     )
