@@ -171,3 +171,38 @@ def day(y: int, m: int, d: int, h: int = 0, minute: int = 0) -> datetime:
 
 def dates(*values: str) -> list[date]:
     return [date.fromisoformat(v) for v in values]
+
+
+def entries(
+    rows: Sequence[tuple[str, str, datetime]], context: dict[str, Any] | None = None
+) -> pa.Table:
+    """Trigger entries ``(user_id, key, at)`` as the triggers return them."""
+    from liucun.journeys._triggers import ENTRY_SCHEMA
+
+    return pa.table(
+        {
+            "user_id": [r[0] for r in rows],
+            "key": [r[1] for r in rows],
+            "at": pa.array([r[2] for r in rows], pa.timestamp("us", tz="UTC")),
+            "context": [json.dumps(context or {}) for _ in rows],
+        },
+        schema=ENTRY_SCHEMA,
+    )
+
+
+def enrol(ws: Workspace, journey: JourneySpec, rows: Sequence[tuple[str, str, datetime]]) -> Any:
+    """Install ``journey`` if needed and enrol ``rows`` at the clock's now."""
+    from liucun.journeys._engine import enrol as _enrol
+
+    with ws.state.read() as s:
+        version = s.scalar(select(Journey.active_version).where(Journey.name == journey.name))
+    if version is None:
+        version = install_journey(ws, journey)
+    return _enrol(ws, journey.name, version, journey, entries(rows), now=ws.clock.now())
+
+
+def advance(ws: Workspace, now: datetime, worker: str = "w1") -> Any:
+    from liucun.journeys._engine import advance_due
+
+    ws.clock.set(now, allow_backwards=True)
+    return advance_due(ws, worker_id=worker, now=now)

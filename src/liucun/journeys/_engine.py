@@ -242,9 +242,11 @@ def _insert(s: Session, model: Any, rows: list[dict[str, Any]], conflict: list[s
     added = 0
     for start in range(0, len(rows), _INSERT_CHUNK):
         chunk = rows[start : start + _INSERT_CHUNK]
-        stmt = make(model.__table__).on_conflict_do_nothing(index_elements=conflict)
-        result = s.connection().execute(stmt, chunk)
-        added += max(int(result.rowcount or 0), 0)
+        table = model.__table__
+        stmt = make(table).on_conflict_do_nothing(index_elements=conflict).returning(table.c.id)
+        # RETURNING lists the rows inserted (a skipped clash returns none); executemany's
+        # rowcount is not reliable across drivers
+        added += len(s.connection().execute(stmt, chunk).all())
     return added
 
 
