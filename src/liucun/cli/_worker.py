@@ -63,6 +63,9 @@ def worker_cmd(
             while not stop.is_set():
                 summary = work_once(ws, worker_id=name, state=memo)
                 rounds += 1
+                # between rounds hold no warehouse connection: a load in another
+                # process needs the DuckDB file to itself
+                ws._close_warehouse()
                 if (
                     summary.enrolled
                     or summary.walked
