@@ -78,9 +78,8 @@ def test_two_workers_on_postgresql_walk_each_enrolment_once(tmp_path: Path) -> N
             for i in (1, 2)
         ]
         outs = [p.communicate(timeout=300) for p in procs]
-        for p, (out, err) in zip(procs, outs, strict=True):
+        for p, (_, err) in zip(procs, outs, strict=True):
             assert p.returncode == 0, err
-        # "--now" is a global option: it comes before the command
         walked = [json.loads(out.strip().splitlines()[-1])["walked"] for out, _ in outs]
         assert sum(walked) == n  # nobody walked an enrolment the other one walked
         assert min(walked) > 0  # both took part

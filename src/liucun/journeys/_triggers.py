@@ -12,7 +12,7 @@ What each evaluation reads is bounded by the journey's cursor (``journey_cursors
 
 - **event triggers** (``event``, ``service_failure``, the loyalty events) read the
   events that happened after the previous evaluation's ``now`` or were ingested
-  (``ingested_at``) at or after its high-water mark ``hw`` (late arrivals), and only
+  (``ingested_at``) after its high-water mark ``hw`` (late arrivals), and only
   events that happened at or after ``since`` (when the journey started triggering):
   activating a journey does not enrol the whole history. ``risk_crossed`` reads the
   scores written (``scored_at``) at or after its high-water mark. Re-reading rows is
