@@ -408,16 +408,24 @@ class ProfileCache:
         self.ws = ws
         self.as_of = as_of
         self._rows: dict[bool, dict[str, dict[str, Any]]] = {False: {}, True: {}}
+        self._schema: dict[bool, pa.Schema | None] = {False: None, True: None}
 
     def get(self, users: set[str], *, full: bool = False) -> pa.Table:
+        """The profiles of ``users`` as one table (the profile's column types kept, so a
+        column that is null for every customer of the batch still compares)."""
         rows = self.rows(users, full=full)
-        return pa.Table.from_pylist([rows[u] for u in sorted(users)])
+        schema = self._schema[full]
+        return pa.Table.from_pylist([rows[u] for u in sorted(users)], schema=schema)
 
     def rows(self, users: set[str], *, full: bool = False) -> dict[str, dict[str, Any]]:
         have = self._rows[full]
         missing = {u for u in users if u not in have}
         if missing:
             table = profiles(self.ws, self.as_of, missing, full=full)
+            known = self._schema[full]
+            self._schema[full] = (
+                table.schema if known is None else pa.unify_schemas([known, table.schema])
+            )
             have.update(rows_by_user(table))
         return {u: have[u] for u in users}
 
