@@ -240,7 +240,7 @@ def _new_events(ws: Any, position: Position, now: datetime) -> tuple[ir.Table, d
     previous evaluation's now, or ingested after its high-water mark (a late arrival) —
     and the new high-water mark (the latest ``ingested_at`` there is)."""
     ev = ws.events()
-    hw_new = ev.ingested_at.max().to_pyarrow().as_py()
+    hw_new = ws.table("events").ingested_at.max().to_pyarrow().as_py()
     if hw_new is not None:
         hw_new = hw_new.astimezone(UTC) if hw_new.tzinfo else hw_new.replace(tzinfo=UTC)
     sel = ev.filter(ev.user_id.notnull(), ev.ts >= position.since, ev.ts <= now)
