@@ -168,3 +168,38 @@ def test_cursor_is_stored_with_the_enrolments_and_replays_add_nothing(ws: Worksp
     assert again.entries == 10 and again.enrolled == 0
     assert len(enrolments(ws, "cur")) == 10
     assert len(steps(ws, "entered")) == 10
+
+
+def test_wait_for_an_event_matching_where(ws: Workspace) -> None:
+    j = spec(
+        name="wfw",
+        control=NO_CONTROL,
+        nodes=[
+            {
+                "id": "w",
+                "type": "wait_for",
+                "event": "order",
+                "where": "revenue >= 100",
+                "timeout": "3d",
+                "on_event": "t",
+                "on_timeout": None,
+            },
+            {"id": "t", "type": "tag", "tag": "big", "next": None},
+        ],
+    )
+    enrol(ws, j, [("a", "1", T), ("b", "1", T)])
+    advance(ws, T)
+    ws.clock.set(T + timedelta(hours=6))
+    events(
+        ws,
+        [
+            {"user_id": "a", "event_type": "order", "ts": T + timedelta(hours=1), "revenue": 20.0},
+            {"user_id": "b", "event_type": "order", "ts": T + timedelta(hours=2), "revenue": 150.0},
+        ],
+    )
+    assert check_waits(ws, T + timedelta(hours=6)) == 1
+    advance(ws, T + timedelta(hours=6))
+    by = {e.user_id: e for e in enrolments(ws, "wfw")}
+    assert (by["a"].status, by["b"].status) == ("waiting", "done")
+    (arrived,) = [s for s in steps(ws, "waited") if s.reason == "event"]
+    assert arrived.user_id == "b" and arrived.at == T + timedelta(hours=2)

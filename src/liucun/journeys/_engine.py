@@ -44,7 +44,7 @@ from liucun.journeys import _spec as sp
 from liucun.journeys._local_time import at_local, local_day, next_local_time, next_yearly
 from liucun.journeys._outbox import Outgoing, enqueue
 from liucun.journeys._profiles import first_match, matching, needs_full, profiles, rows_by_user
-from liucun.journeys._triggers import ENTRY_SCHEMA, Position, cursor_name
+from liucun.journeys._triggers import ENTRY_SCHEMA, Position, cursor_name, event_where
 from liucun.state import (
     EXPOSURE_COLUMNS,
     BanditArm,
@@ -1183,9 +1183,9 @@ def advance_due(
 
 
 def check_waits(ws: Any, now: datetime, *, cache: ProfileCache | None = None) -> int:
-    """Wake the enrolments waiting (``wait_for``) for an event that has arrived since
-    the wait began, or for a profile filter that now matches: their ``wake_at`` becomes
-    the arrival. Returns how many were woken."""
+    """Wake the enrolments waiting (``wait_for``) for an event (matching the node's
+    ``where``) that has arrived since the wait began, or for a profile filter that now
+    matches: their ``wake_at`` becomes the arrival. Returns how many were woken."""
     import ibis
 
     E = JourneyEnrolment
@@ -1198,7 +1198,7 @@ def check_waits(ws: Any, now: datetime, *, cache: ProfileCache | None = None) ->
     if not rows:
         return 0
     woken: dict[int, tuple[datetime, dict[str, Any]]] = {}
-    by_type: dict[str, list[tuple[int, str, datetime]]] = defaultdict(list)
+    by_type: dict[tuple[str, str | None], list[tuple[int, str, datetime]]] = defaultdict(list)
     filters: list[tuple[int, str, str, int]] = []
     specs = spec_versions(ws, {r.journey for r in rows})
     for r in rows:
@@ -1213,9 +1213,17 @@ def check_waits(ws: Any, now: datetime, *, cache: ProfileCache | None = None) ->
             if node is not None and getattr(node, "filter", None):
                 filters.append((r.id, r.user_id, node.filter, r.version))
             continue
-        by_type[r.waiting_for].append((r.id, r.user_id, datetime.fromisoformat(since)))
+        spec = specs.get((r.journey, r.version))
+        where = None
+        if spec is not None:
+            try:
+                where = getattr(spec.node(wait["node"]), "where", None)
+            except KeyError:
+                where = None
+        key = (r.waiting_for, where)
+        by_type[key].append((r.id, r.user_id, datetime.fromisoformat(since)))
     ev = ws.events()
-    for event_type, waits in by_type.items():
+    for (event_type, where), waits in by_type.items():
         m = ibis.memtable(
             pa.table(
                 {
@@ -1226,6 +1234,9 @@ def check_waits(ws: Any, now: datetime, *, cache: ProfileCache | None = None) ->
             )
         )
         e = ev.filter((ev.event_type == event_type) & (ev.ts <= now))
+        if where:
+            cond, e = event_where(e, where)
+            e = e.filter(cond)
         j = e.inner_join(m, [e.user_id == m._u, e.ts > m._since])
         first = j.group_by("_eid").aggregate(at=j.ts.min(), event_id=j.event_id.min())
         for r in first.to_pyarrow().to_pylist():

@@ -271,10 +271,11 @@ def _event_context(ev: ir.Table) -> ir.StringValue:
 _NUMBER_AFTER = r"\s*(==|=|!=|<=|>=|<|>|between)\s*-?[0-9.]"
 
 
-def event_where(ev: ir.Table, text: str) -> ir.BooleanValue:
+def event_where(ev: ir.Table, text: str) -> tuple[ir.BooleanValue, ir.Table]:
     """``text`` (the filter language) over event columns and the flat keys of
     ``properties``: a field that is not a column is read from ``properties`` (as a
-    number where the filter compares it with one, else as text)."""
+    number where the filter compares it with one, else as text). Returns the condition
+    and the table it applies to (``ev`` with those property columns added)."""
     import re
 
     from liucun.segments._filter import _IDENT, _KEYWORDS
