@@ -40,6 +40,9 @@ def worker_cmd(
     Example: [bold]liucun -w shop worker --once[/bold], or
     [bold]liucun -w shop worker --poll 5[/bold]
     """
+    from rich.markup import escape
+
+    from liucun.core import StateError, WarehouseBusy
     from liucun.journeys._worker import work_once
 
     name = worker_id or f"{socket.gethostname()}:{os.getpid()}"
@@ -61,12 +64,19 @@ def worker_cmd(
         try:
             say.print(f"Worker [bold]{name}[/bold] started (poll {interval:g} s).")
             while not stop.is_set():
-                summary = work_once(ws, worker_id=name, state=memo)
+                try:
+                    summary = work_once(ws, worker_id=name, state=memo)
+                except (WarehouseBusy, StateError) as exc:
+                    # a load holding the warehouse, a locked or restarting database: the
+                    # round's work stays due and the next round does it
+                    say.print(f"[yellow]Round skipped[/yellow]: {escape(str(exc))}")
+                    summary = None
+                finally:
+                    # between rounds hold no warehouse connection: a load in another
+                    # process needs the DuckDB file to itself
+                    ws._close_warehouse()
                 rounds += 1
-                # between rounds hold no warehouse connection: a load in another
-                # process needs the DuckDB file to itself
-                ws._close_warehouse()
-                if (
+                if summary is not None and (
                     summary.enrolled
                     or summary.walked
                     or summary.converted
