@@ -198,5 +198,9 @@ def test_run_command(small_shop: Path, tmp_path: Path) -> None:
         ],
     )
     assert world.exit_code == 1
+    import liucun.simulate
+
+    if not hasattr(liucun.simulate, "responsive_world"):
+        assert "no responsive world" in world.output
     with pytest.raises(ConfigError), open_workspace(path, clock=SimulatedClock(end)) as ws:
         run_until(ws, end + timedelta(days=1), step=timedelta(0))
