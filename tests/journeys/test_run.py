@@ -85,6 +85,7 @@ class LateDeliveries:
         return len(who)
 
 
+@pytest.mark.slow
 def test_run_on_a_simulated_shop(small_shop: Path, tmp_path: Path) -> None:
     import shutil
 

@@ -53,6 +53,8 @@ def _cli(
     )
 
 
+@pytest.mark.postgres
+@pytest.mark.slow
 def test_two_workers_on_postgresql_walk_each_enrolment_once(tmp_path: Path) -> None:
     n = 1_200
     with postgres_schema_url() as url:
