@@ -421,13 +421,42 @@ def read_cursor(ws: Any, name: str) -> str | None:
 
 class ProfileCache:
     """Profiles computed once per tick: the basic one (attributes, zone, scores) and,
-    when a filter asks for stage or RFM, the full one."""
+    when a filter asks for stage or RFM, the full one.
 
-    def __init__(self, ws: Any, as_of: datetime) -> None:
+    With ``shared`` (a dict a long-running caller keeps between ticks) and ``keep``, the
+    basic profiles of every customer are computed once per ``keep`` and reused by the
+    ticks in between (``journeys run`` refreshes them once per simulated day): a tick that
+    walks ten customers then costs no warehouse query for their time zones. Customers
+    that appeared meanwhile are read on their own.
+    """
+
+    def __init__(
+        self,
+        ws: Any,
+        as_of: datetime,
+        *,
+        shared: dict[str, Any] | None = None,
+        keep: timedelta | None = None,
+    ) -> None:
         self.ws = ws
         self.as_of = as_of
         self._rows: dict[bool, dict[str, dict[str, Any]]] = {False: {}, True: {}}
         self._schema: dict[bool, pa.Schema | None] = {False: None, True: None}
+        self._shared = shared
+        self._keep = keep
+        self._loaded = False
+
+    def _load_shared(self) -> None:
+        self._loaded = True
+        if self._shared is None or self._keep is None:
+            return
+        held = self._shared.get("basic_profiles")
+        if held is None or not timedelta(0) <= self.as_of - held[0] < self._keep:
+            table = profiles(self.ws, self.as_of, None, full=False)
+            held = (self.as_of, rows_by_user(table), table.schema)
+            self._shared["basic_profiles"] = held
+        self._rows[False] = held[1]  # shared: customers read later join it for all ticks
+        self._schema[False] = held[2]
 
     def get(self, users: set[str], *, full: bool = False) -> pa.Table:
         """The profiles of ``users`` as one table (the profile's column types kept, so a
@@ -437,6 +466,8 @@ class ProfileCache:
         return pa.Table.from_pylist([rows[u] for u in sorted(users)], schema=schema)
 
     def rows(self, users: set[str], *, full: bool = False) -> dict[str, dict[str, Any]]:
+        if not full and not self._loaded:
+            self._load_shared()
         have = self._rows[full]
         missing = {u for u in users if u not in have}
         if missing:
@@ -1306,10 +1337,18 @@ def check_goals(ws: Any, now: datetime) -> int:
         todo.append((r.id, r.user_id, spec.goal.event, start, end))
     if not todo:
         return 0
-    ev = ws.events()
+    from liucun.warehouse import resolved_events
+
+    raw = ws.table("events")
     hits: dict[int, tuple[datetime, str | None]] = {}
     for goal_event in sorted({t[2] for t in todo}):
         part = [t for t in todo if t[2] == goal_event]
+        first_start = min(t[3] for t in part)
+        # only the goal events inside some window are resolved to their customers
+        ev = resolved_events(
+            raw.filter((raw.event_type == goal_event) & (raw.ts > first_start) & (raw.ts <= now)),
+            ws.table("identities"),
+        )
         m = ibis.memtable(
             pa.table(
                 {

@@ -67,12 +67,22 @@ BASIC_FIELDS = (
 )
 
 
-def profile_expr(ws: Any, as_of: datetime, *, full: bool = True) -> ir.Table:
+def profile_expr(
+    ws: Any, as_of: datetime, *, full: bool = True, only: Sequence[str] | None = None
+) -> ir.Table:
     """The warehouse part of the profile of every customer as of ``as_of`` (an Ibis
     expression; the state part is added by :func:`profiles`). ``full=False`` leaves out
-    the lifecycle stage and RFM (the user's attributes, scores and order value only)."""
+    the lifecycle stage and RFM (the user's attributes, scores and order value only);
+    ``only`` (basic profiles) restricts the reads to those customers from the start."""
     events = ws.events()
     users = ws.customers()
+    sc = ws.table("scores")
+    if only is not None and not full:
+        # per-customer figures only: filtering first is the same answer, and a batch of
+        # a few customers no longer aggregates the whole history
+        events = events.filter(events.user_id.isin(list(only)))
+        users = users.filter(users.user_id.isin(list(only)))
+        sc = sc.filter(sc.user_id.isin(list(only)))
     if full:
         base = customer_profiles(events, users, as_of=as_of)
     else:
@@ -90,7 +100,6 @@ def profile_expr(ws: Any, as_of: datetime, *, full: bool = True) -> ir.Table:
     )
     aov = bought.group_by(_a="user_id").aggregate(aov=bought.revenue.mean())
     joined = joined.left_join(aov, joined.user_id == aov._a).drop("_a")
-    sc = ws.table("scores")
     sc = sc.filter((sc.model == "churn") & (sc.as_of <= as_of))
     ranked = sc.mutate(_n=ibis.row_number().over(group_by="user_id", order_by=[ibis.desc("as_of")]))
     latest = ranked.filter(ranked._n == 0).select(
@@ -123,13 +132,15 @@ def profiles(
     """Profiles of ``user_ids`` (every customer when None) as of ``as_of``, one row each,
     with :data:`PROFILE_EXTRA`. Customers the warehouse does not know get a row with
     nulls (and the default time zone)."""
-    expr = profile_expr(ws, as_of, full=full)
     wanted: list[str] | None = None
     if user_ids is not None:
         wanted = sorted({str(u) for u in user_ids})
+    small = wanted is not None and len(wanted) <= _IDS_INLINE
+    expr = profile_expr(ws, as_of, full=full, only=wanted if small else None)
+    if wanted is not None:
         if not wanted:
             return _empty(expr)
-        if len(wanted) <= _IDS_INLINE:
+        if small:
             expr = expr.filter(expr.user_id.isin(wanted))
     table = expr.to_pyarrow()
     if wanted is not None:

@@ -239,11 +239,13 @@ def _new_events(ws: Any, position: Position, now: datetime) -> tuple[ir.Table, d
     """Events that happened in [since, now] and are new to this trigger — after the
     previous evaluation's now, or ingested after its high-water mark (a late arrival) —
     and the new high-water mark (the latest ``ingested_at`` there is)."""
-    ev = ws.events()
-    hw_new = ws.table("events").ingested_at.max().to_pyarrow().as_py()
+    from liucun.warehouse import resolved_events
+
+    raw = ws.table("events")
+    hw_new = raw.ingested_at.max().to_pyarrow().as_py()
     if hw_new is not None:
         hw_new = hw_new.astimezone(UTC) if hw_new.tzinfo else hw_new.replace(tzinfo=UTC)
-    sel = ev.filter(ev.user_id.notnull(), ev.ts >= position.since, ev.ts <= now)
+    sel = raw.filter(raw.ts >= position.since, raw.ts <= now)
     fresh = []
     if position.evaluated_at is not None:
         fresh.append(sel.ts > position.evaluated_at)
@@ -254,7 +256,10 @@ def _new_events(ws: Any, position: Position, now: datetime) -> tuple[ir.Table, d
         for c in fresh[1:]:
             cond = cond | c
         sel = sel.filter(cond)
-    return sel, hw_new or position.hw
+    # the new rows only are resolved to their canonical customers (as ws.events() does
+    # for all of them): a tick reads what arrived, not the whole history
+    ev = resolved_events(sel, ws.table("identities"))
+    return ev.filter(ev.user_id.notnull()), hw_new or position.hw
 
 
 def _event_context(ev: ir.Table) -> ir.StringValue:

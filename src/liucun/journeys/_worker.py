@@ -138,7 +138,7 @@ def work_once(
     mark = warehouse_mark(ws)
     changed = memo.get("mark") != mark
     memo["mark"] = mark
-    cache = eng.ProfileCache(ws, now)
+    cache = eng.ProfileCache(ws, now, shared=state, keep=time_every if state is not None else None)
     for journey in eng._active(ws):
         name = cursor_name(journey.name)
         position = Position.from_json(eng.read_cursor(ws, name), journey.since)
