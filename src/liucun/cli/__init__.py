@@ -16,6 +16,7 @@ from liucun.cli import (  # noqa: F401  - importing registers the commands
     _ingest,
     _journeys,
     _journeys_report,
+    _journeys_run,
     _loss,
     _loyalty,
     _loyalty_summary,
@@ -26,6 +27,7 @@ from liucun.cli import (  # noqa: F401  - importing registers the commands
     _state,
     _tiers,
     _uplift,
+    _worker,
 )
 from liucun.cli._app import app, console
 

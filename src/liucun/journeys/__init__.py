@@ -14,7 +14,10 @@ from liucun.journeys._actions import (
     execute_internal,
     publish_action_events,
 )
-from liucun.journeys._channels import OutgoingMessage, SendResult
+from liucun.journeys._channels import (
+    OutgoingMessage,
+    SendResult,
+)
 from liucun.journeys._consent import (
     Consent,
     ConsentImport,
@@ -34,7 +37,20 @@ from liucun.journeys._contacts import (
     import_contacts,
     set_contact,
 )
-from liucun.journeys._delivery import DeliveryRun, deliver_due
+from liucun.journeys._delivery import (
+    DeliveryRun,
+    deliver_due,
+)
+from liucun.journeys._engine import (
+    ActiveJourney,
+    AdvanceResult,
+    EnrolResult,
+    active_journeys,
+    advance_due,
+    check_goals,
+    check_waits,
+    enrol,
+)
 from liucun.journeys._guards import (
     REASONS,
     Verdict,
@@ -68,6 +84,11 @@ from liucun.journeys._report import (
     NodeReport,
     journey_report,
 )
+from liucun.journeys._run import (
+    RunResult,
+    World,
+    run_until,
+)
 from liucun.journeys._spec import (
     ACTION_TYPES,
     CHANNELS,
@@ -94,6 +115,11 @@ from liucun.journeys._templates import (
     render_message,
     requires_unsubscribe,
 )
+from liucun.journeys._triggers import (
+    Evaluation,
+    Position,
+    evaluate,
+)
 from liucun.journeys._versions import (
     STATUSES,
     TRANSITIONS,
@@ -115,6 +141,10 @@ from liucun.journeys._versions import (
     pause_journey,
     resume_journey,
 )
+from liucun.journeys._worker import (
+    WorkSummary,
+    work_once,
+)
 
 __all__ = [
     "ACTION_TYPES",
@@ -129,12 +159,16 @@ __all__ = [
     "TEST_CUSTOMER",
     "TRANSITIONS",
     "ActionResult",
+    "ActiveJourney",
+    "AdvanceResult",
     "AppliedJourney",
     "Approval",
     "Consent",
     "ConsentImport",
     "ContactImport",
     "DeliveryRun",
+    "EnrolResult",
+    "Evaluation",
     "JourneyError",
     "JourneyReport",
     "JourneySpec",
@@ -142,18 +176,26 @@ __all__ = [
     "NodeReport",
     "OfferChoice",
     "OutgoingMessage",
+    "Position",
     "Rendered",
+    "RunResult",
     "SendResult",
     "SuppressionEntry",
     "Task",
     "Verdict",
+    "WorkSummary",
+    "World",
     "activate_journey",
+    "active_journeys",
     "add_suppression",
+    "advance_due",
     "apply_journey",
     "approve_journey",
     "archive_journey",
     "breach_due_tasks",
     "canonical_json",
+    "check_goals",
+    "check_waits",
     "choose_locale",
     "choose_offers",
     "close_task",
@@ -163,6 +205,8 @@ __all__ = [
     "content_problems",
     "count_outbox",
     "deliver_due",
+    "enrol",
+    "evaluate",
     "event_columns",
     "event_types",
     "execute_internal",
@@ -200,6 +244,8 @@ __all__ = [
     "resume_journey",
     "retry_outbox",
     "review_batch",
+    "run_until",
     "set_contact",
     "successors",
+    "work_once",
 ]
