@@ -13,6 +13,8 @@ import argparse
 from pathlib import Path
 from typing import Any
 
+import pyarrow as pa
+
 #: The repository's examples: the default loyalty program (loyalty/program.yaml) and the
 #: demo's journeys (journeys/*.yaml).
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
@@ -151,7 +153,11 @@ def _journey_steps(workspace: Path, shop: Path, report: Path) -> list[list[str]]
         world = load_world(ws)
         ran = world is not None and world.now is not None and world.now >= until
     ws_args = ["--now", start.isoformat(), "-w", str(workspace)]
-    steps: list[list[str]] = [[*ws_args, "consent", "import"]]
+    contacts = _demo_contacts(shop)
+    steps: list[list[str]] = [
+        [*ws_args, "consent", "import"],
+        [*ws_args, "contacts", "import", str(contacts)],
+    ]
     for name in JOURNEYS:
         path = str(_examples() / "journeys" / f"{name}.yaml")
         steps += [
@@ -166,6 +172,30 @@ def _journey_steps(workspace: Path, shop: Path, report: Path) -> list[list[str]]
     steps += [[*after, "journeys", "report", name] for name in JOURNEYS]
     steps.append([*after, "report", "--out", str(report)])
     return steps
+
+
+def _demo_contacts(shop: Path) -> Path:
+    """A contacts file for the simulated customers (made-up addresses under the reserved
+    .invalid domain, a push token for those with a device): the simulator, like a shop's
+    export, keeps no address in clear, and delivery needs one per addressed channel."""
+    path = shop / "contacts.csv"
+    if path.exists():
+        return path
+    import pyarrow.compute as pc
+    import pyarrow.csv as pacsv
+    import pyarrow.parquet as pq
+
+    users = pq.read_table(shop / "users.parquet", columns=["user_id"])["user_id"]
+    lower = pc.utf8_lower(users)
+    table = pa.table(
+        {
+            "user_id": users,
+            "email": pc.binary_join_element_wise(lower, "@demo.invalid", ""),
+            "push_token": pc.binary_join_element_wise("push-", lower, ""),
+        }
+    )
+    pacsv.write_csv(table, path)
+    return path
 
 
 def _file_channels(workspace: Path) -> None:

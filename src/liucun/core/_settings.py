@@ -215,6 +215,12 @@ class JourneySettings(BaseModel):
     )
     batch_size: int = Field(500, ge=1, description="Rows a worker claims at a time.")
     poll_s: float = Field(5.0, gt=0, description="How often a worker looks for new work.")
+    unsubscribe_base_url: str = Field(
+        "https://example.invalid/liucun/unsubscribe",
+        description="Messages' one-click unsubscribe links start with this (a keyed token "
+        "per customer and channel follows).",
+    )
+    shop_name: str = Field("", description="The shop's name, for templates ({{ shop_name }}).")
 
 
 class Settings(BaseSettings):

@@ -62,6 +62,16 @@ class DeliveryRun:
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
+    def add(self, other: DeliveryRun) -> None:
+        """Add ``other``'s counts to these."""
+        for name, value in asdict(other).items():
+            if isinstance(value, dict):
+                mine = getattr(self, name)
+                for k, v in value.items():
+                    mine[k] = mine.get(k, 0) + v
+            else:
+                setattr(self, name, getattr(self, name) + value)
+
 
 def deliver_due(
     ws: Any,

@@ -892,6 +892,10 @@ class _Walk:
                     continue
                 key = f"j:{st.e.journey}:{st.e.id}:{node.id}:{v}"
                 channel = node.channel if node.type == "message" else _CHANNEL[node.type]
+                if node.type == "coupon":
+                    # a later message of this enrolment names this coupon's code, which
+                    # the delivery fills in once the coupon row has been issued
+                    st.ctx["coupon"] = {"key": key, "coupon_id": payload["coupon_id"]}
                 self.outbox.append(
                     Outgoing(
                         key=key,
@@ -1033,7 +1037,7 @@ def action_payload(
     }
     kind = node.type
     if kind == "message":
-        rendered = render(node.template, profile, st)
+        rendered = render(ws, node.template, profile, st, node.channel)
         base.update(rendered)
         if node.provider_template_id:
             base["provider_template_id"] = node.provider_template_id
@@ -1057,7 +1061,7 @@ def action_payload(
         b2b = customer_type == "b2b" or bool(account)
         sla = node.sla_hours if node.sla_hours is not None else (2.0 if b2b else 24.0)
         base.update(
-            {"queue": node.queue, "summary": _text(node.summary, profile, st), "sla_hours": sla}
+            {"queue": node.queue, "summary": _text(node.summary, profile), "sla_hours": sla}
         )
     elif kind == "webhook":
         base.update({"url": node.url, "body": {**node.body, "user_id": st.e.user_id}})
@@ -1068,59 +1072,64 @@ def action_payload(
     return base
 
 
-def choose_locale(template: sp.Template, language: str | None) -> str:
-    """The template locale for a customer's ``language``: the same tag, then a tag of the
-    same base language, then ``default_locale``, then the first one given."""
-    have = list(template.body)
-    if language:
-        if language in have:
-            return language
-        base = language.split("-")[0].lower()
-        for loc in have:
-            if loc.split("-")[0].lower() == base:
-                return loc
-    if template.default_locale in have:
-        return template.default_locale
-    return have[0]
+def render(
+    ws: Any, template: sp.Template, profile: dict[str, Any], st: _State, channel: str
+) -> dict[str, Any]:
+    """``subject``, ``body``, ``locale`` and the message variables of a message for one
+    customer (:func:`liucun.journeys._templates.render_message`).
+
+    ``coupon_code`` is a mark (:data:`COUPON_CODE_MARK`) when the enrolment was issued a
+    coupon earlier in the journey: the code exists only once the coupon row has been
+    delivered, so delivery puts it in (``coupon_ref`` names that row); ``coupon_value``
+    is the coupon's face value from the loyalty program.
+    """
+    from liucun.journeys._outbox import COUPON_CODE_MARK
+    from liucun.journeys._templates import render_message
+
+    coupon = st.ctx.get("coupon")
+    extra: dict[str, Any] = {
+        "coupon_code": None,
+        "coupon_value": None,
+        "unsubscribe_url": unsubscribe_url(ws, st.e.user_id, channel),
+        "shop_name": ws.settings.journeys.shop_name,
+    }
+    if coupon is not None:
+        extra["coupon_code"] = COUPON_CODE_MARK
+        extra["coupon_value"] = _face_value(ws, str(coupon["coupon_id"]))
+    out = render_message(template, profile, extra=extra)
+    rendered: dict[str, Any] = {"subject": out.subject, "body": out.body, "locale": out.locale}
+    rendered["unsubscribe_url"] = extra["unsubscribe_url"]
+    if coupon is not None and COUPON_CODE_MARK in f"{out.subject or ''}{out.body}":
+        rendered["coupon_ref"] = coupon["key"]
+    return rendered
 
 
-def render(template: sp.Template, profile: dict[str, Any], st: _State) -> dict[str, Any]:
-    """``subject``, ``body`` and ``locale`` of a message.
+def unsubscribe_url(ws: Any, user_id: str, channel: str) -> str:
+    """The one-click unsubscribe link of ``user_id`` on ``channel``: the workspace's
+    ``[journeys] unsubscribe_base_url`` plus a keyed token (no customer id in clear)."""
+    token = ws.keyed_hash(f"unsubscribe:{user_id}:{channel}")[:32]
+    return f"{ws.settings.journeys.unsubscribe_base_url.rstrip('/')}/{channel}/{token}"
 
-    Uses :func:`liucun.journeys._templates.render_message` when it exists; until then a
-    minimal sandboxed Jinja rendering (the customer's profile as ``customer``, the
-    trigger's context as ``trigger``)."""
+
+def _face_value(ws: Any, coupon_id: str) -> float | None:
+    """The face value of ``coupon_id`` (its amount; a percent coupon's percentage)."""
+    from liucun.loyalty import active_program
+
     try:
-        from liucun.journeys._templates import render_message  # type: ignore[attr-defined]
-    except ImportError:
-        render_message = None
-    if render_message is not None:
-        try:
-            out = render_message(template, profile)
-            if isinstance(out, dict):
-                return out
-            return {
-                "subject": getattr(out, "subject", None),
-                "body": getattr(out, "body", str(out)),
-                "locale": getattr(out, "locale", None),
-            }
-        except TypeError:
-            pass
-    locale = choose_locale(template, profile.get("language"))
-    subject = None
-    if template.subject:
-        text = template.subject.get(locale) or next(iter(template.subject.values()))
-        subject = _text(text, profile, st)
-    return {"subject": subject, "body": _text(template.body[locale], profile, st), "locale": locale}
+        program = active_program(ws)
+    except Exception:  # no program applied: the template prints nothing
+        return None
+    for c in program.coupons:
+        if c.id == coupon_id:
+            return float(c.amount)
+    return None
 
 
-def _text(source: str, profile: dict[str, Any], st: _State) -> str:
-    from jinja2.sandbox import SandboxedEnvironment
+def _text(source: str, profile: dict[str, Any]) -> str:
+    """A task summary rendered like a template (the customer's profile fields)."""
+    from liucun.journeys._templates import render_text
 
-    env = SandboxedEnvironment(autoescape=False)
-    return env.from_string(source).render(
-        customer=profile, trigger=st.ctx.get("trigger", {}), journey=st.e.journey
-    )
+    return render_text(source, profile)
 
 
 # -- advancing due enrolments ------------------------------------------------------------

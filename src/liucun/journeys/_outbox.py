@@ -318,6 +318,7 @@ def claim(ws: Any, *, worker_id: str, now: datetime, limit: int) -> ClaimResult:
                     out.failed += 1
                     continue
             sending.append((row, provider, payload))
+        sending = _fill_coupon_codes(s, sending, now, out)
         wanted = [(r.user_id, r.channel) for r, _, _ in sending if r.channel in ADDRESSED_CHANNELS]
         unreadable: dict[tuple[str, str], str] = {}
         addresses = contacts_for(s, ws, wanted, unreadable) if wanted else {}
@@ -350,6 +351,61 @@ def claim(ws: Any, *, worker_id: str, now: datetime, limit: int) -> ClaimResult:
                 )
             )
     return out
+
+
+#: Stands for a coupon's code in a rendered message (the engine writes it; see
+#: :func:`liucun.journeys._engine.render`).
+COUPON_CODE_MARK = "\u27e6coupon_code\u27e7"
+#: How long a message waits for the coupon row it names to be issued.
+COUPON_WAIT = timedelta(minutes=1)
+
+
+def _fill_coupon_codes(
+    s: Session,
+    sending: list[tuple[OutboxMessage, str | None, dict[str, Any]]],
+    now: datetime,
+    out: ClaimResult,
+) -> list[tuple[OutboxMessage, str | None, dict[str, Any]]]:
+    """Put the issued code into messages that name a coupon row (``coupon_ref``).
+
+    The coupon was issued → its code replaces :data:`COUPON_CODE_MARK`; not yet → the
+    message waits :data:`COUPON_WAIT` (pending again, ``hold_reason='coupon_pending'``);
+    refused or failed → the message is suppressed (``coupon_refused``): it would promise
+    a code the customer does not have.
+    """
+    refs = sorted({str(p["coupon_ref"]) for _, _, p in sending if p.get("coupon_ref")})
+    if not refs:
+        return sending
+    coupons: dict[str, tuple[str, str | None]] = {}
+    for start in range(0, len(refs), 900):
+        chunk = refs[start : start + 900]
+        query = select(
+            OutboxMessage.key, OutboxMessage.status, OutboxMessage.provider_message_id
+        ).where(OutboxMessage.key.in_(chunk))
+        for key, status, code in s.execute(query):
+            coupons[key] = (status, code)
+    kept = []
+    for row, provider, payload in sending:
+        ref = payload.get("coupon_ref")
+        if not ref:
+            kept.append((row, provider, payload))
+            continue
+        status, code = coupons.get(str(ref), ("missing", None))
+        if status == "sent" and code:
+            for field in ("subject", "body"):
+                if isinstance(payload.get(field), str):
+                    payload[field] = payload[field].replace(COUPON_CODE_MARK, code)
+            payload["coupon_code"] = code
+            kept.append((row, provider, payload))
+        elif status in ("pending", "sending"):
+            row.next_attempt_at = now + COUPON_WAIT
+            row.hold_reason = "coupon_pending"
+            row.updated_at = now
+            out.deferred += 1
+        else:
+            _suppress(s, row, "coupon_refused", now, detail={"coupon_ref": ref, "status": status})
+            out.suppressed["coupon_refused"] = out.suppressed.get("coupon_refused", 0) + 1
+    return kept
 
 
 def _suppress(

@@ -5,22 +5,23 @@ simulated step. Workers are stateless: everything they know is in state (enrolme
 cursors, the outbox), so several may run at once (PostgreSQL) and one killed at any point
 is replaced by the next run without losing or doubling anything.
 
-Delivery is the delivery helper's ``deliver_due(ws, *, worker_id, now)`` (claim the due
-outbox rows, run the guards, send), looked up in :mod:`liucun.journeys._outbox` and then
-``liucun.journeys._delivery`` when first needed; while neither has it the summary says
-``delivery: not installed`` and the rows stay pending (see :func:`_delivery`).
+Delivery is :func:`liucun.journeys._delivery.deliver_due` (claim the due outbox rows,
+run the guards, send), batch after batch; then service tasks past their SLA are marked
+breached and the delivery outcomes are published to the warehouse.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from liucun.core import as_utc
 from liucun.journeys import _engine as eng
+from liucun.journeys._delivery import DeliveryRun, deliver_due
+from liucun.journeys._outbox import publish_delivery_events
+from liucun.journeys._tasks import breach_due_tasks
 from liucun.journeys._triggers import Position, cursor_name, evaluate, is_due
 
 log = logging.getLogger("liucun.journeys")
@@ -43,6 +44,10 @@ class WorkSummary:
     steps: dict[str, int] = field(default_factory=dict)
     delivered: Any = None
     delivery: str = "not run"
+    #: Service tasks found past their SLA (breached) in this round.
+    breached: int = 0
+    #: Delivery outcomes published to the warehouse in this round.
+    published: int = 0
 
     def add_steps(self, steps: dict[str, int]) -> None:
         for k, v in steps.items():
@@ -74,6 +79,8 @@ class WorkSummary:
             "steps": self.steps,
             "delivery": self.delivery,
             "delivered": _plain(self.delivered),
+            "breached": self.breached,
+            "published": self.published,
         }
 
 
@@ -98,21 +105,6 @@ def warehouse_mark(ws: Any) -> str:
     last = ev.ingested_at.max().to_pyarrow().as_py()
     scored = sc.scored_at.max().to_pyarrow().as_py()
     return f"{n}|{last}|{scored}"
-
-
-def _delivery() -> Callable[..., Any] | None:
-    """The delivery module's ``deliver_due(ws, *, worker_id, now)``, or None while it is
-    not installed (the adapter that keeps the engine usable on its own)."""
-    import importlib
-
-    for module in ("liucun.journeys._outbox", "liucun.journeys._delivery"):
-        try:
-            fn = getattr(importlib.import_module(module), "deliver_due", None)
-        except ImportError:
-            continue
-        if fn is not None:
-            return fn  # type: ignore[no-any-return]
-    return None
 
 
 def work_once(
@@ -169,13 +161,27 @@ def work_once(
     out.walked, out.outbox, out.finished = walked.walked, walked.outbox, walked.finished
     out.add_steps(walked.steps)
     if deliver:
-        fn = _delivery()
-        if fn is None:
-            out.delivery = "not installed"
-        else:
-            out.delivered = fn(ws, worker_id=worker_id, now=now)
-            out.delivery = "done"
+        out.delivered = deliver_all_due(ws, worker_id=worker_id, now=now)
+        out.delivery = "done"
+        out.breached = len(breach_due_tasks(ws, now))
+        out.published = publish_delivery_events(ws)
     return out
+
+
+def deliver_all_due(ws: Any, *, worker_id: str, now: datetime) -> DeliveryRun:
+    """Deliver batch after batch until no outbox row is due at ``now`` (the counts of
+    every batch summed). A batch whose every row came back (held, deferred) ends it."""
+    total = DeliveryRun()
+    for _ in range(MAX_BATCHES):
+        run = deliver_due(ws, worker_id=worker_id, now=now)
+        total.add(run)
+        if run.taken == 0 or run.taken == run.held + run.deferred:
+            break
+    return total
+
+
+#: At most this many delivery batches per round (the rest waits for the next round).
+MAX_BATCHES = 1000
 
 
 def utc_now(ws: Any) -> datetime:
