@@ -15,8 +15,9 @@ validation). Then, each timed:
    exposures, bulk insert into the SQLite state database).
 
 The baseline of 1–3 is one DuckDB SQL query each over the same warehouse file (read
-only) that returns the same (user_id, at) set (checked equal). Prints a table, then one
-JSON line.
+only) that returns the same (user_id, at) set (checked equal). Then (``--deliveries N``,
+default 2,000) deliveries per second with 1, 2 and 4 worker processes on PostgreSQL
+(benchmarks/journeys_delivery.py). Prints tables, then one JSON line.
 
     python benchmarks/journeys.py --users 100000
 """
@@ -172,6 +173,13 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--users", type=int, default=1_000_000)
     ap.add_argument("--repeat", type=int, default=2, help="best of this many runs")
+    ap.add_argument(
+        "--deliveries",
+        type=int,
+        default=2000,
+        help="webhook rows per delivery measurement with 1, 2 and 4 workers on PostgreSQL "
+        "(benchmarks/journeys_delivery.py; 0 = skip)",
+    )
     args = ap.parse_args()
     import duckdb
 
@@ -243,6 +251,16 @@ def main() -> None:
         f"enrolment: {result.enrolled:,} enrolments (+ exposures) in {enrol_s:.1f} s "
         f"({result.enrolled / enrol_s:,.0f}/s); build {build_s:.1f} s"
     )
+    delivery: dict[str, object] = {}
+    if args.deliveries:
+        from journeys_delivery import measure
+
+        got = measure(args.deliveries, 50, "1,2,4")
+        keep = ("deliveries_per_s_1w", "deliveries_per_s_2w", "deliveries_per_s_4w")
+        delivery = {k: got[k] for k in keep if k in got}
+        delivery["delivery_baseline"] = got["baseline"]
+        delivery["delivery_baseline_per_s"] = got["baseline_per_s"]
+        delivery["delivery_ratio"] = got["ratio"]
     total = sum(f["liucun_s"] for f in figures.values())
     base = sum(f["baseline_s"] for f in figures.values())
     print(
@@ -254,6 +272,7 @@ def main() -> None:
                 "trigger_eval_s": total,
                 **{f"{k}_s": round(v["liucun_s"], 4) for k, v in figures.items()},
                 **{f"{k}_entries": int(v["entries"]) for k, v in figures.items()},
+                **delivery,
                 "baseline": "hand-written DuckDB SQL",
                 "baseline_s": base,
                 "ratio": total / base,

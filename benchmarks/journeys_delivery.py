@@ -202,6 +202,11 @@ def main() -> None:
     parser.add_argument("--batch", type=int, default=50, help="Rows a worker claims at once.")
     parser.add_argument("--workers", default="1,2,4", help="Worker counts, e.g. 1,2,4.")
     args = parser.parse_args()
+    print(json.dumps(measure(args.rows, args.batch, args.workers)))
+
+
+def measure(rows: int, batch: int, workers: str) -> dict[str, Any]:
+    """Run the measurements, print their table and return the figures (the JSON line)."""
     sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
     import psycopg
 
@@ -227,12 +232,10 @@ def main() -> None:
             from liucun.workspace import open_workspace
 
             with open_workspace(path) as ws:
-                results["post_only_per_s"] = _post_only(url, args.rows)
-                results["state_only_per_s"] = _state_only(ws, args.rows)
-                for w in (int(x) for x in args.workers.split(",")):
-                    results[f"deliveries_per_s_{w}w"] = _workers(
-                        str(path), ws, args.rows, w, args.batch
-                    )
+                results["post_only_per_s"] = _post_only(url, rows)
+                results["state_only_per_s"] = _state_only(ws, rows)
+                for w in (int(x) for x in workers.split(",")):
+                    results[f"deliveries_per_s_{w}w"] = _workers(str(path), ws, rows, w, batch)
     finally:
         server.shutdown()
         with psycopg.connect(PG_DSN, autocommit=True) as con:
@@ -242,28 +245,22 @@ def main() -> None:
         print(f"{name:<26}{value:>12,.0f}")
     base = results["post_only_per_s"]
     one = results.get("deliveries_per_s_1w")
-    print(
-        json.dumps(
-            {
-                "benchmark": "journeys_delivery",
-                "rows": args.rows,
-                "batch": args.batch,
-                "backend": "postgresql",
-                **{k: round(v, 1) for k, v in results.items()},
-                "baseline": "signed httpx POSTs to the same receiver, 1 process, no state",
-                "baseline_per_s": round(base, 1),
-                "ratio": None if one is None else round(one / base, 3),
-                "ratio_vs_state_only": None
-                if one is None
-                else round(one / results["state_only_per_s"], 3),
-                "ratio_4w": (
-                    None
-                    if "deliveries_per_s_4w" not in results
-                    else round(results["deliveries_per_s_4w"] / base, 3)
-                ),
-            }
-        )
-    )
+    return {
+        "benchmark": "journeys_delivery",
+        "rows": rows,
+        "batch": batch,
+        "backend": "postgresql",
+        **{k: round(v, 1) for k, v in results.items()},
+        "baseline": "signed httpx POSTs to the same receiver, 1 process, no state",
+        "baseline_per_s": round(base, 1),
+        "ratio": None if one is None else round(one / base, 3),
+        "ratio_vs_state_only": None if one is None else round(one / results["state_only_per_s"], 3),
+        "ratio_4w": (
+            None
+            if "deliveries_per_s_4w" not in results
+            else round(results["deliveries_per_s_4w"] / base, 3)
+        ),
+    }
 
 
 if __name__ == "__main__":

@@ -16,8 +16,8 @@ from sqlalchemy import delete, select, update
 from liucun.core import SimulatedClock
 from liucun.journeys._consent import record_consent
 from liucun.journeys._guards import review_batch
+from liucun.journeys._local_time import local_day
 from liucun.journeys._outbox import Outgoing, enqueue
-from liucun.journeys._quiet import local_day
 from liucun.state import OutboxMessage
 from liucun.workspace import init_workspace
 

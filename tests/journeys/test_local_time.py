@@ -17,12 +17,12 @@ from liucun.journeys._local_time import (
     country_zone,
     customer_zone,
     day_start,
-    in_quiet_hours,
+    is_quiet,
     local_day,
     next_day_start,
     next_local_time,
     next_yearly,
-    quiet_hours_end,
+    quiet_until,
     wall_to_utc,
     zone,
 )
@@ -72,15 +72,15 @@ def test_next_time_in_berlin_across_fall_back() -> None:
 def test_quiet_hours_end_at_the_next_local_end() -> None:
     tz = "Asia/Shanghai"
     late = datetime(2026, 1, 1, 14, tzinfo=UTC)  # 22:00 local
-    assert in_quiet_hours(late, "21:00", "08:00", tz)
-    assert quiet_hours_end(late, "21:00", "08:00", tz) == datetime(2026, 1, 2, 0, tzinfo=UTC)
+    assert is_quiet(late, tz, "21:00", "08:00")
+    assert quiet_until(late, tz, "21:00", "08:00") == datetime(2026, 1, 2, 0, tzinfo=UTC)
     noon = datetime(2026, 1, 1, 4, tzinfo=UTC)
-    assert quiet_hours_end(noon, "21:00", "08:00", tz) == noon
-    assert not in_quiet_hours(noon, "08:00", "08:00", tz)
+    assert quiet_until(noon, tz, "21:00", "08:00") is None
+    assert not is_quiet(noon, tz, "08:00", "08:00")
     # a daytime window (start < end)
-    assert in_quiet_hours(noon, "11:00", "13:00", tz)
+    assert is_quiet(noon, tz, "11:00", "13:00")
     # New York: quiet from 21:00 on 7 March to 08:00 EDT on 8 March (12:00 UTC)
-    assert quiet_hours_end(datetime(2026, 3, 8, 3, tzinfo=UTC), "21:00", "08:00", NY) == datetime(
+    assert quiet_until(datetime(2026, 3, 8, 3, tzinfo=UTC), NY, "21:00", "08:00") == datetime(
         2026, 3, 8, 12, tzinfo=UTC
     )
 
@@ -130,9 +130,9 @@ def test_an_instant_lies_in_its_local_day(instant: datetime, tz: str) -> None:
 @given(INSTANTS, TIMES, TIMES, ZONES)
 def test_quiet_hours_end_is_outside_them(instant: datetime, a: time, b: time, tz: str) -> None:
     start, end = f"{a:%H:%M}", f"{b:%H:%M}"
-    out = quiet_hours_end(instant, start, end, tz)
+    out = quiet_until(instant, tz, start, end) or instant
     assert out >= instant
-    assert out == instant or not in_quiet_hours(out, start, end, tz) or start == end
+    assert out == instant or not is_quiet(out, tz, start, end) or start == end
     assert out - instant <= timedelta(hours=25)
 
 

@@ -17,14 +17,14 @@ from sqlalchemy import select, update
 from liucun.core import SimulatedClock
 from liucun.journeys._consent import record_consent
 from liucun.journeys._guards import review_batch
-from liucun.journeys._outbox import Outgoing, enqueue
-from liucun.journeys._quiet import (
+from liucun.journeys._local_time import (
     customer_zone,
     is_quiet,
     local_instant,
-    next_local_midnight,
+    next_day_start,
     quiet_until,
 )
+from liucun.journeys._outbox import Outgoing, enqueue
 from liucun.state import OutboxMessage
 from liucun.workspace import Workspace, init_workspace
 
@@ -97,7 +97,7 @@ def test_local_instant_gap_fold_and_midnight() -> None:
         "2026-10-25T02:00+02:00"
     )
     # Shanghai's next midnight after 23:30 local
-    assert next_local_midnight(at("2026-03-01T23:30+08:00"), "Asia/Shanghai") == at(
+    assert next_day_start(at("2026-03-01T23:30+08:00"), "Asia/Shanghai") == at(
         "2026-03-02T00:00+08:00"
     )
 
@@ -216,7 +216,7 @@ def test_doctests() -> None:
 
     import liucun.journeys._consent as consent
     import liucun.journeys._guards as guards
-    import liucun.journeys._quiet as quiet
+    import liucun.journeys._local_time as quiet
     import liucun.journeys._tasks as tasks
 
     for module in (quiet, consent, tasks, guards):

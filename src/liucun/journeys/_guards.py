@@ -60,7 +60,7 @@ from liucun.journeys._consent import (
     status_in_force,
     suppressions_for,
 )
-from liucun.journeys._quiet import customer_zone, local_day, local_instant, quiet_until
+from liucun.journeys._local_time import customer_zone, local_day, local_instant, quiet_until
 from liucun.state import Contact, OutboxMessage
 
 #: Reason codes of the verdicts (stable: reports group suppressions by them).

@@ -213,35 +213,116 @@ def next_local_time(instant: datetime, hhmm: str | time, tz: str) -> datetime:
     raise AssertionError("unreachable: a local time recurs every day")  # pragma: no cover
 
 
-def in_quiet_hours(instant: datetime, start: str, end: str, tz: str) -> bool:
-    """Whether the local wall time of ``instant`` lies in the quiet hours ``[start,
-    end)`` (a window across midnight when ``start`` > ``end``; empty when equal).
+# -- quiet hours (the guards') ---------------------------------------------------------
 
-    >>> in_quiet_hours(datetime(2026, 1, 1, 14, tzinfo=UTC), "21:00", "08:00", "Asia/Shanghai")
-    True
-    >>> in_quiet_hours(datetime(2026, 1, 1, 4, tzinfo=UTC), "21:00", "08:00", "Asia/Shanghai")
-    False
+
+def local_instant(day: date, at: time, tz: str) -> datetime:
+    """The first UTC instant at which the wall clock of ``tz`` shows ``day`` ``at`` or
+    later: a time in the spring-forward gap moves to the end of the gap; an ambiguous one
+    takes the first occurrence.
+
+    >>> local_instant(date(2026, 3, 8), time(2, 30), "America/New_York").isoformat()
+    '2026-03-08T07:00:00+00:00'
+    >>> local_instant(date(2026, 11, 1), time(1, 30), "America/New_York").isoformat()
+    '2026-11-01T05:30:00+00:00'
     """
-    s, e = parse_hhmm(start), parse_hhmm(end)
-    if s == e:
+    z = zone(tz)
+    wall = datetime.combine(day, at)
+    first = wall.replace(tzinfo=z, fold=0).astimezone(UTC)
+    if first.astimezone(z).replace(tzinfo=None) == wall:
+        return first
+    # in a gap: fold=1 reads it with the offset after the change, which lands before the
+    # gap; the end of the gap is between the two readings. Bisect to the second.
+    low = wall.replace(tzinfo=z, fold=1).astimezone(UTC)
+    high = first
+    if low > high:
+        low, high = high, low
+    while (high - low) > timedelta(seconds=1):
+        mid = low + (high - low) / 2
+        if mid.astimezone(z).replace(tzinfo=None) >= wall:
+            high = mid
+        else:
+            low = mid
+    return high.replace(microsecond=0) if high.microsecond else high
+
+
+def in_window(wall: time, start: time, end: time) -> bool:
+    """Whether the wall-clock time ``wall`` is inside ``[start, end)``, a window that may
+    cross midnight; ``start == end`` is an empty window.
+
+    >>> in_window(time(23), time(21), time(8)), in_window(time(8), time(21), time(8))
+    (True, False)
+    """
+    if start == end:
         return False
-    wall = _utc(instant).astimezone(zone(tz)).time()
-    if s < e:
-        return s <= wall < e
-    return wall >= s or wall < e
+    if start < end:
+        return start <= wall < end
+    return wall >= start or wall < end
 
 
-def quiet_hours_end(instant: datetime, start: str, end: str, tz: str) -> datetime:
-    """When the quiet hours around ``instant`` end (UTC): ``instant`` itself when it is
-    outside them, else the next local ``end`` after it.
+def is_quiet(at: datetime, tz: str, start: str, end: str) -> bool:
+    """Whether the instant ``at`` falls in the quiet hours of zone ``tz``.
 
-    >>> quiet_hours_end(datetime(2026, 1, 1, 14, tzinfo=UTC), "21:00", "08:00", "Asia/Shanghai")
-    datetime.datetime(2026, 1, 2, 0, 0, tzinfo=datetime.timezone.utc)
+    >>> is_quiet(datetime(2026, 6, 1, 20, tzinfo=UTC), "Europe/Berlin", "21:00", "08:00")
+    True
     """
-    now = _utc(instant)
-    if not in_quiet_hours(now, start, end, tz):
-        return now
-    return next_local_time(now, end, tz)
+    local = at.astimezone(zone(tz))
+    return in_window(local.time().replace(tzinfo=None), parse_hhmm(start), parse_hhmm(end))
+
+
+def quiet_until(at: datetime, tz: str, start: str, end: str) -> datetime | None:
+    """When a message due at ``at`` may go out: None when ``at`` is outside the quiet
+    hours ``[start, end)`` of zone ``tz``; else the earliest instant after ``at`` that is
+    outside them (the local ``end``, DST-correct).
+
+    >>> quiet_until(datetime(2026, 3, 8, 5, tzinfo=UTC), "America/New_York", "21:00", "02:30")
+    datetime.datetime(2026, 3, 8, 7, 0, tzinfo=datetime.timezone.utc)
+    """
+    at = at.astimezone(UTC)
+    s, e = parse_hhmm(start), parse_hhmm(end)
+    z = zone(tz)
+    local = at.astimezone(z)
+    if not in_window(local.time().replace(tzinfo=None), s, e):
+        return None
+    day = local.date()
+    if s > e and local.time().replace(tzinfo=None) >= s:
+        day += timedelta(days=1)
+    best = _first_exit(at, day, e, tz)
+    # The wall clock ran straight (no offset change) from `at` to `best`: nothing earlier
+    # leaves the window. Otherwise a DST change lies between; look minute by minute.
+    if best is not None and at.astimezone(z).utcoffset() == best.astimezone(z).utcoffset():
+        return best
+    return _scan(at, tz, s, e)
+
+
+def _first_exit(at: datetime, day: date, end: time, tz: str) -> datetime | None:
+    """The first instant after ``at`` at which the wall clock reads ``end`` on ``day``
+    (or the next day), trying both readings of an ambiguous time."""
+    z = zone(tz)
+    for d in (day, day + timedelta(days=1)):
+        found = []
+        for fold in (0, 1):
+            wall = datetime.combine(d, end).replace(tzinfo=z, fold=fold)
+            u = wall.astimezone(UTC)
+            if u.astimezone(z).replace(tzinfo=None) != wall.replace(tzinfo=None):
+                u = local_instant(d, end, tz)
+            if u > at:
+                found.append(u)
+        if found:
+            return min(found)
+    return None
+
+
+def _scan(at: datetime, tz: str, start: time, end: time) -> datetime:
+    """Minute by minute from ``at`` (quiet-hour bounds and DST changes are on whole
+    minutes) to the first instant outside ``[start, end)``; at most three days."""
+    z = zone(tz)
+    t = at.replace(second=0, microsecond=0) + timedelta(minutes=1)
+    for _ in range(3 * 24 * 60):
+        if not in_window(t.astimezone(z).time().replace(tzinfo=None), start, end):
+            return t
+        t += timedelta(minutes=1)
+    raise AssertionError("quiet hours never end")  # pragma: no cover - start == end is empty
 
 
 def yearly_date(month: int, day: int, year: int) -> date:
