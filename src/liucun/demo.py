@@ -37,6 +37,9 @@ MEMBERSHIP_SHARE = 0.15
 JOURNEYS = ("winback_risk", "inactive_push_coupon", "late_delivery", "b2b_replenishment")
 #: Simulated days the journeys run for after the shop's data end.
 JOURNEY_DAYS = 60
+#: Simulated time per engine tick of the demo's run (a worker polls every few seconds;
+#: six hours keeps the demo's 60 days to minutes while quiet hours still hold messages).
+JOURNEY_STEP = "6h"
 #: The demo delivers to files (JSON lines under the workspace's outbox/): a dry run.
 DEMO_CHANNELS = ("email", "sms", "push", "wechat", "whatsapp", "in_app", "webhook")
 
@@ -167,6 +170,7 @@ def _journey_steps(workspace: Path, shop: Path, report: Path) -> list[list[str]]
         ]
     if not ran:
         run = ["journeys", "run", "--until", until.date().isoformat(), "--world", str(shop)]
+        run += ["--step", JOURNEY_STEP]
         steps.append([*ws_args, *run])
     after = ["--now", until.isoformat(), "-w", str(workspace)]
     steps += [[*after, "journeys", "report", name] for name in JOURNEYS]

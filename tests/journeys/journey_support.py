@@ -45,7 +45,7 @@ def spec(**fields: Any) -> JourneySpec:
                 "next": "done",
                 "template": {
                     "subject": {"en": "Hi"},
-                    "body": {"en": "Hello {{ customer.user_id }}", "zh-CN": "你好"},
+                    "body": {"en": "Hello {{ user_id }}", "zh-CN": "你好"},
                 },
             },
             {"id": "done", "type": "exit"},

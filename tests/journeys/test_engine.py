@@ -155,12 +155,12 @@ def test_actions_go_to_the_outbox_for_treatment_and_are_withheld_for_control(ws:
                 "next": "task",
                 "template": {
                     "body": {
-                        "en": "Hi {{ customer.user_id }}",
-                        "zh-CN": "您好 {{ customer.user_id }}",
+                        "en": "Hi {{ user_id }}",
+                        "zh-CN": "您好 {{ user_id }}",
                     }
                 },
             },
-            {"id": "task", "type": "task", "summary": "Call {{ customer.user_id }}", "next": "cp"},
+            {"id": "task", "type": "task", "summary": "Call {{ user_id }}", "next": "cp"},
             {"id": "cp", "type": "coupon", "coupon": "recall_10", "next": "end"},
             {"id": "end", "type": "exit"},
         ],

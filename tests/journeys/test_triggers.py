@@ -188,7 +188,8 @@ def test_risk_crossed_upwards_only(ws: Workspace) -> None:
                 [day(2026, 2, 1), day(2026, 3, 2)] * 2 + [day(2026, 3, 2), day(2026, 3, 2)],
                 pa.timestamp("us", tz="UTC"),
             ),
-            "model": ["churn"] * 6,
+            # what `liucun train` names its saved model; one row of another model
+            "model": ["retention"] * 5 + ["other"],
             "model_version": ["1"] * 6,
             "churn_risk": [0.3, 0.7, 0.65, 0.8, 0.9, 0.2],
             "scored_at": pa.array([day(2026, 3, 3)] * 6, pa.timestamp("us", tz="UTC")),
@@ -203,6 +204,9 @@ def test_risk_crossed_upwards_only(ws: Workspace) -> None:
         ("c", 0.9),
     ]
     assert pos.hw == day(2026, 3, 3)
+    # by default any model's latest score counts; `model:` keeps one model's scores
+    rows, _ = run(ws, {"type": "risk_crossed", "threshold": 0.1, "model": "other"}, day(2026, 3, 5))
+    assert [r["user_id"] for r in rows] == ["d"]
 
 
 def _full_scores(t: pa.Table) -> pa.Table:

@@ -1183,6 +1183,9 @@ def advance_due(
         return total
     cache = cache or ProfileCache(ws, now)
     specs: dict[tuple[str, int], sp.JourneySpec] = spec_versions(ws, names)
+    # messages' unsubscribe tokens are keyed hashes: the key is checked against state in
+    # a transaction of its own, which must not start inside the walk's (SQLite: one writer)
+    ws.hash_key  # noqa: B018
     done = 0
     while max_batches is None or done < max_batches:
         with ws.state.write() as s:

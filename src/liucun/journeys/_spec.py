@@ -126,11 +126,13 @@ class StageTrigger(_Model):
 
 
 class RiskTrigger(_Model):
-    """Enter when the latest churn risk (``scores``) crosses ``threshold`` upwards."""
+    """Enter when the latest churn risk (``scores``) crosses ``threshold`` upwards;
+    ``model`` keeps only the scores of that saved model (``liucun train`` names it
+    ``retention``), None = the latest score whichever model wrote it."""
 
     type: Literal["risk_crossed"]
     threshold: float = Field(gt=0, lt=1)
-    model: str = "churn"
+    model: str | None = None
 
 
 class InactivityTrigger(_Model):

@@ -421,7 +421,9 @@ def _risk(ws: Any, trig: sp.RiskTrigger, pos: Position, now: datetime) -> tuple[
     """The latest score per customer at or above the threshold where the score before it
     was below or absent; only customers scored (``scored_at``) since the high-water mark."""
     sc = ws.table("scores")
-    sc = sc.filter((sc.model == trig.model) & (sc.as_of <= now) & sc.churn_risk.notnull())
+    sc = sc.filter((sc.as_of <= now) & sc.churn_risk.notnull())
+    if trig.model is not None:
+        sc = sc.filter(sc.model == trig.model)
     hw_new = sc.scored_at.max().to_pyarrow().as_py()
     ranked = sc.mutate(
         _n=ibis.row_number().over(
