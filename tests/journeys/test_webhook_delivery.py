@@ -19,7 +19,7 @@ from liucun.journeys import deliver_due, list_outbox
 from liucun.journeys._guards import Verdict
 from liucun.state import DeliveryEvent, JourneyStep, OutboxMessage
 
-# the receiver checks webhook-timestamp against its own clock (5 minutes' tolerance)
+# the receiver checks each signature exactly (not the timestamp's age: see delivery_receivers)
 NOW = datetime.now(UTC).replace(microsecond=0)
 
 
