@@ -207,6 +207,12 @@ def test_risk_crossed_upwards_only(ws: Workspace) -> None:
     # by default any model's latest score counts; `model:` keeps one model's scores
     rows, _ = run(ws, {"type": "risk_crossed", "threshold": 0.1, "model": "other"}, day(2026, 3, 5))
     assert [r["user_id"] for r in rows] == ["d"]
+    # the profile a journey's filters see carries the latest score, whichever model
+    from liucun.journeys._profiles import profiles
+
+    users(ws, [{"user_id": u} for u in ("a", "c", "d")])
+    prof = profiles(ws, day(2026, 3, 5), ["a", "c", "d"], full=False).to_pylist()
+    assert {p["user_id"]: p["churn_risk"] for p in prof} == {"a": 0.7, "c": 0.9, "d": 0.2}
 
 
 def _full_scores(t: pa.Table) -> pa.Table:

@@ -100,8 +100,10 @@ def profile_expr(
     )
     aov = bought.group_by(_a="user_id").aggregate(aov=bought.revenue.mean())
     joined = joined.left_join(aov, joined.user_id == aov._a).drop("_a")
-    sc = sc.filter((sc.model == "churn") & (sc.as_of <= as_of))
-    ranked = sc.mutate(_n=ibis.row_number().over(group_by="user_id", order_by=[ibis.desc("as_of")]))
+    # the latest score of any saved model (`liucun train` saves one named retention)
+    sc = sc.filter(sc.as_of <= as_of)
+    order = [ibis.desc("as_of"), ibis.desc("scored_at")]
+    ranked = sc.mutate(_n=ibis.row_number().over(group_by="user_id", order_by=order))
     latest = ranked.filter(ranked._n == 0).select(
         "churn_risk", "p_alive", "clv_365d", "expected_orders_365d", _s="user_id"
     )
