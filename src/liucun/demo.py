@@ -38,8 +38,9 @@ JOURNEYS = ("winback_risk", "inactive_push_coupon", "late_delivery", "b2b_replen
 #: Simulated days the journeys run for after the shop's data end.
 JOURNEY_DAYS = 60
 #: Simulated time per engine tick of the demo's run (a worker polls every few seconds;
-#: six hours keeps the demo's 60 days to minutes while quiet hours still hold messages).
-JOURNEY_STEP = "6h"
+#: a tick a day at 00:00 UTC, 08:00 in the shop's Asia/Shanghai, keeps the demo's 60 days
+#: to minutes; waits and conversion windows are days long).
+JOURNEY_STEP = "1d"
 #: The demo delivers to files (JSON lines under the workspace's outbox/): a dry run.
 DEMO_CHANNELS = ("email", "sms", "push", "wechat", "whatsapp", "in_app", "webhook")
 
