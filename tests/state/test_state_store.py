@@ -86,6 +86,20 @@ def test_a_new_database_is_created_at_the_latest_revision(state_url: str) -> Non
             "loyalty_tier_history": 0,
             "loyalty_transactions": 0,
             "workspace_secrets": 0,
+            "consents": 0,
+            "contacts": 0,
+            "customer_tags": 0,
+            "delivery_events": 0,
+            "journey_approvals": 0,
+            "journey_bandit_arms": 0,
+            "journey_cursors": 0,
+            "journey_enrolments": 0,
+            "journey_steps": 0,
+            "journey_versions": 0,
+            "journeys": 0,
+            "outbox": 0,
+            "service_tasks": 0,
+            "suppressions": 0,
         }
         assert st.backend == state_url.split(":")[0].split("+")[0]
     finally:

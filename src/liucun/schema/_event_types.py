@@ -28,9 +28,6 @@ EVENT_TYPE_GROUPS: dict[str, tuple[str, ...]] = {
         "membership_cancelled",
         "referral_credited",
         # journeys and delivery (liucun.journeys): outcomes of what liucun sent
-        "journey_entered",
-        "journey_converted",
-        "journey_exited",
         "message_delivered",
         "message_bounced",
         "message_failed",
