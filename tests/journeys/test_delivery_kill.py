@@ -83,10 +83,11 @@ def _progress(rec: HttpReceiver, box: Mailbox) -> int:
 
 def test_sigkill_at_random_moments_loses_nothing_and_sends_no_email_twice(tmp_path: Path) -> None:
     # SQLite here; PostgreSQL in test_delivery_kill_postgres.py (each file stays short)
-    kill_scenario(tmp_path, f"sqlite:///{tmp_path / 'state.sqlite'}")
+    outcome = kill_scenario(tmp_path, f"sqlite:///{tmp_path / 'state.sqlite'}")
+    assert outcome == {"webhooks_sent": 300, "emails_settled": 30, "kills": 3}
 
 
-def kill_scenario(tmp_path: Path, state_url: str) -> None:
+def kill_scenario(tmp_path: Path, state_url: str) -> dict[str, int]:
     """300 webhooks and 30 e-mails sent by a worker process SIGKILLed three times at
     random moments and restarted, until everything is done; then the checks."""
     rng = random.Random(12)
@@ -145,3 +146,8 @@ def kill_scenario(tmp_path: Path, state_url: str) -> None:
         else:
             assert got <= 1, key
     assert statuses["sent"] + statuses["unknown"] == n_mails
+    return {
+        "webhooks_sent": sum(rows[k]["status"] == "sent" for k in hooks),
+        "emails_settled": statuses["sent"] + statuses["unknown"],
+        "kills": kills,
+    }

@@ -14,4 +14,5 @@ from state_backends import postgres_schema_url
 @pytest.mark.postgres
 def test_sigkill_on_postgresql_loses_nothing_and_sends_no_email_twice(tmp_path: Path) -> None:
     with postgres_schema_url() as url:
-        kill_scenario(tmp_path, url)
+        outcome = kill_scenario(tmp_path, url)
+    assert outcome == {"webhooks_sent": 300, "emails_settled": 30, "kills": 3}

@@ -177,7 +177,10 @@ def test_trigger_on_unknown_event_type_needs_the_workspace(workspace: Workspace)
 def test_custom_event_types_are_known(workspace: Workspace) -> None:
     ws = workspace
     ws.settings.ingest.custom_event_types.append("ordr")
-    load_journey(GOOD.replace("{type: inactivity, days: 3}", "{type: event, event: ordr}"), ws=ws)
+    spec = load_journey(
+        GOOD.replace("{type: inactivity, days: 3}", "{type: event, event: ordr}"), ws=ws
+    )
+    assert spec.trigger.type == "event" and spec.trigger.event == "ordr"
 
 
 def test_links_ids_start_and_reachability() -> None:
