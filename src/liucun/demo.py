@@ -33,8 +33,15 @@ def _program_file() -> Path:
 #: Share of the repeat buyers who buy the program's paid plan in the simulated shop.
 MEMBERSHIP_SHARE = 0.15
 
-#: The demo's journeys (examples/journeys/ in the repository), in the order applied.
-JOURNEYS = ("winback_risk", "inactive_push_coupon", "late_delivery", "b2b_replenishment")
+#: The demo's journeys (examples/journeys/ in the repository) on the consumer shop, in the
+#: order applied.
+JOURNEYS = ("winback_risk", "inactive_push_coupon", "late_delivery")
+#: The wholesale journey runs on a second, B2B shop beside it (the consumer shop has no
+#: wholesale accounts to remind), with its own workspace and report under ``b2b/``.
+B2B_JOURNEYS = ("b2b_replenishment",)
+#: Buyers of the simulated wholesale shop: enough replenishment enrolments in 60 days for
+#: a control arm of 10 % to reach the 30 customers an interval needs at each node.
+B2B_USERS = 6_000
 #: Simulated days the journeys run for after the shop's data end.
 JOURNEY_DAYS = 60
 #: Simulated time per engine tick of the demo's run (a worker polls every few seconds;
@@ -70,10 +77,20 @@ def main(argv: list[str] | None = None) -> int:
     code = _run(app, console, _loyalty_steps(workspace, shop))
     if code:
         return code
-    code = _run(app, console, _journey_steps(workspace, shop, report))
+    code = _run(app, console, _journey_steps(workspace, shop, report, JOURNEYS))
     if code:
         return code
-    _where_to_look(console, workspace, shop, report)
+    b2b = args.dir / "b2b"
+    code = _run(app, console, _b2b_steps(b2b, seed=args.seed))
+    if code:
+        return code
+    b2b_report = b2b / "report.html"
+    code = _run(
+        app, console, _journey_steps(b2b / "workspace", b2b / "shop", b2b_report, B2B_JOURNEYS)
+    )
+    if code:
+        return code
+    _where_to_look(console, workspace, shop, report, b2b_report)
     return 0
 
 
@@ -97,6 +114,21 @@ def _insight_steps(workspace: Path, shop: Path, *, users: int, seed: int) -> lis
         [*ws, "train"],
         [*ws, "score", "--top", "10"],
     ]
+
+
+def _b2b_steps(base: Path, *, seed: int) -> list[list[str]]:
+    """The wholesale shop: create, simulate (skipped when it exists), ingest."""
+    workspace, shop = base / "workspace", base / "shop"
+    simulate = ["simulate", "--preset", "b2b", "--users", str(B2B_USERS), "--days", "365"]
+    simulate += ["--seed", str(seed), "--out", str(shop)]
+    steps = [
+        ["init", str(workspace)],
+        simulate,
+        ["-w", str(workspace), "ingest", "simulated", str(shop)],
+    ]
+    if (shop / "truth.parquet").exists():
+        steps.pop(1)
+    return steps
 
 
 def _decision_steps(workspace: Path, shop: Path) -> list[list[str]]:
@@ -137,8 +169,10 @@ def _loyalty_steps(workspace: Path, shop: Path) -> list[list[str]]:
     ]
 
 
-def _journey_steps(workspace: Path, shop: Path, report: Path) -> list[list[str]]:
-    """The four demo journeys over :data:`JOURNEY_DAYS` simulated days from the shop's
+def _journey_steps(
+    workspace: Path, shop: Path, report: Path, names: tuple[str, ...]
+) -> list[list[str]]:
+    """The demo journeys ``names`` over :data:`JOURNEY_DAYS` simulated days from the shop's
     end, in which the simulated customers react to what is sent (the responding world);
     their reports against the control arm and the truth; then the HTML report.
 
@@ -162,7 +196,7 @@ def _journey_steps(workspace: Path, shop: Path, report: Path) -> list[list[str]]
         [*ws_args, "consent", "import"],
         [*ws_args, "contacts", "import", str(contacts)],
     ]
-    for name in JOURNEYS:
+    for name in names:
         path = str(_examples() / "journeys" / f"{name}.yaml")
         steps += [
             [*ws_args, "journeys", "apply", path],
@@ -174,7 +208,7 @@ def _journey_steps(workspace: Path, shop: Path, report: Path) -> list[list[str]]
         run += ["--step", JOURNEY_STEP]
         steps.append([*ws_args, *run])
     after = ["--now", until.isoformat(), "-w", str(workspace)]
-    steps += [[*after, "journeys", "report", name] for name in JOURNEYS]
+    steps += [[*after, "journeys", "report", name] for name in names]
     steps.append([*after, "report", "--out", str(report)])
     return steps
 
@@ -216,10 +250,16 @@ def _file_channels(workspace: Path) -> None:
     settings.write_text(text.rstrip("\n") + "\n" + "\n".join(lines) + "\n", encoding="utf-8")
 
 
-def _where_to_look(console: Any, workspace: Path, shop: Path, report: Path) -> None:
+def _where_to_look(
+    console: Any, workspace: Path, shop: Path, report: Path, b2b_report: Path
+) -> None:
     console.rule("[bold]Where to look")
     console.print(f"Report:           {report.resolve()}  (open it in a browser; works offline)")
     console.print(f"                  file://{report.resolve()}")
+    console.print(
+        f"Wholesale shop:   {b2b_report.resolve()}  (the B2B replenishment journey; its "
+        f"workspace is {b2b_report.parent / 'workspace'})"
+    )
     console.print(
         f"Workspace:        {workspace.resolve()}  (liucun.toml, warehouse.duckdb, "
         "state.sqlite, secret.key)"

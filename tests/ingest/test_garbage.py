@@ -339,7 +339,7 @@ def test_arbitrary_bytes_load_cleanly_or_fail_in_one_line(
 
 @pytest.mark.slow
 @settings(
-    derandomize=True, max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow]
+    derandomize=True, max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow]
 )
 @given(data=ARBITRARY_BYTES)
 def test_many_arbitrary_bytes_load_cleanly_or_fail_in_one_line(

@@ -42,9 +42,9 @@ from liucun import loyalty
 from liucun.state import LoyaltyAccount, LoyaltyTransaction
 from liucun.workspace import init_workspace, open_workspace
 
-OPS = int(os.environ.get("LIUCUN_FAULT_OPS", "250"))
+OPS = int(os.environ.get("LIUCUN_FAULT_OPS", "150"))
 WORKERS = int(os.environ.get("LIUCUN_FAULT_WORKERS", "8"))
-KILLS = int(os.environ.get("LIUCUN_FAULT_KILLS", "16"))
+KILLS = int(os.environ.get("LIUCUN_FAULT_KILLS", "10"))
 SEED = int(os.environ.get("LIUCUN_FAULT_SEED", "1"))
 
 #: The worker: its operations are a pure function of (seed, worker, index), so a restarted

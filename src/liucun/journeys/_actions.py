@@ -32,13 +32,8 @@ from sqlalchemy import select
 
 from liucun.core import Hint, InvalidInput, as_utc
 from liucun.journeys._guards import COUPON_CAP, payload_of
-from liucun.journeys._tasks import (
-    as_task,
-    open_task,
-    publish_events,
-    publish_task_events,
-    sla_hours_for,
-)
+from liucun.journeys._publish import publish_events
+from liucun.journeys._tasks import as_task, open_task, publish_task_events, sla_hours_for
 from liucun.state import CustomerTag, OutboxMessage
 
 #: Outbox channels performed inside liucun (idempotent by the row's key).

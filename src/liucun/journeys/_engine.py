@@ -445,6 +445,7 @@ class ProfileCache:
         self._shared = shared
         self._keep = keep
         self._loaded = False
+        self._full_all = False
 
     def _load_shared(self) -> None:
         self._loaded = True
@@ -470,6 +471,14 @@ class ProfileCache:
             self._load_shared()
         have = self._rows[full]
         missing = {u for u in users if u not in have}
+        if missing and full and not self._full_all:
+            # stage and RFM rank each customer among all: the full profile of a few costs
+            # that of everyone, so the first ask of the tick reads everyone once
+            self._full_all = True
+            table = profiles(self.ws, self.as_of, None, full=True)
+            self._schema[True] = table.schema
+            have.update(rows_by_user(table))
+            missing = {u for u in users if u not in have}
         if missing:
             table = profiles(self.ws, self.as_of, missing, full=full)
             known = self._schema[full]

@@ -699,9 +699,7 @@ def publish_delivery_events(ws: Any, *, limit: int = 50_000) -> int:
     published; returns how many were loaded. ``message_sent`` / ``message_opened`` /
     ``message_clicked`` carry ``properties.source = "liucun"``, the journey, node,
     channel and outbox key; the other outcomes are liucun's own event types."""
-    import pyarrow as pa
-
-    from liucun.ingest import IngestOptions, ingest_tables
+    from liucun.journeys._publish import flush
 
     with ws.state.read() as s:
         pairs = s.execute(
@@ -712,18 +710,20 @@ def publish_delivery_events(ws: Any, *, limit: int = 50_000) -> int:
             .limit(limit)
         ).all()
     if not pairs:
+        flush(ws)  # what the round collected goes in anyway
         return 0
-    table = pa.table(
+    events = [
         {
-            "event_id": [f"liucun:delivery:{e.event_id}" for e, _ in pairs],
-            "user_id": [e.user_id for e, _ in pairs],
-            "event_type": [OUTCOME_EVENT_TYPES[e.kind] for e, _ in pairs],
-            "ts": pa.array([as_utc(e.at) for e, _ in pairs], type=pa.timestamp("us", tz="UTC")),
-            "properties": [_event_properties(e, o) for e, o in pairs],
+            "event_id": f"liucun:delivery:{e.event_id}",
+            "user_id": e.user_id,
+            "event_type": OUTCOME_EVENT_TYPES[e.kind],
+            "ts": e.at,
+            "properties": _event_properties(e, o),
         }
-    )
-    options = IngestOptions(clock=ws.clock)
-    ingest_tables(ws.warehouse, events=table, source="liucun delivery", options=options)
+        for e, o in pairs
+    ]
+    # loaded now (with the round's other events): marked published only once committed
+    flush(ws, events)
     ids = [e.id for e, _ in pairs]
     with ws.state.write() as s:
         for start in range(0, len(ids), 900):

@@ -24,6 +24,7 @@ from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
 from liucun.core import Hint, InvalidInput, as_utc
+from liucun.journeys._publish import publish_events
 from liucun.state import ServiceTask
 
 TASK_STATUSES: tuple[str, ...] = ("open", "responded", "closed", "breached")
@@ -250,28 +251,6 @@ def publish_task_events(
     if tasks is None:
         tasks = list_tasks(ws)
     return publish_events(ws, task_events(tasks, kinds), source="journeys service tasks")
-
-
-def publish_events(ws: Any, events: list[dict], *, source: str) -> int:
-    """Ingest liucun-written events (``event_id``, ``user_id``, ``event_type``, ``ts``,
-    ``properties``); their ids make it idempotent."""
-    if not events:
-        return 0
-    import pyarrow as pa
-
-    from liucun.ingest import IngestOptions, ingest_tables
-
-    table = pa.table(
-        {
-            "event_id": [e["event_id"] for e in events],
-            "user_id": [e["user_id"] for e in events],
-            "event_type": [e["event_type"] for e in events],
-            "ts": pa.array([as_utc(e["ts"]) for e in events], type=pa.timestamp("us", tz="UTC")),
-            "properties": [e["properties"] for e in events],
-        }
-    )
-    ingest_tables(ws.warehouse, events=table, source=source, options=IngestOptions(clock=ws.clock))
-    return len(events)
 
 
 def as_task(t: ServiceTask) -> Task:

@@ -21,6 +21,7 @@ from liucun.core import as_utc
 from liucun.journeys import _engine as eng
 from liucun.journeys._delivery import DeliveryRun, deliver_due
 from liucun.journeys._outbox import publish_delivery_events
+from liucun.journeys._publish import one_load
 from liucun.journeys._tasks import breach_due_tasks
 from liucun.journeys._triggers import Position, cursor_name, evaluate, is_due
 
@@ -157,14 +158,15 @@ def work_once(
         out.woken = eng.check_waits(ws, now, cache=cache)
         out.converted = eng.check_goals(ws, now)
         memo["waits_at"] = now
-    walked = eng.advance_due(ws, worker_id=worker_id, now=now, cache=cache)
-    out.walked, out.outbox, out.finished = walked.walked, walked.outbox, walked.finished
-    out.add_steps(walked.steps)
-    if deliver:
-        out.delivered = deliver_all_due(ws, worker_id=worker_id, now=now)
-        out.delivery = "done"
-        out.breached = len(breach_due_tasks(ws, now))
-        out.published = publish_delivery_events(ws)
+    with one_load(ws):  # the round's task, tag and delivery events: one warehouse load
+        walked = eng.advance_due(ws, worker_id=worker_id, now=now, cache=cache)
+        out.walked, out.outbox, out.finished = walked.walked, walked.outbox, walked.finished
+        out.add_steps(walked.steps)
+        if deliver:
+            out.delivered = deliver_all_due(ws, worker_id=worker_id, now=now)
+            out.delivery = "done"
+            out.breached = len(breach_due_tasks(ws, now))
+            out.published = publish_delivery_events(ws)
     return out
 
 
