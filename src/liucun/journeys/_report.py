@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import json
 import math
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any, Final
 
@@ -40,6 +40,9 @@ MIN_UNITS: Final = 30
 ARMS: Final = ("treatment", "control")
 _MEASURES: Final = ("conversions", "revenue", "margin")
 _DAY: Final = timedelta(days=1)
+#: The reason of an effect left out at a node whose arrivals depend on behaviour after
+#: entry (:func:`selected_after_entry`).
+SELECTED: Final = "selected_after_entry"
 
 
 @dataclass(frozen=True)
@@ -285,6 +288,7 @@ def journey_report(
         )
     outcome = _outcomes(ws, enrolments, sent, (event, window, end, margin, cost))
     days = max(1, math.ceil(window_days))
+    selected = selected_after_entry(definition)
     nodes = [
         _node(
             node,
@@ -294,6 +298,7 @@ def journey_report(
             steps[steps["node"] == node],
             sent[sent["node"] == node],
             (margin, alpha, days),
+            selected.get(node),
         )
         for node in order
     ]
@@ -357,6 +362,59 @@ def _outcomes(
     return outcome.merge(enrolments[["id", "arm", "user_id", "entered_at"]], on="id")
 
 
+def selected_after_entry(definition: dict[str, Any]) -> dict[str, str]:
+    """The nodes whose arrivals depend on what customers did after entry, each with why.
+
+    The arms are comparable at a node only when who reaches it is settled at entry
+    (attributes, hashed splits). Past a ``wait_for`` the treated who reach a branch are
+    those the actions did not move and the control those who did not move by themselves;
+    past an action followed by a wait, when the goal exits the journey, customers the
+    action converted have left the treatment arm only. Comparing the arms there measures
+    the selection, not the action (the journey as a whole is still measured at its entry
+    node; a split placed at such a node measures what follows it)."""
+    nodes = {n["id"]: n for n in definition.get("nodes", []) if "id" in n}
+    if not nodes:
+        return {}
+    from liucun.journeys._spec import ACTION_TYPES
+
+    exits = bool(definition.get("goal", {}).get("exit", True))
+    start = definition.get("start") or next(iter(nodes))
+    found: dict[str, str] = {}
+    seen: set[tuple[str, bool, str | None]] = set()
+    todo: list[tuple[str, bool, str | None]] = [(start, False, None)]
+    while todo:
+        state = todo.pop()
+        node_id, acted, why = state
+        if state in seen or node_id not in nodes:
+            continue
+        seen.add(state)
+        if why is not None:
+            found.setdefault(node_id, why)
+        node = nodes[node_id]
+        kind = node.get("type")
+        if kind == "wait_for":
+            what = node.get("event") or "its filter"
+            why = (
+                f"it comes after wait_for {node_id!r}: who reaches it depends on {what} after entry"
+            )
+        elif kind == "wait" and acted and exits and why is None:
+            why = (
+                f"it comes after an action and the wait {node_id!r}: customers the action "
+                "converted left the treatment arm before it"
+            )
+        acted = acted or kind in ACTION_TYPES
+        todo += [(nxt, acted, why) for nxt in _next_ids(node)]
+    return found
+
+
+def _next_ids(node: dict[str, Any]) -> list[str]:
+    """The ids a node (as stored in its version's definition) can go to next."""
+    out = [node.get(k) for k in ("next", "on_event", "on_timeout", "otherwise", "holdout_next")]
+    out += [b.get("next") for b in node.get("branches", []) or []]
+    out += [v.get("next") for v in node.get("variants", []) or []]
+    return [str(x) for x in out if x]
+
+
 def _reached(node: str, is_first: bool, enrolments: pd.DataFrame, steps: pd.DataFrame) -> set[int]:
     if is_first:
         return set(enrolments["id"])
@@ -372,6 +430,7 @@ def _node(
     steps: pd.DataFrame,
     sent: pd.DataFrame,
     opts: tuple[float, float, int],
+    selected: str | None = None,
 ) -> NodeReport:
     margin, alpha, days = opts
     here = outcome[outcome["id"].isin(reached)]
@@ -386,8 +445,13 @@ def _node(
             f"Too few units for an interval: {n['treatment']} treatment and {n['control']} "
             f"control enrolments reached this node (at least {MIN_UNITS} each are needed)."
         )
+    if selected is not None:
+        small, note = True, f"No comparison of the arms here: {selected}."
     effects = {m: _effect(arm, m, alpha, small) for m in _MEASURES}
     roi = _roi(arm, margin, alpha, small)
+    if selected is not None:
+        effects = {m: replace(e, reason=SELECTED) for m, e in effects.items()}
+        roi = replace(roi, reason=SELECTED)
     total_cost = float(arm["treatment"]["cost"].sum())
     return NodeReport(
         node=node,
@@ -504,16 +568,12 @@ def _with_truth(
 
 
 def _replace(e: Effect, truth: float) -> Effect:
-    from dataclasses import replace
-
     return replace(e, truth=truth)
 
 
 def _replace_node(
     node: NodeReport, effects: dict[str, Effect], orders: float, revenue: float, margin: float
 ) -> NodeReport:
-    from dataclasses import replace
-
     return replace(
         node,
         effects=effects,

@@ -16,7 +16,7 @@ import pandas as pd
 import plotly.graph_objects as go
 from sqlalchemy import select
 
-from liucun.journeys._report import JourneyReport, journey_report
+from liucun.journeys._report import SELECTED, JourneyReport, journey_report
 from liucun.reports._analytics import ReportContext
 from liucun.reports._render import Kpi, Section, number, pct, wrap
 from liucun.state import JourneyEnrolment
@@ -91,6 +91,13 @@ def _warnings(r: JourneyReport) -> list[str]:
     out = []
     if r.nodes and r.nodes[0].note:
         out.append(f"{r.journey}: {r.nodes[0].note}")
+    selected = [n.node for n in r.nodes if n.roi.reason == SELECTED]
+    if selected:
+        out.append(
+            f"{r.journey}: no comparison of the arms at {', '.join(selected)} — who reaches "
+            "them depends on what customers did after entry (a wait for an event, or an "
+            "action and a wait); the journey as a whole is measured at its first node."
+        )
     flagged = [n.node for n in r.nodes if n.roi.below_threshold]
     if flagged:
         out.append(
