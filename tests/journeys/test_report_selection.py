@@ -109,3 +109,13 @@ def test_a_selected_node_gives_no_effect_and_says_why() -> None:
     )  # fmt: skip
     said = [w for w in _warnings(report) if "no comparison" in w]
     assert said and said[0].startswith("j: no comparison of the arms at later — ")
+
+
+def test_the_headline_interval_adds_the_variances_of_the_journeys() -> None:
+    from liucun.journeys._report import Effect
+    from liucun.reports._journeys import summed_interval
+
+    a = Effect(10.0, 7.0, 13.0, None, None, "ok")  # half width 3
+    b = Effect(-4.0, -8.0, 0.0, None, None, "ok")  # half width 4
+    assert summed_interval([a, b]) == (1.0, 11.0)  # 6 ± 5
+    assert summed_interval([a]) == (7.0, 13.0)

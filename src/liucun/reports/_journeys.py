@@ -16,7 +16,7 @@ import pandas as pd
 import plotly.graph_objects as go
 from sqlalchemy import select
 
-from liucun.journeys._report import SELECTED, JourneyReport, journey_report
+from liucun.journeys._report import SELECTED, Effect, JourneyReport, journey_report
 from liucun.reports._analytics import ReportContext
 from liucun.reports._render import Kpi, Section, number, pct, wrap
 from liucun.state import JourneyEnrolment
@@ -70,21 +70,35 @@ def _kpis(reports: list[JourneyReport]) -> list[Kpi]:
     enrolled = sum(sum(r.units.values()) for r in reports)
     control = sum(r.units["control"] for r in reports)
     first = [r.nodes[0] for r in reports if r.nodes]
-    estimates = [n.effects["margin"].estimate for n in first]
-    known = [e for e in estimates if e is not None]
+    known = [n.effects["margin"] for n in first if n.effects["margin"].ci_low is not None]
+    note = f"estimated, {len(known)} of {len(reports)} journeys measurable"
+    if known:
+        low, high = summed_interval(known)
+        note = f"{pct(1 - reports[0].alpha, 0)} interval {number(low)} … {number(high)}; {note}"
     out = [
         Kpi("Journeys", number(len(reports))),
         Kpi("Enrolments", number(enrolled), f"{pct(control / enrolled)} control"),
         Kpi(
             "Incremental margin",
-            number(sum(known)) if known else "—",
-            f"estimated, {len(known)} of {len(reports)} journeys measurable",
+            number(sum(float(e.estimate or 0.0) for e in known)) if known else "—",
+            note,
         ),
     ]
     truths = [n.true_incremental_margin for n in first if n.true_incremental_margin is not None]
     if truths:
         out.append(Kpi("True incremental margin", number(sum(truths)), "the simulated world"))
     return out
+
+
+def summed_interval(effects: list[Effect]) -> tuple[float, float]:
+    """The interval of a sum of independent effects (journeys randomise on their own:
+    the variances add), each effect's standard error read back from its interval's half
+    width (normal intervals of one level)."""
+    from math import sqrt
+
+    total = sum(float(e.estimate or 0.0) for e in effects)
+    half = sqrt(sum(((float(e.ci_high) - float(e.ci_low)) / 2) ** 2 for e in effects))
+    return total - half, total + half
 
 
 def _warnings(r: JourneyReport) -> list[str]:
