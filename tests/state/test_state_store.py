@@ -61,10 +61,10 @@ def exposure_rows(n: int, *, start: int = 0) -> pa.Table:
 def test_a_new_database_is_created_at_the_latest_revision(state_url: str) -> None:
     store = connect_state(state_url)
     try:
-        assert upgrade(store) == ["0001", "0002", "0003", "0004", "0005", "0006"]
+        assert upgrade(store) == ["0001", "0002", "0003", "0004", "0005", "0006", "0007"]
         assert upgrade(store) == []  # idempotent
         st = state_status(store)
-        assert st.revision == head_revision() == "0006" and st.up_to_date
+        assert st.revision == head_revision() == "0007" and st.up_to_date
         assert st.rows == {
             "audit_log": 0,
             "exposures": 0,
@@ -100,6 +100,12 @@ def test_a_new_database_is_created_at_the_latest_revision(state_url: str) -> Non
             "outbox": 0,
             "service_tasks": 0,
             "suppressions": 0,
+            "alerts": 0,
+            "api_keys": 0,
+            "event_inbox": 0,
+            "idempotency_records": 0,
+            "web_users": 0,
+            "webhook_subscriptions": 0,
         }
         assert st.backend == state_url.split(":")[0].split("+")[0]
     finally:

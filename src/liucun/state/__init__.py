@@ -21,6 +21,8 @@ from liucun.state._migrate import (
     upgrade,
 )
 from liucun.state._models import (
+    Alert,
+    ApiKey,
     AuditEntry,
     BanditArm,
     Base,
@@ -32,6 +34,8 @@ from liucun.state._models import (
     CustomerTag,
     DeliveryEvent,
     Exposure,
+    IdempotencyRecord,
+    InboxEvent,
     Journey,
     JourneyApproval,
     JourneyCursor,
@@ -56,6 +60,8 @@ from liucun.state._models import (
     ServiceTask,
     Suppression,
     UTCDateTime,
+    WebhookSubscription,
+    WebUser,
     WorkspaceSecret,
 )
 from liucun.state._store import (
@@ -70,6 +76,8 @@ __all__ = [
     "BUSY_TIMEOUT_MS",
     "EXPOSURE_COLUMNS",
     "STATE_FILE",
+    "Alert",
+    "ApiKey",
     "AuditEntry",
     "BanditArm",
     "Base",
@@ -81,6 +89,8 @@ __all__ = [
     "CustomerTag",
     "DeliveryEvent",
     "Exposure",
+    "IdempotencyRecord",
+    "InboxEvent",
     "Journey",
     "JourneyApproval",
     "JourneyCursor",
@@ -107,6 +117,8 @@ __all__ = [
     "StateStore",
     "Suppression",
     "UTCDateTime",
+    "WebUser",
+    "WebhookSubscription",
     "WorkspaceSecret",
     "connect_state",
     "count_exposures",

@@ -833,3 +833,125 @@ class CustomerTag(Base):
     value: Mapped[str | None] = mapped_column(Text)
     source: Mapped[str] = mapped_column(String(200))
     set_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+# -- service: API keys, idempotency, the event inbox, partner webhooks, alerts, cockpit --
+
+
+class ApiKey(Base):
+    """An API key: the public ``key_id`` (the part before the dot of ``lc_<id>.<secret>``)
+    and a keyed hash of the secret part — the key itself is shown once and never stored.
+    ``scopes`` is a JSON list; ``rate_per_s`` and ``burst`` bound its requests (token
+    bucket; None: the workspace default)."""
+
+    __tablename__ = "api_keys"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    key_id: Mapped[str] = mapped_column(String(40), unique=True)
+    name: Mapped[str] = mapped_column(String(200))
+    secret_hash: Mapped[str] = mapped_column(String(64))
+    scopes: Mapped[str] = mapped_column(Text)
+    rate_per_s: Mapped[float | None] = mapped_column(Float)
+    burst: Mapped[int | None] = mapped_column(Integer)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    created_by: Mapped[str] = mapped_column(String(200))
+    revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    last_used_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class IdempotencyRecord(Base):
+    """The stored answer to a write sent with an ``Idempotency-Key``: replayed for the
+    same key and body until ``expires_at``; the same key with another body is refused."""
+
+    __tablename__ = "idempotency_records"
+    __table_args__ = (
+        UniqueConstraint("key_id", "idem_key", name="uq_idempotency_records_key_id_idem_key"),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    key_id: Mapped[str] = mapped_column(String(40))
+    idem_key: Mapped[str] = mapped_column(String(300))
+    method: Mapped[str] = mapped_column(String(10))
+    path: Mapped[str] = mapped_column(String(400))
+    body_hash: Mapped[str] = mapped_column(String(64))
+    status: Mapped[int] = mapped_column(Integer)
+    response: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
+
+
+class InboxEvent(Base):
+    """An event accepted by ``POST /v1/events``: durable here before the 202, moved into
+    the warehouse by the micro-batch loader (``loaded_at`` and its ``load_id`` set)."""
+
+    __tablename__ = "event_inbox"
+    __table_args__ = (Index("ix_event_inbox_loaded_at_id", "loaded_at", "id"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    event_id: Mapped[str | None] = mapped_column(String(300), unique=True)
+    #: JSON: the event's fields as posted (contact fields are hashed at ingest).
+    payload: Mapped[str] = mapped_column(Text)
+    key_id: Mapped[str | None] = mapped_column(String(40))
+    received_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    loaded_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    load_id: Mapped[str | None] = mapped_column(String(100))
+
+
+class WebhookSubscription(Base):
+    """A partner's subscription to outgoing events (``stage_changed``, ``risk_crossed``,
+    ``tier_changed``, ``journey_converted``, …), delivered through the outbox, signed
+    with its own secret (encrypted like contacts)."""
+
+    __tablename__ = "webhook_subscriptions"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    name: Mapped[str] = mapped_column(String(200), unique=True)
+    url: Mapped[str] = mapped_column(Text)
+    secret_encrypted: Mapped[str] = mapped_column(Text)
+    #: JSON list of event types.
+    event_types: Mapped[str] = mapped_column(Text)
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    #: The last warehouse event (``ingested_at``, ``event_id``) handed to the outbox.
+    cursor: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    created_by: Mapped[str] = mapped_column(String(200))
+
+
+class Alert(Base):
+    """An alert raised by a monitor: ``level`` 1 (team), 2 (owner), 3 (one-to-one
+    service); ``key`` de-duplicates (one open alert per monitor and scope value);
+    ``status`` open → acknowledged | snoozed (until ``snoozed_until``) → resolved."""
+
+    __tablename__ = "alerts"
+    __table_args__ = (Index("ix_alerts_status_level", "status", "level"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    key: Mapped[str] = mapped_column(String(300), unique=True)
+    monitor: Mapped[str] = mapped_column(String(100))
+    level: Mapped[int] = mapped_column(Integer)
+    scope: Mapped[str | None] = mapped_column(String(200))
+    subject: Mapped[str | None] = mapped_column(String(200))
+    message: Mapped[str] = mapped_column(Text)
+    value: Mapped[float | None] = mapped_column(Float)
+    baseline: Mapped[float | None] = mapped_column(Float)
+    status: Mapped[str] = mapped_column(String(20))
+    raised_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
+    acknowledged_by: Mapped[str | None] = mapped_column(String(200))
+    acknowledged_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    snoozed_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    resolved_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class WebUser(Base):
+    """A cockpit login: ``role`` admin, analyst or operator; the password as a scrypt
+    hash with its salt (``scrypt$n$r$p$salt$hash``)."""
+
+    __tablename__ = "web_users"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    username: Mapped[str] = mapped_column(String(100), unique=True)
+    password_hash: Mapped[str] = mapped_column(Text)
+    role: Mapped[str] = mapped_column(String(20))
+    language: Mapped[str | None] = mapped_column(String(10))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    disabled_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
