@@ -206,7 +206,7 @@ HOOKS = {
 }
 FAST_KILLS = {store: [*DELAYS, *hooks] for store, hooks in HOOKS.items()}
 SLOW_KILLS = {
-    store: [*(Kill(f"{d:g}s", delay=d) for d in (0.3, 1.0, 2.0, 3.0, 5.0)), *hooks]
+    store: [*(Kill(f"{d:g}s", delay=d) for d in (0.3, 2.0, 5.0)), *hooks]
     for store, hooks in HOOKS.items()
 }
 

@@ -53,11 +53,11 @@ WORKER = textwrap.dedent(
 )
 
 
-@pytest.mark.slow
 def _acked(acks: Path) -> int:
     return len(acks.read_text().split()) if acks.exists() else 0
 
 
+@pytest.mark.slow
 def test_a_killed_writer_restarted_leaves_every_acknowledged_write_once(
     tmp_path: Path, state_url: str
 ) -> None:
