@@ -1,8 +1,8 @@
-"""Which nodes of a journey the report may compare arm against arm: those whose arrivals
-are settled at entry. Past a wait_for, or past an action and a wait when the goal exits
-the journey, who arrives depends on behaviour after entry, so the report gives no effect
-there and says why (checked on the example journeys, on hand-made graphs, and on a report
-of a run where a node lies past a wait_for)."""
+"""What the journey report compares, and between whom: only nodes whose arrivals are
+settled at entry (past a wait_for, or past an action and a wait when the goal exits the
+journey, who arrives depends on behaviour after entry, so the report gives no effect
+there and says why); the customer as the unit (the arms are assigned per customer, so a
+customer's enrolments add up to one unit); and the headline's summed interval."""
 
 from __future__ import annotations
 
@@ -82,7 +82,8 @@ def test_a_selected_node_gives_no_effect_and_says_why() -> None:
     import pandas as pd
 
     rows = [
-        {"id": i, "arm": "treatment" if i % 2 else "control", "converted": i % 3 == 0,
+        {"id": i, "user_id": f"u{i}", "entered_at": pd.Timestamp("2026-01-01", tz="UTC"),
+         "arm": "treatment" if i % 2 else "control", "converted": i % 3 == 0,
          "revenue": float(i % 7), "margin": float(i % 7) * 0.3, "cost": 0.5, "pre": 1.0,
          "day_1": 0.0}
         for i in range(200)
@@ -119,3 +120,55 @@ def test_the_headline_interval_adds_the_variances_of_the_journeys() -> None:
     b = Effect(-4.0, -8.0, 0.0, None, None, "ok")  # half width 4
     assert summed_interval([a, b]) == (1.0, 11.0)  # 6 ± 5
     assert summed_interval([a]) == (7.0, 13.0)
+
+
+def _enrolments(rows: list[tuple[str, str, str, float, float]]):  # type: ignore[no-untyped-def]
+    import pandas as pd
+
+    return pd.DataFrame(
+        [
+            {"id": i, "user_id": u, "arm": a, "entered_at": pd.Timestamp(t, tz="UTC"),
+             "orders": r / 10, "converted": float(r > 0), "revenue": r, "sends": 1.0,
+             "cost": 0.5, "margin": 0.3 * r - 0.5, "pre": pre, "day_1": r}
+            for i, (u, a, t, r, pre) in enumerate(rows)
+        ]
+    )  # fmt: skip
+
+
+def test_the_unit_is_the_customer_not_the_enrolment() -> None:
+    from liucun.journeys._report import per_customer
+
+    frame = _enrolments(
+        [
+            ("a", "treatment", "2026-01-05", 10.0, 4.0),
+            ("a", "treatment", "2026-01-01", 20.0, 1.0),  # a's first entry: its pre counts
+            ("b", "treatment", "2026-01-02", 0.0, 0.0),
+            ("c", "control", "2026-01-03", 5.0, 2.0),
+        ]
+    )
+    units = per_customer(frame)
+    t = units["treatment"].set_index("user_id")
+    assert list(t.index) == ["a", "b"] and list(units["control"]["user_id"]) == ["c"]
+    assert t.loc["a", "revenue"] == 30.0 and t.loc["a", "sends"] == 2.0
+    assert t.loc["a", "converted"] == 2.0 and t.loc["a", "pre"] == 1.0
+    assert t.loc["a", "margin"] == 0.3 * 30 - 1.0 and t.loc["a", "day_1"] == 30.0
+
+
+def test_many_enrolments_of_few_customers_are_too_few_units() -> None:
+    import pandas as pd
+
+    # 80 enrolments per arm, but from 20 customers each: fewer than 30 units per arm
+    rows = [
+        (f"{arm[0]}{i % 20}", arm, f"2026-01-{1 + i // 20:02d}", float(i % 5), 1.0)
+        for arm in ("treatment", "control")
+        for i in range(80)
+    ]
+    frame = _enrolments(rows)
+    steps = pd.DataFrame({"kind": [], "reason": [], "node": [], "enrolment_id": []})
+    node = _node(
+        "n", "wait", set(frame["id"]), frame, steps, pd.DataFrame({"node": []}), (0.3, 0.05, 1)
+    )
+    assert node.entered_by_arm == {"treatment": 80, "control": 80}
+    assert node.customers_by_arm == {"treatment": 20, "control": 20}
+    assert node.effects["margin"].reason == "too_few_units"
+    assert "20 treatment and 20 control customers" in (node.note or "")

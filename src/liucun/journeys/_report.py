@@ -1,14 +1,16 @@
 """Measurement of a journey against its control arm, node by node (docs/journeys.md).
 
-Every enrolment is a unit. At each node the treatment enrolments that reached it are
-compared with the control enrolments that reached it (the control arm walks the same
-nodes with every action withheld) on the journey's goal within ``goal.window_days`` of
-entry: conversions (a goal event in the window), revenue (the goal events' revenue) and
-margin (``value.margin`` × revenue − ``value.cost`` × the enrolment's sent actions).
+Each enrolment is measured on the journey's goal within ``goal.window_days`` of entry:
+conversions (a goal event in the window), revenue (the goal events' revenue) and margin
+(``value.margin`` × revenue − ``value.cost`` × the enrolment's sent actions). The arms
+are assigned per customer, so the customer is the unit of the comparison: at each node
+the treatment customers that reached it are compared with the control customers that
+reached it (the control arm walks the same nodes with every action withheld), each with
+the sum of their enrolments' outcomes (:func:`per_customer`).
 Effects come from the statistics engine: a CUPED-adjusted Welch t-test
 (:func:`~liucun.experiments.stats.cuped_ttest`) with each unit's goal events in the
 :data:`PRE_DAYS` before its entry as covariate; the per-unit effect and its interval are
-scaled to totals by the number of treatment units. ROI is
+scaled to totals by the number of treatment customers. ROI is
 :func:`~liucun.experiments.campaign_roi` (Fieller interval, flagged below
 :data:`~liucun.experiments.ROI_THRESHOLD`), payback the first day after entry on which
 the cumulative incremental margin exceeds the cost. When the world that produced the
@@ -81,6 +83,8 @@ class NodeReport:
     type: str
     entered: int
     entered_by_arm: dict[str, int]
+    #: Distinct customers behind ``entered_by_arm`` (the units of the effects).
+    customers_by_arm: dict[str, int]
     sent: int
     withheld: int
     suppressed: dict[str, int]
@@ -434,16 +438,19 @@ def _node(
 ) -> NodeReport:
     margin, alpha, days = opts
     here = outcome[outcome["id"].isin(reached)]
-    arm = {a: here[here["arm"] == a] for a in ARMS}
-    n = {a: len(arm[a]) for a in ARMS}
+    by_enrolment = {a: here[here["arm"] == a] for a in ARMS}
+    n = {a: len(by_enrolment[a]) for a in ARMS}
+    arm = per_customer(here)
+    customers = {a: len(arm[a]) for a in ARMS}
     counts = steps.groupby("kind").size()
     suppressed = steps[steps["kind"] == "suppressed"].groupby(steps["reason"].fillna("unknown"))
-    small = min(n.values()) < MIN_UNITS
+    small = min(customers.values()) < MIN_UNITS
     note = None
     if small:
         note = (
-            f"Too few units for an interval: {n['treatment']} treatment and {n['control']} "
-            f"control enrolments reached this node (at least {MIN_UNITS} each are needed)."
+            f"Too few units for an interval: {customers['treatment']} treatment and "
+            f"{customers['control']} control customers reached this node (at least "
+            f"{MIN_UNITS} each are needed)."
         )
     if selected is not None:
         small, note = True, f"No comparison of the arms here: {selected}."
@@ -463,15 +470,39 @@ def _node(
         suppressed={str(k): int(v) for k, v in suppressed.size().items()},
         held=int(counts.get("held", 0)),
         deferred=int(counts.get("deferred", 0)),
+        customers_by_arm=customers,
         converted=int(here["converted"].sum()),
-        converted_by_arm={a: int(arm[a]["converted"].sum()) for a in ARMS},
-        conversion_rate={a: float(arm[a]["converted"].mean()) if n[a] else None for a in ARMS},
+        converted_by_arm={a: int(by_enrolment[a]["converted"].sum()) for a in ARMS},
+        conversion_rate={
+            a: float(by_enrolment[a]["converted"].mean()) if n[a] else None for a in ARMS
+        },
         effects=effects,
         roi=roi,
         cost=total_cost,
         payback_days=None if small else _payback(arm, margin, total_cost, days),
         note=note,
     )
+
+
+def per_customer(outcome: pd.DataFrame) -> dict[str, pd.DataFrame]:
+    """The enrolments' outcomes summed per customer, by arm: the arms are assigned per
+    customer, so the customer is the unit of the comparison (a customer who entered
+    three times is one unit with three windows' outcomes, not three independent ones).
+    The CUPED covariate is the pre-period of the customer's first enrolment, the one
+    before any action."""
+    if outcome.empty:
+        return {a: outcome for a in ARMS}
+    ordered = outcome.sort_values(["user_id", "entered_at"])
+    sums = [c for c in ordered.columns if c in _SUMMED or c.startswith("day_")]
+    grouped = ordered.groupby(["user_id", "arm"], sort=False)
+    units = grouped[sums].sum()
+    units["pre"] = grouped["pre"].first()
+    units = units.reset_index()
+    return {a: units[units["arm"] == a] for a in ARMS}
+
+
+#: The per-enrolment outcomes a customer's unit adds up.
+_SUMMED: Final = ("orders", "converted", "revenue", "sends", "cost", "margin")
 
 
 def _column(measure: str) -> str:
