@@ -3,9 +3,12 @@
 :func:`deliver_due` settles rows a dead worker left in doubt, claims a batch (guards
 applied in the claiming transaction), sends each claimed row outside any transaction
 through its channel's adapter (or :func:`liucun.journeys._actions.execute_internal` for
-coupon, points, task, tag and tier), and records each answer at once in a short
-transaction of its own, so a crash leaves at most the rows being sent in doubt. One bad
-row never stops the batch: an adapter that raises is a retry with the error as answer.
+coupon, points, task, tag and tier), and records each answer in a short transaction:
+at once for internal actions and channels that do not deduplicate (a crash leaves at most
+the row being sent in doubt, and it becomes ``unknown``), and up to :data:`FINISH_BATCH`
+at a time for channels that do (the rows a crash leaves in doubt are resent under the
+same key, and the receiver drops the repeats). One bad row never stops the batch: an
+adapter that raises is a retry with the error as answer.
 """
 
 from __future__ import annotations
@@ -17,13 +20,21 @@ from typing import Any
 
 from liucun.core import ConfigError, InvalidInput, redact_contact_data
 from liucun.journeys._actions import INTERNAL_CHANNELS, execute_internal, publish_action_events
-from liucun.journeys._channels import Adapter, OutgoingMessage, SendResult, adapter_for, excerpt
+from liucun.journeys._channels import (
+    Adapter,
+    OutgoingMessage,
+    SendResult,
+    adapter_for,
+    dedupes,
+    excerpt,
+)
 from liucun.journeys._outbox import (
     Claimed,
     _defaults,
     channel_settings_for,
     claim,
     finish,
+    finish_many,
     lease_for,
     recover_in_doubt,
     release,
@@ -107,6 +118,15 @@ def deliver_due(
         default=timedelta(0),
     )
     deadline = start + budget / 2
+    finished: list[tuple[Claimed, Any, datetime]] = []
+
+    def settle() -> None:  # the deduplicating channels' rows, in one transaction
+        if finished:
+            statuses = finish_many(ws, finished, worker_id=worker_id)
+            for (item, _, _), status in zip(finished, statuses, strict=True):
+                _count(run, item, status, performed, worker_id)
+            finished.clear()
+
     try:
         for i, item in enumerate(batch.to_send):
             at = now or ws.clock.now()
@@ -121,26 +141,15 @@ def deliver_due(
                 )
                 break
             result = _send(ws, item, adapters, at)
-            status = finish(ws, item, result, worker_id=worker_id, now=now or ws.clock.now())
-            if item.row.channel in INTERNAL_CHANNELS and status == "sent":
-                performed.append(item.row)
-            if status == "sent":
-                run.sent += 1
-            elif status == "retry":
-                run.retried += 1
-            elif status == "fallback":
-                run.fallbacks += 1
-            elif status == "failed":
-                run.failed += 1
-            elif status == "cancelled":
-                run.cancelled += 1
-            else:
-                run.lost += 1
-                log.warning(
-                    "outbox row %s was taken over by another worker before %s finished it",
-                    item.row.id,
-                    worker_id,
-                )
+            done_at = now or ws.clock.now()
+            if _dedupes(ws, item):
+                finished.append((item, result, done_at))
+                if len(finished) >= FINISH_BATCH:
+                    settle()
+                continue
+            status = finish(ws, item, result, worker_id=worker_id, now=done_at)
+            _count(run, item, status, performed, worker_id)
+        settle()
     finally:
         for adapter in adapters.values():
             if not isinstance(adapter, ConfigError):
@@ -148,6 +157,42 @@ def deliver_due(
         if performed:  # the tag and task events of the batch, in one load
             publish_action_events(ws, performed)
     return run
+
+
+#: Rows of deduplicating channels finished per transaction: a crash leaves at most this
+#: many in doubt, and they are resent under the same key (the receiver drops repeats).
+FINISH_BATCH = 50
+
+
+def _dedupes(ws: Any, item: Claimed) -> bool:
+    """Whether ``item`` goes to a provider that deduplicates by key (its finish may wait
+    for the batch's); internal actions and other channels are finished one by one."""
+    if item.row.channel in INTERNAL_CHANNELS or item.provider is None:
+        return False
+    return dedupes(item.provider, ws.settings.channels.get(item.provider))
+
+
+def _count(run: DeliveryRun, item: Claimed, status: str, performed: list[Any], worker: str) -> None:
+    """Add one finished row's status to ``run``."""
+    if item.row.channel in INTERNAL_CHANNELS and status == "sent":
+        performed.append(item.row)
+    if status == "sent":
+        run.sent += 1
+    elif status == "retry":
+        run.retried += 1
+    elif status == "fallback":
+        run.fallbacks += 1
+    elif status == "failed":
+        run.failed += 1
+    elif status == "cancelled":
+        run.cancelled += 1
+    else:
+        run.lost += 1
+        log.warning(
+            "outbox row %s was taken over by another worker before %s finished it",
+            item.row.id,
+            worker,
+        )
 
 
 def _send(

@@ -464,6 +464,27 @@ def finish(ws: Any, claimed: Claimed, result: Any, *, worker_id: str, now: datet
     the channel's ``fallback`` provider is tried (once each), then the row ``failed``
     with the provider's answer.
     """
+    return finish_many(ws, [(claimed, result, now)], worker_id=worker_id)[0]
+
+
+def finish_many(
+    ws: Any, done: Sequence[tuple[Claimed, Any, datetime]], *, worker_id: str
+) -> list[str]:
+    """:func:`finish` for several rows (each with the time its answer came) in one
+    transaction; the statuses in order. Only for channels that deduplicate by key: a
+    crash before it commits leaves every one of them in doubt, and they are resent."""
+    changes = [(c, r, t, *_finished(ws, c, r, t)) for c, r, t in done]
+    with ws.state.write() as s:
+        return [
+            _record(s, c, r, status, values, answer, worker_id=worker_id, now=t)
+            for c, r, t, status, values, answer in changes
+        ]
+
+
+def _finished(
+    ws: Any, claimed: Claimed, result: Any, now: datetime
+) -> tuple[str, dict[str, Any], str | None]:
+    """The row's new status, the column values that say so, and the provider's answer."""
     row = claimed.row  # the claim's snapshot: unchanged while the row is ``sending``
     answer = None if result.answer is None else redact_contact_data(str(result.answer))
     values: dict[str, Any] = {"claimed_by": None, "updated_at": now}
@@ -510,45 +531,61 @@ def finish(ws: Any, claimed: Claimed, result: Any, *, worker_id: str, now: datet
             status = "failed"
             answer = answer or "failed"
             values.update(status="failed", last_error=answer, provider=claimed.provider)
-    with ws.state.write() as s:
-        done = s.execute(
-            update(OutboxMessage)
-            .where(
-                OutboxMessage.id == row.id,
-                OutboxMessage.status == "sending",
-                OutboxMessage.claimed_by == worker_id,
-                OutboxMessage.attempts == claimed.attempts,
-            )
-            .values(**values)
-            .execution_options(synchronize_session=False)
+    return status, values, answer
+
+
+def _record(
+    s: Session,
+    claimed: Claimed,
+    result: Any,
+    status: str,
+    values: dict[str, Any],
+    answer: str | None,
+    *,
+    worker_id: str,
+    now: datetime,
+) -> str:
+    """Write one finished row, its outcome and its step; ``'lost'`` when the row is no
+    longer this worker's claim."""
+    row = claimed.row
+    done = s.execute(
+        update(OutboxMessage)
+        .where(
+            OutboxMessage.id == row.id,
+            OutboxMessage.status == "sending",
+            OutboxMessage.claimed_by == worker_id,
+            OutboxMessage.attempts == claimed.attempts,
         )
-        if done.rowcount != 1:
-            return "lost"
-        if status == "sent":
-            detail: dict[str, Any] = {
-                "provider": claimed.provider,
-                "attempts": claimed.attempts,
-                "worker": worker_id,
-            }
-            if result.provider_message_id:
-                detail["provider_message_id"] = result.provider_message_id
-            _outcome(s, row, "sent", f"{row.key}:sent", now, detail)
-            _step(s, row, "sent", f"{row.key}:sent", now, detail=detail)
-        elif status == "cancelled":
-            _step(
-                s,
-                row,
-                "suppressed",
-                f"{row.key}:suppressed",
-                now,
-                reason=getattr(result, "reason", None) or "refused",
-                detail={"detail": answer or "refused"},
-            )
-        elif status == "failed":
-            detail = {"answer": answer, "provider": claimed.provider, "attempts": claimed.attempts}
-            key = f"{row.key}:failed:{claimed.attempts}"
-            _outcome(s, row, "failed", key, now, detail)
-            _step(s, row, "failed", key, now, reason="failed", detail=detail)
+        .values(**values)
+        .execution_options(synchronize_session=False)
+    )
+    if done.rowcount != 1:
+        return "lost"
+    if status == "sent":
+        detail: dict[str, Any] = {
+            "provider": claimed.provider,
+            "attempts": claimed.attempts,
+            "worker": worker_id,
+        }
+        if result.provider_message_id:
+            detail["provider_message_id"] = result.provider_message_id
+        _outcome(s, row, "sent", f"{row.key}:sent", now, detail)
+        _step(s, row, "sent", f"{row.key}:sent", now, detail=detail)
+    elif status == "cancelled":
+        _step(
+            s,
+            row,
+            "suppressed",
+            f"{row.key}:suppressed",
+            now,
+            reason=getattr(result, "reason", None) or "refused",
+            detail={"detail": answer or "refused"},
+        )
+    elif status == "failed":
+        detail = {"answer": answer, "provider": claimed.provider, "attempts": claimed.attempts}
+        key = f"{row.key}:failed:{claimed.attempts}"
+        _outcome(s, row, "failed", key, now, detail)
+        _step(s, row, "failed", key, now, reason="failed", detail=detail)
     return status
 
 
