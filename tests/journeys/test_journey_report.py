@@ -219,3 +219,47 @@ def test_as_of_cuts_the_windows(strong: Shop) -> None:
     assert early.as_of == SHOP_END + timedelta(days=10)
     assert offer.converted < full.converted
     assert before.nodes == []  # nobody had entered yet
+
+
+def test_roi_rests_on_the_same_cuped_estimate_as_the_margin() -> None:
+    """Heavy buyers (a high pre-period) landed in the treatment arm by chance and the
+    action does nothing: the raw revenue difference is large and 'significant', the
+    CUPED one is not. The ROI must follow the margin effect (its interval covering the
+    no-effect value), not the raw difference — in the wholesale demo it did not (ROI
+    3,634..14,390 while the margin's interval covered zero)."""
+    import numpy as np
+
+    from liucun.journeys._report import _effect, _roi, per_customer
+
+    rng = np.random.default_rng(7)
+    n_t, n_c = 400, 60
+    pre = np.concatenate([rng.gamma(2.0, 2.0, n_t) + 2.0, rng.gamma(2.0, 2.0, n_c)])
+    revenue = 100.0 * pre + rng.normal(0, 50, n_t + n_c)  # no treatment effect at all
+    arm = ["treatment"] * n_t + ["control"] * n_c
+    cost = np.where(np.array(arm) == "treatment", 1.0, 0.0)
+    outcome = pd.DataFrame(
+        {
+            "id": range(n_t + n_c),
+            "user_id": [f"u{i}" for i in range(n_t + n_c)],
+            "arm": arm,
+            "entered_at": pd.Timestamp("2026-01-01", tz="UTC"),
+            "orders": 1.0,
+            "converted": 1.0,
+            "revenue": revenue,
+            "sends": cost,
+            "cost": cost,
+            "margin": 0.3 * revenue - cost,
+            "pre": pre,
+        }
+    )
+    units = per_customer(outcome)
+    raw = units["treatment"]["revenue"].mean() - units["control"]["revenue"].mean()
+    assert raw > 150  # the chance imbalance: ~200 per customer without any effect
+    margin = _effect(units, "margin", 0.05, False)
+    roi = _roi(units, 0.3, 0.05, False)
+    assert margin.ci_low < 0 < margin.ci_high
+    assert roi.ci_low is not None and roi.ci_high is not None
+    assert roi.ci_low < 0 < roi.ci_high
+    # the same estimate: ROI × cost = margin effect + cost (per treated customer)
+    per_unit_gain = margin.per_unit + 1.0
+    assert roi.estimate == pytest.approx(per_unit_gain / 1.0, rel=0.05, abs=0.5)

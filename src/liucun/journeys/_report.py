@@ -26,12 +26,13 @@ from dataclasses import asdict, dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any, Final
 
+import numpy as np
 import pandas as pd
 from sqlalchemy import func, select
 
 from liucun.core import InvalidInput, LiucunError, as_utc
 from liucun.experiments import ROI_THRESHOLD, campaign_roi
-from liucun.experiments.stats import CupedStat, RatioStat, cuped_ttest
+from liucun.experiments.stats import CupedStat, RatioStat, cuped_theta, cuped_ttest
 from liucun.state import JourneyEnrolment, JourneyStep, JourneyVersion, OutboxMessage
 from liucun.workspace import Workspace
 
@@ -537,10 +538,8 @@ def _roi(arm: dict[str, pd.DataFrame], margin: float, alpha: float, small: bool)
         return Roi(None, None, None, None, ROI_THRESHOLD, "too_few_units")
     if margin <= 0:
         return Roi(None, None, None, None, ROI_THRESHOLD, "zero_margin")
-    stats = {
-        a: RatioStat.from_values(arm[a]["revenue"].to_numpy(), arm[a]["cost"].to_numpy())
-        for a in ARMS
-    }
+    revenue = _cuped_adjusted(arm, "revenue")
+    stats = {a: RatioStat.from_values(revenue[a], arm[a]["cost"].to_numpy()) for a in ARMS}
     r = campaign_roi(stats["control"], stats["treatment"], margin=margin, alpha=alpha)
     defined = r.roi is not None
     return Roi(
@@ -551,6 +550,25 @@ def _roi(arm: dict[str, pd.DataFrame], margin: float, alpha: float, small: bool)
         threshold=ROI_THRESHOLD,
         reason=str(r.reason),
     )
+
+
+def _cuped_adjusted(arm: dict[str, pd.DataFrame], col: str) -> dict[str, np.ndarray]:
+    """``col`` per unit adjusted as CUPED does (``y − θ(x − x̄)``, θ pooled over both arms,
+    x̄ the pooled pre-period mean): the ROI's numerator then rests on the same estimate
+    and variance as the margin effect, so the two intervals cannot disagree about the
+    sign because one of them ignored the pre-period (a few heavy buyers who landed in one
+    arm by chance are what CUPED corrects)."""
+    stats = {
+        a: CupedStat.from_values(arm[a][col].to_numpy(), arm[a]["pre"].to_numpy()) for a in ARMS
+    }
+    theta = float(cuped_theta(stats["control"], stats["treatment"]))
+    pre = np.concatenate([arm[a]["pre"].to_numpy(dtype=float) for a in ARMS])
+    centre = float(pre.mean()) if len(pre) else 0.0
+    return {
+        a: arm[a][col].to_numpy(dtype=float)
+        - theta * (arm[a]["pre"].to_numpy(dtype=float) - centre)
+        for a in ARMS
+    }
 
 
 def _payback(arm: dict[str, pd.DataFrame], margin: float, cost: float, days: int) -> int | None:
