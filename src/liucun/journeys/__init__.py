@@ -37,6 +37,10 @@ from liucun.journeys._contacts import (
     import_contacts,
     set_contact,
 )
+from liucun.journeys._customer import (
+    CustomerView,
+    customer_view,
+)
 from liucun.journeys._delivery import (
     DeliveryRun,
     deliver_due,
@@ -166,6 +170,7 @@ __all__ = [
     "Consent",
     "ConsentImport",
     "ContactImport",
+    "CustomerView",
     "DeliveryRun",
     "EnrolResult",
     "Evaluation",
@@ -204,6 +209,7 @@ __all__ = [
     "contact_for",
     "content_problems",
     "count_outbox",
+    "customer_view",
     "deliver_due",
     "enrol",
     "evaluate",
