@@ -83,6 +83,11 @@ from liucun.journeys._outbox import (
     recover_in_doubt,
     retry_outbox,
 )
+from liucun.journeys._refresh import (
+    RefreshCache,
+    RefreshResult,
+    refresh_customers,
+)
 from liucun.journeys._report import (
     JourneyReport,
     NodeReport,
@@ -182,6 +187,8 @@ __all__ = [
     "OfferChoice",
     "OutgoingMessage",
     "Position",
+    "RefreshCache",
+    "RefreshResult",
     "Rendered",
     "RunResult",
     "SendResult",
@@ -243,6 +250,7 @@ __all__ = [
     "record_consent",
     "record_outcome",
     "recover_in_doubt",
+    "refresh_customers",
     "remove_suppression",
     "render_message",
     "requires_unsubscribe",
