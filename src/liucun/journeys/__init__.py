@@ -41,6 +41,10 @@ from liucun.journeys._customer import (
     CustomerView,
     customer_view,
 )
+from liucun.journeys._decide import (
+    Decider,
+    Decision,
+)
 from liucun.journeys._delivery import (
     DeliveryRun,
     deliver_due,
@@ -176,6 +180,8 @@ __all__ = [
     "ConsentImport",
     "ContactImport",
     "CustomerView",
+    "Decider",
+    "Decision",
     "DeliveryRun",
     "EnrolResult",
     "Evaluation",
