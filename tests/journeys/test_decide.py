@@ -13,15 +13,15 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from journey_support import enrol, events, spec, users
 from sqlalchemy import select
 
-from journey_support import enrol, events, spec, users
 from liucun import loyalty
 from liucun.core import SimulatedClock
 from liucun.experiments import Experiment, assign
 from liucun.journeys import Decider
-from liucun.journeys._profiles import profiles, rows_by_user
 from liucun.journeys._consent import add_suppression, record_consent
+from liucun.journeys._profiles import profiles, rows_by_user
 from liucun.state import Exposure
 from liucun.workspace import Workspace, init_workspace
 
