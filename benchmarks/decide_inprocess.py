@@ -82,7 +82,7 @@ def main() -> None:
         "flush_exposures": written,
         "flush_s": round(flush_s, 3),
     }
-    print(json.dumps(out))  # noqa: T201
+    print(json.dumps(out))
 
 
 if __name__ == "__main__":
