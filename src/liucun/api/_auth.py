@@ -33,8 +33,7 @@ from liucun.api._problems import Problem
 bearer = HTTPBearer(
     auto_error=False,
     scheme_name="bearerAuth",
-    description="An API key: `Authorization: Bearer lc_<key_id>.<secret>` "
-    "(`liucun keys create`).",
+    description="An API key: `Authorization: Bearer lc_<key_id>.<secret>` (`liucun keys create`).",
 )
 _CHALLENGE = {"WWW-Authenticate": 'Bearer realm="liucun"'}
 
@@ -93,9 +92,7 @@ class Authenticator:
             )
         key_id, secret = parsed
         cached = self._row(key_id)
-        if cached.info is None or not secret_matches(
-            self.ws, key_id, secret, cached.secret_hash
-        ):
+        if cached.info is None or not secret_matches(self.ws, key_id, secret, cached.secret_hash):
             raise Problem(
                 401,
                 "The API key is not valid (unknown id or wrong secret); check that it was "

@@ -182,8 +182,7 @@ def invalid_fields(problems: Sequence[RecordProblem], status: int = 422) -> Resp
     what = "1 field of the request is" if n == 1 else f"{n} fields of the request are"
     if status == 409:
         detail = (
-            f"{what} in conflict with what was accepted before; nothing of the request was "
-            "stored"
+            f"{what} in conflict with what was accepted before; nothing of the request was stored"
         )
     else:
         detail = f"{what} invalid; nothing was stored. Fix them and send the request again"

@@ -109,7 +109,8 @@ def parse_body(model: type[M], body: bytes, ws: Any, settings: ServeSettings, *,
             kind="malformed-json",
         )
     try:
-        parsed = model.model_validate_json(body, context=record_context(ws.settings, ws.clock.now()))
+        context = record_context(ws.settings, ws.clock.now())
+        parsed = model.model_validate_json(body, context=context)
     except ValidationError as exc:
         json_errors = [e for e in exc.errors() if e["type"] == "json_invalid"]
         if json_errors:

@@ -72,6 +72,4 @@ def serve(
         uvicorn.run(create_app(ws), **common)
         return
     os.environ[WORKSPACE_ENV] = str(Path(ws.path))
-    uvicorn.run(
-        "liucun.api._serve:app_from_environment", factory=True, workers=workers, **common
-    )
+    uvicorn.run("liucun.api._serve:app_from_environment", factory=True, workers=workers, **common)

@@ -209,7 +209,9 @@ def accept_events(
         if dupes:
             _check_same(dupes, stored)
         fresh = [
-            {k: v for k, v in r.items() if k != "_index"} for r in rows if r["event_id"] not in stored
+            {k: v for k, v in r.items() if k != "_index"}
+            for r in rows
+            if r["event_id"] not in stored
         ]
         inserted = session.execute(_insert(store.backend), fresh).rowcount if fresh else 0
     late = len(fresh) - int(inserted)
