@@ -247,3 +247,33 @@ def route_scope(route: APIRoute) -> str | None:
     """The scope ``route`` needs, or None for a public route."""
     found = route_requirement(route)
     return None if found is None else found.scope
+
+
+@dataclass(frozen=True)
+class RouteInfo:
+    """One operation of an app: its method, path and the scope it needs (None: public)."""
+
+    method: str
+    path: str
+    scope: str | None
+    route: APIRoute
+
+
+def api_routes(app: Any) -> list[RouteInfo]:
+    """Every API operation of ``app`` (routers included), sorted by path and method."""
+    try:  # FastAPI ≥ 0.16x keeps included routers as such; this flattens them
+        from fastapi.routing import iter_route_contexts
+    except ImportError:  # pragma: no cover - older FastAPI copies the routes into the app
+        pairs = [(r.path, r.methods, r) for r in app.routes if isinstance(r, APIRoute)]
+    else:
+        pairs = [
+            (ctx.path, ctx.methods, ctx.original_route)
+            for ctx in iter_route_contexts(app.routes)
+            if isinstance(ctx.original_route, APIRoute)
+        ]
+    out = [
+        RouteInfo(method, path, route_scope(route), route)
+        for path, methods, route in pairs
+        for method in sorted(methods or ())
+    ]
+    return sorted(out, key=lambda r: (r.path, r.method))
