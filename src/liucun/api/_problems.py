@@ -179,14 +179,18 @@ def validation_response(exc: RequestValidationError) -> Response:
 
 def invalid_fields(problems: Sequence[RecordProblem], status: int = 422) -> Response:
     n = len(problems)
-    what = "1 field of the request is" if n == 1 else f"{n} fields of the request are"
+    fields = "1 field" if n == 1 else f"{n} fields"
     if status == 409:
         detail = (
-            f"{what} in conflict with what was accepted before; nothing of the request was stored"
+            f"The request has {fields} in conflict with what was accepted before; nothing "
+            "of it was stored."
         )
     else:
-        detail = f"{what} invalid; nothing was stored. Fix them and send the request again"
-    return problem_response(status, detail + ".", problems)
+        detail = (
+            f"The request has {n} invalid field{'s' if n != 1 else ''}; nothing was stored. "
+            f"Fix {'it' if n == 1 else 'them'} and send the request again."
+        )
+    return problem_response(status, detail, problems)
 
 
 def _json_detail(err: Mapping[str, Any]) -> str:

@@ -441,7 +441,7 @@ def _sentence(err: Mapping[str, Any], loc: list[int | str], in_union: bool) -> s
         noun = _NOUNS.get(container, "the body")
         own = _OWN_FIELDS.get(container)
         known = _known_fields(container)
-        near = close_match(name, known, cutoff=0.6) if known else None
+        near = close_match(name, known, cutoff=0.75) if known else None
         tip = f"; did you mean {near}?" if near else ""
         where = f"; put your own fields in {own}" if own and not near else ""
         return f"{name!r} is not a field of {noun}{tip}{where}"
