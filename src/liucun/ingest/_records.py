@@ -426,6 +426,8 @@ def record_problems(exc: Any, *, root: str = "") -> list[RecordProblem]:
     for err in exc.errors():
         raw = [p for p in err["loc"] if not (isinstance(p, str) and _UNION_TAG.match(p))]
         in_union = len(raw) < len(err["loc"])
+        if raw and raw[-1] == "[key]":  # a bad key of a mapping: name the key itself
+            raw = raw[:-1]
         path = yaml_path(tuple([root, *raw] if root else raw)) or "(body)"
         if path in out:
             continue
@@ -467,6 +469,8 @@ def _sentence(err: Mapping[str, Any], loc: list[int | str], in_union: bool) -> s
         return f"{_shown_input(err.get('input'))} is not valid: it {sentence}"
     if kind.startswith(("string_", "int_", "float_", "bool_", "dict_", "list_", "model_", "date")):
         return f"{_shown_input(err.get('input'))} is not valid: {_lower_first(msg)}"
+    if kind == "literal_error" and "aliases" in loc:
+        return f"{name!r} is not an alias type; use one of {', '.join(ALIAS_TYPES)}"
     if kind == "literal_error":
         return f"{_shown_input(err.get('input'))} is not valid: {_lower_first(msg)}"
     return msg.removeprefix("Value error, ")
