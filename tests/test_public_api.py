@@ -30,6 +30,7 @@ PACKAGES = [
     "liucun.experiments",
     "liucun.experiments.stats",
     "liucun.loyalty",
+    "liucun.api",
 ]
 
 

@@ -223,6 +223,47 @@ class JourneySettings(BaseModel):
     shop_name: str = Field("", description="The shop's name, for templates ({{ shop_name }}).")
 
 
+class ServeSettings(BaseModel):
+    """The HTTP service (``[serve]``): ``liucun serve`` and :func:`liucun.api.create_app`."""
+
+    model_config = {"extra": "forbid"}
+
+    host: str = Field("127.0.0.1", description="Address to listen on.")
+    port: int = Field(8000, ge=1, le=65535, description="TCP port.")
+    workers: int = Field(1, ge=1, le=64, description="Server processes (the loader runs in one).")
+    max_body_bytes: int = Field(
+        5_000_000, ge=1_000, description="Larger request bodies are refused (413)."
+    )
+    max_batch: int = Field(
+        1000, ge=1, le=100_000, description="Most events (or users) in one request."
+    )
+    rate_per_s: float = Field(
+        200.0, gt=0, description="Requests per second per API key (token bucket refill)."
+    )
+    burst: int = Field(400, ge=1, description="Requests an API key may send at once.")
+    cors_origins: list[str] = Field(
+        default_factory=list,
+        description="Origins allowed by CORS, e.g. ['https://shop.example.com']; empty = CORS off.",
+    )
+    future_skew_s: float = Field(
+        300.0,
+        ge=0,
+        description="An event time later than now + this many seconds is refused (422).",
+    )
+    key_cache_s: float = Field(
+        2.0,
+        ge=0,
+        description="How long a checked API key is trusted before state is read again "
+        "(a key revoked elsewhere stops working within this time).",
+    )
+    loader_interval_s: float = Field(
+        2.0, gt=0, description="How often the inbox is loaded into the warehouse."
+    )
+    loader_batch: int = Field(
+        50_000, ge=1, description="Most inbox rows one load moves into the warehouse."
+    )
+
+
 class Settings(BaseSettings):
     """Workspace settings. Precedence: arguments > ``LIUCUN_*`` env > ``liucun.toml``."""
 
@@ -246,6 +287,7 @@ class Settings(BaseSettings):
     channels: dict[str, ChannelSettings] = Field(default_factory=dict)
     guards: GuardSettings = Field(default_factory=GuardSettings)
     journeys: JourneySettings = Field(default_factory=JourneySettings)
+    serve: ServeSettings = Field(default_factory=ServeSettings)
 
     @field_validator("reporting_timezone")
     @classmethod

@@ -1,0 +1,151 @@
+"""What one app holds: the workspace, the key cache, the rate limiter, key usage, the
+warehouse lock and the background housekeeping (the micro-batch loader among it).
+
+The warehouse is shared by the loader and by requests that read it, in one process:
+both go through :meth:`Service.warehouse`, a lock that also closes the warehouse after
+each use so that another process (a CLI load, another server worker) can write to it
+between rounds — DuckDB admits one writing process.
+
+The loader runs in exactly one process of a server (``--workers N``): the one holding
+an exclusive lock on ``serve-loader.lock`` in the workspace. Every process tries to take
+it at each round, so when the holder dies another one takes over.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import logging
+import os
+import threading
+import time
+from collections.abc import Iterator
+from typing import IO, Any
+
+from liucun.api._auth import Authenticator, RateLimiter, Usage
+from liucun.api._idempotency import purge_expired
+from liucun.api._keys import record_usage
+from liucun.core import LiucunError, ServeSettings, StateError, WarehouseBusy
+from liucun.ingest import InboxLoad, load_inbox
+
+log = logging.getLogger("liucun.api")
+
+LOADER_LOCK = "serve-loader.lock"
+#: How often key usage is written to state and expired idempotent replies are deleted.
+USAGE_EVERY_S = 5.0
+PURGE_EVERY_S = 300.0
+
+
+class Service:
+    """The state of one app (``app.state.service``)."""
+
+    def __init__(self, ws: Any, settings: ServeSettings, *, run_loader: bool = True) -> None:
+        self.ws = ws
+        self.settings = settings
+        self.auth = Authenticator(ws, cache_s=settings.key_cache_s)
+        self.limiter = RateLimiter(rate_per_s=settings.rate_per_s, burst=settings.burst)
+        self.usage = Usage()
+        self.run_loader = run_loader
+        self._warehouse_lock = threading.RLock()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._lock_file: IO[str] | None = None
+        self.last_load: InboxLoad | None = None
+        self.loads = 0
+
+    # -- the warehouse -----------------------------------------------------------------
+
+    @contextlib.contextmanager
+    def warehouse(self) -> Iterator[Any]:
+        """The workspace, with the warehouse to this thread alone for the block; it is
+        closed afterwards (other processes may write between uses)."""
+        with self._warehouse_lock:
+            try:
+                yield self.ws
+            finally:
+                self.ws._close_warehouse()
+
+    # -- background --------------------------------------------------------------------
+
+    def start(self) -> None:
+        """Start the housekeeping thread (idempotent)."""
+        if self._thread is not None:
+            return
+        self._stop.clear()
+        self._thread = threading.Thread(target=self._loop, name="liucun-service", daemon=True)
+        self._thread.start()
+
+    def stop(self, timeout: float = 30.0) -> None:
+        """Stop the thread after the round in progress; write the pending key usage."""
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout)
+            self._thread = None
+        self._flush_usage()
+        if self._lock_file is not None:
+            with contextlib.suppress(OSError):
+                fcntl.flock(self._lock_file, fcntl.LOCK_UN)
+            self._lock_file.close()
+            self._lock_file = None
+
+    @property
+    def is_loader(self) -> bool:
+        """True when this process holds the loader lock."""
+        return self._lock_file is not None
+
+    def _take_loader_lock(self) -> bool:
+        if self._lock_file is not None:
+            return True
+        path = os.path.join(self.ws.path, LOADER_LOCK)
+        handle = open(path, "a+", encoding="utf-8")  # noqa: SIM115 - held for the process's life
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            handle.close()
+            return False
+        handle.seek(0)
+        handle.truncate()
+        handle.write(f"{os.getpid()}\n")
+        handle.flush()
+        self._lock_file = handle
+        return True
+
+    def load_once(self) -> InboxLoad:
+        """One round of the loader: move pending inbox rows into the warehouse."""
+        with self.warehouse() as ws:
+            done = load_inbox(ws, self.settings.loader_batch)
+        self.last_load = done
+        self.loads += 1
+        return done
+
+    def _flush_usage(self) -> None:
+        used = self.usage.drain()
+        if not used:
+            return
+        try:
+            record_usage(self.ws, used)
+        except LiucunError as exc:  # kept for the next round
+            log.warning("could not record API key usage (%s); retrying later", exc)
+            for key_id, at in used.items():
+                self.usage.mark(key_id, at)
+
+    def _loop(self) -> None:
+        interval = self.settings.loader_interval_s
+        last_usage = last_purge = time.monotonic()
+        while not self._stop.wait(interval):
+            now = time.monotonic()
+            if now - last_usage >= USAGE_EVERY_S:
+                self._flush_usage()
+                last_usage = now
+            try:
+                if now - last_purge >= PURGE_EVERY_S:
+                    purge_expired(self.ws)
+                    last_purge = now
+                if self.run_loader and self._take_loader_lock():
+                    done = self.load_once()
+                    if done.rows:
+                        log.info("loaded %d inbox rows in %.2f s", done.rows, done.seconds)
+            except (WarehouseBusy, StateError) as exc:
+                log.warning("loader round skipped: %s", exc)
+            except Exception:  # a bug: logged, and the next round tries again
+                log.exception("loader round failed")

@@ -1,0 +1,56 @@
+"""``/healthz`` (the process answers) and ``/readyz`` (it can do its work)."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Request
+from starlette.concurrency import run_in_threadpool
+
+from liucun.api._problems import problem_responses
+from liucun.api._routing import LiucunRoute
+from liucun.api._schemas import Health, JsonResponse, Ready, ReadyCheck
+from liucun.state import current_revision, head_revision
+
+api = APIRouter(tags=["health"], route_class=LiucunRoute)
+
+
+@api.get("/healthz", response_model=Health, summary="Liveness")
+async def healthz() -> JsonResponse:
+    """200 while the process answers (no I/O)."""
+    return JsonResponse(Health())
+
+
+@api.get("/readyz", response_model=Ready, responses=problem_responses(503), summary="Readiness")
+async def readyz(request: Request) -> JsonResponse:
+    """200 when the state database answers at the latest migration and the warehouse
+    can be read; 503 naming the check that failed otherwise."""
+    svc = request.app.state.service
+    checks = await run_in_threadpool(_checks, svc)
+    ok = all(c.ok for c in checks.values())
+    body = Ready(status="ready" if ok else "not ready", checks=checks)
+    return JsonResponse(body, status_code=200 if ok else 503)
+
+
+def _checks(svc: object) -> dict[str, ReadyCheck]:
+    ws = svc.ws  # type: ignore[attr-defined]
+    out: dict[str, ReadyCheck] = {}
+    try:
+        current, head = current_revision(ws.state), head_revision()
+        if current == head:
+            out["state"] = ReadyCheck(ok=True, detail=f"{ws.state.backend} at revision {head}")
+        else:
+            out["state"] = ReadyCheck(
+                ok=False,
+                detail=f"the state database is at revision {current}, not {head}; restart "
+                "the service (opening the workspace upgrades it)",
+            )
+    except Exception as exc:
+        out["state"] = ReadyCheck(ok=False, detail=f"the state database does not answer: {exc}")
+    try:
+        with svc.warehouse() as wh_ws:  # type: ignore[attr-defined]
+            n = int(wh_ws.warehouse.engine_table("loads").count().to_pyarrow().as_py())
+        out["warehouse"] = ReadyCheck(ok=True, detail=f"readable ({n:,} loads)")
+    except Exception as exc:
+        out["warehouse"] = ReadyCheck(
+            ok=False, detail=f"the warehouse cannot be read: {' '.join(str(exc).split())}"
+        )
+    return out
