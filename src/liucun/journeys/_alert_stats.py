@@ -13,9 +13,12 @@ last ``window_days`` days: observed ``O = Σ y``, expected ``E = Σ expected``.
 The noise is measured, not assumed: over the ``backtest_weeks`` weeks before the window,
 each day's Pearson residual ``(y − expected) / √expected`` is taken and the dispersion
 ``φ`` is their robust variance (1.4826 × MAD, squared), never below ``unit`` — 1 for
-counts (Poisson), ``E[X²]/E[X]`` for sums of amounts (compound Poisson). Under the null
-``O`` is then quasi-Poisson with mean ``E`` and variance ``φE``: ``O/φ`` is compared with
-a Poisson of mean ``E/φ`` (the scaled-Poisson approximation of quasi-likelihood). A
+counts (Poisson), ``E[X²]/E[X]`` for sums of amounts (compound Poisson). The baseline
+is itself estimated, from ``K`` weekly blocks: its error adds about ``v_K · φE · W/7`` to
+the variance of ``O − E`` (``v_K`` the variance of the median of ``K`` standard normal
+draws, :func:`median_variance`), so ``φ`` is inflated by ``1 + v_K · W/7``. Under the
+null ``O`` is then quasi-Poisson with mean ``E`` and variance ``φE``: ``O/φ`` is
+compared with a Poisson of mean ``E/φ`` (the scaled-Poisson approximation). A
 check fires when the relative change ``O/E − 1`` reaches ``min_change`` in its direction
 *and* its one-sided p-value is at most ``alpha / tests`` (Bonferroni over the scopes a
 monitor tests in one run), so a small shop's noise does not alert and a big shop's
@@ -214,6 +217,9 @@ def seasonal_check(series: DailySeries, config: CheckConfig) -> SeasonalCheck:
         return SeasonalCheck(INSUFFICIENT_HISTORY, first, last, residual_days=len(residuals))
     spread = MAD_TO_SD * float(np.median(np.abs(residuals - np.median(residuals))))
     phi = max(float(c.unit), spread**2)
+    # the baseline is an estimate too: its level (a median of weekly blocks) adds
+    # about median_variance(K) x phi x W / 7 to the variance of O - E
+    phi *= 1.0 + median_variance(c.baseline_weeks) * c.window_days / 7
     p = tail_p_value(observed, e, phi, c.direction)
     change = observed / e - 1.0
     signed = -change if c.direction == "drop" else change
@@ -234,6 +240,20 @@ def seasonal_check(series: DailySeries, config: CheckConfig) -> SeasonalCheck:
         holding=bool(signed >= c.min_change / 2 and p <= max(HOLD_P, threshold)),
         residual_days=len(residuals),
     )
+
+
+#: Variance of the median of K standard normal draws (K = 2 … 6; simulated, 4e5 draws);
+#: from 7 on, the asymptotic pi / 2K, which is slightly larger.
+_MEDIAN_VARIANCE = {2: 0.5, 3: 0.449, 4: 0.298, 5: 0.288, 6: 0.215}
+
+
+def median_variance(k: int) -> float:
+    """Variance of the median of ``k`` independent standard normal draws.
+
+    >>> median_variance(2), round(median_variance(10), 4)
+    (0.5, 0.1571)
+    """
+    return _MEDIAN_VARIANCE.get(k, math.pi / (2 * max(k, 1)))
 
 
 def tail_p_value(
