@@ -6,6 +6,7 @@ traceback means a bug. One module per group of commands; importing them register
 
 from liucun.cli import (  # noqa: F401  - importing registers the commands
     _accrue,
+    _alerts,
     _analytics,
     _consent,
     _coupons,

@@ -34,8 +34,11 @@ from liucun.core._logging import (
     redact_contact_data,
 )
 from liucun.core._settings import (
+    ALERT_MONITORS,
     DEFAULT_FUNNEL,
     SETTINGS_FILE,
+    AlertSettings,
+    AlertTargets,
     ChannelSettings,
     GuardSettings,
     IngestSettings,
@@ -44,6 +47,7 @@ from liucun.core._settings import (
     ServeSettings,
     Settings,
     StateSettings,
+    TargetSettings,
     check_timezone,
     load_settings,
 )
@@ -51,8 +55,11 @@ from liucun.core._validation import close_match, validation_problems, yaml_path
 from liucun.core._yaml import YamlError, read_yaml
 
 __all__ = [
+    "ALERT_MONITORS",
     "DEFAULT_FUNNEL",
     "SETTINGS_FILE",
+    "AlertSettings",
+    "AlertTargets",
     "ChannelSettings",
     "Clock",
     "ConfigError",
@@ -76,6 +83,7 @@ __all__ = [
     "StateError",
     "StateSettings",
     "SystemClock",
+    "TargetSettings",
     "WarehouseBusy",
     "WarehouseError",
     "WorkspaceError",

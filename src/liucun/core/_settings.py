@@ -6,6 +6,7 @@ Nested settings use ``__`` in environment variables, e.g.
 
 from __future__ import annotations
 
+import re
 import zoneinfo
 from pathlib import Path
 from typing import Literal
@@ -264,6 +265,183 @@ class ServeSettings(BaseModel):
     )
 
 
+ALERT_MONITORS: tuple[str, ...] = (
+    "retention",
+    "conversion",
+    "customer_risk",
+    "retention_forecast",
+    "coupon_cost",
+    "sla_breach",
+)
+_ADDRESS = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+
+
+def _check_addresses(values: list[str], setting: str) -> list[str]:
+    out = []
+    for value in values:
+        text = str(value).strip()
+        if not _ADDRESS.match(text):
+            raise ValueError(
+                f"{setting}: {value!r} is not an e-mail address; write name@domain, "
+                "e.g. 'growth-team@shop.cn'"
+            )
+        out.append(text)
+    return out
+
+
+class AlertTargets(BaseModel):
+    """Who hears of an alert of one level (``[alerts.level1]`` …): e-mail addresses and
+    webhook channels (names of ``[channels.NAME]`` entries of kind webhook)."""
+
+    model_config = {"extra": "forbid"}
+
+    email: list[str] = Field(default_factory=list, description="E-mail recipients.")
+    webhook: list[str] = Field(
+        default_factory=list,
+        description="Webhook channels, e.g. ['ops_hook'] for [channels.ops_hook] "
+        'kind = "webhook", url = …, secret = …',
+    )
+
+    @field_validator("email")
+    @classmethod
+    def _emails(cls, value: list[str]) -> list[str]:
+        return _check_addresses(value, "alerts email")
+
+
+class AlertSettings(BaseModel):
+    """Monitors and alerts (``[alerts]``; docs/alerts.md).
+
+    Levels: 1 goes to the team (``level1``: a region's or the overall retention, the
+    retention forecast, coupon cost), 2 to the owner of a product line or category
+    (``owners``, plus ``level2``), 3 to one-to-one service (``level3``: a valuable
+    customer at risk, a service task past its SLA).
+    """
+
+    model_config = {"extra": "forbid"}
+
+    monitors: list[str] = Field(
+        default_factory=lambda: list(ALERT_MONITORS),
+        description="The monitors `liucun alerts run` runs: " + ", ".join(ALERT_MONITORS) + ".",
+    )
+    level1: AlertTargets = Field(default_factory=AlertTargets, description="The team channel.")
+    level2: AlertTargets = Field(
+        default_factory=AlertTargets, description="Every level-2 alert, besides its owner."
+    )
+    level3: AlertTargets = Field(
+        default_factory=AlertTargets, description="One-to-one service (the service team)."
+    )
+    owners: dict[str, list[str]] = Field(
+        default_factory=dict,
+        description="Owner e-mails per product line or category (the conversion_by "
+        "value), e.g. {electronics = ['li.wei@shop.cn']}.",
+    )
+    weekly: list[str] = Field(
+        default_factory=list, description="Recipients of the weekly report e-mail."
+    )
+    report_url: str | None = Field(
+        None,
+        description="Base URL the workspace's reports/ folder is served at; the weekly "
+        "e-mail links the report there (None: it names the file's path).",
+    )
+    cockpit_url: str | None = Field(None, description="Link to the cockpit in alert e-mails.")
+    notify_resolved: bool = Field(True, description="Tell the same targets when it resolves.")
+    # seasonal baseline and the test
+    window_days: int = Field(
+        7, ge=1, le=28, description="Days each check compares (the last complete ones)."
+    )
+    baseline_weeks: int = Field(
+        4, ge=2, le=26, description="Same weekdays of this many weeks give a day's baseline."
+    )
+    backtest_weeks: int = Field(
+        8, ge=2, le=52, description="Weeks before the window that measure the noise."
+    )
+    alpha: float = Field(
+        0.01,
+        gt=0,
+        lt=0.5,
+        description="False-alarm rate per monitor and run (split over its scopes).",
+    )
+    # retention (level 1)
+    retention_drop: float = Field(
+        0.05, gt=0, lt=1, description="Smallest relative drop vs the baseline that alerts."
+    )
+    retention_by: str = Field("region", description="User or event column of the scopes.")
+    retention_lookback_days: int = Field(
+        90, ge=7, description="A customer is active on a day after an order in this many days."
+    )
+    # conversion (level 2)
+    conversion_drop: float = Field(
+        0.10, gt=0, lt=1, description="Smallest relative conversion drop that alerts."
+    )
+    conversion_by: str = Field("category", description="Event column: product line, category.")
+    conversion_from: str = Field("view", description="Event type that starts a conversion.")
+    conversion_to: str = Field("order", description="Event type that completes it.")
+    # valuable customers at risk (level 3)
+    vip_clv: float | None = Field(
+        None, ge=0, description="CLV at or above which a customer is watched; None: off."
+    )
+    vip_risk: float = Field(0.6, gt=0, lt=1, description="Churn risk that raises the alert.")
+    clv_column: Literal["clv_30d", "clv_90d", "clv_365d"] = Field(
+        "clv_365d", description="The scores column that is the CLV."
+    )
+    service_queue: str = Field("vip", description="Queue of the one-to-one service tasks.")
+    service_sla_hours: float | None = Field(
+        None, gt=0, description="SLA of those tasks; None: 2 h for B2B, else 24 h."
+    )
+    # coupon cost (level 1)
+    coupon_rise: float = Field(
+        0.25, gt=0, description="Smallest relative rise of daily coupon cost that alerts."
+    )
+    # forecast (level 1)
+    forecast_weeks: int = Field(
+        9, ge=1, le=26, description="How far ahead the retention forecast looks (9 ≈ 2 months)."
+    )
+    forecast_history_weeks: int = Field(
+        52, ge=12, le=260, description="Weeks of weekly retention the forecast is fitted on."
+    )
+
+    @field_validator("monitors")
+    @classmethod
+    def _monitors(cls, value: list[str]) -> list[str]:
+        unknown = [m for m in value if m not in ALERT_MONITORS]
+        if unknown:
+            raise ValueError(
+                f"alerts monitors: {', '.join(map(repr, unknown))} is not a monitor; "
+                f"use some of {', '.join(ALERT_MONITORS)}"
+            )
+        return list(dict.fromkeys(value))
+
+    @field_validator("owners", mode="before")
+    @classmethod
+    def _owners_lists(cls, value: object) -> object:
+        if isinstance(value, dict):
+            return {k: [v] if isinstance(v, str) else v for k, v in value.items()}
+        return value
+
+    @field_validator("owners")
+    @classmethod
+    def _owners(cls, value: dict[str, list[str]]) -> dict[str, list[str]]:
+        return {k: _check_addresses(v, f"alerts owners {k}") for k, v in value.items()}
+
+    @field_validator("weekly")
+    @classmethod
+    def _weekly(cls, value: list[str]) -> list[str]:
+        return _check_addresses(value, "alerts weekly")
+
+
+class TargetSettings(BaseModel):
+    """Targets of the KPIs (``[targets]``): the cockpit colours KPIs against them and
+    the retention forecast alerts when it falls below ``weekly_retention``."""
+
+    weekly_retention: float | None = Field(
+        None,
+        gt=0,
+        le=1,
+        description="Weekly retention: of the customers who ordered in the 90 days before "
+        "a week, the share who order in it (docs/alerts.md); None: no forecast alert.",
+    )
+
+
 class Settings(BaseSettings):
     """Workspace settings. Precedence: arguments > ``LIUCUN_*`` env > ``liucun.toml``."""
 
@@ -288,6 +466,8 @@ class Settings(BaseSettings):
     guards: GuardSettings = Field(default_factory=GuardSettings)
     journeys: JourneySettings = Field(default_factory=JourneySettings)
     serve: ServeSettings = Field(default_factory=ServeSettings)
+    alerts: AlertSettings = Field(default_factory=AlertSettings)
+    targets: TargetSettings = Field(default_factory=TargetSettings)
 
     @field_validator("reporting_timezone")
     @classmethod

@@ -23,12 +23,16 @@ _TAG = re.compile(r"<[^>]+>")
 
 
 def message_id(key: str) -> str:
-    """The stable Message-ID of outbox key ``key``.
+    """The stable Message-ID of outbox key ``key``: a dot-atom, so mail software reads
+    it whole (a ``:`` is a special in RFC 5322 and Python's e-mail generator cut the
+    header at the first one, leaving ``<j`` for every journey message); ``:`` becomes
+    ``.``, other characters outside atext ``_``.
 
     >>> message_id("j:winback:12:mail:1")
-    '<j:winback:12:mail:1@liucun>'
+    '<j.winback.12.mail.1@liucun>'
     """
-    safe = re.sub(r"[^A-Za-z0-9!#$%&'*+/=?^_`{|}~.:\-]", "_", key)
+    safe = re.sub(r"[^A-Za-z0-9!#$%&'*+/=?^_`{|}~.\-]", "_", key.replace(":", "."))
+    safe = re.sub(r"\.{2,}", ".", safe).strip(".") or "_"
     return f"<{safe}@liucun>"
 
 
