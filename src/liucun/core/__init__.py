@@ -42,6 +42,7 @@ from liucun.core._settings import (
     ReportingSettings,
     Settings,
     StateSettings,
+    TargetSettings,
     check_timezone,
     load_settings,
 )
@@ -72,6 +73,7 @@ __all__ = [
     "StateError",
     "StateSettings",
     "SystemClock",
+    "TargetSettings",
     "WarehouseBusy",
     "WarehouseError",
     "WorkspaceError",
