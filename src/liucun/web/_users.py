@@ -143,8 +143,7 @@ def _check_language(language: str | None) -> str | None:
 def _check_password(password: str) -> str:
     if len(password) < MIN_PASSWORD:
         raise InvalidInput(
-            f"the password is {len(password)} characters long; use at least {MIN_PASSWORD}",
-            hint=Hint(option="password"),
+            f"the password is {len(password)} characters long; use at least {MIN_PASSWORD}"
         )
     return password
 
