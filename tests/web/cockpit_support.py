@@ -13,6 +13,7 @@ tasks, and one login per role.
 from __future__ import annotations
 
 import contextlib
+import json
 import re
 import socket
 import threading
@@ -23,13 +24,14 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from sqlalchemy import select
 from typer.testing import CliRunner
 
 from journeys.world_support import enrol as measured_journey
 from liucun.cli import app as cli_app
 from liucun.journeys._tasks import open_task
 from liucun.simulate import simulate_shop
-from liucun.state import Alert, Journey
+from liucun.state import Alert, Journey, JourneyVersion
 from liucun.workspace import Workspace, open_workspace
 
 EXAMPLES = Path(__file__).parents[2] / "examples"
@@ -57,7 +59,7 @@ def _cli(*args: str) -> None:
 
 def build_cockpit_shop(root: Path) -> Path:
     """Make the shop described in the module doc under ``root``; returns the workspace."""
-    sim = simulate_shop(root / "sim", preset="b2c", users=1_500, days=365, seed=11)
+    simulate_shop(root / "sim", preset="b2c", users=1_500, days=365, seed=11)
     ws = root / "ws"
     w = ["-w", str(ws)]
     now = ["--now", END.isoformat(), *w]
@@ -95,6 +97,11 @@ def _operations(ws: Workspace) -> None:
     at = END - timedelta(days=45)
     measured_journey(ws, "winback", buyers[:600], at=at)
     with ws.state.write() as s:  # listed like an applied journey (world_support writes none)
+        row = s.scalar(select(JourneyVersion).where(JourneyVersion.journey == "winback"))
+        definition = json.loads(row.definition)
+        definition["nodes"][1]["template"] = {"subject": {"en": "We miss you"},
+                                              "body": {"en": "Come back: {{ unsubscribe_url }}"}}
+        row.definition = json.dumps(definition, sort_keys=True)  # a full, valid definition
         s.add(Journey(name="winback", status="paused", latest_version=1, active_version=1,
                       created_at=at, updated_at=at))  # fmt: skip
         s.add_all(

@@ -6,7 +6,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, Response
 
-from liucun.core import LiucunError
+from liucun.core import LiucunError, as_utc
 from liucun.journeys import list_journeys, list_tasks
 from liucun.reports import ReportContext, experiments_section, loyalty_section
 from liucun.reports._analytics import cohort_heatmap, retention_curves, rfm_grid, stages_flow
@@ -54,13 +54,17 @@ def overview(request: Request, user: Viewer) -> Response:
 
     def operations() -> dict[str, object]:
         alerts = list_alerts(ws, open_only=True)
+        now = as_utc(ws.clock.now())
         tasks = [t for t in list_tasks(ws) if t.status in ("open", "breached")]
         scored = ctx.scores if ctx is not None else None
         return {
             "alerts": {lvl: sum(a.level == lvl for a in alerts) for lvl in (1, 2, 3)},
             "alerts_total": len(alerts),
             "tasks": len(tasks),
-            "breached": sum(t.status == "breached" for t in tasks),
+            "breached": sum(
+                t.status == "breached" or (t.responded_at is None and as_utc(t.sla_due_at) <= now)
+                for t in tasks
+            ),
             "journeys": sum(j.status == "active" for j in list_journeys(ws)),
             "at_risk": None if scored is None else int((scored.churn_risk >= AT_RISK).sum()),
         }

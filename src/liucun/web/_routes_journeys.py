@@ -9,6 +9,7 @@ from urllib.parse import quote
 
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from pydantic import ValidationError
 
 from liucun.core import LiucunError, as_utc
 from liucun.journeys import (
@@ -73,6 +74,10 @@ def journey_page(request: Request, name: str, user: Viewer, version: int | None 
             spec = journey_version(ws, name, shown)
     except LiucunError as exc:
         return render(request, "error.html.j2", status_code=404, message=str(exc))
+    except ValidationError as exc:  # a stored definition this liucun cannot read
+        first = " ".join(str(exc).split())[:300]
+        message = f"version {version or 'latest'} of journey {name!r} does not parse: {first}"
+        return render(request, "error.html.j2", status_code=500, message=message)
     results, counts = cockpit.cached(("journey", name), lambda: _results(cockpit, name))
     graph = journey_svg(spec, counts if shown == status.active_version else None)
     return render(
