@@ -21,7 +21,7 @@ from liucun.journeys._spec import (
     successors,
 )
 
-BOX_W, BOX_H, GAP_X, GAP_Y, PAD = 168, 50, 28, 58, 12
+BOX_W, BOX_H, GAP_X, GAP_Y, PAD, LANE = 168, 50, 28, 58, 12, 22
 #: Fill colour per node type (actions blue, waits grey, decisions amber, exits green).
 COLOURS = {
     "message": "#dbeafe",
@@ -62,15 +62,30 @@ def _short(text: str, width: int = 26) -> str:
 
 
 def _rows(spec: JourneySpec) -> list[list[str]]:
-    """Node ids by distance from the entry node; unreachable nodes in a last row."""
-    depth = {spec.first: 0}
+    """Node ids in rows: a node sits one row below the lowest node that leads to it (the
+    longest path from the entry node, so an exit shared by several branches is drawn
+    below all of them); unreachable nodes go in a last row. A cycle stops the layering
+    after as many rounds as there are nodes."""
+    reach = {spec.first}
     queue = deque([spec.first])
     while queue:
         current = queue.popleft()
         for target, _ in _edges(spec.node(current)):
-            if target not in depth:
-                depth[target] = depth[current] + 1
+            if target not in reach:
+                reach.add(target)
                 queue.append(target)
+    depth = dict.fromkeys(reach, 0)
+    for _ in range(len(spec.nodes)):
+        changed = False
+        for n in spec.nodes:
+            if n.id not in depth:
+                continue
+            for target, _ in _edges(n):
+                if target in depth and target != spec.first and depth[target] < depth[n.id] + 1:
+                    depth[target] = depth[n.id] + 1
+                    changed = True
+        if not changed:
+            break
     last = max(depth.values(), default=0) + 1
     rows: dict[int, list[str]] = {}
     for n in spec.nodes:
@@ -82,13 +97,23 @@ def journey_svg(spec: JourneySpec, counts: dict[str, str] | None = None) -> str:
     """The SVG of ``spec``'s graph; ``counts`` (node id → a short text, e.g. how many
     entered) is written under each node's type."""
     rows = _rows(spec)
+    row_of = {node_id: i for i, row in enumerate(rows) for node_id in row}
+    # edges that skip a row or go back up run down a lane right of the nodes
+    side = [
+        (n.id, target)
+        for n in spec.nodes
+        for target, _ in _edges(n)
+        if target in row_of
+        and (row_of[target] - row_of[n.id] > 1 or row_of[target] <= row_of[n.id])
+    ]
     widest = max(len(r) for r in rows)
-    width = PAD * 2 + widest * BOX_W + (widest - 1) * GAP_X
+    inner = PAD * 2 + widest * BOX_W + (widest - 1) * GAP_X
+    width = inner + (LANE * (len(side) + 1) + 40 if side else 0)
     height = PAD * 2 + len(rows) * BOX_H + (len(rows) - 1) * GAP_Y
     where: dict[str, tuple[float, float]] = {}
     for i, row in enumerate(rows):
         row_w = len(row) * BOX_W + (len(row) - 1) * GAP_X
-        x0 = (width - row_w) / 2
+        x0 = (inner - row_w) / 2
         for j, node_id in enumerate(row):
             where[node_id] = (x0 + j * (BOX_W + GAP_X), PAD + i * (BOX_H + GAP_Y))
     parts = [
@@ -106,26 +131,30 @@ def journey_svg(spec: JourneySpec, counts: dict[str, str] | None = None) -> str:
             if target not in where:
                 continue
             tx, ty = where[target]
-            x1, y1, x2, y2 = x + BOX_W / 2, y + BOX_H, tx + BOX_W / 2, ty
-            if ty <= y:  # an edge back up: around the right side
+            if (n.id, target) in side:
+                lane = inner + LANE * (side.index((n.id, target)) + 1)
                 x1, y1, x2, y2 = x + BOX_W, y + BOX_H / 2, tx + BOX_W, ty + BOX_H / 2
                 path = (
-                    f"M{x1:.0f},{y1:.0f} C{x1 + 60:.0f},{y1:.0f} "
-                    f"{x2 + 60:.0f},{y2:.0f} {x2:.0f},{y2:.0f}"
+                    f"M{x1:.0f},{y1:.0f} L{lane - 10:.0f},{y1:.0f} Q{lane:.0f},{y1:.0f} "
+                    f"{lane:.0f},{y1 + 10 if y2 > y1 else y1 - 10:.0f} "
+                    f"L{lane:.0f},{y2 - 10 if y2 > y1 else y2 + 10:.0f} Q{lane:.0f},{y2:.0f} "
+                    f"{lane - 10:.0f},{y2:.0f} L{x2:.0f},{y2:.0f}"
                 )
+                lx, ly, anchor = lane + 4, (y1 + y2) / 2 + 4, "start"
             else:
+                x1, y1, x2, y2 = x + BOX_W / 2, y + BOX_H, tx + BOX_W / 2, ty
                 mid = (y1 + y2) / 2
                 path = (
                     f"M{x1:.0f},{y1:.0f} C{x1:.0f},{mid:.0f} {x2:.0f},{mid:.0f} {x2:.0f},{y2:.0f}"
                 )
+                lx, ly, anchor = (x1 + x2) / 2, (y1 + y2) / 2 + 4, "middle"
             parts.append(
                 f'<path d="{path}" fill="none" stroke="#52606d" stroke-width="1.4" '
                 'marker-end="url(#arrow)"/>'
             )
             if label:
-                lx, ly = (x1 + x2) / 2, (y1 + y2) / 2 + 4
                 labels.append(
-                    f'<text x="{lx:.0f}" y="{ly:.0f}" class="edge" text-anchor="middle">'
+                    f'<text x="{lx:.0f}" y="{ly:.0f}" class="edge" text-anchor="{anchor}">'
                     f"{escape(label)}</text>"
                 )
     for n in spec.nodes:
