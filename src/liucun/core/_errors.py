@@ -10,6 +10,7 @@ inherits the builtin exception it refines, so ``except ValueError`` keeps workin
     ├── WarehouseError     (RuntimeError)    the warehouse refused an operation
     │   └── WarehouseBusy  (TimeoutError)    another process held the warehouse too long
     ├── StateError         (RuntimeError)    the state database refused an operation
+    ├── NotFound           (LookupError)     the thing asked for (a customer, …) does not exist
     ├── NothingLoaded      (ValueError)      a load accepted no row of an input
     ├── RejectRateExceeded (ValueError)      an ingest rejected more rows than allowed
     └── NotFittedError     (ValueError, AttributeError)  a model was used before fit
@@ -70,6 +71,11 @@ class WarehouseBusy(WarehouseError, TimeoutError):
 
 class StateError(LiucunError, RuntimeError):
     """The state database could not complete an operation; the transaction was rolled back."""
+
+
+class NotFound(LiucunError, LookupError):
+    """What was asked for (a customer, a key, a task) does not exist; the message says
+    where it was looked for. The API answers 404."""
 
 
 class NothingLoaded(LiucunError, ValueError):

@@ -37,6 +37,14 @@ from liucun.journeys._contacts import (
     import_contacts,
     set_contact,
 )
+from liucun.journeys._customer import (
+    CustomerView,
+    customer_view,
+)
+from liucun.journeys._decide import (
+    Decider,
+    Decision,
+)
 from liucun.journeys._delivery import (
     DeliveryRun,
     deliver_due,
@@ -78,6 +86,11 @@ from liucun.journeys._outbox import (
     record_outcome,
     recover_in_doubt,
     retry_outbox,
+)
+from liucun.journeys._refresh import (
+    RefreshCache,
+    RefreshResult,
+    refresh_customers,
 )
 from liucun.journeys._report import (
     JourneyReport,
@@ -166,6 +179,9 @@ __all__ = [
     "Consent",
     "ConsentImport",
     "ContactImport",
+    "CustomerView",
+    "Decider",
+    "Decision",
     "DeliveryRun",
     "EnrolResult",
     "Evaluation",
@@ -177,6 +193,8 @@ __all__ = [
     "OfferChoice",
     "OutgoingMessage",
     "Position",
+    "RefreshCache",
+    "RefreshResult",
     "Rendered",
     "RunResult",
     "SendResult",
@@ -204,6 +222,7 @@ __all__ = [
     "contact_for",
     "content_problems",
     "count_outbox",
+    "customer_view",
     "deliver_due",
     "enrol",
     "evaluate",
@@ -237,6 +256,7 @@ __all__ = [
     "record_consent",
     "record_outcome",
     "recover_in_doubt",
+    "refresh_customers",
     "remove_suppression",
     "render_message",
     "requires_unsubscribe",
