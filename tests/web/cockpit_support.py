@@ -99,8 +99,10 @@ def _operations(ws: Workspace) -> None:
     with ws.state.write() as s:  # listed like an applied journey (world_support writes none)
         row = s.scalar(select(JourneyVersion).where(JourneyVersion.journey == "winback"))
         definition = json.loads(row.definition)
-        definition["nodes"][1]["template"] = {"subject": {"en": "We miss you"},
-                                              "body": {"en": "Come back: {{ unsubscribe_url }}"}}
+        definition["nodes"][1]["template"] = {
+            "subject": {"en": "We miss you"},
+            "body": {"en": "Come back: {{ unsubscribe_url }}"},
+        }
         row.definition = json.dumps(definition, sort_keys=True)  # a full, valid definition
         s.add(Journey(name="winback", status="paused", latest_version=1, active_version=1,
                       created_at=at, updated_at=at))  # fmt: skip
@@ -120,13 +122,14 @@ def _operations(ws: Workspace) -> None:
                       raised_at=END - timedelta(hours=1)),
             ]
         )  # fmt: skip
-        now = END
-        open_task(s, key="t1", user_id=buyers[1], queue="retention", sla_hours=24,
-                  summary="Call a valuable customer who did not come back", now=now - timedelta(hours=30))  # fmt: skip
-        open_task(s, key="t2", user_id=buyers[2], queue="retention", sla_hours=24,
-                  summary="Follow up a win-back coupon", now=now - timedelta(hours=20))  # fmt: skip
-        open_task(s, key="t3", user_id=buyers[3], queue="b2b", sla_hours=2,
-                  account_id="A-17", summary="Replenishment reminder unanswered", now=now)  # fmt: skip
+        for key, user, queue, hours, summary, ago, account in (
+            ("t1", buyers[1], "retention", 24, "Call a valuable customer who did not come back",
+             30, None),
+            ("t2", buyers[2], "retention", 24, "Follow up a win-back coupon", 20, None),
+            ("t3", buyers[3], "b2b", 2, "Replenishment reminder unanswered", 0, "A-17"),
+        ):  # fmt: skip
+            open_task(s, key=key, user_id=user, queue=queue, sla_hours=hours, summary=summary,
+                      now=END - timedelta(hours=ago), account_id=account)  # fmt: skip
 
 
 # -- driving the cockpit --------------------------------------------------------------------

@@ -76,9 +76,12 @@ def test_htmx_requests_get_a_redirect_header_instead(client: Any) -> None:
 
 
 def test_the_next_page_after_sign_in_stays_inside_the_cockpit(client: Any) -> None:
-    page = client.get("/cockpit/login")
-    for target, lands in (("/cockpit/alerts", "/cockpit/alerts"), ("https://evil.example/", "/cockpit/"),
-                          ("//evil.example/x", "/cockpit/"), ("/other-app", "/cockpit/")):  # fmt: skip
+    for target, lands in (
+        ("/cockpit/alerts", "/cockpit/alerts"),
+        ("https://evil.example/", "/cockpit/"),
+        ("//evil.example/x", "/cockpit/"),
+        ("/other-app", "/cockpit/"),
+    ):
         client.cookies.clear()
         page = client.get("/cockpit/login")
         res = client.post(

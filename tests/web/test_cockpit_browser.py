@@ -167,9 +167,7 @@ def test_operator_and_admin_flows(
     assert problems == []
 
 
-def test_every_page_reads_at_laptop_and_phone_width(
-    browser: Any, live: str, shots: Path
-) -> None:
+def test_every_page_reads_at_laptop_and_phone_width(browser: Any, live: str, shots: Path) -> None:
     """Each page: drawn without errors, charts drawn inside their cards, the page never
     wider than the window (wide tables scroll inside their card)."""
     problems: list[str] = []

@@ -247,6 +247,13 @@ class TargetSettings(BaseModel):
     revenue: float | None = Field(None, ge=0, description="Revenue of the last 365 days.")
     arpu: float | None = Field(None, ge=0, description="Revenue per buyer, last 365 days.")
     ltv_cac: float | None = Field(None, ge=0, description="LTV/CAC over all channels.")
+    weekly_retention: float | None = Field(
+        None,
+        gt=0,
+        le=1,
+        description="Weekly retention: of the customers who ordered in the 90 days before "
+        "a week, the share who order in it (docs/alerts.md); None: no forecast alert.",
+    )
     tolerance: float = Field(
         0.1, ge=0, le=1, description="A miss by at most this share of the target is yellow."
     )

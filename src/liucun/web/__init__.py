@@ -9,7 +9,7 @@ operator``).
 
 from liucun.web._alerts import AlertView, acknowledge_alert, list_alerts, snooze_alert
 from liucun.web._app import create_cockpit
-from liucun.web._customer import Customer360, Started, customer_360, start_journey
+from liucun.web._customer import Started, customer_360, start_journey
 from liucun.web._figures import KpiTile, kpi_tiles, report_context, status_of
 from liucun.web._graph import journey_svg
 from liucun.web._i18n import MESSAGES, choose_language, translate
@@ -33,7 +33,6 @@ __all__ = [
     "PERMISSIONS",
     "ROLES",
     "AlertView",
-    "Customer360",
     "KpiTile",
     "Started",
     "WebUserPublic",

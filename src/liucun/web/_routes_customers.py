@@ -53,11 +53,15 @@ def customer_page(request: Request, user_id: str, user: Viewer) -> Response:
     cockpit = cockpit_of(request)
     with cockpit.lock:
         view = customer_360(cockpit.ws, user_id)
-        journeys = startable_journeys(cockpit.ws) if view.found else []
-    if not view.found:
+        journeys = startable_journeys(cockpit.ws) if view is not None else []
+    if view is None:
         lang = language(request, user)
         return render(request, "error.html.j2", status_code=404,
                       message=translate(lang, "customer.not_found", id=user_id))  # fmt: skip
+    if view.user_id != user_id:  # an alias: show the customer it was merged into
+        return RedirectResponse(
+            f"{base_path(request)}/customers/{quote(view.user_id, safe='')}", status_code=303
+        )
     return render(request, "customer.html.j2", page="", view=view, journeys=journeys)
 
 
