@@ -30,6 +30,7 @@ from liucun.cli import (  # noqa: F401  - importing registers the commands
     _state,
     _tiers,
     _uplift,
+    _web,
     _worker,
 )
 from liucun.cli._app import app, console

@@ -430,15 +430,38 @@ class AlertSettings(BaseModel):
 
 
 class TargetSettings(BaseModel):
-    """Targets of the KPIs (``[targets]``): the cockpit colours KPIs against them and
-    the retention forecast alerts when it falls below ``weekly_retention``."""
+    """Targets of the headline KPIs (``[targets]``): the cockpit colours a KPI green when
+    it meets its target, yellow when it misses by at most ``tolerance`` (a share of the
+    target), red beyond that; a KPI without a target stays grey. Churn rate is better
+    lower; every other KPI is better higher. Rates are shares (0.25 = 25 %)."""
 
+    model_config = {"extra": "forbid"}
+
+    active_customers: float | None = Field(None, ge=0, description="Customers ordering in 90 days.")
+    d1_retention: float | None = Field(None, ge=0, le=1, description="D1 activity retention.")
+    d7_retention: float | None = Field(None, ge=0, le=1, description="D7 activity retention.")
+    d30_retention: float | None = Field(None, ge=0, le=1, description="D30 activity retention.")
+    repeat_30d: float | None = Field(
+        None, ge=0, le=1, description="Repeat purchase within 30 days of the first order."
+    )
+    repeat_90d: float | None = Field(
+        None, ge=0, le=1, description="Repeat purchase within 90 days of the first order."
+    )
+    repurchase_rate: float | None = Field(None, ge=0, le=1, description="Last 365 days.")
+    churn_rate: float | None = Field(None, ge=0, le=1, description="At most this (lower wins).")
+    aov: float | None = Field(None, ge=0, description="Average order value, main currency.")
+    revenue: float | None = Field(None, ge=0, description="Revenue of the last 365 days.")
+    arpu: float | None = Field(None, ge=0, description="Revenue per buyer, last 365 days.")
+    ltv_cac: float | None = Field(None, ge=0, description="LTV/CAC over all channels.")
     weekly_retention: float | None = Field(
         None,
         gt=0,
         le=1,
         description="Weekly retention: of the customers who ordered in the 90 days before "
         "a week, the share who order in it (docs/alerts.md); None: no forecast alert.",
+    )
+    tolerance: float = Field(
+        0.1, ge=0, le=1, description="A miss by at most this share of the target is yellow."
     )
 
 
