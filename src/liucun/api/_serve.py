@@ -10,6 +10,7 @@ stops the loader after its round and writes the pending key usage.
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -18,17 +19,19 @@ from liucun.core import ConfigError, Hint
 WORKSPACE_ENV = "LIUCUN_WORKSPACE"
 
 
-def app_from_environment() -> Any:
-    """The app of the workspace named by ``LIUCUN_WORKSPACE`` (a worker process's factory)."""
+def app_from_environment(build: Callable[..., Any] | None = None) -> Any:
+    """The app (``build``, default :func:`liucun.api.create_app`) of the workspace named
+    by ``LIUCUN_WORKSPACE`` (a worker process's factory)."""
     from liucun.api._app import create_app
     from liucun.workspace import open_workspace
 
+    build = build or create_app
     path = os.environ.get(WORKSPACE_ENV)
     if not path:
         raise ConfigError(f"{WORKSPACE_ENV} is not set; it names the workspace to serve")
     ws = open_workspace(path)
     ws.hash_key  # noqa: B018 - fail now, not at the first request, on a wrong key
-    return create_app(ws, close_workspace=True)
+    return build(ws, close_workspace=True)
 
 
 def serve(
@@ -39,11 +42,16 @@ def serve(
     workers: int | None = None,
     log_level: str = "warning",
     access_log: bool = False,
+    build: Callable[..., Any] | None = None,
+    factory: str = "liucun.api._serve:app_from_environment",
 ) -> None:
     """Serve workspace ``ws`` until SIGINT/SIGTERM (``[serve]`` gives what is not passed).
 
     With one worker the app runs on ``ws`` itself (its clock included); with several,
-    each worker opens the workspace at ``ws.path`` on the system clock.
+    each worker opens the workspace at ``ws.path`` on the system clock. ``build`` makes
+    the app (default :func:`liucun.api.create_app`; ``liucun serve`` passes
+    :func:`liucun.web.create_service`, the API with the cockpit) and ``factory`` names the
+    function each worker process calls for it.
     """
     import uvicorn
 
@@ -69,7 +77,7 @@ def serve(
         from liucun.api._app import create_app
 
         ws.hash_key  # noqa: B018 - a wrong key fails here, not at the first request
-        uvicorn.run(create_app(ws), **common)
+        uvicorn.run((build or create_app)(ws), **common)
         return
     os.environ[WORKSPACE_ENV] = str(Path(ws.path))
-    uvicorn.run("liucun.api._serve:app_from_environment", factory=True, workers=workers, **common)
+    uvicorn.run(factory, factory=True, workers=workers, **common)

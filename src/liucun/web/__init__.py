@@ -13,6 +13,7 @@ from liucun.web._customer import Started, customer_360, start_journey
 from liucun.web._figures import KpiTile, kpi_tiles, report_context, status_of
 from liucun.web._graph import journey_svg
 from liucun.web._i18n import MESSAGES, choose_language, translate
+from liucun.web._service import COCKPIT_PATH, create_service, service_from_environment
 from liucun.web._users import (
     LANGUAGES,
     PERMISSIONS,
@@ -28,6 +29,7 @@ from liucun.web._users import (
 )
 
 __all__ = [
+    "COCKPIT_PATH",
     "LANGUAGES",
     "MESSAGES",
     "PERMISSIONS",
@@ -40,6 +42,7 @@ __all__ = [
     "check_password",
     "choose_language",
     "create_cockpit",
+    "create_service",
     "create_web_user",
     "customer_360",
     "get_web_user",
@@ -49,6 +52,7 @@ __all__ = [
     "list_alerts",
     "list_web_users",
     "report_context",
+    "service_from_environment",
     "snooze_alert",
     "start_journey",
     "status_of",

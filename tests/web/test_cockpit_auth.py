@@ -12,7 +12,7 @@ from liucun.journeys import journey_status
 from liucun.state import Alert, AuditEntry
 from liucun.web import update_web_user
 from liucun.workspace import Workspace
-from web.cockpit_support import csrf_of, sign_in
+from web.cockpit_support import csrf_of, make_client, sign_in
 
 #: Every page of the cockpit (GET), as a signed-in login sees it.
 PAGES = (
@@ -191,3 +191,16 @@ def test_sign_out_ends_the_session(as_role: Callable[[str], Any]) -> None:
     token = csrf_of(c.get("/cockpit/").text)
     assert c.post("/cockpit/logout", data={"csrf_token": token}).url.path == "/cockpit/login"
     assert c.get("/cockpit/", follow_redirects=False).status_code == 303
+
+
+def test_the_service_serves_the_api_and_the_cockpit_together(cockpit_ws: Workspace) -> None:
+    """What ``liucun serve`` runs: the API's routes and the cockpit under /cockpit."""
+    from liucun.web import COCKPIT_PATH, create_service
+
+    app = create_service(cockpit_ws, run_loader=False)
+    with make_client(app) as c:
+        assert c.get("/healthz").status_code == 200
+        assert c.get("/v1/users/u1").status_code == 401  # the API, with its auth
+        page = c.get(f"{COCKPIT_PATH}/login")
+        assert page.status_code == 200
+        assert "<form" in page.text
