@@ -37,7 +37,7 @@ from typing import Any, NamedTuple, cast
 import orjson
 import pyarrow as pa
 from pydantic import ValidationError
-from sqlalchemy import func, select, update
+from sqlalchemy import func, insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from liucun.core import InvalidInput, NothingLoaded
@@ -213,7 +213,8 @@ def accept_events(
             for r in rows
             if r["event_id"] not in stored
         ]
-        inserted = session.execute(_insert(store.backend), fresh).rowcount if fresh else 0
+        result = session.execute(_insert(store.backend), fresh) if fresh else None
+        inserted = 0 if result is None else int(result.rowcount)  # type: ignore[attr-defined]
     late = len(fresh) - int(inserted)
     return Accepted(int(inserted), repeats + len(dupes) + late)
 
@@ -291,7 +292,7 @@ def accept_users(
             {"event_id": None, "payload": _dump(body), "key_id": key_id, "received_at": now}
         )
     with ws.state.write() as session:
-        session.execute(InboxEvent.__table__.insert(), rows)
+        session.execute(insert(InboxEvent), rows)
     return len(rows)
 
 
