@@ -213,10 +213,24 @@ def accept_events(
             for r in rows
             if r["event_id"] not in stored
         ]
-        result = session.execute(_insert(store.backend), fresh) if fresh else None
-        inserted = 0 if result is None else int(result.rowcount)  # type: ignore[attr-defined]
+        inserted = _insert_rows(session, store.backend, fresh)
     late = len(fresh) - int(inserted)
     return Accepted(int(inserted), repeats + len(dupes) + late)
+
+
+def _insert_rows(session: Any, backend: str, rows: list[dict[str, Any]]) -> int:
+    """Insert ``rows`` (an id already present is skipped); return how many went in.
+
+    SQLite: one ``executemany``, whose row count is exact. PostgreSQL: SQLAlchemy sends
+    the rows as multi-row INSERTs, which report no row count, so the ids come back
+    (``RETURNING``) and are counted.
+    """
+    if not rows:
+        return 0
+    stmt = _insert(backend)
+    if backend == "postgresql":
+        return len(session.execute(stmt.returning(InboxEvent.__table__.c.id), rows).all())
+    return int(session.execute(stmt, rows).rowcount)
 
 
 def _stored_payloads(session: Any, ids: list[str]) -> dict[str, str]:
