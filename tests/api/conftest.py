@@ -14,13 +14,23 @@ from api_support import Keys, served
 from liucun.api import create_app
 from liucun.core import ServeSettings
 from liucun.workspace import Workspace, init_workspace
+from state_backends import postgres_schema_url
 
 
 @pytest.fixture
-def api_ws(tmp_path: Path) -> Iterator[Workspace]:
-    ws = init_workspace(tmp_path / "ws")
-    yield ws
-    ws.close()
+def api_ws(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Workspace]:
+    """A fresh workspace; SQLite state unless a module parametrizes it indirectly with
+    ``pytest.mark.parametrize("api_ws", STATE_BACKENDS, indirect=True)``."""
+    backend = getattr(request, "param", "sqlite")
+    if backend == "sqlite":
+        ws = init_workspace(tmp_path / "ws")
+        yield ws
+        ws.close()
+        return
+    with postgres_schema_url() as url:
+        ws = init_workspace(tmp_path / "ws", state_url=url)
+        yield ws
+        ws.close()
 
 
 @pytest.fixture

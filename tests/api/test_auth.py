@@ -68,7 +68,7 @@ def client(module_ws: Workspace) -> Iterator[httpx.Client]:
 
 def test_every_route_but_health_needs_a_scope() -> None:
     public = {p for _m, p, s in ROUTES if s is None}
-    assert public == PUBLIC, "a new route must declare its scope (require / require_write)"
+    assert public == PUBLIC, "a new route must declare its scope (Requirement / WriteRequirement)"
     assert {s for _m, _p, s in PROTECTED} <= set(SCOPES)
     assert len(PROTECTED) >= 6
 

@@ -8,10 +8,14 @@ import time
 from typing import Any
 
 import httpx
+import pytest
 from api_support import Keys, event
 
 from liucun.ingest import inbox_counts
 from liucun.workspace import Workspace
+from state_backends import STATE_BACKENDS
+
+pytestmark = pytest.mark.parametrize("api_ws", STATE_BACKENDS, indirect=True)
 
 
 def _post(client: httpx.Client, keys: Keys, events: list[dict[str, Any]]) -> httpx.Response:

@@ -26,6 +26,9 @@ from liucun.core import SimulatedClock
 from liucun.ingest import inbox_counts
 from liucun.state import IdempotencyRecord
 from liucun.workspace import Workspace, open_workspace
+from state_backends import STATE_BACKENDS
+
+pytestmark = pytest.mark.parametrize("api_ws", STATE_BACKENDS, indirect=True)
 
 
 @pytest.fixture

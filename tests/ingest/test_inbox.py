@@ -10,6 +10,7 @@ from typing import Any
 
 import pyarrow as pa
 import pytest
+from sqlalchemy import select
 
 from liucun.ingest import (
     ConflictingRecords,
@@ -21,12 +22,13 @@ from liucun.ingest import (
     load_inbox,
 )
 from liucun.ingest import _inbox as inbox_module
+from liucun.state import InboxEvent
 from liucun.workspace import Workspace, init_workspace
 
 
 @pytest.fixture
-def ws(tmp_path: Path) -> Iterator[Workspace]:
-    opened = init_workspace(tmp_path / "ws")
+def ws(tmp_path: Path, state_url: str) -> Iterator[Workspace]:
+    opened = init_workspace(tmp_path / "ws", state_url=state_url)
     yield opened
     opened.close()
 
@@ -139,8 +141,9 @@ def test_users_merge_in_order_and_contact_data_is_hashed_before_storage(ws: Work
             {"user_id": "u-2", "aliases": {"phone": "+49 (170) 123-45", "device_id": "d-9"}},
         ],
     )
-    state = (ws.path / "state.sqlite").read_bytes()
-    assert b"170" not in state
+    with ws.state.read() as session:
+        payloads = session.scalars(select(InboxEvent.payload)).all()
+    assert len(payloads) == 3 and not any("170" in p for p in payloads)
     done = load_inbox(ws)
     assert done.users is not None and done.users.accepted == 2
     users = {u["user_id"]: u for u in ws.table("users").to_pyarrow().to_pylist()}

@@ -5,7 +5,13 @@ scopes, problem+json errors, idempotent writes and the inbox loader (docs/api.md
 """
 
 from liucun.api._app import create_app
-from liucun.api._auth import RouteInfo, api_routes, route_scope
+from liucun.api._auth import (
+    Requirement,
+    RouteInfo,
+    WriteRequirement,
+    api_routes,
+    route_scope,
+)
 from liucun.api._customer import customer_view
 from liucun.api._keys import (
     SCOPES,
@@ -27,7 +33,9 @@ __all__ = [
     "NewKey",
     "Problem",
     "ProblemDetail",
+    "Requirement",
     "RouteInfo",
+    "WriteRequirement",
     "api_routes",
     "create_app",
     "create_key",

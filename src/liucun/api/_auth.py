@@ -7,9 +7,10 @@ memory (``rate_per_s`` refill, ``burst`` capacity; the key's own or the ``[serve
 defaults): an empty bucket answers 429 with ``Retry-After``. ``last_used_at`` is kept in
 memory and written to state in one transaction every few seconds, never per request.
 
-Each route declares its scope with :func:`require` (reads) or :func:`require_write`
-(writes, which also take an ``Idempotency-Key``); :func:`route_scope` finds it again,
-for the OpenAPI document and for the test that every route is protected.
+Each route declares its scope with a dependency: ``Annotated[KeyInfo,
+Depends(Requirement("read"))]`` for a read, ``WriteRequirement("ingest")`` for a write
+(which also takes an ``Idempotency-Key``); :func:`route_scope` finds it again, for the
+OpenAPI document and for the test that every route is protected.
 """
 
 from __future__ import annotations
@@ -222,16 +223,6 @@ def authorize(
     return key
 
 
-def require(scope: str) -> Any:
-    """``Annotated[KeyInfo, …]`` for a read route that needs ``scope``."""
-    return Annotated[KeyInfo, Depends(Requirement(scope))]
-
-
-def require_write(scope: str) -> Any:
-    """``Annotated[KeyInfo, …]`` for a write route that needs ``scope`` (idempotent)."""
-    return Annotated[KeyInfo, Depends(WriteRequirement(scope))]
-
-
 def route_requirement(route: APIRoute) -> Requirement | None:
     """The :class:`Requirement` among ``route``'s dependencies (None: a public route)."""
     stack = list(route.dependant.dependencies)
@@ -267,7 +258,7 @@ def api_routes(app: Any) -> list[RouteInfo]:
         pairs = [(r.path, r.methods, r) for r in app.routes if isinstance(r, APIRoute)]
     else:
         pairs = [
-            (ctx.path, ctx.methods, ctx.original_route)
+            (ctx.path or "", ctx.methods, ctx.original_route)
             for ctx in iter_route_contexts(app.routes)
             if isinstance(ctx.original_route, APIRoute)
         ]

@@ -9,14 +9,39 @@ stops the loader after its round and writes the pending key usage.
 
 from __future__ import annotations
 
+import contextlib
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 from liucun.core import ConfigError, Hint
 
 WORKSPACE_ENV = "LIUCUN_WORKSPACE"
+
+
+def _server_class() -> type:
+    import uvicorn
+
+    class Server(uvicorn.Server):
+        """uvicorn's server, except that a graceful stop on SIGINT/SIGTERM returns
+        (exit code 0, the workspace closed) instead of raising the signal again."""
+
+        @contextlib.contextmanager
+        def capture_signals(self) -> Iterator[None]:
+            with super().capture_signals():
+                try:
+                    yield
+                finally:
+                    captured = getattr(self, "_captured_signals", None)
+                    if isinstance(captured, list):
+                        captured.clear()
+
+    return Server
+
+
+def _Server(config: Any) -> Any:
+    return _server_class()(config)
 
 
 def app_from_environment(build: Callable[..., Any] | None = None) -> Any:
@@ -77,7 +102,7 @@ def serve(
         from liucun.api._app import create_app
 
         ws.hash_key  # noqa: B018 - a wrong key fails here, not at the first request
-        uvicorn.run((build or create_app)(ws), **common)
+        _Server(uvicorn.Config((build or create_app)(ws), **common)).run()
         return
     os.environ[WORKSPACE_ENV] = str(Path(ws.path))
     uvicorn.run(factory, factory=True, workers=workers, **common)

@@ -37,7 +37,7 @@ from typing import Any, NamedTuple, cast
 import orjson
 import pyarrow as pa
 from pydantic import ValidationError
-from sqlalchemy import func, select, update
+from sqlalchemy import func, insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from liucun.core import InvalidInput, NothingLoaded
@@ -213,9 +213,24 @@ def accept_events(
             for r in rows
             if r["event_id"] not in stored
         ]
-        inserted = session.execute(_insert(store.backend), fresh).rowcount if fresh else 0
+        inserted = _insert_rows(session, store.backend, fresh)
     late = len(fresh) - int(inserted)
     return Accepted(int(inserted), repeats + len(dupes) + late)
+
+
+def _insert_rows(session: Any, backend: str, rows: list[dict[str, Any]]) -> int:
+    """Insert ``rows`` (an id already present is skipped); return how many went in.
+
+    SQLite: one ``executemany``, whose row count is exact. PostgreSQL: SQLAlchemy sends
+    the rows as multi-row INSERTs, which report no row count, so the ids come back
+    (``RETURNING``) and are counted.
+    """
+    if not rows:
+        return 0
+    stmt = _insert(backend)
+    if backend == "postgresql":
+        return len(session.execute(stmt.returning(InboxEvent.__table__.c.id), rows).all())
+    return int(session.execute(stmt, rows).rowcount)
 
 
 def _stored_payloads(session: Any, ids: list[str]) -> dict[str, str]:
@@ -291,7 +306,7 @@ def accept_users(
             {"event_id": None, "payload": _dump(body), "key_id": key_id, "received_at": now}
         )
     with ws.state.write() as session:
-        session.execute(InboxEvent.__table__.insert(), rows)
+        session.execute(insert(InboxEvent), rows)
     return len(rows)
 
 

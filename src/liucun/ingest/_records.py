@@ -477,7 +477,7 @@ def _sentence(err: Mapping[str, Any], loc: list[int | str], in_union: bool) -> s
 
 
 def _known_fields(container: str) -> list[str]:
-    models = {"events": EventRecord, "users": UserRecord}
+    models: dict[str, type[BaseModel]] = {"events": EventRecord, "users": UserRecord}
     model = models.get(container)
     return list(model.model_fields) if model is not None else []
 

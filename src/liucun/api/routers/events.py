@@ -2,17 +2,20 @@
 
 from __future__ import annotations
 
-from fastapi import Request
+from typing import Annotated
+
+from fastapi import Depends, Request
 from starlette.concurrency import run_in_threadpool
 
-from liucun.api._auth import require, require_write
+from liucun.api._auth import Requirement, WriteRequirement
+from liucun.api._keys import KeyInfo
 from liucun.api._schemas import EventsAccepted, InboxStatus, JsonResponse, parse_body
 from liucun.api.routers._common import WRITE_ERRORS, errors, router, service
 from liucun.ingest import EventBatch, accept_events, inbox_counts
 
 api = router("/v1/events", "events")
-IngestKey = require_write("ingest")
-ReadIngestKey = require("ingest")
+IngestKey = Annotated[KeyInfo, Depends(WriteRequirement("ingest"))]
+ReadIngestKey = Annotated[KeyInfo, Depends(Requirement("ingest"))]
 
 
 def json_body(model: str) -> dict[str, object]:

@@ -5,17 +5,17 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import Path, Query, Request
+from fastapi import Depends, Path, Query, Request
 from starlette.concurrency import run_in_threadpool
 
-from liucun.api._auth import require, require_write
-from liucun.api._keys import list_keys, revoke_key
+from liucun.api._auth import Requirement, WriteRequirement
+from liucun.api._keys import KeyInfo, list_keys, revoke_key
 from liucun.api._schemas import JsonResponse, KeyPublic
 from liucun.api.routers._common import errors, router, service
 
 api = router("/v1/keys", "keys")
-AdminKey = require("admin")
-AdminWrite = require_write("admin")
+AdminKey = Annotated[KeyInfo, Depends(Requirement("admin"))]
+AdminWrite = Annotated[KeyInfo, Depends(WriteRequirement("admin"))]
 KeyId = Annotated[str, Path(min_length=1, max_length=40, description="The key's id.")]
 
 

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import Path, Request
+from fastapi import Depends, Path, Request
 from starlette.concurrency import run_in_threadpool
 
 from liucun.api import _customer
-from liucun.api._auth import require, require_write
+from liucun.api._auth import Requirement, WriteRequirement
+from liucun.api._keys import KeyInfo
 from liucun.api._problems import Problem
 from liucun.api._schemas import CustomerPublic, JsonResponse, UsersAccepted, parse_body
 from liucun.api.routers._common import WRITE_ERRORS, errors, router, service
@@ -16,8 +17,8 @@ from liucun.api.routers.events import json_body
 from liucun.ingest import MAX_ID, UserBatch, accept_users
 
 api = router("/v1/users", "users")
-IngestKey = require_write("ingest")
-ReadKey = require("read")
+IngestKey = Annotated[KeyInfo, Depends(WriteRequirement("ingest"))]
+ReadKey = Annotated[KeyInfo, Depends(Requirement("read"))]
 UserId = Annotated[
     str,
     Path(min_length=1, max_length=MAX_ID, description="A customer id or any alias of theirs."),
