@@ -41,7 +41,7 @@ def serve_cmd(
         shown_host, shown_port = host or conf.host, conf.port if port is None else port
         console.print(
             f"Serving [bold]{ws.path}[/bold] on http://{shown_host}:{shown_port} "
-            f"({workers or conf.workers} worker(s)); the API's description is at /docs. "
+            f"({workers or conf.workers} worker(s)); its OpenAPI document is at /openapi.json. "
             "Ctrl-C stops it.",
             highlight=False,
         )
