@@ -66,6 +66,10 @@ def create_app(
         "See docs/api.md.",
         default_response_class=JsonResponse,
         lifespan=lifespan,
+        # FastAPI's /docs and /redoc pages load their scripts from a CDN (ARCHITECTURE §3:
+        # no CDN links; the service works offline): the document itself is served.
+        docs_url=None,
+        redoc_url=None,
     )
     app.state.service = service
     install_handlers(app)

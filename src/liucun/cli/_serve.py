@@ -43,9 +43,9 @@ def serve_cmd(
         shown_host, shown_port = host or conf.host, conf.port if port is None else port
         console.print(
             f"Serving [bold]{ws.path}[/bold] on http://{shown_host}:{shown_port} "
-            f"({workers or conf.workers} worker(s)); the API's description is at /docs, the "
-            f"cockpit at http://{shown_host}:{shown_port}/cockpit/ (logins: liucun web-users "
-            "add). Ctrl-C stops it.",
+            f"({workers or conf.workers} worker(s)); its OpenAPI document is at /openapi.json, "
+            f"the cockpit at http://{shown_host}:{shown_port}/cockpit/ (logins: liucun "
+            "web-users add). Ctrl-C stops it.",
             highlight=False,
         )
         serve(
