@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 DEMO_DIR ?= demo-data
 DEMO_USERS ?= 50000
 
-.PHONY: demo test bench lint venv
+.PHONY: demo test bench lint venv serve
 
 $(BIN)/python:
 	@command -v $(PYTHON) >/dev/null 2>&1 || { echo "Python 3.11 is needed: install python3.11 or run 'make PYTHON=/path/to/python3.11 ...'"; exit 1; }
@@ -24,6 +24,10 @@ venv: $(VENV)/.installed
 
 demo: $(VENV)/.installed
 	$(BIN)/python -m liucun.demo --dir $(DEMO_DIR) --users $(DEMO_USERS)
+
+# the API and the cockpit (/cockpit/) on the demo's workspace: run `make demo` first
+serve: $(VENV)/.installed
+	$(BIN)/liucun -w $(DEMO_DIR)/workspace serve --port $(or $(PORT),8000)
 
 test: $(VENV)/.installed-dev
 	$(BIN)/python -m pytest -n 2 --dist loadgroup

@@ -266,6 +266,10 @@ def _where_to_look(
     )
     console.print(f"Simulated shop:   {shop.resolve()}  (users.parquet, events/, truth.parquet)")
     console.print(
+        f"Cockpit:          .venv/bin/liucun -w {workspace} web-users add admin --role admin, "
+        "then make serve and open http://127.0.0.1:8000/cockpit/"
+    )
+    console.print(
         f"Try:  .venv/bin/liucun -w {workspace} retention --period week --breakdown "
         "channel --format csv"
     )
