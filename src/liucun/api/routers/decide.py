@@ -14,7 +14,7 @@ from fastapi import Depends, Request
 from liucun.api._auth import WriteRequirement
 from liucun.api._keys import KeyInfo
 from liucun.api._schemas import DecideIn, DecisionPublic, JsonResponse
-from liucun.api.routers._common import errors, router, service
+from liucun.api.routers._common import WRITE_ERRORS, errors, router, service
 
 api = router("/v1/decide", "decide")
 #: A decision is logged (an exposure): a write, so a retry with the same
@@ -25,7 +25,7 @@ DecideKey = Annotated[KeyInfo, Depends(WriteRequirement("decide"))]
 @api.post(
     "",
     response_model=DecisionPublic,
-    responses=errors(400, 413, 415, 422),
+    responses=errors(*WRITE_ERRORS),
     summary="The next best action for a customer",
 )
 async def post_decide(request: Request, body: DecideIn, key: DecideKey) -> JsonResponse:
