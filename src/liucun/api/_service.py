@@ -144,11 +144,13 @@ class Service:
 
     def refresh(self, user_ids: tuple[str, ...]) -> RefreshResult:
         """Re-derive the figures of ``user_ids`` in the warehouse and state (scores,
-        stage, loyalty accrual) and rebuild their entries in the decider."""
+        stage, loyalty accrual) and rebuild their entries in the decider — under one
+        hold of the warehouse, so that a reader who sees the new score (the lock is
+        reentrant) also gets decisions from it."""
         with self.warehouse() as ws:
             result = refresh_customers(ws, user_ids, cache=self.refresh_cache)
+            self.decider.refresh_users(user_ids)
         self.last_refresh = result
-        self.decider.refresh_users(user_ids)
         return result
 
     def _flush_usage(self) -> None:
