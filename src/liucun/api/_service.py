@@ -62,6 +62,7 @@ class Service:
         self._lock_file: IO[str] | None = None
         self.last_load: InboxLoad | None = None
         self.last_refresh: RefreshResult | None = None
+        self.refresh_error: str | None = None
         self.loads = 0
         self.refresh_cache = RefreshCache()
         self.decider = Decider(ws, holdout=settings.decide_holdout, access=self.warehouse)
@@ -139,7 +140,13 @@ class Service:
         self.last_load = done
         self.loads += 1
         if done.user_ids:
-            self.refresh(done.user_ids)
+            try:
+                self.refresh(done.user_ids)
+            except Exception as exc:  # the rows are loaded; the next full scoring catches up
+                self.refresh_error = f"{type(exc).__name__}: {exc}"
+                log.exception("could not refresh the %d customers just loaded", len(done.user_ids))
+            else:
+                self.refresh_error = None
         return done
 
     def refresh(self, user_ids: tuple[str, ...]) -> RefreshResult:
