@@ -453,6 +453,11 @@ class Decider:
                 raise
 
     @property
+    def customers(self) -> int:
+        """Customers in the snapshot."""
+        return len(self._snap.customers)
+
+    @property
     def pending(self) -> int:
         """Exposures waiting for :meth:`flush`."""
         return len(self._buffer)
