@@ -87,13 +87,15 @@ class Accepted(NamedTuple):
 
 @dataclass(frozen=True)
 class InboxLoad:
-    """What one :func:`load_inbox` did."""
+    """What one :func:`load_inbox` did; ``user_ids``: the (sorted, distinct) user ids
+    the round's records named — whose figures a freshness refresh re-derives."""
 
     rows: int
     users: IngestResult | None = None
     events: IngestResult | None = None
     seconds: float = 0.0
     results: tuple[IngestResult, ...] = field(default=(), repr=False)
+    user_ids: tuple[str, ...] = ()
 
     def to_dict(self) -> dict[str, Any]:
         def one(r: IngestResult | None) -> dict[str, Any] | None:
@@ -402,6 +404,7 @@ def load_inbox(ws: Workspace, limit: int | None = None) -> InboxLoad:
         events=results.get("events"),
         seconds=time.perf_counter() - started,
         results=tuple(results.values()),
+        user_ids=tuple(sorted({str(r["user_id"]) for r in (*users, *events) if r.get("user_id")})),
     )
 
 
