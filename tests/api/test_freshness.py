@@ -2,7 +2,8 @@
 ``/v1/events`` shows in ``GET /v1/users/{id}`` well within 60 s — recency, stage, a churn
 risk re-scored by the saved model (the one the full scoring gives as of the same
 instant) and the order's loyalty points — and in ``/v1/decide``'s profile, with the
-background loader doing all of it."""
+background loader doing all of it; a round re-scores at most ``refresh_batch``
+customers, the others wait for the next rounds."""
 
 from __future__ import annotations
 
