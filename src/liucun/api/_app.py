@@ -18,6 +18,7 @@ from liucun.api._problems import ProblemDetail, install_handlers
 from liucun.api._schemas import JsonResponse
 from liucun.api._service import Service
 from liucun.api.routers import events, health, keys, users
+from liucun.api.routers import experiments, journeys, loyalty, segments
 from liucun.core import ServeSettings
 from liucun.ingest import EventBatch, UserBatch
 
@@ -25,6 +26,8 @@ from liucun.ingest import EventBatch, UserBatch
 #: their schemas are added to the OpenAPI document's components.
 BODY_MODELS = (EventBatch, UserBatch)
 ROUTERS = (health.api, events.api, users.api, keys.api)
+#: The resource routers (issue 13, item 1): they call the library and render.
+ROUTERS += (loyalty.api, journeys.api, experiments.api, segments.api)
 
 
 def create_app(
