@@ -80,13 +80,13 @@ def _known(ws: Any, name: str) -> None:
 
         near = difflib.get_close_matches(name, names, n=1)
         tip = (
-            f"; did you mean {near[0]!r}?"
+            f" (did you mean {near[0]!r}?)"
             if near
-            else (f"; the journeys are {', '.join(names)}" if names else "; none is applied yet")
+            else (f" (the journeys are {', '.join(names)})" if names else " (none is applied yet)")
         )
         raise not_found(
-            f"no journey named {name!r}; apply its file first (liucun journeys apply "
-            f"FILE.yaml){tip}"
+            f"no journey named {name!r}{tip}; GET /v1/journeys lists them, and `liucun "
+            "journeys apply FILE.yaml` adds one"
         )
 
 
@@ -175,14 +175,18 @@ async def get_report(
     """Per node: entered by arm, sent, suppressed by reason, converted, incremental
     conversions, revenue and margin with intervals, ROI and payback — the document
     `liucun journeys report NAME --format json` prints."""
+    from liucun.core import InvalidInput
     from liucun.journeys._report import journey_report
 
     svc = service(request)
 
     def read() -> dict[str, Any]:
-        _known(svc.ws, name)
         with svc.warehouse() as ws:
-            return plain(journey_report(ws, name, truth="auto", alpha=alpha).to_dict())
+            try:
+                report = journey_report(ws, name, truth="auto", alpha=alpha)
+            except InvalidInput as exc:  # the only one it raises: no such journey
+                raise not_found(str(exc)) from None
+            return plain(report.to_dict())
 
     return JsonResponse(await run_in_threadpool(read))
 
