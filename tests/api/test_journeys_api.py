@@ -9,9 +9,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from journeys.world_support import buyers, enrol
 from resource_support import Api, problem, serve
 
+from journeys.world_support import buyers, enrol
 from liucun.journeys import apply_journey, journey_status, journey_versions, list_journeys
 from liucun.journeys._report import journey_report
 from liucun.workspace import Workspace, open_workspace
@@ -52,9 +52,11 @@ def test_list_and_show_read_what_is_stored(api: Api) -> None:
     assert one["version"] == 1 and one["definition"]["name"] == "winback_risk"
     assert one["definition"]["trigger"]["type"] == "risk_crossed"
     assert [v["state"] for v in one["versions"]] == ["draft"]
-    assert one["versions"][0]["created_by"] == journey_versions(api.ws, "winback_risk")[0][
-        "created_by"
-    ] == "test"
+    assert (
+        one["versions"][0]["created_by"]
+        == journey_versions(api.ws, "winback_risk")[0]["created_by"]
+        == "test"
+    )
 
 
 def test_activation_needs_an_approval_then_the_lifecycle_moves(api: Api) -> None:

@@ -9,11 +9,11 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
-from loyalty_shop import EXAMPLE
 from resource_support import Api, problem, serve
 
 from liucun import loyalty
 from liucun.workspace import Workspace
+from loyalty_shop import EXAMPLE
 from state_backends import STATE_BACKENDS
 
 ACCOUNT = "/v1/loyalty/accounts/u1"

@@ -17,8 +17,7 @@ from liucun.api._limits import BodyLimit
 from liucun.api._problems import ProblemDetail, install_handlers
 from liucun.api._schemas import JsonResponse
 from liucun.api._service import Service
-from liucun.api.routers import events, health, keys, users
-from liucun.api.routers import experiments, journeys, loyalty, segments
+from liucun.api.routers import events, experiments, health, journeys, keys, loyalty, segments, users
 from liucun.core import ServeSettings
 from liucun.ingest import EventBatch, UserBatch
 

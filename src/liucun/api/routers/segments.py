@@ -54,9 +54,7 @@ Filter = Annotated[
         description='A segment filter, e.g. `stage == "decline" and country == "CN"`.',
     ),
 ]
-By = Annotated[
-    str, Path(max_length=20, description="rfm (11 segments), class (8-class) or stage.")
-]
+By = Annotated[str, Path(max_length=20, description="rfm (11 segments), class (8-class) or stage.")]
 
 
 class SegmentSize(BaseModel):
@@ -163,9 +161,7 @@ async def get_sizes(
             end = _as_of(ws, as_of)
             rows: list[dict[str, Any]] = []
             if end is not None:
-                table = segment_summary(
-                    ws.events(), ws.customers(), as_of=end, by=by, where=filter
-                )  # type: ignore[arg-type]
+                table = segment_summary(ws.events(), ws.customers(), as_of=end, by=by, where=filter)  # type: ignore[arg-type]
                 rows = records(table.to_pyarrow())
         return {
             "by": by,
