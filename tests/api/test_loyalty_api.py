@@ -179,3 +179,8 @@ def test_issue_coupon_respects_the_per_customer_limit(api: Api) -> None:
     problem(second, 409, "recall_10")
     problem(api.post(path, "loyalty:write", json={**body, "coupon_id": "nope"}), 404, "recall_10")
     assert len(loyalty.list_coupons(api.ws, "u1")) == 1
+
+
+def test_a_write_to_a_program_never_applied_is_404(api: Api) -> None:
+    problem(_write(api, "accrue", points=5, key="k", program="vipp"), 404, "'vipp'")
+    assert loyalty.account(api.ws, "u1", "vipp").version == 0

@@ -6,7 +6,7 @@ import contextlib
 from collections.abc import AsyncIterator
 from typing import Any
 
-from fastapi import FastAPI
+from fastapi import APIRouter, FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.openapi.utils import get_openapi
 from starlette.requests import Request
@@ -24,7 +24,7 @@ from liucun.ingest import EventBatch, UserBatch
 #: Request bodies read by the routes themselves (validated with the workspace's rules):
 #: their schemas are added to the OpenAPI document's components.
 BODY_MODELS = (EventBatch, UserBatch)
-ROUTERS = (health.api, events.api, users.api, keys.api)
+ROUTERS: tuple[APIRouter, ...] = (health.api, events.api, users.api, keys.api)
 #: The resource routers (issue 13, item 1): they call the library and render.
 ROUTERS += (loyalty.api, journeys.api, experiments.api, segments.api)
 

@@ -17,9 +17,11 @@ from collections.abc import Sequence
 from datetime import date, datetime
 from typing import Annotated, Any
 
-from fastapi import Query
+from fastapi import Depends, Query
 from pydantic import BaseModel, ConfigDict, Field
 
+from liucun.api._auth import Requirement
+from liucun.api._keys import KeyInfo
 from liucun.api._problems import Problem, sentence
 
 #: The most items one page may hold, and the default page size.
@@ -28,6 +30,8 @@ DEFAULT_LIMIT = 50
 #: The longest name (journey, experiment, program, segment) a path may carry.
 MAX_NAME = 200
 
+#: The key of a read: scope ``read``.
+ReadKey = Annotated[KeyInfo, Depends(Requirement("read"))]
 Limit = Annotated[
     int,
     Query(ge=1, le=MAX_LIMIT, description=f"Items per page, 1 to {MAX_LIMIT}."),

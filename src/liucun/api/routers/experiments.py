@@ -10,11 +10,9 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from fastapi import Depends, Path, Query, Request
+from fastapi import Path, Query, Request
 from starlette.concurrency import run_in_threadpool
 
-from liucun.api._auth import Requirement
-from liucun.api._keys import KeyInfo
 from liucun.api._schemas import JsonResponse
 from liucun.api.routers._common import errors, router, service
 from liucun.api.routers._resources import (
@@ -22,6 +20,7 @@ from liucun.api.routers._resources import (
     Cursor,
     Limit,
     Page,
+    ReadKey,
     not_found,
     offset_page,
     plain,
@@ -29,7 +28,6 @@ from liucun.api.routers._resources import (
 )
 
 api = router("/v1/experiments", "experiments")
-ReadKey = Annotated[KeyInfo, Depends(Requirement("read"))]
 Key = Annotated[
     str, Path(min_length=1, max_length=MAX_NAME, description="The experiment's key in the log.")
 ]

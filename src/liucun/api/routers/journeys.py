@@ -16,7 +16,7 @@ from fastapi import Depends, Path, Query, Request
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.concurrency import run_in_threadpool
 
-from liucun.api._auth import Requirement, WriteRequirement
+from liucun.api._auth import WriteRequirement
 from liucun.api._keys import KeyInfo
 from liucun.api._problems import Problem, sentence
 from liucun.api._schemas import JsonResponse
@@ -26,6 +26,7 @@ from liucun.api.routers._resources import (
     Cursor,
     Limit,
     Page,
+    ReadKey,
     not_found,
     offset_page,
     plain,
@@ -33,7 +34,6 @@ from liucun.api.routers._resources import (
 )
 
 api = router("/v1/journeys", "journeys")
-ReadKey = Annotated[KeyInfo, Depends(Requirement("read"))]
 WriteKey = Annotated[KeyInfo, Depends(WriteRequirement("journeys:write"))]
 Name = Annotated[
     str, Path(min_length=1, max_length=MAX_NAME, description="The journey's name (`name:`).")

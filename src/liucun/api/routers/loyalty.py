@@ -17,7 +17,7 @@ from fastapi import Depends, Path, Query, Request
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.concurrency import run_in_threadpool
 
-from liucun.api._auth import Requirement, WriteRequirement
+from liucun.api._auth import WriteRequirement
 from liucun.api._keys import KeyInfo
 from liucun.api._problems import Problem
 from liucun.api._schemas import JsonResponse
@@ -27,6 +27,7 @@ from liucun.api.routers._resources import (
     Cursor,
     Limit,
     Page,
+    ReadKey,
     not_found,
     offset_page,
     plain,
@@ -36,7 +37,6 @@ from liucun.api.routers._resources import (
 from liucun.ingest import MAX_ID
 
 api = router("/v1/loyalty", "loyalty")
-ReadKey = Annotated[KeyInfo, Depends(Requirement("read"))]
 WriteKey = Annotated[KeyInfo, Depends(WriteRequirement("loyalty:write"))]
 UserId = Annotated[str, Path(min_length=1, max_length=MAX_ID, description="A customer id.")]
 ProgramName = Annotated[
@@ -58,7 +58,12 @@ class _Body(BaseModel):
         description="The ledger key of this write (e.g. order-1001:points): a repeat with "
         "the same arguments returns the first result. Default: the Idempotency-Key header.",
     )
-    program: str = Field("default", min_length=1, max_length=MAX_NAME)
+    program: str = Field(
+        "default",
+        min_length=1,
+        max_length=MAX_NAME,
+        description="The ledger program; one other than default must have been applied.",
+    )
     reason: str | None = Field(None, max_length=500, description="Why (kept with the entry).")
 
 
@@ -150,10 +155,14 @@ def _ledger_key(request: Request, key: KeyInfo, given: str | None) -> str:
     )
 
 
-async def _write(request: Request, call: Any) -> JsonResponse:
+async def _write(request: Request, call: Any, program: str = "default") -> JsonResponse:
+    """Run the ledger write ``call(ws)``; a program other than ``default`` must have been
+    applied (404: a typo would open accounts in a program nobody runs)."""
     from liucun.loyalty import CouponRefused, IdempotencyConflict, InsufficientPoints
 
     def run() -> Any:
+        if program != "default":
+            _program(request, program)
         try:
             return plain(call(service(request).ws))
         except (InsufficientPoints, IdempotencyConflict, CouponRefused) as exc:
@@ -222,7 +231,7 @@ async def get_ledger(
     "/accounts/{user_id}/accrue",
     status_code=201,
     response_model=PostingPublic,
-    responses=errors(*WRITE_ERRORS),
+    responses=errors(404, *WRITE_ERRORS),
     summary="Add points to a customer's account",
 )
 async def post_accrue(
@@ -247,6 +256,7 @@ async def post_accrue(
             expires_at=body.expires_at,
             available_at=timedelta(days=body.pending_days) if body.pending_days else None,
         ),
+        body.program,
     )
 
 
@@ -254,7 +264,7 @@ async def post_accrue(
     "/accounts/{user_id}/redeem",
     status_code=201,
     response_model=PostingPublic,
-    responses=errors(*WRITE_ERRORS),
+    responses=errors(404, *WRITE_ERRORS),
     summary="Spend points of a customer's account",
 )
 async def post_redeem(
@@ -270,6 +280,7 @@ async def post_redeem(
         lambda ws: loyalty.redeem(
             ws, user_id, body.points, key=ledger_key, reason=body.reason, program=body.program
         ),
+        body.program,
     )
 
 
@@ -277,7 +288,7 @@ async def post_redeem(
     "/accounts/{user_id}/adjust",
     status_code=201,
     response_model=PostingPublic,
-    responses=errors(*WRITE_ERRORS),
+    responses=errors(404, *WRITE_ERRORS),
     summary="Correct a customer's balance",
 )
 async def post_adjust(
@@ -293,6 +304,7 @@ async def post_adjust(
         lambda ws: loyalty.adjust(
             ws, user_id, body.points, key=ledger_key, reason=body.reason, program=body.program
         ),
+        body.program,
     )
 
 

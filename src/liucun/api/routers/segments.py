@@ -14,13 +14,11 @@ from collections.abc import Iterator
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from fastapi import Depends, Path, Query, Request
+from fastapi import Path, Query, Request
 from pydantic import BaseModel, Field
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response, StreamingResponse
 
-from liucun.api._auth import Requirement
-from liucun.api._keys import KeyInfo
 from liucun.api._schemas import JsonResponse
 from liucun.api.routers._common import errors, router, service
 from liucun.api.routers._resources import (
@@ -28,6 +26,7 @@ from liucun.api.routers._resources import (
     Cursor,
     Limit,
     Page,
+    ReadKey,
     decode_cursor,
     encode_cursor,
     not_found,
@@ -35,7 +34,6 @@ from liucun.api.routers._resources import (
 )
 
 api = router("/v1/segments", "segments")
-ReadKey = Annotated[KeyInfo, Depends(Requirement("read"))]
 #: Rows per chunk of a CSV export.
 CSV_CHUNK = 2_000
 GROUPINGS = ("rfm", "class", "stage")
