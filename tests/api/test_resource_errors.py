@@ -10,7 +10,6 @@ from pathlib import Path
 
 import httpx
 import pytest
-from loyalty_shop import EXAMPLE
 from resource_support import Api, serve
 
 from liucun import loyalty
@@ -18,6 +17,7 @@ from liucun.api import api_routes, create_app
 from liucun.core import Settings
 from liucun.journeys import apply_journey
 from liucun.workspace import init_workspace
+from loyalty_shop import EXAMPLE
 
 PREFIXES = ("/v1/loyalty", "/v1/journeys", "/v1/experiments", "/v1/segments")
 EXAMPLES = Path(__file__).parents[2] / "examples" / "journeys"
