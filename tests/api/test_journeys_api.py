@@ -15,6 +15,7 @@ from journeys.world_support import buyers, enrol
 from liucun.journeys import apply_journey, journey_status, journey_versions, list_journeys
 from liucun.journeys._report import journey_report
 from liucun.workspace import Workspace, open_workspace
+from state_backends import STATE_BACKENDS
 
 EXAMPLES = Path(__file__).parents[2] / "examples" / "journeys"
 NO_UNSUBSCRIBE = """\
@@ -59,6 +60,7 @@ def test_list_and_show_read_what_is_stored(api: Api) -> None:
     )
 
 
+@pytest.mark.parametrize("api_ws", STATE_BACKENDS, indirect=True)
 def test_activation_needs_an_approval_then_the_lifecycle_moves(api: Api) -> None:
     name = "winback_risk"
     problem(_move(api, name, "activate"), 409, "has no approval", "approve it first")
