@@ -12,6 +12,7 @@ import pyarrow.parquet as pq
 import pytest
 from resource_support import Api, problem, serve
 
+from liucun.api.routers.experiments import AnalysisPublic
 from liucun.experiments import AnalysisSettings, analyze_experiment, log_exposures
 from liucun.simulate import campaign_exposures
 from liucun.workspace import init_workspace, open_workspace
@@ -37,6 +38,7 @@ def test_list_and_analysis_are_the_library_analysis(campaign: tuple[Api, str, in
     got = api.get(f"/v1/experiments/{key}")
     assert got.status_code == 200, got.text
     body = got.json()
+    AnalysisPublic.model_validate(body)
     want = analyze_experiment(api.ws, key)
     api.ws._close_warehouse()
     assert body["counts"] == want.counts and sum(body["counts"].values()) == units

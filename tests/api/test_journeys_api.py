@@ -12,6 +12,12 @@ import pytest
 from resource_support import Api, problem, serve
 
 from journeys.world_support import buyers, enrol
+from liucun.api.routers.journeys import (
+    ApprovalPublic,
+    JourneyDetail,
+    JourneyPublic,
+    JourneyReportPublic,
+)
 from liucun.journeys import apply_journey, journey_status, journey_versions, list_journeys
 from liucun.journeys._report import journey_report
 from liucun.workspace import Workspace, open_workspace
@@ -50,6 +56,7 @@ def test_list_and_show_read_what_is_stored(api: Api) -> None:
     r = api.get("/v1/journeys/winback_risk")
     assert r.status_code == 200, r.text
     one = r.json()
+    JourneyDetail.model_validate(one)
     assert one["version"] == 1 and one["definition"]["name"] == "winback_risk"
     assert one["definition"]["trigger"]["type"] == "risk_crossed"
     assert [v["state"] for v in one["versions"]] == ["draft"]
@@ -69,6 +76,7 @@ def test_activation_needs_an_approval_then_the_lifecycle_moves(api: Api) -> None
     assert journey_status(api.ws, name).status == "draft"
     approved = _move(api, name, "approve", note="legal ok")
     assert approved.status_code == 200, approved.text
+    ApprovalPublic.model_validate(approved.json())
     assert approved.json()["created"] is True and approved.json()["version"] == 1
     assert approved.json()["approved_by"].startswith("api key test journeys:write")
     assert journey_status(api.ws, name).status == "approved"
@@ -79,6 +87,7 @@ def test_activation_needs_an_approval_then_the_lifecycle_moves(api: Api) -> None
     for action, status, changed in steps:
         r = _move(api, name, action)
         assert r.status_code == 200, (action, r.text)
+        JourneyPublic.model_validate(r.json())
         assert (r.json()["status"], r.json()["changed"]) == (status, changed), action
         assert journey_status(api.ws, name).status == status
     assert journey_status(api.ws, name).active_version == 1
@@ -121,6 +130,7 @@ def test_report_is_the_library_report(shop_copy: Path) -> None:
             narrow = api.get("/v1/journeys/winback/report", params={"alpha": 0.2}).json()
     assert r.status_code == 200, r.text
     got = r.json()
+    JourneyReportPublic.model_validate(got)
     assert got["units"] == want["units"] == sizes
     assert [n["node"] for n in got["nodes"]] == [n["node"] for n in want["nodes"]]
     for g, w in zip(got["nodes"], want["nodes"], strict=True):

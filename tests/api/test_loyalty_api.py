@@ -12,6 +12,7 @@ import pytest
 from resource_support import Api, problem, serve
 
 from liucun import loyalty
+from liucun.api.routers.loyalty import AccountPublic, CouponPublic, ProgramPublic, TiersPublic
 from liucun.workspace import Workspace
 from loyalty_shop import EXAMPLE
 from state_backends import STATE_BACKENDS
@@ -117,6 +118,7 @@ def test_account_shows_tier_pending_and_expiring_points(api: Api) -> None:
     r = api.get(ACCOUNT)
     assert r.status_code == 200, r.text
     acct = r.json()
+    AccountPublic.model_validate(acct)  # the reply is what the OpenAPI document says
     lib = loyalty.account(api.ws, "u1")
     assert acct["tier"] == lib.tier == "进阶"
     assert (acct["balance"], acct["pending"]) == (lib.balance, lib.pending) == (70, 7)
@@ -151,13 +153,15 @@ def test_program_and_tiers_as_applied(api: Api) -> None:
     r = api.get("/v1/loyalty/programs/default")
     assert r.status_code == 200, r.text
     body = r.json()
+    ProgramPublic.model_validate(body)
     assert body["version"] == 1 and [v["version"] for v in body["versions"]] == [1]
     assert [t["name"] for t in body["definition"]["tiers"]] == prog.tier_names()
     _write(api, "accrue", points=5, key="x")
     loyalty.boost_tier(
         api.ws, "u1", tier="尊享", until=api.ws.clock.now() + timedelta(days=9), key="b"
     )
-    tiers = api.get("/v1/loyalty/programs/default/tiers").json()["tiers"]
+    reply = api.get("/v1/loyalty/programs/default/tiers").json()
+    tiers = TiersPublic.model_validate(reply).model_dump()["tiers"]
     want = loyalty.tier_distribution(api.ws).to_dict("records")
     assert [(t["tier"], t["members"], t["boosted"]) for t in tiers] == [
         (w["tier"], w["members"], w["boosted"]) for w in want
@@ -172,7 +176,7 @@ def test_issue_coupon_respects_the_per_customer_limit(api: Api) -> None:
     body = {"coupon_id": "recall_10", "user_id": "u1", "key": "recall:u1"}
     first = api.post(path, "loyalty:write", json=body)
     assert first.status_code == 201, first.text
-    code = first.json()["code"]
+    code = CouponPublic.model_validate(first.json()).code
     assert [c.code for c in loyalty.list_coupons(api.ws, "u1")] == [code]
     assert api.post(path, "loyalty:write", json=body).json()["replayed"] is True
     second = api.post(path, "loyalty:write", json={**body, "key": "recall:u1:again"})

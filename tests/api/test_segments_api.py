@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 from resource_support import Api, problem, serve
 
+from liucun.api.routers.segments import SegmentSizes, TagSizes
 from liucun.segments import SEGMENT_COLUMNS, segment_customers, segment_summary, tag_summary
 from liucun.workspace import Workspace, init_workspace, open_workspace
 
@@ -38,6 +39,7 @@ def test_sizes_are_the_library_summary(api: Api, by: str) -> None:
     r = api.get(f"/v1/segments/{by}")
     assert r.status_code == 200, r.text
     body = r.json()
+    SegmentSizes.model_validate(body)
     ws = api.ws
     end = ws.data_end()
     want = segment_summary(ws.events(), ws.customers(), as_of=end, by=by).to_pyarrow().to_pylist()
@@ -70,6 +72,7 @@ def test_a_filter_narrows_the_sizes(api: Api) -> None:
 def test_tags_are_the_library_tag_summary(api: Api) -> None:
     r = api.get("/v1/segments/tags")
     assert r.status_code == 200, r.text
+    TagSizes.model_validate(r.json())
     ws = api.ws
     want = tag_summary(ws.events(), as_of=ws.data_end()).to_pyarrow().to_pylist()
     ws._close_warehouse()

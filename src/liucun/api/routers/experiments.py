@@ -11,6 +11,7 @@ from __future__ import annotations
 from typing import Annotated, Any, Literal
 
 from fastapi import Path, Query, Request
+from pydantic import BaseModel, Field
 from starlette.concurrency import run_in_threadpool
 
 from liucun.api._schemas import JsonResponse
@@ -31,6 +32,23 @@ api = router("/v1/experiments", "experiments")
 Key = Annotated[
     str, Path(min_length=1, max_length=MAX_NAME, description="The experiment's key in the log.")
 ]
+
+
+class AnalysisPublic(BaseModel):
+    """One experiment's analysis (`liucun experiment analyze KEY --format json`)."""
+
+    experiment: str
+    control: str
+    unit_type: str = Field(description="user or account.")
+    counts: dict[str, int] = Field(description="Units per variant.")
+    expected_shares: dict[str, float] = Field(description="The share each should have had.")
+    srm: dict[str, Any] = Field(description="The sample-ratio check (statistic, p_value, …).")
+    results: list[dict[str, Any]] = Field(
+        description="One row per metric and treatment variant: means, estimate, ci_low, "
+        "ci_high, p_value, p_adjusted, significant, test, reason."
+    )
+    roi: dict[str, dict[str, Any]] = Field(description="Campaign ROI per treatment variant.")
+    settings: dict[str, Any] = Field(description="The options the analysis ran with.")
 
 
 def _summary(ws: Any) -> list[dict[str, Any]]:
@@ -57,6 +75,7 @@ async def list_all(
 
 @api.get(
     "/{experiment}",
+    response_model=AnalysisPublic,
     responses=errors(404, 422, 503),
     summary="An experiment's analysis",
 )

@@ -55,6 +55,45 @@ class JourneyPublic(BaseModel):
     updated_at: str
 
 
+class JourneyDetail(JourneyPublic):
+    """A journey with its versions and the definition of one of them."""
+
+    version: int = Field(description="The version whose definition is shown.")
+    versions: list[dict[str, Any]] = Field(
+        description="Every version, oldest first: state, digest, who applied and approved it."
+    )
+    definition: dict[str, Any] = Field(description="The journey file's content, as stored.")
+
+
+class JourneyReportPublic(BaseModel):
+    """Per-node results against the control arm (`liucun journeys report --format json`)."""
+
+    model_config = ConfigDict(extra="allow")
+
+    journey: str
+    version: int | None
+    as_of: str | None
+    goal_event: str
+    window_days: float
+    alpha: float
+    units: dict[str, int] = Field(description="Enrolments per arm (treatment, control).")
+    nodes: list[dict[str, Any]] = Field(
+        description="Per node: entered, sent, suppressed, converted, effects, roi, payback."
+    )
+    warnings: list[str]
+
+
+class ApprovalPublic(BaseModel):
+    """Who approved which version, when; ``created`` false when it was approved before."""
+
+    journey: str
+    version: int
+    approved_by: str
+    approved_at: str
+    note: str | None
+    created: bool
+
+
 class ApproveBody(BaseModel):
     """Who approves the latest version, and why."""
 
@@ -122,7 +161,12 @@ async def list_all(
     return JsonResponse(offset_page(rows, limit, cursor))
 
 
-@api.get("/{name}", responses=errors(404, 422), summary="A journey: definition and versions")
+@api.get(
+    "/{name}",
+    response_model=JourneyDetail,
+    responses=errors(404, 422),
+    summary="A journey: definition and versions",
+)
 async def get_one(
     request: Request,
     name: Name,
@@ -161,6 +205,7 @@ async def get_one(
 
 @api.get(
     "/{name}/report",
+    response_model=JourneyReportPublic,
     responses=errors(404, 422, 503),
     summary="Per-node results against the control arm",
 )
@@ -194,6 +239,7 @@ async def get_report(
 @api.post(
     "/{name}/approve",
     status_code=200,
+    response_model=ApprovalPublic,
     responses=errors(404, *WRITE_ERRORS),
     summary="Approve the latest version",
 )

@@ -141,6 +141,49 @@ class PostingPublic(BaseModel):
     replayed: bool
 
 
+class ProgramPublic(BaseModel):
+    """The loyalty program in force and its applied versions."""
+
+    program: str
+    version: int = Field(description="The version in force.")
+    definition: dict[str, Any] = Field(description="Tiers, earning, coupons, benefits, ….")
+    versions: list[dict[str, Any]] = Field(description="version, digest, title, applied_at, by.")
+
+
+class TierMembers(BaseModel):
+    tier: str
+    threshold: float | None
+    members: int
+    share: float
+    boosted: int = Field(description="Members holding it by a temporary upgrade.")
+    in_grace: int
+    perks: list[str]
+
+
+class TiersPublic(BaseModel):
+    """Members per tier now, lowest tier first."""
+
+    program: str
+    tiers: list[TierMembers]
+
+
+class CouponPublic(BaseModel):
+    """An issued code (``replayed``: the key issued it before)."""
+
+    model_config = ConfigDict(extra="allow")
+
+    code: str
+    coupon_id: str
+    user_id: str
+    kind: str
+    amount: float
+    currency: str
+    valid_from: datetime
+    valid_until: datetime
+    status: str
+    replayed: bool
+
+
 def _ledger_key(request: Request, key: KeyInfo, given: str | None) -> str:
     if given:
         return given
@@ -322,6 +365,7 @@ def _program(request: Request, program: str) -> Any:
 
 @api.get(
     "/programs/{program}",
+    response_model=ProgramPublic,
     responses=errors(404, 422),
     summary="The loyalty program in force and its versions",
 )
@@ -345,6 +389,7 @@ async def get_program(request: Request, program: ProgramName, key: ReadKey) -> J
 
 @api.get(
     "/programs/{program}/tiers",
+    response_model=TiersPublic,
     responses=errors(404, 422),
     summary="Members per tier now",
 )
@@ -367,6 +412,7 @@ async def get_tiers(request: Request, program: ProgramName, key: ReadKey) -> Jso
 @api.post(
     "/coupons",
     status_code=201,
+    response_model=CouponPublic,
     responses=errors(404, *WRITE_ERRORS),
     summary="Issue a coupon code to a customer",
 )
