@@ -149,7 +149,7 @@ def _move(request: Request, name: str, call: Callable[[Any], Any]) -> Any:
         raise refused(exc, 409) from None
 
 
-@api.get("", response_model=Page, responses=errors(422), summary="Every journey")
+@api.get("", response_model=Page, responses=errors(422, 503), summary="Every journey")
 async def list_all(
     request: Request, key: ReadKey, limit: Limit = 50, cursor: Cursor = None
 ) -> JsonResponse:
@@ -164,7 +164,7 @@ async def list_all(
 @api.get(
     "/{name}",
     response_model=JourneyDetail,
-    responses=errors(404, 422),
+    responses=errors(404, 422, 503),
     summary="A journey: definition and versions",
 )
 async def get_one(
@@ -240,7 +240,7 @@ async def get_report(
     "/{name}/approve",
     status_code=200,
     response_model=ApprovalPublic,
-    responses=errors(404, *WRITE_ERRORS),
+    responses=errors(404, 503, *WRITE_ERRORS),
     summary="Approve the latest version",
 )
 async def approve(request: Request, name: Name, body: ApproveBody, key: WriteKey) -> JsonResponse:
@@ -272,7 +272,7 @@ def _transition(action: str, doc: str) -> None:
     api.post(
         f"/{{name}}/{action}",
         response_model=JourneyPublic,
-        responses=errors(404, *WRITE_ERRORS),
+        responses=errors(404, 503, *WRITE_ERRORS),
         summary=f"{action.capitalize()} a journey",
     )(move)
 

@@ -217,7 +217,7 @@ async def _write(request: Request, call: Any, program: str = "default") -> JsonR
 @api.get(
     "/accounts/{user_id}",
     response_model=AccountPublic,
-    responses=errors(404, 422),
+    responses=errors(404, 422, 503),
     summary="A customer's loyalty account",
 )
 async def get_account(
@@ -253,7 +253,7 @@ def _account(request: Request, user_id: str, program: str) -> Any:
 @api.get(
     "/accounts/{user_id}/ledger",
     response_model=Page,
-    responses=errors(404, 422),
+    responses=errors(404, 422, 503),
     summary="A customer's ledger entries, oldest first",
 )
 async def get_ledger(
@@ -274,7 +274,7 @@ async def get_ledger(
     "/accounts/{user_id}/accrue",
     status_code=201,
     response_model=PostingPublic,
-    responses=errors(404, *WRITE_ERRORS),
+    responses=errors(404, 503, *WRITE_ERRORS),
     summary="Add points to a customer's account",
 )
 async def post_accrue(
@@ -307,7 +307,7 @@ async def post_accrue(
     "/accounts/{user_id}/redeem",
     status_code=201,
     response_model=PostingPublic,
-    responses=errors(404, *WRITE_ERRORS),
+    responses=errors(404, 503, *WRITE_ERRORS),
     summary="Spend points of a customer's account",
 )
 async def post_redeem(
@@ -331,7 +331,7 @@ async def post_redeem(
     "/accounts/{user_id}/adjust",
     status_code=201,
     response_model=PostingPublic,
-    responses=errors(404, *WRITE_ERRORS),
+    responses=errors(404, 503, *WRITE_ERRORS),
     summary="Correct a customer's balance",
 )
 async def post_adjust(
@@ -366,7 +366,7 @@ def _program(request: Request, program: str) -> Any:
 @api.get(
     "/programs/{program}",
     response_model=ProgramPublic,
-    responses=errors(404, 422),
+    responses=errors(404, 422, 503),
     summary="The loyalty program in force and its versions",
 )
 async def get_program(request: Request, program: ProgramName, key: ReadKey) -> JsonResponse:
@@ -390,7 +390,7 @@ async def get_program(request: Request, program: ProgramName, key: ReadKey) -> J
 @api.get(
     "/programs/{program}/tiers",
     response_model=TiersPublic,
-    responses=errors(404, 422),
+    responses=errors(404, 422, 503),
     summary="Members per tier now",
 )
 async def get_tiers(request: Request, program: ProgramName, key: ReadKey) -> JsonResponse:
@@ -413,7 +413,7 @@ async def get_tiers(request: Request, program: ProgramName, key: ReadKey) -> Jso
     "/coupons",
     status_code=201,
     response_model=CouponPublic,
-    responses=errors(404, *WRITE_ERRORS),
+    responses=errors(404, 503, *WRITE_ERRORS),
     summary="Issue a coupon code to a customer",
 )
 async def post_coupon(request: Request, body: CouponBody, key: WriteKey) -> JsonResponse:
