@@ -45,6 +45,8 @@ PATH_VALUES = {
     "{program}": "default",
     "{experiment}": "cmp-1",
     "{by}": "rfm",
+    "{tag}": "price_sensitive",
+    "{value}": "true",
 }
 
 

@@ -75,7 +75,15 @@ def test_no_bad_input_is_a_500(api: Api, method: str, path: str) -> None:
     headers = api.keys.header("admin")
     for value in VALUES:
         url = path
-        for param in ("{user_id}", "{program}", "{name}", "{experiment}", "{by}"):
+        for param in (
+            "{user_id}",
+            "{program}",
+            "{name}",
+            "{experiment}",
+            "{by}",
+            "{tag}",
+            "{value}",
+        ):
             url = url.replace(param, value)
         if method == "GET":
             for query in QUERIES:

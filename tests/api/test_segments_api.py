@@ -13,7 +13,13 @@ import pytest
 from resource_support import Api, problem, serve
 
 from liucun.api.routers.segments import SegmentSizes, TagSizes
-from liucun.segments import SEGMENT_COLUMNS, segment_customers, segment_summary, tag_summary
+from liucun.segments import (
+    SEGMENT_COLUMNS,
+    customer_tags,
+    segment_customers,
+    segment_summary,
+    tag_summary,
+)
 from liucun.workspace import Workspace, init_workspace, open_workspace
 
 
@@ -135,3 +141,23 @@ def test_an_empty_warehouse_has_empty_segments(tmp_path: Path) -> None:
         page = api.get("/v1/segments/stage/new/members").json()
         assert page == {"items": [], "next_cursor": None}
         assert api.get("/v1/segments/tags").json() == {"as_of": None, "tags": []}
+
+
+def test_tag_members_are_the_buyers_with_that_value(api: Api) -> None:
+    sizes = api.get("/v1/segments/tags").json()["tags"]
+    channel = next(t for t in sizes if t["tag"] == "preferred_channel")
+    path = f"/v1/segments/tags/preferred_channel/{channel['value']}/members"
+    ids = [row["user_id"] for page in api.pages(path, limit=200) for row in page]
+    ws = api.ws
+    tags = customer_tags(ws.events(), as_of=ws.data_end())
+    want = tags.filter(tags.preferred_channel == channel["value"]).order_by("user_id")
+    want_ids = want.select("user_id").to_pyarrow().column(0).to_pylist()
+    ws._close_warehouse()
+    assert ids == want_ids and len(ids) == channel["customers"]
+    sensitive = next(t for t in sizes if (t["tag"], t["value"]) == ("price_sensitive", "true"))
+    r = api.get("/v1/segments/tags/price_sensitive/true/members", params={"format": "csv"})
+    rows = list(csv.DictReader(io.StringIO(r.text)))
+    assert len(rows) == sensitive["customers"] and {row["price_sensitive"] for row in rows} == {
+        "true"
+    }
+    problem(api.get("/v1/segments/tags/colour/red/members"), 404, "price_sensitive")

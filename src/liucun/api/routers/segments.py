@@ -10,7 +10,7 @@ export is computed once, as Arrow, and streamed out in chunks of
 from __future__ import annotations
 
 import io
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
@@ -171,16 +171,57 @@ async def get_sizes(
     return JsonResponse(await run_in_threadpool(read))
 
 
+MEMBERS_RESPONSES: dict[int | str, dict[str, Any]] = {
+    **errors(404, 422, 503),
+    200: {
+        "description": "A page of members (JSON), or every member as CSV.",
+        "content": {"text/csv": {"schema": {"type": "string"}}},
+    },
+}
+Format = Annotated[
+    Literal["json", "csv"] | None,
+    Query(description="csv: every member as CSV (also with Accept: text/csv)."),
+]
+
+
+@api.get(
+    "/tags/{tag}/{value}/members",
+    response_model=Page,
+    responses=MEMBERS_RESPONSES,
+    summary="The buyers holding one tag value (JSON page or CSV export)",
+)
+async def get_tag_members(
+    request: Request,
+    tag: Annotated[str, Path(max_length=40, description="price_sensitive, top_category, …")],
+    value: Annotated[str, Path(max_length=MAX_NAME, description="e.g. true, shoes, app.")],
+    key: ReadKey,
+    as_of: AsOf = None,
+    limit: Limit = 50,
+    cursor: Cursor = None,
+    format: Format = None,
+) -> Response:
+    """The buyers whose tag has this value, with all their tags
+    (:func:`liucun.segments.customer_tags`), by customer id; paged like the segment
+    members, or every one as CSV."""
+    from liucun.segments import TAG_COLUMNS, customer_tags
+
+    if tag not in TAG_COLUMNS:
+        raise not_found(f"there is no tag {tag!r}; the tags are {', '.join(TAG_COLUMNS)}")
+
+    def members(ws: Any, end: datetime) -> Any:
+        table = customer_tags(ws.events(), as_of=end)
+        column = table[tag]
+        if tag == "price_sensitive":
+            return table.filter(column.ifelse("true", "false") == value)
+        return table.filter(column.cast("string") == value)
+
+    return await _members_reply(request, members, as_of, limit, cursor, format, f"tag-{tag}")
+
+
 @api.get(
     "/{by}/{name}/members",
     response_model=Page,
-    responses={
-        **errors(404, 422, 503),
-        200: {
-            "description": "A page of members (JSON), or every member as CSV.",
-            "content": {"text/csv": {"schema": {"type": "string"}}},
-        },
-    },
+    responses=MEMBERS_RESPONSES,
     summary="The customers of one segment (JSON page or CSV export)",
 )
 async def get_members(
@@ -192,10 +233,7 @@ async def get_members(
     filter: Filter = None,
     limit: Limit = 50,
     cursor: Cursor = None,
-    format: Annotated[
-        Literal["json", "csv"] | None,
-        Query(description="csv: every member as CSV (also with Accept: text/csv)."),
-    ] = None,
+    format: Format = None,
 ) -> Response:
     """The customer profiles (stage, RFM scores, segment and class, attributes) of the
     segment, by customer id. JSON: a page of `limit` from `cursor`. CSV (`?format=csv`
@@ -205,6 +243,25 @@ async def get_members(
     names = _names(by)
     if name not in names:
         raise not_found(f"there is no {by} segment {name!r}; they are {', '.join(names)}")
+
+    def members(ws: Any, end: datetime) -> Any:
+        table = segment_customers(ws.events(), ws.customers(), as_of=end, by=by, where=filter)  # type: ignore[arg-type]
+        return table.filter(table[SEGMENT_COLUMNS[by]] == name)
+
+    return await _members_reply(request, members, as_of, limit, cursor, format, by)
+
+
+async def _members_reply(
+    request: Request,
+    members: Callable[[Any, datetime], Any],
+    as_of: datetime | None,
+    limit: int,
+    cursor: str | None,
+    format: str | None,
+    what: str,
+) -> Response:
+    """The customers of ``members(ws, as_of)`` (an Ibis table with ``user_id``) by id:
+    a JSON page after the cursor's id, or all of them as streamed CSV."""
     csv = format == "csv" or (format is None and "text/csv" in request.headers.get("accept", ""))
     after = None if csv else decode_cursor(cursor, str)
     svc = service(request)
@@ -214,21 +271,18 @@ async def get_members(
             end = _as_of(ws, as_of)
             if end is None:
                 return None
-            table = segment_customers(ws.events(), ws.customers(), as_of=end, by=by, where=filter)  # type: ignore[arg-type]
-            table = table.filter(table[SEGMENT_COLUMNS[by]] == name)
+            table = members(ws, end)
             if after is not None:
                 table = table.filter(table.user_id > after)
             table = table.order_by("user_id")
-            if not csv:
-                table = table.limit(limit + 1)
-            return table.to_pyarrow()
+            return table.to_pyarrow() if csv else table.limit(limit + 1).to_pyarrow()
 
     rows = await run_in_threadpool(read)
     if csv:
         return StreamingResponse(
             _csv_chunks(rows),
             media_type="text/csv; charset=utf-8",
-            headers={"Content-Disposition": f'attachment; filename="{by}-members.csv"'},
+            headers={"Content-Disposition": f'attachment; filename="{what}-members.csv"'},
         )
     items = [] if rows is None else records(rows)
     more = len(items) > limit
