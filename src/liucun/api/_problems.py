@@ -228,14 +228,19 @@ def _status_of(exc: LiucunError) -> int:
     return 422
 
 
+def sentence(text: str) -> str:
+    """``text`` (a library error's message) as one sentence: whitespace folded, a
+    capital first letter and a full stop."""
+    detail = " ".join(text.split())
+    detail = detail[:1].upper() + detail[1:]
+    return detail if detail.endswith(".") else detail + "."
+
+
 def liucun_error_response(exc: LiucunError) -> Response:
     status = _status_of(exc)
     if isinstance(exc, InvalidRecords):
         return invalid_fields(exc.problems, status=status)
-    detail = " ".join(str(exc).split())
-    detail = detail[:1].upper() + detail[1:]
-    if not detail.endswith("."):
-        detail += "."
+    detail = sentence(str(exc))
     headers = {"Retry-After": "5"} if status == 503 else None
     errors = []
     if exc.hint is not None and status == 422:
