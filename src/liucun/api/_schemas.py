@@ -7,7 +7,7 @@ from datetime import datetime
 from typing import Any, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
-from starlette.responses import Response
+from starlette.responses import JSONResponse, Response
 
 from liucun.api._problems import Problem, dumps, invalid_fields
 from liucun.core import ServeSettings
@@ -16,8 +16,9 @@ from liucun.ingest import record_context, record_problems
 M = TypeVar("M", bound=BaseModel)
 
 
-class JsonResponse(Response):
-    """``application/json`` written by orjson."""
+class JsonResponse(JSONResponse):
+    """``application/json`` written by orjson (a :class:`JSONResponse`, so that FastAPI
+    documents each route's ``response_model`` as its reply schema)."""
 
     media_type = "application/json"
 

@@ -1,0 +1,352 @@
+"""The API against its own OpenAPI document, on a real server (uvicorn on 127.0.0.1).
+
+- :func:`test_operation_conforms_to_its_schema`: schemathesis generates requests for
+  every operation of the document (valid and invalid ones, with a key holding every
+  scope) and checks each reply: never a 500, a documented status, the documented content
+  type, headers and body schema, and bad input refused.
+- :func:`test_every_documented_status_is_reachable`: each status an operation documents
+  is driven by a crafted request (401 without a key, 403 with another scope, 404 for an
+  unknown id, 413 for an oversized body, 409 for an ``Idempotency-Key`` still in flight,
+  429 past the rate limit, …) — a status no request can reach is a lie in the document.
+
+Both iterate the document, so a route added later is covered without editing this file;
+a route whose success needs a specific body is listed in :data:`GOOD`.
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+import pytest
+from api_support import event, served
+from hypothesis import HealthCheck, settings
+
+from liucun.api import SCOPES, create_app, create_key
+from liucun.core import ServeSettings, Settings
+from liucun.workspace import Workspace, init_workspace
+
+with warnings.catch_warnings():
+    warnings.simplefilter("ignore")
+    import schemathesis
+
+#: One worker runs the whole file (``make test`` uses ``--dist loadgroup``): one server.
+pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("schemathesis")]
+
+#: The body limit of the served app (small, so a 413 is cheap to provoke).
+MAX_BODY = 20_000
+#: The user every request about one customer names (loaded before the tests).
+USER = "u-1"
+
+
+class _Stub:  # create_app only stores the workspace until the app runs
+    settings = Settings()
+
+
+DOC = create_app(_Stub()).openapi()
+#: Every check of schemathesis but two, on purpose:
+#: - ``positive_data_acceptance`` (a schema-valid request must succeed): the workspace's
+#:   rules are not all JSON Schema — an event type the workspace does not know, a time in
+#:   the future, an id no key or customer has are schema-valid and refused with a
+#:   documented 404 / 422, which the rest of this file checks;
+#: - unexpected query parameters are ignored (as HTTP APIs commonly do), so the generator
+#:   does not add them.
+CONFIG = schemathesis.Config.from_dict(
+    {
+        "checks": {"positive_data_acceptance": {"enabled": False}},
+        "generation": {"allow-extra-parameters": False},
+    }
+)
+schema = schemathesis.openapi.from_dict(DOC, config=CONFIG)
+
+
+@dataclass
+class Api:
+    """The served app, its workspace and a key with every scope."""
+
+    client: httpx.Client
+    ws: Workspace
+    key: str
+
+    @property
+    def url(self) -> str:
+        return str(self.client.base_url)
+
+    def auth(self, key: str | None = None) -> dict[str, str]:
+        return {"Authorization": f"Bearer {key or self.key}"}
+
+
+@pytest.fixture(scope="module")
+def api(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Api]:
+    """A workspace with customers and orders loaded through the API itself, served."""
+    ws = init_workspace(tmp_path_factory.mktemp("schemathesis") / "ws")
+    key = create_key(ws, name="every scope", scopes=SCOPES, rate_per_s=1e6, burst=1_000_000).key
+    conf = ServeSettings(**{**ws.settings.serve.model_dump(), "max_body_bytes": MAX_BODY})
+    app = create_app(ws, conf, run_loader=False)
+    with served(app) as client:
+        headers = {"Authorization": f"Bearer {key}"}
+        users = [{"user_id": f"u-{i}", "country": "CN", "aliases": {"email": f"{i}@x.cn"}}
+                 for i in range(7)]  # fmt: skip
+        assert client.post("/v1/users", json={"users": users}, headers=headers).status_code == 202
+        events = {"events": [event(i) for i in range(30)]}
+        assert client.post("/v1/events", json=events, headers=headers).status_code == 202
+        app.state.service.load_once()
+        assert client.get(f"/v1/users/{USER}", headers=headers).status_code == 200
+        yield Api(client, ws, key)
+    ws.close()
+
+
+# -- fuzzing ---------------------------------------------------------------------------------
+
+
+@schema.parametrize()
+@settings(
+    max_examples=12,
+    deadline=None,
+    derandomize=True,
+    database=None,
+    suppress_health_check=list(HealthCheck),
+)
+def test_operation_conforms_to_its_schema(case: Any, api: Api) -> None:
+    case.call_and_validate(base_url=api.url, headers=api.auth())
+
+
+# -- every documented status ---------------------------------------------------------------
+
+#: Requests that succeed, by operation, for those whose success needs a specific body or
+#: id (an operation not listed here succeeds with its path ids filled in, or by a request
+#: schemathesis generates — see :func:`_success`).
+GOOD: dict[str, dict[str, Any]] = {
+    "POST /v1/events": {"json": {"events": [event(900)]}},
+    "POST /v1/users": {"json": {"users": [{"user_id": "u-900", "country": "DE"}]}},
+}
+#: Path parameters that name something that exists (``key_id``: a spare key made for it).
+KNOWN = {"user_id": USER}
+UNKNOWN = {"user_id": "nobody-has-this-id", "key_id": "ffffffffffffffff"}
+WRITES = {"post", "put", "patch", "delete"}
+
+Op = tuple[str, str, dict[str, Any]]
+Crafter = Callable[[Api, Op], httpx.Response | None]
+
+
+def _operations() -> list[Op]:
+    return [
+        (method, path, op)
+        for path, item in DOC["paths"].items()
+        for method, op in item.items()
+        if method in {"get", "post", "put", "patch", "delete", "head", "options"}
+    ]
+
+
+def _params(op: dict[str, Any], where: str) -> list[dict[str, Any]]:
+    return [p for p in op.get("parameters", []) if p["in"] == where]
+
+
+def _url(api: Api, path: str, op: dict[str, Any], values: dict[str, str]) -> str:
+    for p in _params(op, "path"):
+        name = p["name"]
+        if name == "key_id" and name not in values:
+            made = create_key(api.ws, name="spare", scopes=("read",))
+            value = made.key[3:].partition(".")[0]
+        else:
+            value = values.get(name, "x")
+        path = path.replace("{" + name + "}", value)
+    return path
+
+
+def _send(api: Api, method: str, url: str, **kwargs: Any) -> httpx.Response:
+    headers = {**api.auth(), **kwargs.pop("headers", {})}
+    headers = {k: v for k, v in headers.items() if v is not None}
+    return api.client.request(method.upper(), url, headers=headers, **kwargs)
+
+
+def _body(op: dict[str, Any], name: str) -> dict[str, Any]:
+    return GOOD.get(name, {}) if "requestBody" in op else {}
+
+
+def _success(api: Api, o: Op, status: int) -> httpx.Response | None:
+    method, path, op = o
+    name = f"{method.upper()} {path}"
+    if name in GOOD or "requestBody" not in op:
+        return _send(api, method, _url(api, path, op, KNOWN), **_body(op, name))
+    # a new operation with a body: the first generated request that gets its status
+    from hypothesis import find
+    from hypothesis.errors import NoSuchExample
+
+    strategy = schema[path][method.upper()].as_strategy()
+    try:
+        case = find(
+            strategy,
+            lambda c: c.call(base_url=api.url, headers=api.auth()).status_code == status,
+            settings=settings(max_examples=40, database=None, deadline=None),
+        )
+    except NoSuchExample:
+        return None
+    return httpx.Response(status) if case is not None else None
+
+
+def _no_key(api: Api, o: Op) -> httpx.Response:
+    method, path, op = o
+    return _send(api, method, _url(api, path, op, KNOWN), headers={"Authorization": None})
+
+
+def _wrong_scope(api: Api, o: Op) -> httpx.Response | None:
+    method, path, op = o
+    needs = op.get("x-liucun-scope")
+    if needs is None:
+        return None
+    other = next(s for s in SCOPES if s not in (needs, "admin"))
+    key = create_key(api.ws, name="other scope", scopes=(other,)).key
+    return _send(api, method, _url(api, path, op, KNOWN), headers=api.auth(key))
+
+
+def _unknown_id(api: Api, o: Op) -> httpx.Response | None:
+    method, path, op = o
+    if not _params(op, "path"):
+        return None
+    return _send(api, method, _url(api, path, op, UNKNOWN), **_body(op, f"{method} {path}"))
+
+
+def _rate_limited(api: Api, o: Op) -> httpx.Response | None:
+    method, path, op = o
+    key = create_key(api.ws, name="slow", scopes=SCOPES, rate_per_s=0.01, burst=1).key
+    url = _url(api, path, op, KNOWN)
+    _send(api, method, url, headers=api.auth(key))
+    return _send(api, method, url, headers=api.auth(key))
+
+
+def _oversized(api: Api, o: Op) -> httpx.Response | None:
+    method, path, op = o
+    if method not in WRITES:
+        return None
+    big = b'{"events": ["' + b"x" * MAX_BODY + b'"]}'
+    headers = {"Content-Type": "application/json"}
+    return _send(api, method, _url(api, path, op, KNOWN), content=big, headers=headers)
+
+
+def _raw_body(content: bytes, content_type: str) -> Crafter:
+    """A crafter that sends ``content`` as the body of an operation that takes one."""
+
+    def send(api: Api, o: Op) -> httpx.Response | None:
+        method, path, op = o
+        if "requestBody" not in op:
+            return None
+        headers = {"Content-Type": content_type}
+        return _send(api, method, _url(api, path, op, KNOWN), content=content, headers=headers)
+
+    return send
+
+
+def _invalid_fields(api: Api, o: Op) -> httpx.Response | None:
+    """A body with a field no schema has, a 10 KB id in the path, or a query parameter of
+    the wrong type — the first that applies."""
+    method, path, op = o
+    if "requestBody" in op:
+        return _send(api, method, _url(api, path, op, KNOWN), json={"no_such_field": 1})
+    if _params(op, "path"):
+        long = {p["name"]: "x" * 10_000 for p in _params(op, "path")}
+        return _send(api, method, _url(api, path, op, long))
+    typed = [p for p in _params(op, "query") if p.get("schema", {}).get("type") != "string"]
+    if typed:
+        params = {p["name"]: "not-a-" + str(p["schema"].get("type")) for p in typed}
+        return _send(api, method, _url(api, path, op, KNOWN), params=params)
+    return None
+
+
+def _in_flight(api: Api, o: Op) -> httpx.Response | None:
+    """The same write while a first one with its ``Idempotency-Key`` is still running
+    (its claim made by the service's own function, as that request would have)."""
+    import hashlib
+    import json
+
+    from liucun.api._idempotency import claim
+
+    method, path, op = o
+    if method not in WRITES:
+        return None
+    name = f"{method.upper()} {path}"
+    url = _url(api, path, op, KNOWN)
+    body = GOOD.get(name, {}).get("json")
+    content = b"" if body is None else json.dumps(body).encode()
+    key_id = api.key[3:].partition(".")[0]
+    idem = f"in-flight {name}"
+    claim(api.ws, key_id=key_id, idem_key=idem, method=method.upper(), path=url,
+          body_hash=hashlib.sha256(content).hexdigest())  # fmt: skip
+    headers = {"Idempotency-Key": idem}
+    if body is not None:
+        headers["Content-Type"] = "application/json"
+    return _send(api, method, url, content=content, headers=headers)
+
+
+def _unavailable(api: Api, o: Op) -> httpx.Response | None:
+    """The warehouse file unreadable for one request (replaced by garbage, then put back)."""
+    method, path, op = o
+    wh = api.ws.path / "warehouse.duckdb"
+    aside = wh.with_suffix(".aside")
+    wh.rename(aside)
+    try:
+        wh.write_bytes(b"this is not a DuckDB file" * 100)
+        return _send(api, method, _url(api, path, op, KNOWN), **_body(op, f"{method} {path}"))
+    finally:
+        wh.unlink()
+        aside.rename(wh)
+
+
+CRAFTERS: dict[int, tuple[Crafter, ...]] = {
+    400: (_raw_body(b'{"a": ', "application/json"),),
+    401: (_no_key,),
+    403: (_wrong_scope,),
+    404: (_unknown_id,),
+    409: (_in_flight,),
+    413: (_oversized,),
+    415: (_raw_body(b"hello", "text/plain"),),
+    422: (_invalid_fields,),
+    429: (_rate_limited,),
+    503: (_unavailable,),
+}
+
+
+@pytest.mark.parametrize("o", _operations(), ids=[f"{m.upper()} {p}" for m, p, _ in _operations()])
+def test_every_documented_status_is_reachable(api: Api, o: Op) -> None:
+    method, path, op = o
+    missed = []
+    for text in sorted(op["responses"]):
+        status = int(text)
+        if 200 <= status < 300:
+            got = _success(api, o, status)
+        else:
+            assert status in CRAFTERS, f"no request is known that provokes {status}; add one"
+            got = next((r for c in CRAFTERS[status] if (r := c(api, o)) is not None), None)
+        if got is None or got.status_code != status:
+            shown = "nothing applies" if got is None else f"{got.status_code} {got.text[:200]}"
+            missed.append(f"{status}: {shown}")
+            continue
+        documented = set(op["responses"][text].get("content", {}))
+        if got.content:  # (a 2xx found by generation is checked by the fuzzing test)
+            assert got.headers["content-type"] in documented, (status, got.text[:200])
+        if got.headers.get("content-type") == "application/problem+json":
+            problem = got.json()
+            assert problem["status"] == status and problem["detail"].endswith("."), problem
+    assert missed == [], f"{method.upper()} {path} documents statuses no request reached"
+
+
+@pytest.mark.parametrize(
+    ("route", "body", "where"),
+    [
+        ("/v1/users", {"users": [{"user_id": "u-1", "birthday": 0}]}, "users[0].birthday"),
+        ("/v1/users", {"users": [{"user_id": "u-1", "acquisition_cost": "3"}]},
+         "users[0].acquisition_cost"),
+        ("/v1/events", {"events": [event(1, revenue="101")]}, "events[0].revenue"),
+        ("/v1/events", {"events": [event(1, revenue=True)]}, "events[0].revenue"),
+    ],
+)  # fmt: skip
+def test_a_json_value_of_another_type_is_not_coerced(
+    api: Api, route: str, body: dict[str, Any], where: str
+) -> None:
+    """Found by the fuzzing: ``"birthday": 0`` was taken as 1970-01-01."""
+    r = api.client.post(route, json=body, headers=api.auth())
+    assert r.status_code == 422, r.text
+    assert [e["path"] for e in r.json()["errors"]] == [where]
