@@ -53,7 +53,8 @@ def _results(cockpit: object, name: str) -> tuple[Section, dict[str, str]]:
     figure = journey_margin_figure(report)
     if figure is not None:
         sec.add_figure(figure, wide=True)
-    sec.add_table(journey_node_table(report))
+    # one journey on this page: its name in every row says nothing
+    sec.add_table(journey_node_table(report).drop(columns="journey"))
     counts = {
         n.node: f"{number(n.entered_by_arm['treatment'])} / {number(n.entered_by_arm['control'])}"
         for n in report.nodes
