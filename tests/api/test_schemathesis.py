@@ -128,7 +128,10 @@ GOOD: dict[str, dict[str, Any]] = {
     "POST /v1/users": {"json": {"users": [{"user_id": "u-900", "country": "DE"}]}},
 }
 #: Path parameters that name something that exists (``key_id``: a spare key made for it).
+#: A route with another path parameter needs its value here, and the ``api`` fixture
+#: the thing it names (a program applied, a journey, …).
 KNOWN = {"user_id": USER}
+#: Path parameters that name nothing (any other: ``no-such-<name>``).
 UNKNOWN = {"user_id": "nobody-has-this-id", "key_id": "ffffffffffffffff"}
 WRITES = {"post", "put", "patch", "delete"}
 
@@ -152,11 +155,17 @@ def _params(op: dict[str, Any], where: str) -> list[dict[str, Any]]:
 def _url(api: Api, path: str, op: dict[str, Any], values: dict[str, str]) -> str:
     for p in _params(op, "path"):
         name = p["name"]
-        if name == "key_id" and name not in values:
+        if name == "key_id" and values is KNOWN:
             made = create_key(api.ws, name="spare", scopes=("read",))
             value = made.key[3:].partition(".")[0]
+        elif values is KNOWN:
+            assert name in KNOWN, (
+                f"{path}: add a value of the path parameter {name!r} to KNOWN in "
+                "tests/api/test_schemathesis.py (and what it names to the api fixture)"
+            )
+            value = KNOWN[name]
         else:
-            value = values.get(name, "x")
+            value = values.get(name, f"no-such-{name}")
         path = path.replace("{" + name + "}", value)
     return path
 
