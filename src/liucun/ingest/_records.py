@@ -171,11 +171,7 @@ def iso_utc(when: datetime) -> str:
 
 
 class _Record(BaseModel):
-    # strict: a number is not a date, text is not a number, true is not 1 (JSON types as
-    # documented); ISO 8601 text still parses as a date or time.
-    model_config = ConfigDict(
-        extra="forbid", allow_inf_nan=False, str_max_length=MAX_TEXT, strict=True
-    )
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False, str_max_length=MAX_TEXT)
 
 
 class EventRecord(_Record):
