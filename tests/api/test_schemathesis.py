@@ -19,6 +19,7 @@ import contextlib
 import warnings
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -42,6 +43,11 @@ pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("schemathesis")]
 MAX_BODY = 20_000
 #: The user every request about one customer names (loaded before the tests).
 USER = "u-1"
+#: The example journey the journey routes move from draft to approved, active, paused.
+JOURNEY = "inactive_push_coupon"
+#: An experiment logged for the customers (alternate arms).
+EXPERIMENT = "st-coupon"
+EXAMPLES = Path(__file__).parents[2] / "examples"
 
 
 class _Stub:  # create_app only stores the workspace until the app runs
@@ -99,8 +105,47 @@ def api(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Api]:
         assert client.post("/v1/events", json=events, headers=headers).status_code == 202
         app.state.service.load_once()
         assert client.get(f"/v1/users/{USER}", headers=headers).status_code == 200
+        _things_routes_name(ws)
         yield Api(client, ws, key)
     ws.close()
+
+
+def _things_routes_name(ws: Workspace) -> None:
+    """What the resource routes' path parameters name (:data:`KNOWN`): the example
+    loyalty program with an account for :data:`USER`, the example journeys (one a draft
+    to approve, activate, pause and resume), an experiment's exposures and :data:`USER`'s
+    RFM segment."""
+    import pyarrow as pa
+
+    from liucun import loyalty
+    from liucun.experiments import log_exposures
+    from liucun.journeys import apply_journey
+    from liucun.segments import SEGMENT_COLUMNS, segment_customers
+
+    loyalty.apply_program(ws, EXAMPLES / "loyalty" / "program.yaml")
+    loyalty.award(ws, USER, 500, key="schemathesis:opening", reason="opening balance")
+    for name in ("winback_risk", JOURNEY):
+        apply_journey(ws, EXAMPLES / "journeys" / f"{name}.yaml", by="test")
+    units = [f"u-{i}" for i in range(7)]
+    log_exposures(
+        ws.state,
+        pa.table(
+            {
+                "experiment": [EXPERIMENT] * 7,
+                "layer": ["default"] * 7,
+                "unit_type": ["user"] * 7,
+                "unit_id": units,
+                "variant": ["control", "treatment"] * 3 + ["control"],
+                "probability": [0.5] * 7,
+                "holdout": [False] * 7,
+            }
+        ),
+        ts=datetime(2025, 5, 1, tzinfo=UTC),
+    )
+    t = segment_customers(ws.events(), ws.customers(), as_of=ws.data_end(), by="rfm")
+    mine = t.filter(t.user_id == USER).select(SEGMENT_COLUMNS["rfm"]).to_pyarrow()
+    KNOWN_AT["/v1/segments/{by}/{name}/members"] = {"name": str(mine.column(0)[0])}
+    ws._close_warehouse()
 
 
 # -- fuzzing ---------------------------------------------------------------------------------
@@ -126,11 +171,28 @@ def test_operation_conforms_to_its_schema(case: Any, api: Api) -> None:
 GOOD: dict[str, dict[str, Any]] = {
     "POST /v1/events": {"json": {"events": [event(900)]}},
     "POST /v1/users": {"json": {"users": [{"user_id": "u-900", "country": "DE"}]}},
+    "POST /v1/loyalty/accounts/{user_id}/accrue": {"json": {"points": 10, "key": "st:accrue"}},
+    "POST /v1/loyalty/accounts/{user_id}/redeem": {"json": {"points": 5, "key": "st:redeem"}},
+    "POST /v1/loyalty/accounts/{user_id}/adjust": {
+        "json": {"points": 3, "key": "st:adjust", "reason": "a test"}
+    },
+    "POST /v1/loyalty/coupons": {
+        "json": {"coupon_id": "birthday_coupon", "user_id": USER, "key": "st:coupon"}
+    },
+    "POST /v1/journeys/{name}/approve": {"json": {"note": "reviewed"}},
 }
 #: Path parameters that name something that exists (``key_id``: a spare key made for it).
 #: A route with another path parameter needs its value here, and the ``api`` fixture
 #: the thing it names (a program applied, a journey, …).
-KNOWN = {"user_id": USER}
+KNOWN = {
+    "user_id": USER,
+    "program": "default",
+    "name": JOURNEY,
+    "by": "rfm",
+    "experiment": EXPERIMENT,
+}
+#: Values of one route's parameters where they differ from :data:`KNOWN`.
+KNOWN_AT: dict[str, dict[str, str]] = {}
 #: Path parameters that name nothing (any other: ``no-such-<name>``).
 UNKNOWN = {"user_id": "nobody-has-this-id", "key_id": "ffffffffffffffff"}
 WRITES = {"post", "put", "patch", "delete"}
@@ -153,11 +215,14 @@ def _params(op: dict[str, Any], where: str) -> list[dict[str, Any]]:
 
 
 def _url(api: Api, path: str, op: dict[str, Any], values: dict[str, str]) -> str:
+    template = path
     for p in _params(op, "path"):
         name = p["name"]
         if name == "key_id" and values is KNOWN:
             made = create_key(api.ws, name="spare", scopes=("read",))
             value = made.key[3:].partition(".")[0]
+        elif values is KNOWN and name in KNOWN_AT.get(template, {}):
+            value = KNOWN_AT[template][name]
         elif values is KNOWN:
             assert name in KNOWN, (
                 f"{path}: add a value of the path parameter {name!r} to KNOWN in "
@@ -222,7 +287,10 @@ def _unknown_id(api: Api, o: Op) -> httpx.Response | None:
     method, path, op = o
     if not _params(op, "path"):
         return None
-    return _send(api, method, _url(api, path, op, UNKNOWN), **_body(o))
+    options = _body(o)
+    if isinstance(options.get("json"), dict) and "key" in options["json"]:
+        options = {"json": {**options["json"], "key": options["json"]["key"] + ":unknown"}}
+    return _send(api, method, _url(api, path, op, UNKNOWN), **options)
 
 
 def _rate_limited(api: Api, o: Op) -> httpx.Response | None:
@@ -247,7 +315,7 @@ def _raw_body(content: bytes, content_type: str) -> Crafter:
 
     def send(api: Api, o: Op) -> httpx.Response | None:
         method, path, op = o
-        if "requestBody" not in op:
+        if method not in WRITES:
             return None
         headers = {"Content-Type": content_type}
         return _send(api, method, _url(api, path, op, KNOWN), content=content, headers=headers)
@@ -335,6 +403,20 @@ def _state_unreadable(api: Api, o: Op) -> httpx.Response | None:
         engine.dispose()
 
 
+#: Requests for one operation's status that no crafter below can make generically.
+CRAFTED: dict[tuple[str, int], dict[str, Any]] = {
+    ("POST /v1/loyalty/coupons", 404): {
+        "json": {"coupon_id": "no-such-coupon", "user_id": USER, "key": "st:coupon:404"}
+    },
+    **{
+        (f"POST /v1/loyalty/accounts/{{user_id}}/{op}", 404): {
+            "json": {"points": 1, "key": f"st:{op}:404", "reason": "x", "program": "no-such"}
+        }
+        for op in ("accrue", "redeem", "adjust")
+    },
+}
+
+
 CRAFTERS: dict[int, tuple[Crafter, ...]] = {
     400: (_raw_body(b'{"a": ', "application/json"),),
     401: (_no_key,),
@@ -360,7 +442,10 @@ def test_every_documented_status_is_reachable(api: Api, o: Op) -> None:
         else:
             assert status in CRAFTERS, f"no request is known that provokes {status}; add one"
             got = None
-            for craft in CRAFTERS[status]:
+            special = CRAFTED.get((f"{method.upper()} {path}", status))
+            if special is not None:
+                got = _send(api, method, _url(api, path, op, KNOWN), **special)
+            for craft in () if got is not None and got.status_code == status else CRAFTERS[status]:
                 got = craft(api, o) or got
                 if got is not None and got.status_code == status:
                     break
