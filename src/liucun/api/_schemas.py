@@ -17,8 +17,8 @@ M = TypeVar("M", bound=BaseModel)
 
 
 class JsonResponse(JSONResponse):
-    """``application/json`` written by orjson (a :class:`JSONResponse`, so that FastAPI
-    documents each route's ``response_model`` as its reply schema)."""
+    """``application/json`` written by orjson (a JSONResponse, so that FastAPI puts each
+    route's ``response_model`` schema in the OpenAPI document)."""
 
     media_type = "application/json"
 
