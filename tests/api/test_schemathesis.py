@@ -106,6 +106,10 @@ def api(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Api]:
         app.state.service.load_once()
         assert client.get(f"/v1/users/{USER}", headers=headers).status_code == 200
         _things_routes_name(ws)
+        if "/v1/webhooks" in DOC["paths"]:  # partner webhooks, when the service has them
+            for name in ("st-hook", "st-hook-deleted"):
+                made = client.post("/v1/webhooks", json=_hook(name), headers=headers)
+                assert made.status_code == 201, made.text
         yield Api(client, ws, key)
     ws.close()
 
@@ -165,6 +169,12 @@ def test_operation_conforms_to_its_schema(case: Any, api: Api) -> None:
 
 # -- every documented status ---------------------------------------------------------------
 
+
+def _hook(name: str) -> dict[str, Any]:
+    """A partner webhook subscription's body (the receiver is never called here)."""
+    return {"name": name, "url": "http://127.0.0.1:9/hook", "event_types": ["tier_changed"]}
+
+
 #: Requests that succeed, by operation, for those whose success needs a specific body or
 #: id (an operation not listed here succeeds with its path ids filled in, or by a request
 #: schemathesis generates — see :func:`_success`).
@@ -180,6 +190,7 @@ GOOD: dict[str, dict[str, Any]] = {
         "json": {"coupon_id": "birthday_coupon", "user_id": USER, "key": "st:coupon"}
     },
     "POST /v1/journeys/{name}/approve": {"json": {"note": "reviewed"}},
+    "POST /v1/webhooks": {"json": _hook("st-made")},
 }
 #: Path parameters that name something that exists (``key_id``: a spare key made for it).
 #: A route with another path parameter needs its value here, and the ``api`` fixture
@@ -191,8 +202,14 @@ KNOWN = {
     "by": "rfm",
     "experiment": EXPERIMENT,
 }
-#: Values of one route's parameters where they differ from :data:`KNOWN`.
-KNOWN_AT: dict[str, dict[str, str]] = {}
+#: Values of one route's parameters where they differ from :data:`KNOWN`
+#: (``METHOD /path`` first, then ``/path``).
+KNOWN_AT: dict[str, dict[str, str]] = {
+    "/v1/webhooks/{name}": {"name": "st-hook"},
+    "POST /v1/webhooks/{name}/disable": {"name": "st-hook"},
+    "POST /v1/webhooks/{name}/rotate": {"name": "st-hook"},
+    "DELETE /v1/webhooks/{name}": {"name": "st-hook-deleted"},
+}
 #: Path parameters that name nothing (any other: ``no-such-<name>``).
 UNKNOWN = {"user_id": "nobody-has-this-id", "key_id": "ffffffffffffffff"}
 WRITES = {"post", "put", "patch", "delete"}
@@ -214,15 +231,21 @@ def _params(op: dict[str, Any], where: str) -> list[dict[str, Any]]:
     return [p for p in op.get("parameters", []) if p["in"] == where]
 
 
-def _url(api: Api, path: str, op: dict[str, Any], values: dict[str, str]) -> str:
+def _known_at(method: str, template: str) -> dict[str, str]:
+    return KNOWN_AT.get(f"{method.upper()} {template}") or KNOWN_AT.get(template) or {}
+
+
+def _url(
+    api: Api, path: str, op: dict[str, Any], values: dict[str, str], method: str = "get"
+) -> str:
     template = path
     for p in _params(op, "path"):
         name = p["name"]
         if name == "key_id" and values is KNOWN:
             made = create_key(api.ws, name="spare", scopes=("read",))
             value = made.key[3:].partition(".")[0]
-        elif values is KNOWN and name in KNOWN_AT.get(template, {}):
-            value = KNOWN_AT[template][name]
+        elif values is KNOWN and (at := _known_at(method, template)) and name in at:
+            value = at[name]
         elif values is KNOWN:
             assert name in KNOWN, (
                 f"{path}: add a value of the path parameter {name!r} to KNOWN in "
@@ -251,7 +274,7 @@ def _success(api: Api, o: Op, status: int) -> httpx.Response | None:
     method, path, op = o
     name = f"{method.upper()} {path}"
     if name in GOOD or "requestBody" not in op:
-        return _send(api, method, _url(api, path, op, KNOWN), **_body(o))
+        return _send(api, method, _url(api, path, op, KNOWN, method), **_body(o))
     # a new operation with a body: the first generated request that gets its status
     from hypothesis import find
     from hypothesis.errors import NoSuchExample
@@ -270,7 +293,7 @@ def _success(api: Api, o: Op, status: int) -> httpx.Response | None:
 
 def _no_key(api: Api, o: Op) -> httpx.Response:
     method, path, op = o
-    return _send(api, method, _url(api, path, op, KNOWN), headers={"Authorization": None})
+    return _send(api, method, _url(api, path, op, KNOWN, method), headers={"Authorization": None})
 
 
 def _wrong_scope(api: Api, o: Op) -> httpx.Response | None:
@@ -280,7 +303,7 @@ def _wrong_scope(api: Api, o: Op) -> httpx.Response | None:
         return None
     other = next(s for s in SCOPES if s not in (needs, "admin"))
     key = create_key(api.ws, name="other scope", scopes=(other,)).key
-    return _send(api, method, _url(api, path, op, KNOWN), headers=api.auth(key))
+    return _send(api, method, _url(api, path, op, KNOWN, method), headers=api.auth(key))
 
 
 def _unknown_id(api: Api, o: Op) -> httpx.Response | None:
@@ -296,7 +319,7 @@ def _unknown_id(api: Api, o: Op) -> httpx.Response | None:
 def _rate_limited(api: Api, o: Op) -> httpx.Response | None:
     method, path, op = o
     key = create_key(api.ws, name="slow", scopes=SCOPES, rate_per_s=0.01, burst=1).key
-    url = _url(api, path, op, KNOWN)
+    url = _url(api, path, op, KNOWN, method)
     _send(api, method, url, headers=api.auth(key))
     return _send(api, method, url, headers=api.auth(key))
 
@@ -307,7 +330,7 @@ def _oversized(api: Api, o: Op) -> httpx.Response | None:
         return None
     big = b'{"events": ["' + b"x" * MAX_BODY + b'"]}'
     headers = {"Content-Type": "application/json"}
-    return _send(api, method, _url(api, path, op, KNOWN), content=big, headers=headers)
+    return _send(api, method, _url(api, path, op, KNOWN, method), content=big, headers=headers)
 
 
 def _raw_body(content: bytes, content_type: str) -> Crafter:
@@ -318,7 +341,9 @@ def _raw_body(content: bytes, content_type: str) -> Crafter:
         if method not in WRITES:
             return None
         headers = {"Content-Type": content_type}
-        return _send(api, method, _url(api, path, op, KNOWN), content=content, headers=headers)
+        return _send(
+            api, method, _url(api, path, op, KNOWN, method), content=content, headers=headers
+        )
 
     return send
 
@@ -328,14 +353,14 @@ def _invalid_fields(api: Api, o: Op) -> httpx.Response | None:
     the wrong type — the first that applies."""
     method, path, op = o
     if "requestBody" in op:
-        return _send(api, method, _url(api, path, op, KNOWN), json={"no_such_field": 1})
+        return _send(api, method, _url(api, path, op, KNOWN, method), json={"no_such_field": 1})
     if _params(op, "path"):
         long = {p["name"]: "x" * 10_000 for p in _params(op, "path")}
         return _send(api, method, _url(api, path, op, long))
     typed = [p for p in _params(op, "query") if p.get("schema", {}).get("type") != "string"]
     if typed:
         params = {p["name"]: "not-a-" + str(p["schema"].get("type")) for p in typed}
-        return _send(api, method, _url(api, path, op, KNOWN), params=params)
+        return _send(api, method, _url(api, path, op, KNOWN, method), params=params)
     return None
 
 
@@ -351,7 +376,7 @@ def _in_flight(api: Api, o: Op) -> httpx.Response | None:
     if method not in WRITES:
         return None
     name = f"{method.upper()} {path}"
-    url = _url(api, path, op, KNOWN)
+    url = _url(api, path, op, KNOWN, method)
     body = GOOD.get(name, {}).get("json")
     content = b"" if body is None else json.dumps(body).encode()
     key_id = api.key[3:].partition(".")[0]
@@ -384,13 +409,13 @@ def _garbage_in_place_of(*files: Path) -> Iterator[None]:
 def _warehouse_unreadable(api: Api, o: Op) -> httpx.Response | None:
     method, path, op = o
     with _garbage_in_place_of(api.ws.path / "warehouse.duckdb"):
-        return _send(api, method, _url(api, path, op, KNOWN), **_body(o))
+        return _send(api, method, _url(api, path, op, KNOWN, method), **_body(o))
 
 
 def _state_unreadable(api: Api, o: Op) -> httpx.Response | None:
     """The SQLite state file unreadable (the key is in the service's cache meanwhile)."""
     method, path, op = o
-    url = _url(api, path, op, KNOWN)
+    url = _url(api, path, op, KNOWN, method)
     state = api.ws.path / "state.sqlite"
     engine = api.ws.state.engine
     engine.dispose()
@@ -444,7 +469,7 @@ def test_every_documented_status_is_reachable(api: Api, o: Op) -> None:
             got = None
             special = CRAFTED.get((f"{method.upper()} {path}", status))
             if special is not None:
-                got = _send(api, method, _url(api, path, op, KNOWN), **special)
+                got = _send(api, method, _url(api, path, op, KNOWN, method), **special)
             for craft in () if got is not None and got.status_code == status else CRAFTERS[status]:
                 got = craft(api, o) or got
                 if got is not None and got.status_code == status:
@@ -490,3 +515,25 @@ def test_an_unreadable_state_database_is_a_503_not_a_500(api: Api) -> None:
     assert "cannot be read (file is not a database)" in r.json()["detail"]
     assert r.headers["retry-after"] == "5"
     assert api.client.get("/v1/events/inbox", headers=api.auth()).status_code == 200
+
+
+def test_405_names_every_method_of_the_path() -> None:
+    """Found by schemathesis on a path with two routes (GET and POST /v1/webhooks):
+    Starlette's ``Allow`` named the first route's method only."""
+    from fastapi import APIRouter, FastAPI
+
+    from liucun.api._problems import install_handlers
+
+    router = APIRouter(prefix="/v1/things")
+    router.get("")(lambda: 1)
+    router.post("")(lambda: 2)
+    router.delete("/{thing}")(lambda thing: 3)
+    app = FastAPI()
+    install_handlers(app)
+    app.include_router(router)
+    with served(app) as client:
+        r = client.request("PUT", "/v1/things")
+        assert r.status_code == 405
+        assert r.headers["allow"] == "GET, POST"
+        assert r.json()["detail"] == "PUT is not allowed on /v1/things; use GET, POST."
+        assert client.get("/v1/things/7").headers["allow"] == "DELETE"
