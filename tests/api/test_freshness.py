@@ -134,3 +134,36 @@ def test_a_round_refreshes_at_most_refresh_batch_customers_oldest_first(
     # no saved model: stages re-derived, nothing scored
     assert svc.last_refresh.risks == {} and svc.refresh_error is None
     assert "no saved model" in svc.last_refresh.notes[0]
+
+
+def test_a_backlog_is_loaded_before_its_customers_are_refreshed(serve_app: Any, keys: Keys) -> None:
+    from api_support import event
+
+    with serve_app(loader_batch=4, refresh_max_delay_s=3600) as client:
+        svc = client.app.state.service  # type: ignore[attr-defined]
+        batch = [event(i, user_id=f"b{i}") for i in range(10)]
+        r = client.post("/v1/events", json={"events": batch}, headers=keys.header("ingest"))
+        assert r.status_code == 202
+        seen = []
+        for _ in range(3):
+            done = svc.load_once()
+            seen.append((done.rows, svc.refresh_pending, svc.last_refresh))
+    # two full rounds (4 + 4 rows: more waits) refresh nobody; the last, partial one
+    # refreshes all ten customers at once
+    assert [(rows, pending) for rows, pending, _ in seen] == [(4, 4), (4, 8), (2, 0)]
+    assert seen[0][2] is None and seen[1][2] is None
+    assert sorted(seen[2][2].stages) == [f"b{i}" for i in range(10)]
+
+
+def test_a_long_backlog_still_refreshes_within_refresh_max_delay_s(
+    serve_app: Any, keys: Keys
+) -> None:
+    from api_support import event
+
+    with serve_app(loader_batch=2, refresh_max_delay_s=0) as client:
+        svc = client.app.state.service  # type: ignore[attr-defined]
+        batch = [event(i, user_id=f"d{i}") for i in range(6)]
+        r = client.post("/v1/events", json={"events": batch}, headers=keys.header("ingest"))
+        assert r.status_code == 202
+        svc.load_once()  # full, but the delay allowed is 0: refreshed now
+        assert sorted(svc.last_refresh.stages) == ["d0", "d1"]

@@ -66,6 +66,7 @@ class Service:
         self.last_refresh: RefreshResult | None = None
         self.refresh_error: str | None = None
         self._to_refresh: dict[str, None] = {}  # customers loaded, not yet refreshed (in order)
+        self._refresh_waiting_since: float | None = None
         self.loads = 0
         self.refresh_cache = RefreshCache()
         self.decider = Decider(ws, holdout=settings.decide_holdout, access=self.warehouse)
@@ -144,11 +145,14 @@ class Service:
         self.loads += 1
         limit = self.settings.refresh_batch
         if limit:
+            if done.user_ids and not self._to_refresh:
+                self._refresh_waiting_since = time.monotonic()
             self._to_refresh.update(dict.fromkeys(done.user_ids))
-        if self._to_refresh:
+        if self._to_refresh and self._refresh_due(done):
             batch = tuple(list(self._to_refresh)[:limit])
             for u in batch:
                 del self._to_refresh[u]
+            self._refresh_waiting_since = time.monotonic() if self._to_refresh else None
             try:
                 self.refresh(batch)
             except Exception as exc:  # the rows are loaded; the next full scoring catches up
@@ -157,6 +161,15 @@ class Service:
             else:
                 self.refresh_error = None
         return done
+
+    def _refresh_due(self, done: InboxLoad) -> bool:
+        """Loading comes first: while the inbox holds more than a round (this round was
+        full), the refresh waits — at most ``[serve] refresh_max_delay_s`` — so that a
+        burst of events is in the warehouse before its customers are re-scored."""
+        if done.rows < self.settings.loader_batch:
+            return True
+        since = self._refresh_waiting_since
+        return since is not None and time.monotonic() - since >= self.settings.refresh_max_delay_s
 
     @property
     def refresh_pending(self) -> int:
@@ -188,7 +201,9 @@ class Service:
     def _loop(self) -> None:
         interval = self.settings.loader_interval_s
         last_usage = last_purge = time.monotonic()
-        while not self._stop.wait(interval):
+        backlog = False
+        while not self._stop.wait(0 if backlog else interval):
+            backlog = False
             now = time.monotonic()
             if now - last_usage >= USAGE_EVERY_S:
                 self._flush_usage()
@@ -199,6 +214,8 @@ class Service:
                     last_purge = now
                 if self.run_loader and self._take_loader_lock():
                     done = self.load_once()
+                    # a full round leaves more behind: the next one starts at once
+                    backlog = done.rows >= self.settings.loader_batch
                     if done.rows:
                         log.info("loaded %d inbox rows in %.2f s", done.rows, done.seconds)
             except (WarehouseBusy, StateError) as exc:

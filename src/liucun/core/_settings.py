@@ -269,6 +269,12 @@ class ServeSettings(BaseModel):
         description="Most customers a loader round re-scores after loading their events "
         "(the rest wait for the next rounds); 0 turns the refresh off.",
     )
+    refresh_max_delay_s: float = Field(
+        30.0,
+        ge=0,
+        description="While the inbox holds more than one round (a burst), loading goes "
+        "first and the refresh of loaded customers waits at most this long.",
+    )
     decide_holdout: float = Field(
         0.1,
         ge=0,
