@@ -201,6 +201,8 @@ KNOWN = {
     "name": JOURNEY,
     "by": "rfm",
     "experiment": EXPERIMENT,
+    "tag": "price_sensitive",
+    "value": "false",
 }
 #: Values of one route's parameters where they differ from :data:`KNOWN`
 #: (``METHOD /path`` first, then ``/path``).

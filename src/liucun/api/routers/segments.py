@@ -10,12 +10,13 @@ export is computed once, as Arrow, and streamed out in chunks of
 from __future__ import annotations
 
 import io
+import re
 from collections.abc import Callable, Iterator
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
 from fastapi import Path, Query, Request
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, BeforeValidator, Field
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response, StreamingResponse
 
@@ -38,8 +39,21 @@ api = router("/v1/segments", "segments")
 CSV_CHUNK = 2_000
 GROUPINGS = ("rfm", "class", "stage")
 
+
+def _iso_text(value: Any) -> Any:
+    """A time in the query must be ISO 8601 text: a bare number (which pydantic would
+    read as epoch seconds) is refused."""
+    if isinstance(value, str) and _NUMBER.fullmatch(value.strip()):
+        raise ValueError(
+            f"{value!r} is a number, not a time; write ISO 8601, e.g. 2026-10-01T00:00:00Z"
+        )
+    return value
+
+
+_NUMBER = re.compile(r"[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?")
 AsOf = Annotated[
     datetime | None,
+    BeforeValidator(_iso_text),
     Query(
         description="Profiles as of this time (ISO 8601, e.g. 2026-10-01T00:00:00Z); "
         "default: the end of the data (midnight after the last event's day)."
