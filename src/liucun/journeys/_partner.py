@@ -1,0 +1,541 @@
+"""Partner events: liucun's journey events into the warehouse, and every event a webhook
+subscription wants into the outbox (docs/journeys.md, "Partner webhooks").
+
+Each worker round (:func:`liucun.journeys._worker.work_once`):
+
+1. :func:`collect_journey_events` turns the enrolments and goal conversions state
+   recorded since the last round into warehouse events ``journey_entered`` (event id
+   ``liucun:journey_entered:<enrolment id>``, at the entry) and ``journey_converted``
+   (``liucun:journey_converted:<enrolment id>``, at the goal event), handed to the
+   round's one warehouse load; their cursors (the last state id published, in
+   ``journey_cursors``) are stored only once that load committed. On PostgreSQL the last
+   :data:`OVERLAP_IDS` ids are read again (a transaction that committed a lower id late),
+   and those already in the warehouse are left out; a repeat adds nothing anyway.
+2. :func:`notify_partners` hands, for every active subscription, the events it wants
+   that appeared since its cursor to the outbox, on the ``webhook`` channel with the
+   provider ``subscription:<id>``: ``tier_changed`` (written by the loyalty tier review),
+   ``journey_entered`` and ``journey_converted`` are read from the warehouse ``events``
+   by ``ingested_at``; ``stage_changed`` and ``risk_crossed`` from the ``scores`` table
+   by ``scored_at`` — a customer's score row whose stage differs from their previous
+   row's (a first score is no change), or whose churn risk is at or above the
+   subscription's threshold where the previous one was below or absent (the
+   ``risk_crossed`` journey trigger's rule). Reads start :data:`OVERLAP` before the
+   cursor (late loads) and never before the subscription was created.
+
+The outbox key is ``whsub:<subscription id>:<event type>:<subject>:<occurrence>``
+(hashed when long): the Standard Webhooks ``webhook-id``, so each event reaches each
+subscription once however often it is read. Customers suppressed on ``webhook`` or on
+every channel (erased, unsubscribed, …) get no event; the delivery guards check again
+when the row is sent.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from liucun.core import as_utc
+from liucun.journeys._consent import ANY_CHANNEL, suppressions_for
+from liucun.journeys._outbox import Outgoing, enqueue
+from liucun.journeys._subscriptions import (
+    DEFAULT_RISK_THRESHOLD,
+    PROVIDER_PREFIX,
+)
+from liucun.state import JourneyCursor, JourneyEnrolment, JourneyStep, WebhookSubscription
+
+#: liucun's journey events in the warehouse.
+JOURNEY_EVENT_TYPES: tuple[str, ...] = ("journey_entered", "journey_converted")
+#: Partner events read from the warehouse ``events`` table.
+WAREHOUSE_EVENTS: tuple[str, ...] = ("tier_changed", *JOURNEY_EVENT_TYPES)
+#: Partner events read from the ``scores`` table.
+SCORE_EVENTS: tuple[str, ...] = ("stage_changed", "risk_crossed")
+#: State ids read again below a journey-event cursor on PostgreSQL.
+OVERLAP_IDS = 1_000
+#: How far before a subscription's cursor the warehouse is read again (late loads).
+OVERLAP = timedelta(minutes=10)
+#: Most enrolments (or conversions) published per round; the rest go next round.
+LIMIT = 50_000
+_KEY_MAX = 300
+_CHUNK = 900
+
+
+def _iso(value: Any) -> str | None:
+    return None if value is None else as_utc(value).isoformat()
+
+
+# -- 1. journey events into the warehouse ----------------------------------------------
+
+
+@dataclass
+class JourneyEvents:
+    """What :func:`collect_journey_events` handed to the round's load, and the cursors
+    to store once that load committed (:meth:`commit`)."""
+
+    counts: dict[str, int] = field(default_factory=dict)
+    cursors: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def total(self) -> int:
+        return sum(self.counts.values())
+
+    def commit(self, ws: Any, now: datetime) -> None:
+        """Store the cursors (call after the load that took the events committed)."""
+        if not self.cursors:
+            return
+        from liucun.journeys._engine import _store_cursor
+
+        with ws.state.write() as s:
+            for name, last in self.cursors.items():
+                _store_cursor(s, name, json.dumps({"last_id": last}), now)
+
+
+def _last_id(s: Session, name: str) -> int:
+    text = s.scalar(select(JourneyCursor.position).where(JourneyCursor.name == name))
+    try:
+        return int(json.loads(text)["last_id"]) if text else 0
+    except (ValueError, KeyError, TypeError):
+        return 0
+
+
+def _entered(s: Session, start: int, limit: int) -> list[tuple[int, dict[str, Any]]]:
+    E = JourneyEnrolment
+    rows = s.execute(
+        select(E.id, E.journey, E.version, E.user_id, E.arm, E.entry_key, E.entered_at)
+        .where(E.id > start)
+        .order_by(E.id)
+        .limit(limit)
+    ).all()
+    return [
+        (
+            r.id,
+            {
+                "event_id": f"liucun:journey_entered:{r.id}",
+                "user_id": r.user_id,
+                "event_type": "journey_entered",
+                "ts": as_utc(r.entered_at),
+                "properties": {
+                    "source": "liucun",
+                    "journey": r.journey,
+                    "version": r.version,
+                    "arm": r.arm,
+                    "entry_key": r.entry_key,
+                },
+            },
+        )
+        for r in rows
+    ]
+
+
+def _converted(s: Session, start: int, limit: int) -> list[tuple[int, dict[str, Any]]]:
+    St, E = JourneyStep, JourneyEnrolment
+    rows = s.execute(
+        select(
+            St.id,
+            St.enrolment_id,
+            St.journey,
+            St.version,
+            St.user_id,
+            St.reason,
+            St.detail,
+            St.at,
+            E.arm,
+            E.entered_at,
+        )
+        .join(E, E.id == St.enrolment_id, isouter=True)
+        .where(St.id > start, St.kind == "converted")
+        .order_by(St.id)
+        .limit(limit)
+    ).all()
+    out = []
+    for r in rows:
+        try:
+            detail = json.loads(r.detail) if r.detail else {}
+        except ValueError:
+            detail = {}
+        out.append(
+            (
+                r.id,
+                {
+                    "event_id": f"liucun:journey_converted:{r.enrolment_id}",
+                    "user_id": r.user_id,
+                    "event_type": "journey_converted",
+                    "ts": as_utc(r.at),
+                    "properties": {
+                        "source": "liucun",
+                        "journey": r.journey,
+                        "version": r.version,
+                        "arm": r.arm,
+                        "goal": r.reason,
+                        "goal_event_id": (detail or {}).get("event_id"),
+                        "entered_at": _iso(r.entered_at),
+                    },
+                },
+            )
+        )
+    return out
+
+
+_READERS = {"journey_entered": _entered, "journey_converted": _converted}
+
+
+def collect_journey_events(ws: Any, *, limit: int = LIMIT) -> JourneyEvents:
+    """Hand the ``journey_entered`` / ``journey_converted`` events of enrolments and
+    conversions recorded since the last call to :func:`liucun.journeys._publish.
+    publish_events` (inside the worker's round: collected for its one load); see the
+    module docstring. Call :meth:`JourneyEvents.commit` once they are loaded."""
+    from liucun.journeys._publish import publish_events
+
+    out = JourneyEvents()
+    found: list[dict[str, Any]] = []
+    overlap: list[str] = []
+    with ws.state.read() as s:
+        late = OVERLAP_IDS if s.get_bind().dialect.name == "postgresql" else 0
+        for kind, read in _READERS.items():
+            name = f"events:{kind}"
+            last = _last_id(s, name)
+            if not read(s, last, 1):
+                continue
+            rows = read(s, max(0, last - late), limit)
+            out.cursors[name] = max(last, rows[-1][0])
+            overlap.extend(e["event_id"] for i, e in rows if i <= last)
+            found.extend(e for _, e in rows)
+        erased = _erased(s, {e["user_id"] for e in found})
+    if overlap:
+        present = _in_warehouse(ws, overlap)
+        found = [e for e in found if e["event_id"] not in present]
+    events = []
+    for e in found:
+        if e["user_id"] in erased:
+            continue
+        e["properties"] = json.dumps(e["properties"], ensure_ascii=False, sort_keys=True)
+        events.append(e)
+        out.counts[e["event_type"]] = out.counts.get(e["event_type"], 0) + 1
+    publish_events(ws, events, source="liucun journeys")
+    return out
+
+
+def _erased(s: Session, users: set[str]) -> set[str]:
+    found = suppressions_for(s, users) if users else {}
+    return {u for u, rows in found.items() if any(kind == "erased" for _, kind in rows)}
+
+
+def _in_warehouse(ws: Any, event_ids: list[str]) -> set[str]:
+    import ibis
+    import pyarrow as pa
+
+    ev = ws.table("events")
+    ids = ibis.memtable(pa.table({"_id": pa.array(event_ids, pa.string())}))
+    hit = ev.filter(ev.event_type.isin(JOURNEY_EVENT_TYPES)).semi_join(ids, ev.event_id == ids._id)
+    return set(hit.select("event_id").to_pyarrow().column("event_id").to_pylist())
+
+
+# -- 2. partner events into the outbox -------------------------------------------------
+
+
+@dataclass(frozen=True)
+class PartnerEvent:
+    """One event for partners: its type, the customer, when it happened, its ``data``
+    and the occurrence that makes its key (with the type and the customer)."""
+
+    type: str
+    user_id: str
+    occurred_at: datetime
+    occurrence: str
+    data: dict[str, Any]
+    seen_at: datetime
+    risk: float | None = None
+    previous_risk: float | None = None
+
+
+@dataclass
+class _Plan:
+    row: WebhookSubscription
+    types: frozenset[str]
+    created: datetime
+    events_at: datetime | None
+    scores_at: datetime | None
+
+    def lower(self, at: datetime | None) -> datetime:
+        return self.created if at is None else max(self.created, at - OVERLAP)
+
+
+def _plans(ws: Any) -> list[_Plan]:
+    with ws.state.read() as s:
+        rows = list(
+            s.scalars(
+                select(WebhookSubscription)
+                .where(WebhookSubscription.active.is_(True))
+                .order_by(WebhookSubscription.id)
+            )
+        )
+        for r in rows:
+            s.expunge(r)
+    out = []
+    for r in rows:
+        try:
+            cursor = json.loads(r.cursor) if r.cursor else {}
+        except ValueError:
+            cursor = {}
+
+        def when(name: str, cursor: dict[str, Any] = cursor) -> datetime | None:
+            v = cursor.get(name)
+            return None if v is None else as_utc(datetime.fromisoformat(v))
+
+        out.append(
+            _Plan(
+                row=r,
+                types=frozenset(json.loads(r.event_types or "[]")),
+                created=as_utc(r.created_at),
+                events_at=when("events_at"),
+                scores_at=when("scores_at"),
+            )
+        )
+    return out
+
+
+def _warehouse_events(ws: Any, types: set[str], since: datetime) -> list[PartnerEvent]:
+    ev = ws.table("events")
+    rows = (
+        ev.filter(ev.event_type.isin(sorted(types)), ev.ingested_at >= since)
+        .select("event_id", "user_id", "event_type", "ts", "properties", "ingested_at")
+        .to_pyarrow()
+        .to_pylist()
+    )
+    out = []
+    for r in rows:
+        if r["user_id"] is None:
+            continue
+        try:
+            props = json.loads(r["properties"]) if r["properties"] else {}
+        except ValueError:
+            props = {}
+        props = props if isinstance(props, dict) else {}
+        out.append(
+            PartnerEvent(
+                type=r["event_type"],
+                user_id=str(r["user_id"]),
+                occurred_at=as_utc(r["ts"]),
+                occurrence=str(r["event_id"]),
+                data=_event_data(r["event_type"], str(r["event_id"]), props),
+                seen_at=as_utc(r["ingested_at"]),
+            )
+        )
+    return out
+
+
+def _event_data(kind: str, event_id: str, props: dict[str, Any]) -> dict[str, Any]:
+    if kind == "tier_changed":
+        scope = event_id.split(":", 1)[0]
+        program = scope[5:-1] if scope.startswith("tier[") else "default"
+        return {
+            "from": props.get("from"),
+            "to": props.get("to"),
+            "direction": props.get("direction"),
+            "reason": props.get("reason"),
+            "program": program,
+        }
+    return {k: v for k, v in props.items() if k != "source"}
+
+
+def _score_changes(
+    ws: Any, since: datetime, now: datetime
+) -> tuple[list[PartnerEvent], datetime | None]:
+    """Each score row written (``scored_at``) since ``since`` with the row before it of
+    the same customer: a stage change is a :class:`PartnerEvent` of type
+    ``stage_changed``; every row is returned as a ``risk_crossed`` candidate (its risk
+    and the previous one; each subscription applies its own threshold). Also the
+    latest ``scored_at`` read."""
+    import ibis
+
+    sc = ws.table("scores")
+    sc = sc.filter(sc.as_of <= now)
+    fresh = sc.filter(sc.scored_at >= since)
+    top = fresh.scored_at.max().to_pyarrow().as_py()
+    if top is None:
+        return [], None
+    who = fresh.select("user_id").distinct()
+    mine = sc.semi_join(who, "user_id")
+    w = ibis.window(group_by="user_id", order_by=[mine.as_of, mine.scored_at])
+    mine = mine.mutate(
+        _prev_stage=mine.stage.lag().over(w), _prev_risk=mine.churn_risk.lag().over(w)
+    )
+    rows = (
+        mine.filter(mine.scored_at >= since)
+        .select(
+            "user_id",
+            "as_of",
+            "scored_at",
+            "model",
+            "model_version",
+            "stage",
+            "churn_risk",
+            "_prev_stage",
+            "_prev_risk",
+        )
+        .to_pyarrow()
+        .to_pylist()
+    )
+    out = []
+    for r in rows:
+        as_of = as_utc(r["as_of"])
+        base = {
+            "as_of": as_of.isoformat(),
+            "model": r["model"],
+            "model_version": r["model_version"],
+        }
+        if (
+            r["stage"] is not None
+            and r["_prev_stage"] is not None
+            and r["stage"] != r["_prev_stage"]
+        ):
+            out.append(
+                PartnerEvent(
+                    type="stage_changed",
+                    user_id=str(r["user_id"]),
+                    occurred_at=as_of,
+                    occurrence=f"{as_of.isoformat()}:{r['stage']}",
+                    data={"from": r["_prev_stage"], "to": r["stage"], **base},
+                    seen_at=as_utc(r["scored_at"]),
+                )
+            )
+        if r["churn_risk"] is not None:
+            out.append(
+                PartnerEvent(
+                    type="risk_crossed",
+                    user_id=str(r["user_id"]),
+                    occurred_at=as_of,
+                    occurrence=as_of.isoformat(),
+                    data={"from": r["_prev_risk"], "to": r["churn_risk"], **base},
+                    seen_at=as_utc(r["scored_at"]),
+                    risk=float(r["churn_risk"]),
+                    previous_risk=None if r["_prev_risk"] is None else float(r["_prev_risk"]),
+                )
+            )
+    return out, as_utc(top)
+
+
+def _wants(plan: _Plan, e: PartnerEvent) -> PartnerEvent | None:
+    """``e`` as subscription ``plan`` gets it, or None (not its type, before its window,
+    a risk that does not cross its threshold)."""
+    if e.type not in plan.types:
+        return None
+    at = plan.events_at if e.type in WAREHOUSE_EVENTS else plan.scores_at
+    if e.seen_at < plan.lower(at):
+        return None
+    if e.type != "risk_crossed":
+        return e
+    threshold = plan.row.risk_threshold or DEFAULT_RISK_THRESHOLD
+    if e.risk is None or e.risk < threshold:
+        return None
+    if e.previous_risk is not None and e.previous_risk >= threshold:
+        return None
+    return PartnerEvent(
+        e.type,
+        e.user_id,
+        e.occurred_at,
+        e.occurrence,
+        {**e.data, "threshold": threshold},
+        e.seen_at,
+    )
+
+
+def outbox_key(subscription_id: int, kind: str, user_id: str, occurrence: str) -> str:
+    """The stable key (``webhook-id``) of event ``kind`` of ``user_id`` at
+    ``occurrence`` for one subscription; hashed past 300 characters.
+
+    >>> outbox_key(3, "stage_changed", "u1", "2026-03-01T00:00:00+00:00:decline")
+    'whsub:3:stage_changed:u1:2026-03-01T00:00:00+00:00:decline'
+    """
+    key = f"whsub:{subscription_id}:{kind}:{user_id}:{occurrence}"
+    if len(key) <= _KEY_MAX:
+        return key
+    digest = hashlib.sha256(f"{user_id}\x1f{occurrence}".encode()).hexdigest()
+    return f"whsub:{subscription_id}:{kind}:{digest}"
+
+
+def _blocked(s: Session, users: set[str]) -> set[str]:
+    """Customers suppressed on ``webhook`` or on every channel (any kind)."""
+    found = suppressions_for(s, users) if users else {}
+    return {u for u, rows in found.items() if any(ch in ("webhook", ANY_CHANNEL) for ch, _ in rows)}
+
+
+def notify_partners(ws: Any, now: datetime | None = None) -> dict[str, int]:
+    """Hand each active subscription's new events to the outbox (see the module
+    docstring); returns how many rows were added per event type."""
+    now = as_utc(now or ws.clock.now())
+    plans = _plans(ws)
+    if not plans:
+        return {}
+    wanted_ev = {t for p in plans for t in p.types if t in WAREHOUSE_EVENTS}
+    wanted_sc = any(p.types & set(SCORE_EVENTS) for p in plans)
+    found: list[PartnerEvent] = []
+    events_top: datetime | None = None
+    scores_top: datetime | None = None
+    if wanted_ev:
+        since = min(p.lower(p.events_at) for p in plans if p.types & wanted_ev)
+        got = _warehouse_events(ws, wanted_ev, since)
+        found.extend(got)
+        events_top = max((e.seen_at for e in got), default=None)
+    if wanted_sc:
+        since = min(p.lower(p.scores_at) for p in plans if p.types & set(SCORE_EVENTS))
+        got, scores_top = _score_changes(ws, since, now)
+        found.extend(got)
+    added: dict[str, int] = {}
+    with ws.state.read() as s:
+        blocked = _blocked(s, {e.user_id for e in found})
+    with ws.state.write() as s:
+        for plan in plans:
+            query = select(WebhookSubscription).where(WebhookSubscription.id == plan.row.id)
+            if s.get_bind().dialect.name == "postgresql":
+                query = query.with_for_update()  # one worker fans a subscription out at a time
+            row = s.scalar(query)
+            if row is None or not row.active:
+                continue
+            items = []
+            for e in found:
+                mine = _wants(plan, e)
+                if mine is None or e.user_id in blocked:
+                    continue
+                key = outbox_key(row.id, e.type, e.user_id, e.occurrence)
+                items.append(
+                    Outgoing(
+                        key=key,
+                        user_id=e.user_id,
+                        channel="webhook",
+                        provider=f"{PROVIDER_PREFIX}{row.id}",
+                        payload={
+                            "subscription": row.name,
+                            "partner_event": {
+                                "type": e.type,
+                                "occurred_at": e.occurred_at.isoformat(),
+                                "data": {"user_id": e.user_id, **mine.data},
+                            },
+                            "purpose": "service",
+                        },
+                    )
+                )
+            for kind in sorted({i.payload["partner_event"]["type"] for i in items}):
+                mine_items = [i for i in items if i.payload["partner_event"]["type"] == kind]
+                added[kind] = added.get(kind, 0) + enqueue(s, mine_items, now=now)
+            row.cursor = json.dumps(
+                {
+                    "events_at": _iso(_later(plan.events_at, events_top)),
+                    "scores_at": _iso(_later(plan.scores_at, scores_top)),
+                },
+                sort_keys=True,
+            )
+    return {k: v for k, v in added.items() if v}
+
+
+def _later(a: datetime | None, b: datetime | None) -> datetime | None:
+    if a is None:
+        return b
+    if b is None:
+        return a
+    return max(a, b)
