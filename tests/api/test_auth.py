@@ -38,7 +38,11 @@ PROTECTED = [(m, p, s) for m, p, s in ROUTES if s is not None]
 
 
 def _url(path: str) -> str:
-    return path.replace("{user_id}", "u-1").replace("{key_id}", "0123456789abcdef")
+    return (
+        path.replace("{user_id}", "u-1")
+        .replace("{key_id}", "0123456789abcdef")
+        .replace("{name}", "crm")
+    )
 
 
 def _send(client: httpx.Client, method: str, path: str, headers: dict[str, str]) -> httpx.Response:

@@ -9,9 +9,6 @@ and deleted with sentences for bad input."""
 
 from __future__ import annotations
 
-import base64
-import hashlib
-import hmac
 import json
 from collections import Counter
 from datetime import UTC, datetime, timedelta
@@ -19,7 +16,12 @@ from pathlib import Path
 
 import pyarrow as pa
 import pytest
-from delivery_receivers import HttpReceiver, delivery_workspace, http_receiver
+from delivery_receivers import (
+    HttpReceiver,
+    delivery_workspace,
+    http_receiver,
+    standard_webhooks_valid,
+)
 from journey_support import events, install_journey, spec, steps
 from sqlalchemy import func, select
 
@@ -43,21 +45,6 @@ from liucun.state import AuditEntry, JourneyEnrolment, WebhookSubscription
 # signatures carry real instants: the receiver and the check below read the header's
 NOW = datetime.now(UTC).replace(microsecond=0)
 ALL = ["stage_changed", "risk_crossed", "tier_changed", "journey_entered", "journey_converted"]
-
-
-def standard_webhooks_valid(secret: str, headers: dict[str, str], body: bytes) -> bool:
-    """The Standard Webhooks check, from the spec: the signed content is
-    ``{webhook-id}.{webhook-timestamp}.{body}``, the key the base64 after ``whsec_``,
-    and ``webhook-signature`` a space-separated list of ``v1,<base64 HMAC-SHA256>``."""
-    key = base64.b64decode(secret.removeprefix("whsec_"))
-    signed = f"{headers['webhook-id']}.{headers['webhook-timestamp']}.".encode() + body
-    expected = base64.b64encode(hmac.new(key, signed, hashlib.sha256).digest()).decode()
-    given = [
-        part.split(",", 1)[1]
-        for part in headers["webhook-signature"].split()
-        if part.startswith("v1,")
-    ]
-    return any(hmac.compare_digest(expected, g) for g in given)
 
 
 def _scores(ws, rows: list[tuple[str, datetime, str, float, datetime]]) -> None:  # type: ignore[no-untyped-def]

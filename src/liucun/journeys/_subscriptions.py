@@ -127,14 +127,14 @@ def check_event_types(event_types: Sequence[str]) -> tuple[str, ...]:
         raise ConfigError(
             f"a webhook subscription needs at least one event type; give one of "
             f"{', '.join(PARTNER_EVENT_TYPES)}",
-            hint=Hint(option="event", example="stage_changed"),
+            hint=Hint(option="event_types", example="stage_changed"),
         )
     unknown = sorted(set(wanted) - set(PARTNER_EVENT_TYPES))
     if unknown:
         raise ConfigError(
             f"{', '.join(map(repr, unknown))} is not an event a partner can subscribe to; "
             f"use {', '.join(PARTNER_EVENT_TYPES)}",
-            hint=Hint(option="event", example="stage_changed"),
+            hint=Hint(option="event_types", example="stage_changed"),
         )
     return tuple(t for t in PARTNER_EVENT_TYPES if t in wanted)
 
