@@ -68,6 +68,12 @@ class WorkSummary:
             f"{self.walked:,} enrolments walked (steps: {kinds}), {self.outbox:,} outbox "
             f"rows, {self.converted:,} converted, {self.finished:,} finished; "
             f"delivery: {self.delivery}"
+            + (
+                "; partner webhooks: "
+                + ", ".join(f"{k} {v:,}" for k, v in sorted(self.partner.items()))
+                if self.partner
+                else ""
+            )
         )
 
     def to_dict(self) -> dict[str, Any]:
