@@ -25,6 +25,7 @@ from delivery_receivers import (
 from journey_support import events, install_journey, spec, steps
 from sqlalchemy import func, select
 
+from liucun import loyalty
 from liucun.core import ConfigError, SimulatedClock
 from liucun.ingest import IngestOptions, ingest_tables
 from liucun.journeys import (
@@ -39,11 +40,13 @@ from liucun.journeys import (
     rotate_secret,
     work_once,
 )
+from liucun.journeys._partner import outbox_key
 from liucun.loyalty._tiers import tier_event_id, tier_events
 from liucun.state import AuditEntry, JourneyEnrolment, WebhookSubscription
 
 # signatures carry real instants: the receiver and the check below read the header's
 NOW = datetime.now(UTC).replace(microsecond=0)
+EXAMPLE_PROGRAM = Path(__file__).parents[2] / "examples" / "loyalty" / "program.yaml"
 ALL = ["stage_changed", "risk_crossed", "tier_changed", "journey_entered", "journey_converted"]
 
 
@@ -156,7 +159,12 @@ def test_each_event_reaches_a_subscription_once_signed_with_its_secret(
                 for u in ("u1", "u2", "u5")
             ],
         )
-        tier_id = _tier_change(ws, "u2", t)
+        # the loyalty tier review (the example program) gives u2 a tier: a tier_changed event
+        loyalty.apply_program(ws, EXAMPLE_PROGRAM)
+        loyalty.add_growth(ws, "u2", 6000, key="g-u2", earned_at=t)
+        review = loyalty.review_tiers(ws)
+        (change,) = loyalty.tier_history(ws, "u2")
+        assert review.events_written == 1
         before, after = NOW - timedelta(days=1), NOW + timedelta(seconds=40)
         _scores(
             ws,
@@ -224,13 +232,16 @@ def test_each_event_reaches_a_subscription_once_signed_with_its_secret(
         tier = by_type["tier_changed"]
         assert tier["data"]["user_id"] == "u2"
         assert (tier["data"]["from"], tier["data"]["to"], tier["data"]["program"]) == (
-            "silver",
-            "gold",
+            change.from_tier,
+            change.to_tier,
             "default",
         )
-        assert tier_id in next(
-            h.headers["webhook-id"] for h in hits if h.json()["type"] == "tier_changed"
-        )
+        assert tier["data"]["from"] is None and tier["data"]["to"] in ("进阶", "尊享")
+        assert tier["data"]["direction"] == change.direction == "joined"
+        tier_key = next(h.headers["webhook-id"] for h in hits if h.json()["type"] == "tier_changed")
+        # the tier names are Chinese: the webhook-id (an HTTP header) is the key's hash
+        assert tier_key == outbox_key(crm.subscription.id, "tier_changed", "u2", change.event_id)
+        assert tier_key.isascii() and not change.event_id.isascii()
         conv = sorted(b["data"]["user_id"] for b in bodies if b["type"] == "journey_converted")
         assert conv == ["u1", "u2"]
         entered = [b for b in bodies if b["type"] == "journey_entered"]

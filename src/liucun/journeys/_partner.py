@@ -447,13 +447,17 @@ def _wants(plan: _Plan, e: PartnerEvent) -> PartnerEvent | None:
 
 def outbox_key(subscription_id: int, kind: str, user_id: str, occurrence: str) -> str:
     """The stable key (``webhook-id``) of event ``kind`` of ``user_id`` at
-    ``occurrence`` for one subscription; hashed past 300 characters.
+    ``occurrence`` for one subscription; hashed past 300 characters or when it holds
+    anything but printable ASCII (it travels in an HTTP header).
 
     >>> outbox_key(3, "stage_changed", "u1", "2026-03-01T00:00:00+00:00:decline")
     'whsub:3:stage_changed:u1:2026-03-01T00:00:00+00:00:decline'
+    >>> key = outbox_key(3, "tier_changed", "u1", "tier:u1:20260301T000000000000Z:金卡")
+    >>> key.startswith("whsub:3:tier_changed:"), len(key)
+    (True, 85)
     """
     key = f"whsub:{subscription_id}:{kind}:{user_id}:{occurrence}"
-    if len(key) <= _KEY_MAX:
+    if len(key) <= _KEY_MAX and key.isascii() and key.isprintable() and " " not in key:
         return key
     digest = hashlib.sha256(f"{user_id}\x1f{occurrence}".encode()).hexdigest()
     return f"whsub:{subscription_id}:{kind}:{digest}"
