@@ -131,7 +131,7 @@ def test_health_routes_need_no_key(client: httpx.Client) -> None:
     ready = client.get("/readyz")
     assert ready.status_code == 200
     assert ready.json()["status"] == "ready"
-    assert set(ready.json()["checks"]) == {"state", "warehouse"}
+    assert set(ready.json()["checks"]) == {"state", "warehouse", "decider"}
 
 
 def test_rate_limit_answers_429_with_retry_after(

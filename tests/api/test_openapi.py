@@ -61,6 +61,25 @@ def test_protected_operations_document_scope_and_auth_errors(doc: dict[str, Any]
             assert {"404", "422"} <= set(op["responses"]), (method, path)
 
 
+def test_every_success_reply_has_its_schema(doc: dict[str, Any]) -> None:
+    for path, method, op in _operations(doc):
+        ok = [s for s in op["responses"] if s.startswith("2")]
+        assert ok, (method, path)
+        schema = op["responses"][ok[0]]["content"]["application/json"]["schema"]
+        assert "$ref" in schema or schema.get("type") == "array", (method, path, schema)
+    decision = doc["components"]["schemas"]["DecisionPublic"]
+    assert {"offer", "probability", "arm", "actions", "benefits"} <= set(decision["required"])
+    customer = doc["components"]["schemas"]["CustomerPublic"]
+    assert {"lifecycle", "scores", "loyalty", "consents", "journeys", "identities"} <= set(
+        customer["properties"]
+    )
+    body = doc["components"]["schemas"]["DecideIn"]
+    assert body["additionalProperties"] is False and set(body["required"]) == {
+        "user_id",
+        "placement",
+    }
+
+
 def test_every_reference_resolves(doc: dict[str, Any]) -> None:
     text = repr(doc)
     refs = set(re.findall(r"#/components/schemas/([A-Za-z0-9_.-]+)", text))

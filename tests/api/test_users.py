@@ -40,23 +40,43 @@ def test_identify_merges_fields_and_links_aliases(
         by_alias = client.get("/v1/users/a-2", headers=read)
     assert got.status_code == 200
     body = got.json()
-    assert body["user_id"] == "u-1"
-    assert body["profile"]["country"] == "CN"  # kept: the later record left it out
-    assert body["profile"]["language"] == "zh-CN"
-    assert body["profile"]["customer_type"] is None  # cleared by null
-    assert body["profile"]["signup_ts"].startswith("2025-01-05T02:00:00")
-    assert body["attributes"] == {"vip": True, "tier": "gold"}
-    email_hash = api_ws.keyed_hash("ann@example.com")
-    assert body["aliases"] == [
-        {"type": "anonymous_id", "value": "a-1"},
-        {"type": "anonymous_id", "value": "a-2"},
-        {"type": "email_hash", "value": email_hash},
-        {"type": "user_id", "value": "u-1"},
+    assert body["user_id"] == "u-1" and body["requested_id"] == "u-1"
+    attrs = body["attributes"]
+    assert attrs["country"] == "CN"  # kept: the later record left it out
+    assert attrs["language"] == "zh-CN"
+    assert attrs["customer_type"] is None  # cleared by null
+    assert attrs["signup_ts"].startswith("2025-01-05T02:00:00")
+    assert attrs["attributes"] == {"vip": True, "tier": "gold"}
+    # every alias; the e-mail's keyed hash is listed by its type only
+    assert [(i["alias_type"], i["alias"], i["current"]) for i in body["identities"]] == [
+        ("anonymous_id", "a-1", True),
+        ("anonymous_id", "a-2", True),
+        ("email_hash", None, True),
+        ("user_id", "u-1", True),
     ]
+    assert api_ws.keyed_hash("ann@example.com") not in got.text
+    # no order yet: a potential customer since sign-up, never scored, no program
+    assert body["lifecycle"]["stage"] == "potential" and body["lifecycle"]["orders"] == 0
+    assert body["lifecycle"]["since"].startswith("2025-01-05T02:00:00")
+    assert (body["rfm"], body["scores"], body["loyalty"]) == (None, None, None)
+    # the anonymous view counts as the customer's
+    assert [e["event_id"] for e in body["events"]] == ["e-1"] and body["orders"] == []
     assert by_alias.json()["user_id"] == "u-1"
     assert by_alias.json()["requested_id"] == "a-2"
     for name in ("state.sqlite", "warehouse.duckdb"):
         assert b"nn@example" not in (api_ws.path / name).read_bytes().lower()
+
+
+def test_unknown_customer_and_bad_ids_are_problems(serve_app: Any, keys: Keys) -> None:
+    read = keys.header("read")
+    with serve_app() as client:
+        missing = client.get("/v1/users/nobody", headers=read)
+        too_long = client.get("/v1/users/" + "x" * 10_000, headers=read)
+    assert missing.status_code == 404
+    assert missing.headers["content-type"] == "application/problem+json"
+    assert "No customer 'nobody'" in missing.json()["detail"]
+    assert too_long.status_code == 422
+    assert [e["path"] for e in too_long.json()["errors"]] == ["path.user_id"]
 
 
 def test_bad_user_records_name_their_fields(serve_app: Any, keys: Keys, api_ws: Workspace) -> None:

@@ -7,13 +7,15 @@ gets the default decision."""
 
 from __future__ import annotations
 
+import contextlib
 import math
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from journey_support import enrol, events, spec, users
+from decide_support import SH, T0, decide_shop, mail_journey
+from journey_support import users
 from sqlalchemy import select
 
 from liucun import loyalty
@@ -25,72 +27,12 @@ from liucun.journeys._profiles import profiles, rows_by_user
 from liucun.state import Exposure
 from liucun.workspace import Workspace, init_workspace
 
-# 10:00 in Shanghai on a Monday
-T0 = datetime(2026, 3, 2, 2, tzinfo=UTC)
-PROGRAM = """
-name: shop
-currency: CNY
-tiers:
-  - {name: silver, threshold: 0, perks: [free_shipping]}
-  - {name: gold, threshold: 500}
-coupons:
-  - {id: ten, kind: value, amount: 10, min_order: 50}
-  - {id: forty, kind: value, amount: 40}
-  - {id: loyal5, kind: value, amount: 5, unlock: "frequency >= 3"}
-coupon_cap: {amount: 45, per: month}
-benefits:
-  - {id: free_shipping, description: Free shipping}
-  - {id: lounge, description: VIP lounge, unlock: "frequency >= 3"}
-"""
-SH = {"timezone": "Asia/Shanghai", "country": "CN"}
-
 
 @pytest.fixture
 def ws(tmp_path: Path, state_url: str) -> Iterator[Workspace]:
     with init_workspace(tmp_path / "ws", state_url=state_url, clock=SimulatedClock(T0)) as w:
-        users(w, [{"user_id": f"u{i}", **SH} for i in range(1, 5)])
-        rows = []
-        for u, n in (("u1", 3), ("u2", 1), ("u3", 1), ("u4", 2)):
-            for k in range(n):
-                rows.append(
-                    {
-                        "user_id": u,
-                        "event_type": "order",
-                        "ts": T0 - timedelta(days=10 + 7 * k),
-                        "revenue": 80.0,
-                        "order_id": f"{u}-{k}",
-                    }
-                )
-        events(w, rows)
-        path = tmp_path / "program.yaml"
-        path.write_text(PROGRAM, encoding="utf-8")
-        loyalty.apply_program(w, path)
-        for u in ("u1", "u2", "u3", "u4"):
-            record_consent(w, u, purpose="marketing", channel="*", status="granted", source="t")
+        decide_shop(w, tmp_path)
         yield w
-
-
-def _journey(ws: Workspace) -> None:
-    """Everyone waits one day, then gets an e-mail: the e-mail is the next action."""
-    j = spec(
-        name="winback",
-        control={"share": 0.0, "allow_zero": True},
-        nodes=[
-            {"id": "w", "type": "wait", "duration": "1d", "next": "mail"},
-            {
-                "id": "mail",
-                "type": "message",
-                "channel": "email",
-                "next": "done",
-                "template": {"body": {"en": "Come back"}},
-            },
-            {"id": "done", "type": "exit"},
-        ],
-    )
-    enrol(ws, j, [(u, "k", T0) for u in ("u1", "u2", "u3", "u4")])
-    from liucun.journeys import advance_due
-
-    advance_due(ws, worker_id="t", now=T0)
 
 
 def _decider(ws: Workspace, **kw: object) -> Decider:
@@ -100,7 +42,7 @@ def _decider(ws: Workspace, **kw: object) -> Decider:
 
 
 def test_benefits_coupons_and_the_offer(ws: Workspace) -> None:
-    _journey(ws)
+    mail_journey(ws)
     d = _decider(ws)
     one = d.decide("u1", "checkout", cart_value=60.0)
     assert one.known and one.arm == "treatment" and one.probability == 1.0
@@ -128,7 +70,7 @@ def test_benefits_coupons_and_the_offer(ws: Workspace) -> None:
 
 
 def test_consent_revoked_stops_the_message_action_and_the_offer_by_message(ws: Workspace) -> None:
-    _journey(ws)
+    mail_journey(ws)
     d = _decider(ws)
     record_consent(ws, "u2", purpose="marketing", channel="email", status="revoked", source="app")
     before = d.decide("u2", "inbox", channel="email")
@@ -144,7 +86,7 @@ def test_consent_revoked_stops_the_message_action_and_the_offer_by_message(ws: W
 
 
 def test_a_suppressed_customer_gets_nothing(ws: Workspace) -> None:
-    _journey(ws)
+    mail_journey(ws)
     add_suppression(ws, "u3", kind="manual", reason="asked by phone")
     add_suppression(ws, "u4", channel="email", kind="unsubscribed")
     d = _decider(ws)
@@ -172,7 +114,7 @@ def test_the_coupon_cap_is_respected(ws: Workspace) -> None:
 
 
 def test_quiet_hours_hold_a_message_action_in_memory(ws: Workspace) -> None:
-    _journey(ws)
+    mail_journey(ws)
     d = _decider(ws)
     night = datetime(2026, 3, 2, 15, tzinfo=UTC)  # 23:00 in Shanghai
     a = d.decide("u1", "inbox", channel="email", now=night).actions[0]
@@ -245,3 +187,29 @@ def test_an_unknown_customer_gets_the_default_decision(ws: Workspace) -> None:
     out = d.decide("nobody", "checkout", cart_value=99.0).to_dict()
     assert out["known"] is False and out["offer"] is None and out["actions"] == []
     assert out["reasons"] == ["unknown customer"]
+
+
+def test_refresh_users_rebuilds_only_those_customers(ws: Workspace) -> None:
+    mail_journey(ws)
+    reads: list[str] = []
+
+    @contextlib.contextmanager
+    def access() -> Iterator[Workspace]:
+        reads.append("in")
+        yield ws
+
+    d = Decider(ws, holdout=0.0, access=access)
+    d.refresh()
+    for u in ("u2", "u3"):
+        record_consent(ws, u, purpose="marketing", channel="email", status="revoked", source="app")
+    snapshot_at = d.decide("u1", "inbox").snapshot_at
+    assert d.refresh_users(["u2", "", "u2"]) == 1
+    assert reads == ["in", "in"]  # every refresh reads the workspace through ``access``
+    [two] = d.decide("u2", "inbox", channel="email").actions
+    assert (two["status"], two["reason"]) == ("suppressed", "consent")
+    [three] = d.decide("u3", "inbox", channel="email").actions
+    assert three["status"] == "allowed"  # not rebuilt: still the older snapshot
+    # the rest of the snapshot (and when it was built) stays
+    assert d.decide("u1", "checkout", cart_value=60.0).offer == "ten"
+    assert d.decide("u1", "inbox").snapshot_at == snapshot_at
+    assert d.refresh_users([]) == 0

@@ -6,65 +6,33 @@ appends the score where the 360 view reads it, and accrues the order's points.""
 
 from __future__ import annotations
 
-import shutil
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pyarrow as pa
 import pytest
+from fresh_support import (
+    PROGRAM,
+    lapsed_customer,
+    shop_copy,
+    trained_fixture,  # noqa: F401 - the fixture `trained`
+)
 
 from liucun import loyalty
 from liucun.core import SimulatedClock
-from liucun.ingest import IngestOptions, ingest_events, ingest_tables, ingest_users
+from liucun.ingest import IngestOptions, ingest_tables
 from liucun.journeys import RefreshCache, customer_view, refresh_customers
-from liucun.models import score_customers, train_models
-from liucun.simulate import simulate_shop
-from liucun.workspace import Workspace, init_workspace, open_workspace
+from liucun.models import score_customers
+from liucun.workspace import Workspace, init_workspace
 
 pytestmark = pytest.mark.slow
-PROGRAM = """
-name: shop
-currency: CNY
-earning:
-  orders:
-    - {name: spend, points_per_unit: 1, growth_per_unit: 1}
-"""
-
-
-@pytest.fixture(scope="module")
-def trained(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    root = tmp_path_factory.mktemp("fresh")
-    sim = simulate_shop(root / "sim", preset="b2c", users=1_500, days=365, seed=5)
-    with init_workspace(root / "ws") as ws:
-        ingest_users(ws.warehouse, [sim.users_path], options=IngestOptions(hash_key=ws.hash_key))
-        ingest_events(ws.warehouse, [sim.events_dir], options=IngestOptions(hash_key=ws.hash_key))
-        train_models(ws, n_cutoffs=2, num_threads=1, random_state=0)
-        score_customers(ws)
-    return root / "ws"
 
 
 @pytest.fixture
 def ws(trained: Path, tmp_path: Path) -> Iterator[Workspace]:
-    shutil.copytree(trained, tmp_path / "ws")
-    with open_workspace(tmp_path / "ws") as w:
-        end = w.data_end()
-        assert end is not None
-        w.clock = SimulatedClock(end + timedelta(hours=2))
+    with shop_copy(trained, tmp_path / "ws") as w:
         yield w
-
-
-def _lapsed_customer(ws: Workspace) -> str:
-    """A customer with several orders, the last long ago: high risk, declining or lost."""
-    sc = ws.table("scores").to_pandas()
-    sc = sc[(sc.stage.isin(["decline", "churned"])) & (sc.churn_risk > 0.6)]
-    best = sc.sort_values(["churn_risk", "user_id"], ascending=[False, True])
-    for u in best.user_id:
-        ev = ws.events()
-        n = ev.filter((ev.user_id == u) & (ev.event_type == "order")).count().to_pyarrow()
-        if n.as_py() >= 2:
-            return str(u)
-    raise AssertionError("the simulated shop has no lapsed repeat buyer")
 
 
 def _order(ws: Workspace, user: str, at: datetime, revenue: float) -> None:
@@ -85,7 +53,7 @@ def _order(ws: Workspace, user: str, at: datetime, revenue: float) -> None:
 def test_an_order_refreshes_recency_stage_and_risk_as_the_full_scoring_would(
     ws: Workspace, tmp_path: Path
 ) -> None:
-    user = _lapsed_customer(ws)
+    user = lapsed_customer(ws)
     now = ws.clock.now()
     before = customer_view(ws, user).to_dict()
     assert before["lifecycle"]["stage"] in ("decline", "churned")

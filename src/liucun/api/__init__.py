@@ -12,7 +12,6 @@ from liucun.api._auth import (
     api_routes,
     route_scope,
 )
-from liucun.api._customer import customer_view
 from liucun.api._keys import (
     SCOPES,
     KeyInfo,
@@ -39,7 +38,6 @@ __all__ = [
     "api_routes",
     "create_app",
     "create_key",
-    "customer_view",
     "get_key",
     "list_keys",
     "revoke_key",

@@ -17,14 +17,14 @@ from liucun.api._limits import BodyLimit
 from liucun.api._problems import ProblemDetail, install_handlers
 from liucun.api._schemas import JsonResponse
 from liucun.api._service import Service
-from liucun.api.routers import events, health, keys, users, webhooks
+from liucun.api.routers import decide, events, health, keys, users, webhooks
 from liucun.core import ServeSettings
 from liucun.ingest import EventBatch, UserBatch
 
 #: Request bodies read by the routes themselves (validated with the workspace's rules):
 #: their schemas are added to the OpenAPI document's components.
 BODY_MODELS = (EventBatch, UserBatch)
-ROUTERS = (health.api, events.api, users.api, keys.api, webhooks.api)
+ROUTERS = (health.api, events.api, users.api, keys.api, decide.api, webhooks.api)
 
 
 def create_app(

@@ -29,6 +29,7 @@ from liucun.core import (
     ConfigError,
     InvalidInput,
     LiucunError,
+    NotFound,
     StateError,
     WarehouseBusy,
     WarehouseError,
@@ -222,7 +223,7 @@ def _status_of(exc: LiucunError) -> int:
         return 503
     if isinstance(exc, InvalidInput | ConfigError):
         return 422
-    if isinstance(exc, KeyError):
+    if isinstance(exc, NotFound | KeyError):
         return 404
     return 422
 

@@ -1,5 +1,6 @@
 """What one app holds: the workspace, the key cache, the rate limiter, key usage, the
-warehouse lock and the background housekeeping (the micro-batch loader among it).
+warehouse lock, the decider and the background housekeeping (the micro-batch loader
+among it).
 
 The warehouse is shared by the loader and by requests that read it, in one process:
 both go through :meth:`Service.warehouse`, a lock that also closes the warehouse after
@@ -8,7 +9,15 @@ between rounds — DuckDB admits one writing process.
 
 The loader runs in exactly one process of a server (``--workers N``): the one holding
 an exclusive lock on ``serve-loader.lock`` in the workspace. Every process tries to take
-it at each round, so when the holder dies another one takes over.
+it at each round, so when the holder dies another one takes over. After a round that
+loaded rows, the loader re-derives the figures of the customers it loaded
+(:func:`liucun.journeys.refresh_customers`: recency, stage, churn risk by the saved
+model, loyalty accrual) and rebuilds their entries in the decider's snapshot.
+
+The :class:`~liucun.journeys.Decider` answers ``POST /v1/decide`` from memory. It is
+refreshed at start and every ``[serve] decide_refresh_s`` by its own thread, reading
+the warehouse through :meth:`Service.warehouse`; its exposures are written every second
+and at :meth:`Service.stop`.
 """
 
 from __future__ import annotations
@@ -27,6 +36,7 @@ from liucun.api._idempotency import purge_expired
 from liucun.api._keys import record_usage
 from liucun.core import LiucunError, ServeSettings, StateError, WarehouseBusy
 from liucun.ingest import InboxLoad, load_inbox
+from liucun.journeys import Decider, RefreshCache, RefreshResult, refresh_customers
 
 log = logging.getLogger("liucun.api")
 
@@ -51,7 +61,11 @@ class Service:
         self._thread: threading.Thread | None = None
         self._lock_file: IO[str] | None = None
         self.last_load: InboxLoad | None = None
+        self.last_refresh: RefreshResult | None = None
+        self.refresh_error: str | None = None
         self.loads = 0
+        self.refresh_cache = RefreshCache()
+        self.decider = Decider(ws, holdout=settings.decide_holdout, access=self.warehouse)
 
     # -- the warehouse -----------------------------------------------------------------
 
@@ -68,19 +82,27 @@ class Service:
     # -- background --------------------------------------------------------------------
 
     def start(self) -> None:
-        """Start the housekeeping thread (idempotent)."""
+        """Refresh the decider and start its thread and the housekeeping thread
+        (idempotent)."""
         if self._thread is not None:
             return
+        self.decider.start(refresh_every=self.settings.decide_refresh_s)
         self._stop.clear()
         self._thread = threading.Thread(target=self._loop, name="liucun-service", daemon=True)
         self._thread.start()
 
     def stop(self, timeout: float = 30.0) -> None:
-        """Stop the thread after the round in progress; write the pending key usage."""
+        """Stop the thread after the round in progress; write the pending key usage and
+        the decisions' exposures."""
         self._stop.set()
         if self._thread is not None:
             self._thread.join(timeout)
             self._thread = None
+        self.decider.stop()
+        try:
+            self.decider.flush()
+        except LiucunError as exc:
+            log.error("could not write %d decision exposures (%s)", self.decider.pending, exc)
         self._flush_usage()
         if self._lock_file is not None:
             with contextlib.suppress(OSError):
@@ -111,12 +133,32 @@ class Service:
         return True
 
     def load_once(self) -> InboxLoad:
-        """One round of the loader: move pending inbox rows into the warehouse."""
+        """One round of the loader: move pending inbox rows into the warehouse, then
+        refresh the customers they name (:meth:`refresh`)."""
         with self.warehouse() as ws:
             done = load_inbox(ws, self.settings.loader_batch)
         self.last_load = done
         self.loads += 1
+        if done.user_ids:
+            try:
+                self.refresh(done.user_ids)
+            except Exception as exc:  # the rows are loaded; the next full scoring catches up
+                self.refresh_error = f"{type(exc).__name__}: {exc}"
+                log.exception("could not refresh the %d customers just loaded", len(done.user_ids))
+            else:
+                self.refresh_error = None
         return done
+
+    def refresh(self, user_ids: tuple[str, ...]) -> RefreshResult:
+        """Re-derive the figures of ``user_ids`` in the warehouse and state (scores,
+        stage, loyalty accrual) and rebuild their entries in the decider — under one
+        hold of the warehouse, so that a reader who sees the new score (the lock is
+        reentrant) also gets decisions from it."""
+        with self.warehouse() as ws:
+            result = refresh_customers(ws, user_ids, cache=self.refresh_cache)
+            self.decider.refresh_users(user_ids)
+        self.last_refresh = result
+        return result
 
     def _flush_usage(self) -> None:
         used = self.usage.drain()

@@ -263,6 +263,18 @@ class ServeSettings(BaseModel):
     loader_batch: int = Field(
         50_000, ge=1, description="Most inbox rows one load moves into the warehouse."
     )
+    decide_holdout: float = Field(
+        0.1,
+        ge=0,
+        lt=1,
+        description="Share of customers POST /v1/decide never treats (hashed on the user id).",
+    )
+    decide_refresh_s: float = Field(
+        60.0,
+        gt=0,
+        description="How often the decider's in-memory snapshot of every customer is rebuilt "
+        "(customers whose events the loader moved are rebuilt after each round).",
+    )
 
 
 ALERT_MONITORS: tuple[str, ...] = (

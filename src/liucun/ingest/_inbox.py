@@ -31,14 +31,14 @@ import re
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from typing import Any, NamedTuple, cast
 
 import orjson
 import pyarrow as pa
 from pydantic import ValidationError
 from sqlalchemy import func, insert, select, update
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.dialects import postgresql
 
 from liucun.core import InvalidInput, NothingLoaded
 from liucun.ingest._load import IngestOptions, IngestResult, ingest_tables
@@ -87,13 +87,15 @@ class Accepted(NamedTuple):
 
 @dataclass(frozen=True)
 class InboxLoad:
-    """What one :func:`load_inbox` did."""
+    """What one :func:`load_inbox` did; ``user_ids``: the (sorted, distinct) user ids
+    the round's records named — whose figures a freshness refresh re-derives."""
 
     rows: int
     users: IngestResult | None = None
     events: IngestResult | None = None
     seconds: float = 0.0
     results: tuple[IngestResult, ...] = field(default=(), repr=False)
+    user_ids: tuple[str, ...] = ()
 
     def to_dict(self) -> dict[str, Any]:
         def one(r: IngestResult | None) -> dict[str, Any] | None:
@@ -143,12 +145,6 @@ def _validated(
 
 def _dump(payload: Mapping[str, Any]) -> str:
     return orjson.dumps(payload, option=orjson.OPT_SORT_KEYS).decode()
-
-
-def _insert(backend: str) -> Any:
-    table = InboxEvent.__table__
-    dialect = postgresql if backend == "postgresql" else sqlite
-    return dialect.insert(table).on_conflict_do_nothing(index_elements=["event_id"])
 
 
 def accept_events(
@@ -221,16 +217,37 @@ def accept_events(
 def _insert_rows(session: Any, backend: str, rows: list[dict[str, Any]]) -> int:
     """Insert ``rows`` (an id already present is skipped); return how many went in.
 
-    SQLite: one ``executemany``, whose row count is exact. PostgreSQL: SQLAlchemy sends
-    the rows as multi-row INSERTs, which report no row count, so the ids come back
-    (``RETURNING``) and are counted.
+    SQLite: one ``executemany`` of the driver, whose row count is exact (the rows go
+    straight to sqlite3, without SQLAlchemy's per-row parameter processing: the times
+    are written as its UTC DATETIME text). PostgreSQL: SQLAlchemy sends the rows as
+    multi-row INSERTs, which report no row count, so the ids come back (``RETURNING``)
+    and are counted.
     """
     if not rows:
         return 0
-    stmt = _insert(backend)
     if backend == "postgresql":
-        return len(session.execute(stmt.returning(InboxEvent.__table__.c.id), rows).all())
-    return int(session.execute(stmt, rows).rowcount)
+        stmt = (
+            postgresql.insert(InboxEvent.__table__)
+            .on_conflict_do_nothing(index_elements=["event_id"])
+            .returning(InboxEvent.__table__.c.id)
+        )
+        return len(session.execute(stmt, rows).all())
+    params = [
+        (r["event_id"], r["payload"], r["key_id"], _sqlite_time(r["received_at"])) for r in rows
+    ]
+    done = session.connection().exec_driver_sql(_SQLITE_INSERT, params)
+    return int(done.rowcount)
+
+
+_SQLITE_INSERT = (
+    f"INSERT INTO {InboxEvent.__tablename__} (event_id, payload, key_id, received_at) "
+    "VALUES (?, ?, ?, ?) ON CONFLICT (event_id) DO NOTHING"
+)
+
+
+def _sqlite_time(at: datetime) -> str:
+    """``at`` as SQLAlchemy's SQLite DATETIME text in UTC (what :class:`UTCDateTime` stores)."""
+    return at.astimezone(UTC).replace(tzinfo=None).isoformat(sep=" ", timespec="microseconds")
 
 
 def _stored_payloads(session: Any, ids: list[str]) -> dict[str, str]:
@@ -387,6 +404,7 @@ def load_inbox(ws: Workspace, limit: int | None = None) -> InboxLoad:
         events=results.get("events"),
         seconds=time.perf_counter() - started,
         results=tuple(results.values()),
+        user_ids=tuple(sorted({str(r["user_id"]) for r in (*users, *events) if r.get("user_id")})),
     )
 
 

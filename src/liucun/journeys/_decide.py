@@ -7,8 +7,10 @@ suppressions, the messages counted by the frequency caps, the coupon value alrea
 committed under the caps, the coupons and benefits their profile unlocks, and the next
 action of each journey they are in. :meth:`Decider.refresh` rebuilds the snapshot (a
 few queries over the whole population; run it in the background with
-:meth:`Decider.start`) and swaps it in at once; :meth:`Decider.decide` reads only the
-snapshot — no database, no warehouse, no file on the request path.
+:meth:`Decider.start`) and swaps it in at once; :meth:`Decider.refresh_users` rebuilds
+the entries of a few customers (after their new events were loaded) and swaps in the
+snapshot with them replaced; :meth:`Decider.decide` reads only the snapshot — no
+database, no warehouse, no file on the request path.
 
 A decision (:class:`Decision`) gives:
 
@@ -42,10 +44,11 @@ reason ``unknown customer``) and no exposure.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import threading
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -168,7 +171,8 @@ class Decider:
     ----------
     ws
         The workspace. The background thread reads its warehouse and state; give the
-        decider a workspace of its own when other threads use the same one.
+        decider a workspace of its own when other threads use the same one, or an
+        ``access`` that serialises them.
     offers
         Coupon ids the uplift policy chooses among (default: every coupon of the
         program in force).
@@ -179,6 +183,10 @@ class Decider:
         Share of customers never treated (hashed on the user id).
     flush_at
         Buffered exposures that wake the background writer.
+    access
+        A context manager factory yielding the workspace a refresh reads (default: ``ws``
+        itself); a service passes its warehouse lock (``Service.warehouse``) so that a
+        refresh never reads the warehouse while another thread uses it.
     """
 
     def __init__(
@@ -190,6 +198,7 @@ class Decider:
         cost: float = 0.0,
         holdout: float = 0.1,
         flush_at: int = 1_000,
+        access: Callable[[], contextlib.AbstractContextManager[Any]] | None = None,
     ) -> None:
         from liucun.experiments import Experiment
 
@@ -199,6 +208,7 @@ class Decider:
         self.cost = cost
         self.holdout = holdout
         self.flush_at = flush_at
+        self._access = access or (lambda: contextlib.nullcontext(ws))
         self.experiment = Experiment(DECIDE_EXPERIMENT, variants=("treatment",), holdout=holdout)
         self._snap = _Snapshot(datetime.min.replace(tzinfo=UTC), {}, None, None)
         self._buffer: list[tuple[str, str, str, float, bool, datetime]] = []
@@ -443,6 +453,11 @@ class Decider:
                 raise
 
     @property
+    def customers(self) -> int:
+        """Customers in the snapshot."""
+        return len(self._snap.customers)
+
+    @property
     def pending(self) -> int:
         """Exposures waiting for :meth:`flush`."""
         return len(self._buffer)
@@ -453,11 +468,15 @@ class Decider:
         if self._thread is not None:
             return
         if self.refreshed_at is None:
-            self.refresh()
+            try:
+                self.refresh()
+            except Exception as exc:  # serve default decisions until a refresh works
+                self.last_error = f"{type(exc).__name__}: {exc}"
+                log.exception("the first decider refresh failed; retrying in the background")
         self._stop.clear()
 
         def loop() -> None:
-            last = time.monotonic()
+            last = time.monotonic() if self.refreshed_at is not None else -refresh_every
             while not self._stop.is_set():
                 self._wake.wait(flush_every)
                 self._wake.clear()
@@ -489,16 +508,40 @@ class Decider:
     def refresh(self) -> int:
         """Rebuild the snapshot from the workspace and swap it in; returns the number of
         customers in it."""
-        snap = build_snapshot(
-            self.ws,
-            experiment=self.experiment,
-            offers=self.offers,
-            margin=self.margin,
-            cost=self.cost,
-        )
-        self._snap = snap
+        with self._access() as ws:
+            snap = build_snapshot(
+                ws,
+                experiment=self.experiment,
+                offers=self.offers,
+                margin=self.margin,
+                cost=self.cost,
+            )
+            self._snap = snap
         self.refreshed_at = snap.at
         return len(snap.customers)
+
+    def refresh_users(self, user_ids: Iterable[str]) -> int:
+        """Rebuild the entries of ``user_ids`` only (after their new events or records
+        were loaded) and swap in the snapshot with them replaced; the other customers'
+        entries, the program and the cap period stay until the next :meth:`refresh`.
+        Returns the number of entries rebuilt."""
+        wanted = sorted({str(u) for u in user_ids if u is not None and str(u).strip()})
+        if not wanted:
+            return 0
+        with self._access() as ws:
+            part = build_snapshot(
+                ws,
+                experiment=self.experiment,
+                offers=self.offers,
+                margin=self.margin,
+                cost=self.cost,
+                users=wanted,
+            )
+            old = self._snap
+            self._snap = _Snapshot(
+                old.at, {**old.customers, **part.customers}, old.program, old.period
+            )
+        return len(part.customers)
 
 
 def build_snapshot(
@@ -509,22 +552,25 @@ def build_snapshot(
     margin: float,
     cost: float,
     now: datetime | None = None,
+    users: Sequence[str] | None = None,
 ) -> _Snapshot:
     """Everything :meth:`Decider.decide` reads, for every customer (a handful of
-    whole-population queries)."""
+    whole-population queries) or for ``users`` only (the state queries restricted to
+    them; the profile ranks them among everyone as the full refresh does)."""
     from liucun.experiments import assign
     from liucun.journeys._offers import offer_choices
     from liucun.journeys._profiles import matching, profiles
     from liucun.loyalty import DEFAULT_PROGRAM, active_program
 
     at = as_utc(now if now is not None else ws.clock.now())
-    prof = profiles(ws, at, None, full=True)
+    only = None if users is None else sorted({str(u) for u in users})
+    prof = profiles(ws, at, only, full=True)
     users = [str(u) for u in prof.column("user_id").to_pylist()]
     try:
         program = active_program(ws, DEFAULT_PROGRAM)
     except LiucunError:
         program = None
-    balances = _balances(ws, at)
+    balances = _balances(ws, at, only)
     prof = _with_loyalty_fields(prof, balances)
     unlocked: dict[str, set[str]] = {}
     period = None
@@ -540,18 +586,18 @@ def build_snapshot(
 
         cap = program.coupon_cap
         period = _period_start(at, cap.per if cap else "month", program.timezone)
-        held, used_period = _coupon_usage(ws, program, at, period)
+        held, used_period = _coupon_usage(ws, program, at, period, only)
         chosen = offers if offers is not None else [c.id for c in program.coupons]
         if chosen and users:
             for ch in offer_choices(ws, users, chosen, margin=margin, cost=cost, as_of=at):
                 choices[ch.user_id] = ch
     arms = assign(experiment, users) if users else None
     with ws.state.read() as s:
-        used_30d = _coupons_sent(ws, s, at)
-        consents = _consents(s)
-        suppressed = _suppressions(s)
-        sent = _sent(s, at)
-    actions = _journey_actions(ws)
+        used_30d = _coupons_sent(ws, s, at, only)
+        consents = _consents(s, only)
+        suppressed = _suppressions(s, only)
+        sent = _sent(s, at, only)
+    actions = _journey_actions(ws, only)
     default_tz = ws.settings.reporting_timezone
     keep = ("stage", "rfm_segment", "churn_risk", "p_alive", "clv_365d", "tier", "customer_type")
     cols = {
@@ -588,25 +634,35 @@ def build_snapshot(
     return _Snapshot(at, customers, program, period)
 
 
-def _balances(ws: Any, at: datetime) -> dict[str, tuple[int, int]]:
+def _only(stmt: Any, column: Any, users: Sequence[str] | None) -> Any:
+    """``stmt`` restricted to ``users`` (every user when None)."""
+    return stmt if users is None else stmt.where(column.in_(users))
+
+
+def _balances(
+    ws: Any, at: datetime, users: Sequence[str] | None = None
+) -> dict[str, tuple[int, int]]:
     """Per user of the default program: (spendable points, growth value)."""
     from liucun.loyalty import DEFAULT_PROGRAM
     from liucun.state import LoyaltyAccount, LoyaltyLot
 
     A, L = LoyaltyAccount, LoyaltyLot
     with ws.state.read() as s:
-        held = dict(
-            s.execute(
-                select(L.account_id, func.sum(L.remaining))
-                .where(L.remaining > 0, (L.available_at > at) | (L.expires_at <= at))
-                .group_by(L.account_id)
-            ).all()
+        lots = select(L.account_id, func.sum(L.remaining)).where(
+            L.remaining > 0, (L.available_at > at) | (L.expires_at <= at)
         )
+        if users is not None:
+            lots = lots.join(A, A.id == L.account_id).where(A.user_id.in_(users))
+        held = dict(s.execute(lots.group_by(L.account_id)).all())
         return {
             u: (int(bal) - int(held.get(aid, 0) or 0), int(growth))
             for aid, u, bal, growth in s.execute(
-                select(A.id, A.user_id, A.balance, A.growth_value).where(
-                    A.program == DEFAULT_PROGRAM
+                _only(
+                    select(A.id, A.user_id, A.balance, A.growth_value).where(
+                        A.program == DEFAULT_PROGRAM
+                    ),
+                    A.user_id,
+                    users,
                 )
             )
         }
@@ -637,7 +693,7 @@ def _with_loyalty_fields(prof: pa.Table, balances: Mapping[str, tuple[int, int]]
 
 
 def _coupon_usage(
-    ws: Any, program: Any, at: datetime, period: str
+    ws: Any, program: Any, at: datetime, period: str, users: Sequence[str] | None = None
 ) -> tuple[dict[str, dict[str, int]], dict[str, float]]:
     """Codes held per user and coupon, and the value committed in the cap period (as
     :func:`liucun.loyalty._coupons._committed_sum`)."""
@@ -647,11 +703,11 @@ def _coupon_usage(
     held: dict[str, dict[str, int]] = {}
     used: dict[str, float] = {}
     with ws.state.read() as s:
-        rows = s.execute(
+        rows = s.execute(_only(
             select(C.user_id, C.coupon_id, C.kind, C.amount, C.status, C.valid_until,
                    C.period_start, R.discount)
             .outerjoin(R, R.code_id == C.id)
-            .where(C.program == program.name)
+            .where(C.program == program.name), C.user_id, users)
         ).all()  # fmt: skip
     for user, coupon, kind, amount, status, until, start, discount in rows:
         mine = held.setdefault(user, {})
@@ -665,15 +721,21 @@ def _coupon_usage(
     return held, used
 
 
-def _coupons_sent(ws: Any, s: Any, at: datetime) -> dict[str, float]:
+def _coupons_sent(
+    ws: Any, s: Any, at: datetime, users: Sequence[str] | None = None
+) -> dict[str, float]:
     """Coupon face value sent per user in the guards' 30-day window."""
     from liucun.state import OutboxMessage as O
 
     programs: dict[str, Any] = {}
     out: dict[str, float] = {}
     for user, text in s.execute(
-        select(O.user_id, O.payload).where(
-            O.channel == "coupon", O.status == "sent", O.sent_at >= at - COUPON_WINDOW
+        _only(
+            select(O.user_id, O.payload).where(
+                O.channel == "coupon", O.status == "sent", O.sent_at >= at - COUPON_WINDOW
+            ),
+            O.user_id,
+            users,
         )
     ):
         p = payload_of(type("Row", (), {"payload": text})())
@@ -681,12 +743,14 @@ def _coupons_sent(ws: Any, s: Any, at: datetime) -> dict[str, float]:
     return out
 
 
-def _consents(s: Any) -> dict[str, dict[tuple[str, str], tuple[datetime, int, str]]]:
+def _consents(
+    s: Any, users: Sequence[str] | None = None
+) -> dict[str, dict[tuple[str, str], tuple[datetime, int, str]]]:
     from liucun.state import ConsentRecord as C
 
     out: dict[str, dict[tuple[str, str], tuple[datetime, int, str]]] = {}
     for user, purpose, channel, at, id_, status in s.execute(
-        select(C.user_id, C.purpose, C.channel, C.at, C.id, C.status)
+        _only(select(C.user_id, C.purpose, C.channel, C.at, C.id, C.status), C.user_id, users)
     ):
         mine = out.setdefault(user, {})
         mark = (as_utc(at), id_, status)
@@ -696,9 +760,11 @@ def _consents(s: Any) -> dict[str, dict[tuple[str, str], tuple[datetime, int, st
     return out
 
 
-def _suppressions(s: Any) -> dict[str, list[tuple[str, str, str]]]:
-    """Per user: suppressions of their id, and of the address hash of their contact
-    on the suppression's channel (or any channel for ``'*'``)."""
+def _suppressions(
+    s: Any, users: Sequence[str] | None = None
+) -> dict[str, list[tuple[str, str, str]]]:
+    """Per user (of ``users``, or all): suppressions of their id, and of the address
+    hash of their contact on the suppression's channel (or any channel for ``'*'``)."""
     from liucun.journeys._consent import SUPPRESSION_KINDS
     from liucun.state import Contact, Suppression
 
@@ -708,12 +774,19 @@ def _suppressions(s: Any) -> dict[str, list[tuple[str, str, str]]]:
     ):
         by_subject.setdefault(subject, []).append((channel, kind))
     out: dict[str, list[tuple[str, str, str]]] = {}
+    mine = None if users is None else set(users)
     for subject, found in by_subject.items():
+        if mine is not None and subject not in mine:
+            continue
         for channel, kind in found:
             out.setdefault(subject, []).append((channel, kind, "user"))
     if by_subject:
         for user, channel, digest in s.execute(
-            select(Contact.user_id, Contact.channel, Contact.address_hash)
+            _only(
+                select(Contact.user_id, Contact.channel, Contact.address_hash),
+                Contact.user_id,
+                users,
+            )
         ):
             for ch, kind in by_subject.get(digest, ()):
                 if ch in (channel, ANY_CHANNEL):
@@ -725,7 +798,9 @@ def _suppressions(s: Any) -> dict[str, list[tuple[str, str, str]]]:
     return out
 
 
-def _sent(s: Any, at: datetime) -> dict[str, list[tuple[datetime, str]]]:
+def _sent(
+    s: Any, at: datetime, users: Sequence[str] | None = None
+) -> dict[str, list[tuple[datetime, str]]]:
     """What the frequency caps count, per user: messages sent or being sent in the last
     8 days (transactional ones left out), as the guards read them."""
     from liucun.state import OutboxMessage as O
@@ -734,8 +809,12 @@ def _sent(s: Any, at: datetime) -> dict[str, list[tuple[datetime, str]]]:
     when = func.coalesce(O.sent_at, O.updated_at)
     out: dict[str, list[tuple[datetime, str]]] = {}
     for user, channel, sent_at, updated_at, text in s.execute(
-        select(O.user_id, O.channel, O.sent_at, O.updated_at, O.payload).where(
-            O.channel.in_(CAPPED_CHANNELS), O.status.in_(("sent", "sending")), when >= since
+        _only(
+            select(O.user_id, O.channel, O.sent_at, O.updated_at, O.payload).where(
+                O.channel.in_(CAPPED_CHANNELS), O.status.in_(("sent", "sending")), when >= since
+            ),
+            O.user_id,
+            users,
         )
     ):
         if (
@@ -748,7 +827,9 @@ def _sent(s: Any, at: datetime) -> dict[str, list[tuple[datetime, str]]]:
     return out
 
 
-def _journey_actions(ws: Any) -> dict[str, list[dict[str, Any]]]:
+def _journey_actions(
+    ws: Any, users: Sequence[str] | None = None
+) -> dict[str, list[dict[str, Any]]]:
     """Per user, the next action of each live enrolment: the current node when it acts,
     else the first action after it along ``next`` (through waits)."""
     from liucun.journeys._engine import LIVE, spec_versions
@@ -757,7 +838,11 @@ def _journey_actions(ws: Any) -> dict[str, list[dict[str, Any]]]:
 
     with ws.state.read() as s:
         rows = s.execute(
-            select(E.user_id, E.journey, E.version, E.node, E.arm).where(E.status.in_(LIVE))
+            _only(
+                select(E.user_id, E.journey, E.version, E.node, E.arm).where(E.status.in_(LIVE)),
+                E.user_id,
+                users,
+            )
         ).all()
     specs = spec_versions(ws, {r[1] for r in rows})
     memo: dict[tuple[str, int, str], dict[str, Any] | None] = {}

@@ -21,8 +21,9 @@ async def healthz() -> JsonResponse:
 
 @api.get("/readyz", response_model=Ready, responses=problem_responses(503), summary="Readiness")
 async def readyz(request: Request) -> JsonResponse:
-    """200 when the state database answers at the latest migration and the warehouse
-    can be read; 503 naming the check that failed otherwise."""
+    """200 when the state database answers at the latest migration, the warehouse
+    can be read and the decider holds a snapshot; 503 naming the check that failed
+    otherwise."""
     svc = request.app.state.service
     checks = await run_in_threadpool(_checks, svc)
     ok = all(c.ok for c in checks.values())
@@ -53,4 +54,21 @@ def _checks(svc: object) -> dict[str, ReadyCheck]:
         out["warehouse"] = ReadyCheck(
             ok=False, detail=f"the warehouse cannot be read: {' '.join(str(exc).split())}"
         )
+    out["decider"] = _decider_check(svc.decider)  # type: ignore[attr-defined]
     return out
+
+
+def _decider_check(decider: object) -> ReadyCheck:
+    at = decider.refreshed_at  # type: ignore[attr-defined]
+    error = decider.last_error  # type: ignore[attr-defined]
+    if at is None:
+        why = f"its first refresh failed: {error}" if error else "its first refresh is running"
+        return ReadyCheck(
+            ok=False,
+            detail=f"the decider has no snapshot yet ({why}); /v1/decide answers "
+            "'unknown customer' until it has one",
+        )
+    detail = f"{decider.customers:,} customers in memory as of {at:%Y-%m-%d %H:%M:%S} UTC"  # type: ignore[attr-defined]
+    if error:
+        detail += f"; the last refresh failed ({error}), the snapshot stays until one works"
+    return ReadyCheck(ok=True, detail=detail)

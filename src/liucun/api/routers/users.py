@@ -7,14 +7,13 @@ from typing import Annotated
 from fastapi import Depends, Path, Request
 from starlette.concurrency import run_in_threadpool
 
-from liucun.api import _customer
 from liucun.api._auth import Requirement, WriteRequirement
 from liucun.api._keys import KeyInfo
-from liucun.api._problems import Problem
 from liucun.api._schemas import CustomerPublic, JsonResponse, UsersAccepted, parse_body
 from liucun.api.routers._common import WRITE_ERRORS, errors, router, service
 from liucun.api.routers.events import json_body
 from liucun.ingest import MAX_ID, UserBatch, accept_users
+from liucun.journeys import customer_view
 
 api = router("/v1/users", "users")
 IngestKey = Annotated[KeyInfo, Depends(WriteRequirement("ingest"))]
@@ -53,22 +52,20 @@ async def post_users(request: Request, key: IngestKey) -> JsonResponse:
     "/{user_id}",
     response_model=CustomerPublic,
     responses=errors(404, 422, 503),
-    summary="A customer's profile",
+    summary="A customer's 360 profile",
 )
 async def get_user(request: Request, user_id: UserId, key: ReadKey) -> JsonResponse:
-    """The customer and every alias linked to them, as loaded into the warehouse (an
-    event or user posted a moment ago shows once the loader has run)."""
+    """The customer — by their id or any alias — as liucun knows them: attributes,
+    aliases, tags, lifecycle stage, RFM segment, the latest score (churn risk with its
+    reasons, P(alive), CLV), the loyalty account, consents, active journeys, open tasks
+    and the last orders and events. An order posted to `/v1/events` shows within a few
+    loader rounds: recency, stage, a fresh score and its points. 404 when no user row
+    and no event knows the id."""
     svc = service(request)
 
-    def read() -> dict[str, object] | None:
+    def read() -> CustomerPublic:
         with svc.warehouse() as ws:
-            return _customer.customer_view(ws, user_id)
+            view = customer_view(ws, user_id)
+        return CustomerPublic(**view.to_dict(), requested_id=user_id)
 
-    found = await run_in_threadpool(read)
-    if found is None:
-        raise Problem(
-            404,
-            f"No customer has the id {user_id!r}; the warehouse knows users once they are "
-            "loaded (POST /v1/users or /v1/events, then the loader's next round).",
-        )
-    return JsonResponse(CustomerPublic(**found))
+    return JsonResponse(await run_in_threadpool(read))
