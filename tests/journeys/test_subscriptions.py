@@ -298,12 +298,19 @@ def test_a_rotated_secret_signs_what_is_sent_after_and_a_deleted_subscription_he
         h = rec.hits[0]
         assert standard_webhooks_valid(rotated.secret, h.headers, h.body)
         assert not standard_webhooks_valid(made.secret, h.headers, h.body)
+        # a load that committed late, with an ingested_at before the cursor, still counts
+        clock.set(NOW + timedelta(seconds=30), allow_backwards=True)
+        _tier_change(ws, "late", NOW + timedelta(seconds=20))
+        clock.set(NOW + timedelta(minutes=1, seconds=30))
+        assert work_once(ws, worker_id="w").partner == {"tier_changed": 1}
+        assert [h.json()["data"]["user_id"] for h in rec.hits] == ["v1", "late"]
+        assert work_once(ws, worker_id="w").partner == {}  # and nothing twice
         gone = delete_subscription(ws, "erp")
         assert gone.name == "erp" and list_subscriptions(ws) == []
         clock.set(NOW + timedelta(minutes=2))
         _tier_change(ws, "v2", NOW + timedelta(seconds=70))
         assert work_once(ws, worker_id="w").partner == {}
-        assert len(rec.hits) == 1
+        assert len(rec.hits) == 2
     with ws.state.read() as s:
         actions = list(s.scalars(select(AuditEntry.action).order_by(AuditEntry.id)))
     assert [a for a in actions if a.startswith("webhook.")] == [

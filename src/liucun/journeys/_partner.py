@@ -254,15 +254,46 @@ class PartnerEvent:
 
 
 @dataclass
+class _Source:
+    """How far one subscription has read one source (warehouse events or scores): the
+    instant ``at`` read up to and how many rows had an instant at or before it then
+    (``below``), and the window this round reads from (``since``; ``strict``: after
+    it). When no row arrived late below ``at``, the round reads only what is after it;
+    otherwise from :data:`OVERLAP` before it."""
+
+    at: datetime | None
+    below: int | None
+    since: datetime
+    strict: bool = False
+
+    def takes(self, seen: datetime) -> bool:
+        return seen > self.since if self.strict else seen >= self.since
+
+
+@dataclass
 class _Plan:
     row: WebhookSubscription
     types: frozenset[str]
     created: datetime
-    events_at: datetime | None
-    scores_at: datetime | None
+    cursor: dict[str, Any]
+    events: _Source | None = None
+    scores: _Source | None = None
 
-    def lower(self, at: datetime | None) -> datetime:
-        return self.created if at is None else max(self.created, at - OVERLAP)
+    @property
+    def event_types(self) -> list[str]:
+        return sorted(self.types & set(WAREHOUSE_EVENTS))
+
+    def source(self, name: str, upto: Any) -> _Source:
+        """The window of source ``name`` (``events`` or ``scores``); ``upto(t)`` counts
+        the source's rows at or before ``t``."""
+        v = self.cursor.get(f"{name}_at")
+        at = None if v is None else as_utc(datetime.fromisoformat(v))
+        below = self.cursor.get(f"{name}_below")
+        if at is None:
+            return _Source(None, None, self.created)
+        if below is not None and upto(at) == int(below):
+            return _Source(at, int(below), max(at, self.created), strict=at >= self.created)
+        return _Source(at, None, max(self.created, at - OVERLAP))
 
 
 def _plans(ws: Any) -> list[_Plan]:
@@ -282,21 +313,40 @@ def _plans(ws: Any) -> list[_Plan]:
             cursor = json.loads(r.cursor) if r.cursor else {}
         except ValueError:
             cursor = {}
-
-        def when(name: str, cursor: dict[str, Any] = cursor) -> datetime | None:
-            v = cursor.get(name)
-            return None if v is None else as_utc(datetime.fromisoformat(v))
-
         out.append(
             _Plan(
                 row=r,
                 types=frozenset(json.loads(r.event_types or "[]")),
                 created=as_utc(r.created_at),
-                events_at=when("events_at"),
-                scores_at=when("scores_at"),
+                cursor=cursor if isinstance(cursor, dict) else {},
             )
         )
     return out
+
+
+def _memo(count: Any) -> Any:
+    """``t → the row count of the expression count(t)``, each ``t`` counted once."""
+    seen: dict[datetime, int] = {}
+
+    def upto(t: datetime) -> int:
+        if t not in seen:
+            seen[t] = int(count(t).to_pyarrow().as_py())
+        return seen[t]
+
+    return upto
+
+
+def _events_upto(ws: Any, types: list[str]) -> Any:
+    ev = ws.table("events")
+    mine = ev.filter(ev.event_type.isin(types))
+
+    return _memo(lambda t: mine.filter(mine.ingested_at <= t).count())
+
+
+def _scores_upto(ws: Any) -> Any:
+    sc = ws.table("scores")
+
+    return _memo(lambda t: sc.filter(sc.scored_at <= t).count())
 
 
 def _warehouse_events(ws: Any, types: set[str], since: datetime) -> list[PartnerEvent]:
@@ -343,9 +393,7 @@ def _event_data(kind: str, event_id: str, props: dict[str, Any]) -> dict[str, An
     return {k: v for k, v in props.items() if k != "source"}
 
 
-def _score_changes(
-    ws: Any, since: datetime, now: datetime
-) -> tuple[list[PartnerEvent], datetime | None]:
+def _score_changes(ws: Any, since: datetime) -> tuple[list[PartnerEvent], datetime | None]:
     """Each score row written (``scored_at``) since ``since`` with the row before it of
     the same customer: a stage change is a :class:`PartnerEvent` of type
     ``stage_changed``; every row is returned as a ``risk_crossed`` candidate (its risk
@@ -354,7 +402,6 @@ def _score_changes(
     import ibis
 
     sc = ws.table("scores")
-    sc = sc.filter(sc.as_of <= now)
     fresh = sc.filter(sc.scored_at >= since)
     top = fresh.scored_at.max().to_pyarrow().as_py()
     if top is None:
@@ -421,12 +468,12 @@ def _score_changes(
 
 
 def _wants(plan: _Plan, e: PartnerEvent) -> PartnerEvent | None:
-    """``e`` as subscription ``plan`` gets it, or None (not its type, before its window,
+    """``e`` as subscription ``plan`` gets it, or None (not its type, outside its window,
     a risk that does not cross its threshold)."""
     if e.type not in plan.types:
         return None
-    at = plan.events_at if e.type in WAREHOUSE_EVENTS else plan.scores_at
-    if e.seen_at < plan.lower(at):
+    window = plan.events if e.type in WAREHOUSE_EVENTS else plan.scores
+    if window is None or not window.takes(e.seen_at):
         return None
     if e.type != "risk_crossed":
         return e
@@ -476,20 +523,38 @@ def notify_partners(ws: Any, now: datetime | None = None) -> dict[str, int]:
     plans = _plans(ws)
     if not plans:
         return {}
-    wanted_ev = {t for p in plans for t in p.types if t in WAREHOUSE_EVENTS}
-    wanted_sc = any(p.types & set(SCORE_EVENTS) for p in plans)
     found: list[PartnerEvent] = []
-    events_top: datetime | None = None
-    scores_top: datetime | None = None
-    if wanted_ev:
-        since = min(p.lower(p.events_at) for p in plans if p.types & wanted_ev)
-        got = _warehouse_events(ws, wanted_ev, since)
+    tops: dict[str, datetime | None] = {"events": None, "scores": None}
+    counters: dict[str, Any] = {}
+    readers = [p for p in plans if p.event_types]
+    for p in readers:
+        counters[f"events:{p.row.id}"] = _events_upto(ws, p.event_types)
+        p.events = p.source("events", counters[f"events:{p.row.id}"])
+    if readers:
+        types = {t for p in readers for t in p.event_types}
+        got = _warehouse_events(ws, types, min(p.events.since for p in readers if p.events))
         found.extend(got)
-        events_top = max((e.seen_at for e in got), default=None)
-    if wanted_sc:
-        since = min(p.lower(p.scores_at) for p in plans if p.types & set(SCORE_EVENTS))
-        got, scores_top = _score_changes(ws, since, now)
+        tops["events"] = max((e.seen_at for e in got), default=None)
+    scorers = [p for p in plans if p.types & set(SCORE_EVENTS)]
+    if scorers:
+        counters["scores"] = _scores_upto(ws)
+        for p in scorers:
+            p.scores = p.source("scores", counters["scores"])
+        got, tops["scores"] = _score_changes(ws, min(p.scores.since for p in scorers if p.scores))
         found.extend(got)
+    marks: dict[int, dict[str, Any]] = {}
+    for p in plans:
+        mark: dict[str, Any] = {}
+        for name, window in (("events", p.events), ("scores", p.scores)):
+            if window is None:
+                continue
+            at = _later(window.at, tops[name])
+            if at is None:
+                continue
+            upto = counters[f"events:{p.row.id}"] if name == "events" else counters["scores"]
+            mark[f"{name}_at"] = at.isoformat()
+            mark[f"{name}_below"] = upto(at)
+        marks[p.row.id] = mark
     added: dict[str, int] = {}
     with ws.state.read() as s:
         blocked = _blocked(s, {e.user_id for e in found})
@@ -527,13 +592,7 @@ def notify_partners(ws: Any, now: datetime | None = None) -> dict[str, int]:
             for kind in sorted({i.payload["partner_event"]["type"] for i in items}):
                 mine_items = [i for i in items if i.payload["partner_event"]["type"] == kind]
                 added[kind] = added.get(kind, 0) + enqueue(s, mine_items, now=now)
-            row.cursor = json.dumps(
-                {
-                    "events_at": _iso(_later(plan.events_at, events_top)),
-                    "scores_at": _iso(_later(plan.scores_at, scores_top)),
-                },
-                sort_keys=True,
-            )
+            row.cursor = json.dumps(marks[plan.row.id], sort_keys=True)
     return {k: v for k, v in added.items() if v}
 
 
