@@ -19,8 +19,9 @@ Each worker round (:func:`liucun.journeys._worker.work_once`):
    by ``scored_at`` — a customer's score row whose stage differs from their previous
    row's (a first score is no change), or whose churn risk is at or above the
    subscription's threshold where the previous one was below or absent (the
-   ``risk_crossed`` journey trigger's rule). Reads start :data:`OVERLAP` before the
-   cursor (late loads) and never before the subscription was created.
+   ``risk_crossed`` journey trigger's rule). Each subscription reads what is after its
+   cursor — from :data:`OVERLAP` before it when rows arrived late below it (the count of
+   rows up to the cursor moved) — and never what came before it was created.
 
 The outbox key is ``whsub:<subscription id>:<event type>:<subject>:<occurrence>``
 (hashed when long): the Standard Webhooks ``webhook-id``, so each event reaches each
