@@ -91,6 +91,10 @@ from liucun.journeys._guards import (
     Verdict,
     review_batch,
 )
+from liucun.journeys._journey_events import (
+    JourneyEvents,
+    collect_journey_events,
+)
 from liucun.journeys._load import (
     EVENT_FIELDS,
     JourneyError,
@@ -114,11 +118,7 @@ from liucun.journeys._outbox import (
     recover_in_doubt,
     retry_outbox,
 )
-from liucun.journeys._partner import (
-    JourneyEvents,
-    collect_journey_events,
-    notify_partners,
-)
+from liucun.journeys._partner import notify_partners
 from liucun.journeys._refresh import (
     RefreshCache,
     RefreshResult,

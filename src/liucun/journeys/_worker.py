@@ -20,8 +20,9 @@ from typing import Any
 from liucun.core import as_utc
 from liucun.journeys import _engine as eng
 from liucun.journeys._delivery import DeliveryRun, deliver_due
+from liucun.journeys._journey_events import collect_journey_events
 from liucun.journeys._outbox import publish_delivery_events
-from liucun.journeys._partner import collect_journey_events, notify_partners
+from liucun.journeys._partner import notify_partners
 from liucun.journeys._publish import one_load
 from liucun.journeys._tasks import breach_due_tasks
 from liucun.journeys._triggers import Position, cursor_name, evaluate, is_due
