@@ -346,3 +346,42 @@ def test_bad_subscriptions_are_refused_with_a_sentence(tmp_path: Path) -> None:
     assert disable_subscription(ws, "crm").disabled_at == NOW  # again: nothing changes
     assert list_subscriptions(ws, include_inactive=False) == []
     ws.close()
+
+
+def test_points_changed_and_coupon_issued_come_from_the_ledger_never_with_the_code(
+    tmp_path: Path, state_url: str
+) -> None:
+    clock = SimulatedClock(NOW - timedelta(minutes=1))
+    ws = delivery_workspace(tmp_path / "ws", state_url, clock, {})
+    loyalty.apply_program(ws, EXAMPLE_PROGRAM)
+    loyalty.award(ws, "m1", 5, key="before")  # before the subscription: not sent
+    clock.set(NOW)
+    with http_receiver(HttpReceiver(secret=None)) as rec:
+        made = create_subscription(
+            ws, name="pos", url=rec.url, event_types=["points_changed", "coupon_issued"]
+        )
+        clock.set(NOW + timedelta(minutes=1))
+        loyalty.award(ws, "m1", 100, key="a1", reason="welcome")
+        loyalty.redeem(ws, "m1", 30, key="r1")
+        issued = loyalty.issue_coupon(ws, "recall_10", "m2", key="c1")
+        loyalty.award(ws, "m3", 50, key="a3")
+        add_suppression(ws, "m3", channel="webhook", kind="manual", reason="test")
+        assert work_once(ws, worker_id="w").partner == {"points_changed": 2, "coupon_issued": 1}
+        bodies = sorted((h.json() for h in rec.hits), key=lambda b: b["occurred_at"] + b["type"])
+        assert all(standard_webhooks_valid(made.secret, h.headers, h.body) for h in rec.hits)
+        points = [b["data"] for b in bodies if b["type"] == "points_changed"]
+        assert [(p["user_id"], p["from"], p["to"], p["points"]) for p in points] == [
+            ("m1", 5, 105, 100),
+            ("m1", 105, 75, -30),
+        ]
+        (coupon,) = [b["data"] for b in bodies if b["type"] == "coupon_issued"]
+        assert (coupon["user_id"], coupon["coupon_id"], coupon["amount"]) == (
+            "m2",
+            "recall_10",
+            10.0,
+        )
+        assert issued.code not in json.dumps(bodies)  # the code stays in liucun
+        clock.set(NOW + timedelta(minutes=2))
+        assert work_once(ws, worker_id="w").partner == {}
+        assert len(rec.hits) == 3
+    ws.close()

@@ -14,8 +14,9 @@ from liucun.cli._app import WorkspaceOpt, _open, app, console, friendly
 
 webhooks_app = typer.Typer(
     help="Partner webhooks: subscribe a URL to stage_changed, risk_crossed, tier_changed, "
-    "journey_entered or journey_converted events, signed the Standard Webhooks way with a "
-    "secret of its own (printed once). The worker sends them.\n\n"
+    "journey_entered, journey_converted, points_changed or coupon_issued events, signed "
+    "the Standard Webhooks way with a secret of its own (printed once). The worker sends "
+    "them.\n\n"
     "Example: [bold]liucun -w shop webhooks add crm --url https://crm.example/hooks "
     "--event stage_changed --event tier_changed[/bold]",
     no_args_is_help=True,
@@ -49,8 +50,8 @@ def add_cmd(
         list[str],
         typer.Option(
             "--event",
-            help="stage_changed, risk_crossed, tier_changed, journey_entered or "
-            "journey_converted (repeat for several).",
+            help="stage_changed, risk_crossed, tier_changed, journey_entered, "
+            "journey_converted, points_changed or coupon_issued (repeat for several).",
         ),
     ],
     risk_threshold: Annotated[

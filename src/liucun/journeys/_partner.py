@@ -15,7 +15,9 @@ Each worker round (:func:`liucun.journeys._worker.work_once`):
    subscription's threshold where the previous one was below or absent (the
    ``risk_crossed`` journey trigger's rule). Each subscription reads what is after its
    cursor — from :data:`OVERLAP` before it when rows arrived late below it (the count of
-   rows up to the cursor moved) — and never what came before it was created.
+   rows up to the cursor moved) — and never what came before it was created;
+   ``points_changed`` and ``coupon_issued`` come from the loyalty tables in state
+   (:mod:`liucun.journeys._partner_state`).
 
 The outbox key is ``whsub:<subscription id>:<event type>:<subject>:<occurrence>``
 (hashed when long): the Standard Webhooks ``webhook-id``, so each event reaches each
@@ -39,6 +41,7 @@ from liucun.core import as_utc
 from liucun.journeys._consent import ANY_CHANNEL, suppressions_for
 from liucun.journeys._journey_events import JOURNEY_EVENT_TYPES
 from liucun.journeys._outbox import Outgoing, enqueue
+from liucun.journeys._partner_state import STATE_EVENTS, state_events
 from liucun.journeys._subscriptions import (
     DEFAULT_RISK_THRESHOLD,
     PROVIDER_PREFIX,
@@ -391,29 +394,40 @@ def notify_partners(ws: Any, now: datetime | None = None) -> dict[str, int]:
                 mine = _wants(plan, e)
                 if mine is None or e.user_id in blocked:
                     continue
-                key = outbox_key(row.id, e.type, e.user_id, e.occurrence)
-                items.append(
-                    Outgoing(
-                        key=key,
-                        user_id=e.user_id,
-                        channel="webhook",
-                        provider=f"{PROVIDER_PREFIX}{row.id}",
-                        payload={
-                            "subscription": row.name,
-                            "partner_event": {
-                                "type": e.type,
-                                "occurred_at": e.occurred_at.isoformat(),
-                                "data": {"user_id": e.user_id, **mine.data},
-                            },
-                            "purpose": "service",
-                        },
-                    )
-                )
+                items.append(_outgoing(row, mine))
+            if plan.types & set(STATE_EVENTS):
+                more, ids = state_events(s, plan.types, plan.created, plan.cursor)
+                marks[plan.row.id].update(ids)
+                quiet = _blocked(s, {m[1] for m in more})
+                for kind, user, at, occurrence, data in more:
+                    if user not in quiet:
+                        items.append(
+                            _outgoing(row, PartnerEvent(kind, user, at, occurrence, data, at))
+                        )
             for kind in sorted({i.payload["partner_event"]["type"] for i in items}):
                 mine_items = [i for i in items if i.payload["partner_event"]["type"] == kind]
                 added[kind] = added.get(kind, 0) + enqueue(s, mine_items, now=now)
             row.cursor = json.dumps(marks[plan.row.id], sort_keys=True)
     return {k: v for k, v in added.items() if v}
+
+
+def _outgoing(row: WebhookSubscription, e: PartnerEvent) -> Outgoing:
+    """The outbox row that sends ``e`` to subscription ``row``."""
+    return Outgoing(
+        key=outbox_key(row.id, e.type, e.user_id, e.occurrence),
+        user_id=e.user_id,
+        channel="webhook",
+        provider=f"{PROVIDER_PREFIX}{row.id}",
+        payload={
+            "subscription": row.name,
+            "partner_event": {
+                "type": e.type,
+                "occurred_at": e.occurred_at.isoformat(),
+                "data": {"user_id": e.user_id, **e.data},
+            },
+            "purpose": "service",
+        },
+    )
 
 
 def _later(a: datetime | None, b: datetime | None) -> datetime | None:

@@ -37,6 +37,8 @@ PARTNER_EVENT_TYPES: tuple[str, ...] = (
     "tier_changed",
     "journey_entered",
     "journey_converted",
+    "points_changed",
+    "coupon_issued",
 )
 #: ``risk_crossed`` without a threshold of its own: a churn risk of 0.5 or more.
 DEFAULT_RISK_THRESHOLD = 0.5

@@ -35,7 +35,13 @@ AdminKey = Annotated[KeyInfo, Depends(Requirement("admin"))]
 AdminWrite = Annotated[KeyInfo, Depends(WriteRequirement("admin"))]
 Name = Annotated[str, Path(min_length=1, max_length=200, description="The subscription's name.")]
 EventType = Literal[
-    "stage_changed", "risk_crossed", "tier_changed", "journey_entered", "journey_converted"
+    "stage_changed",
+    "risk_crossed",
+    "tier_changed",
+    "journey_entered",
+    "journey_converted",
+    "points_changed",
+    "coupon_issued",
 ]
 
 
