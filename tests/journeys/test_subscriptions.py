@@ -334,6 +334,8 @@ def test_bad_subscriptions_are_refused_with_a_sentence(tmp_path: Path) -> None:
         create_subscription(ws, **{**ok, "name": "b", "event_types": []})
     with pytest.raises(ConfigError, match="is not an http"):
         create_subscription(ws, **{**ok, "name": "b", "url": "ftp://crm.example/"})
+    with pytest.raises(ConfigError, match="is not a subscription name"):
+        create_subscription(ws, **{**ok, "name": "a/b"})
     with pytest.raises(ConfigError, match="between 0 and 1"):
         create_subscription(ws, **{**ok, "name": "b", "risk_threshold": 1.5})
     with pytest.raises(SubscriptionNotFound, match="no webhook subscription 'nope'"):

@@ -156,10 +156,10 @@ def check_url(url: str) -> str:
 
 def _check_name(name: str) -> str:
     text = str(name).strip()
-    if not text or len(text) > 200 or any(c.isspace() for c in text):
+    if not text or len(text) > 200 or not all(c.isalnum() or c in "-_." for c in text):
         raise ConfigError(
-            f"{text[:80]!r} is not a subscription name; use 1 to 200 characters without "
-            "spaces, e.g. crm",
+            f"{text[:80]!r} is not a subscription name; use 1 to 200 letters, digits, "
+            "'-', '_' or '.' (it appears in URLs), e.g. crm",
             hint=Hint(option="name", example="crm"),
         )
     return text
