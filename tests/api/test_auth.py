@@ -37,12 +37,24 @@ ROUTES = _routes()
 PROTECTED = [(m, p, s) for m, p, s in ROUTES if s is not None]
 
 
+#: A value for each path parameter of the app's routes.
+PATH_VALUES = {
+    "{user_id}": "u-1",
+    "{key_id}": "0123456789abcdef",
+    "{name}": "winback",
+    "{program}": "default",
+    "{experiment}": "cmp-1",
+    "{by}": "rfm",
+    "{tag}": "price_sensitive",
+    "{value}": "true",
+}
+
+
 def _url(path: str) -> str:
-    return (
-        path.replace("{user_id}", "u-1")
-        .replace("{key_id}", "0123456789abcdef")
-        .replace("{name}", "crm")
-    )
+    for param, value in PATH_VALUES.items():
+        path = path.replace(param, value)
+    assert "{" not in path, f"add a value for the path parameter of {path} to PATH_VALUES"
+    return path
 
 
 def _send(client: httpx.Client, method: str, path: str, headers: dict[str, str]) -> httpx.Response:

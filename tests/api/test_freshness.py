@@ -2,7 +2,8 @@
 ``/v1/events`` shows in ``GET /v1/users/{id}`` well within 60 s — recency, stage, a churn
 risk re-scored by the saved model (the one the full scoring gives as of the same
 instant) and the order's loyalty points — and in ``/v1/decide``'s profile, with the
-background loader doing all of it."""
+background loader doing all of it; a round re-scores at most ``refresh_batch``
+customers, the others wait for the next rounds."""
 
 from __future__ import annotations
 
@@ -111,3 +112,25 @@ def test_an_order_shows_in_the_profile_and_the_decision_within_a_minute(
     row = full[full.user_id == user].iloc[0]
     assert row.churn_risk == pytest.approx(score["churn_risk"], abs=1e-9)
     assert row.stage == score["stage"] and list(row.reasons) == score["reasons"]
+
+
+def test_a_round_refreshes_at_most_refresh_batch_customers_oldest_first(
+    serve_app: Any, keys: Keys
+) -> None:
+    from api_support import event
+
+    with serve_app(refresh_batch=2) as client:
+        svc = client.app.state.service  # type: ignore[attr-defined]
+        batch = [event(i, user_id=f"c{i}") for i in range(5)]
+        r = client.post("/v1/events", json={"events": batch}, headers=keys.header("ingest"))
+        assert r.status_code == 202
+        rounds = []
+        for _ in range(4):
+            svc.load_once()
+            rounds.append((sorted(svc.last_refresh.stages), svc.refresh_pending))
+    # two a round, in the order loaded; the rest wait
+    assert rounds[:3] == [(["c0", "c1"], 3), (["c2", "c3"], 1), (["c4"], 0)]
+    assert rounds[3] == (["c4"], 0)  # nothing new: nothing refreshed again
+    # no saved model: stages re-derived, nothing scored
+    assert svc.last_refresh.risks == {} and svc.refresh_error is None
+    assert "no saved model" in svc.last_refresh.notes[0]

@@ -1,5 +1,5 @@
 """A small shop the decider tests share (tests/journeys/test_decide.py and
-tests/api/test_decide.py): four customers in Shanghai with orders, a loyalty program
+tests/api/test_api_decide.py): four customers in Shanghai with orders, a loyalty program
 with tiers, coupons (one unlocked by frequency), a monthly coupon cap and benefits,
 marketing consent for all, and a journey whose next action is an e-mail."""
 

@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 
 from liucun.core import ConfigError
-from liucun.segments import customer_tags
+from liucun.segments import customer_tags, tag_summary
 
 AS_OF = datetime(2024, 7, 1)
 
@@ -90,3 +90,18 @@ def test_what_counts_as_a_deal(props: str | None, deal: bool) -> None:
     )
     got = customer_tags(ibis.memtable(df), as_of=AS_OF).execute()
     assert got.price_sensitivity.iloc[0] == (1.0 if deal else 0.0)
+
+
+def test_tag_summary_counts_buyers_per_tag_value() -> None:
+    got = tag_summary(_events(), as_of=AS_OF).to_pyarrow().to_pylist()
+    assert [(r["tag"], r["value"], r["customers"]) for r in got] == [
+        ("preferred_channel", "web", 2),
+        ("preferred_channel", "app", 1),
+        ("preferred_channel", "offline_store", 1),  # b1's tie goes alphabetically
+        ("price_sensitive", "false", 3),
+        ("price_sensitive", "true", 1),
+        ("top_category", "books", 1),
+        ("top_category", "ink", 1),
+        ("top_category", "paper", 1),
+        ("top_category", "shoes", 1),
+    ]  # c ordered after as_of: not counted

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
 import re
 import socket
 import threading
@@ -23,6 +24,7 @@ from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlparse
 
 from sqlalchemy import select
 from typer.testing import CliRunner
@@ -34,7 +36,8 @@ from liucun.simulate import simulate_shop
 from liucun.state import Alert, Journey, JourneyVersion
 from liucun.workspace import Workspace, open_workspace
 
-EXAMPLES = Path(__file__).parents[2] / "examples"
+REPO = Path(__file__).parents[2]
+EXAMPLES = REPO / "examples"
 PASSWORD = "correct horse battery"
 #: One login per role: name → role.
 LOGINS = {"ada": "admin", "ana": "analyst", "oli": "operator"}
@@ -186,3 +189,59 @@ def serving(app: Any) -> Iterator[str]:
     finally:
         server.should_exit = True
         thread.join(timeout=10)
+
+
+# -- driving it in Chromium ------------------------------------------------------------------
+
+#: Debian's Chromium under Playwright (never ``playwright install``).
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--no-first-run",
+]
+#: A laptop's and a phone's width, in CSS pixels.
+WIDTHS = {"laptop": 1366, "phone": 390}
+
+
+def screenshot_dir(kind: str) -> Path:
+    """Where screenshots of ``kind`` go: ``$LIUCUN_ARTIFACTS/<kind>`` (default
+    ``artifacts/screenshots/<kind>`` in the repository; CI keeps the folder)."""
+    root = Path(os.environ.get("LIUCUN_ARTIFACTS") or REPO / "artifacts" / "screenshots")
+    out = root / kind
+    out.mkdir(parents=True, exist_ok=True)
+    return out
+
+
+def open_page(browser: Any, width: int, live: str, problems: list[str]) -> Any:
+    """A page of a fresh context that records page errors, console errors and any
+    request that would leave the server (and refuses it)."""
+    context = browser.new_context(viewport={"width": width, "height": 900}, locale="en-US")
+    page = context.new_page()
+    host = urlparse(live).netloc
+
+    def only_the_server(route: Any) -> None:
+        if urlparse(route.request.url).netloc == host:
+            route.continue_()
+        else:
+            problems.append(f"request off the server: {route.request.url}")
+            route.abort()
+
+    page.route("**/*", only_the_server)
+    page.on("pageerror", lambda exc: problems.append(f"page error: {exc}"))
+    page.on(
+        "console",
+        lambda m: problems.append(f"console: {m.text}") if m.type == "error" else None,
+    )
+    return page
+
+
+def sign_in_page(page: Any, live: str, name: str, password: str = PASSWORD) -> None:
+    """Open the cockpit (sent to the login form), sign in as ``name``, land on the overview."""
+    page.goto(f"{live}/")
+    assert "/login" in page.url
+    page.fill("input[name=username]", name)
+    page.fill("input[name=password]", password)
+    page.click(".login button[type=submit]")
+    page.wait_for_url(f"{live}/")

@@ -14,7 +14,7 @@ from fastapi import FastAPI
 
 from liucun.web import create_cockpit
 from liucun.workspace import Workspace, open_workspace
-from web.cockpit_support import build_cockpit_shop, make_client, sign_in
+from web.cockpit_support import CHROMIUM_ARGS, build_cockpit_shop, make_client, serving, sign_in
 
 
 @pytest.fixture(scope="session")
@@ -31,6 +31,28 @@ def cockpit_ws(cockpit_shop: Path, tmp_path: Path) -> Iterator[Workspace]:
     ws = open_workspace(target)
     yield ws
     ws.close()
+
+
+@pytest.fixture
+def live(cockpit_ws: Workspace) -> Iterator[str]:
+    """The cockpit mounted at /cockpit of a real uvicorn server; yields the cockpit's URL."""
+    parent = FastAPI()
+    parent.mount("/cockpit", create_cockpit(cockpit_ws))
+    with serving(parent) as url:
+        yield url + "/cockpit"
+
+
+@pytest.fixture
+def browser(chromium: str) -> Iterator[Any]:
+    """Headless Debian Chromium driven by Playwright."""
+    from playwright import sync_api
+
+    with sync_api.sync_playwright() as p:
+        b = p.chromium.launch(executable_path=chromium, args=CHROMIUM_ARGS)
+        try:
+            yield b
+        finally:
+            b.close()
 
 
 @pytest.fixture

@@ -6,7 +6,7 @@ import contextlib
 from collections.abc import AsyncIterator
 from typing import Any
 
-from fastapi import FastAPI
+from fastapi import APIRouter, FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.openapi.utils import get_openapi
 from starlette.requests import Request
@@ -17,14 +17,27 @@ from liucun.api._limits import BodyLimit
 from liucun.api._problems import ProblemDetail, install_handlers
 from liucun.api._schemas import JsonResponse
 from liucun.api._service import Service
-from liucun.api.routers import decide, events, health, keys, users, webhooks
+from liucun.api.routers import (
+    decide,
+    events,
+    experiments,
+    health,
+    journeys,
+    keys,
+    loyalty,
+    segments,
+    users,
+    webhooks,
+)
 from liucun.core import ServeSettings
 from liucun.ingest import EventBatch, UserBatch
 
 #: Request bodies read by the routes themselves (validated with the workspace's rules):
 #: their schemas are added to the OpenAPI document's components.
 BODY_MODELS = (EventBatch, UserBatch)
-ROUTERS = (health.api, events.api, users.api, keys.api, decide.api, webhooks.api)
+ROUTERS: tuple[APIRouter, ...] = (health.api, events.api, users.api, keys.api, decide.api)
+#: The resource routers (issue 13, item 1): they call the library and render.
+ROUTERS += (loyalty.api, journeys.api, experiments.api, segments.api, webhooks.api)
 
 
 def create_app(

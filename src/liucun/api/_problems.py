@@ -228,14 +228,19 @@ def _status_of(exc: LiucunError) -> int:
     return 422
 
 
+def sentence(text: str) -> str:
+    """``text`` (a library error's message) as one sentence: whitespace folded, a
+    capital first letter and a full stop."""
+    detail = " ".join(text.split())
+    detail = detail[:1].upper() + detail[1:]
+    return detail if detail.endswith(".") else detail + "."
+
+
 def liucun_error_response(exc: LiucunError) -> Response:
     status = _status_of(exc)
     if isinstance(exc, InvalidRecords):
         return invalid_fields(exc.problems, status=status)
-    detail = " ".join(str(exc).split())
-    detail = detail[:1].upper() + detail[1:]
-    if not detail.endswith("."):
-        detail += "."
+    detail = sentence(str(exc))
     headers = {"Retry-After": "5"} if status == 503 else None
     errors = []
     if exc.hint is not None and status == 422:
@@ -250,17 +255,31 @@ def http_error_response(request: Request, exc: StarletteHTTPException) -> Respon
             f"There is no route {request.url.path}; the API's routes are listed at /openapi.json."
         )
     elif status == 405:
-        allowed = (exc.headers or {}).get("Allow") or (exc.headers or {}).get("allow") or ""
+        allowed = _allowed_methods(request)
+        headers = {**(exc.headers or {}), "Allow": allowed}
         detail = (
             f"{request.method} is not allowed on {request.url.path}"
             + (f"; use {allowed}" if allowed else "")
             + "."
         )
+        return problem_response(status, detail, headers=headers)
     else:
         detail = str(exc.detail) if exc.detail else TITLES.get(status, ("Error", ""))[0]
         if not detail.endswith("."):
             detail += "."
     return problem_response(status, detail, headers=exc.headers)
+
+
+def _allowed_methods(request: Request) -> str:
+    """Every method of every route at the request's path (Starlette's own ``Allow`` names
+    only the first route that matched, not a second route at the same path)."""
+    from starlette.routing import compile_path
+
+    from liucun.api._auth import api_routes
+
+    path = request.url.path
+    methods = {r.method for r in api_routes(request.app) if compile_path(r.path)[0].match(path)}
+    return ", ".join(sorted(methods))
 
 
 def internal_error_response(request: Request, exc: Exception) -> Response:

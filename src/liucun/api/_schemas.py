@@ -311,7 +311,9 @@ def parse_body(model: type[M], body: bytes, ws: Any, settings: ServeSettings, *,
         )
     try:
         context = record_context(ws.settings, ws.clock.now())
-        parsed = model.model_validate_json(body, context=context)
+        # strict: JSON types as documented (a number is not a date, text is not a number,
+        # true is not 1); ISO 8601 text still parses as a date or a time
+        parsed = model.model_validate_json(body, strict=True, context=context)
     except ValidationError as exc:
         json_errors = [e for e in exc.errors() if e["type"] == "json_invalid"]
         if json_errors:

@@ -12,7 +12,9 @@ an exclusive lock on ``serve-loader.lock`` in the workspace. Every process tries
 it at each round, so when the holder dies another one takes over. After a round that
 loaded rows, the loader re-derives the figures of the customers it loaded
 (:func:`liucun.journeys.refresh_customers`: recency, stage, churn risk by the saved
-model, loyalty accrual) and rebuilds their entries in the decider's snapshot.
+model, loyalty accrual) and rebuilds their entries in the decider's snapshot — at most
+``[serve] refresh_batch`` customers a round, oldest first; the others wait for the next
+rounds, so a bulk load keeps loading at full speed and freshness catches up after it.
 
 The :class:`~liucun.journeys.Decider` answers ``POST /v1/decide`` from memory. It is
 refreshed at start and every ``[serve] decide_refresh_s`` by its own thread, reading
@@ -63,6 +65,7 @@ class Service:
         self.last_load: InboxLoad | None = None
         self.last_refresh: RefreshResult | None = None
         self.refresh_error: str | None = None
+        self._to_refresh: dict[str, None] = {}  # customers loaded, not yet refreshed (in order)
         self.loads = 0
         self.refresh_cache = RefreshCache()
         self.decider = Decider(ws, holdout=settings.decide_holdout, access=self.warehouse)
@@ -139,15 +142,26 @@ class Service:
             done = load_inbox(ws, self.settings.loader_batch)
         self.last_load = done
         self.loads += 1
-        if done.user_ids:
+        limit = self.settings.refresh_batch
+        if limit:
+            self._to_refresh.update(dict.fromkeys(done.user_ids))
+        if self._to_refresh:
+            batch = tuple(list(self._to_refresh)[:limit])
+            for u in batch:
+                del self._to_refresh[u]
             try:
-                self.refresh(done.user_ids)
+                self.refresh(batch)
             except Exception as exc:  # the rows are loaded; the next full scoring catches up
                 self.refresh_error = f"{type(exc).__name__}: {exc}"
-                log.exception("could not refresh the %d customers just loaded", len(done.user_ids))
+                log.exception("could not refresh the %d customers just loaded", len(batch))
             else:
                 self.refresh_error = None
         return done
+
+    @property
+    def refresh_pending(self) -> int:
+        """Customers loaded whose refresh waits for the next loader rounds."""
+        return len(self._to_refresh)
 
     def refresh(self, user_ids: tuple[str, ...]) -> RefreshResult:
         """Re-derive the figures of ``user_ids`` in the warehouse and state (scores,

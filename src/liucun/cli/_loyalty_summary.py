@@ -35,7 +35,7 @@ def summary_cmd(
     Example: [bold]liucun -w shop loyalty summary --format json[/bold]
     """
     from liucun.loyalty import loyalty_summary
-    from liucun.reports._render import number, pct
+    from liucun.reports import number, pct
 
     with _open(ctx, workspace) as ws:
         s = loyalty_summary(ws, program=program, as_of=parse_day(as_of, "--as-of"))

@@ -263,6 +263,12 @@ class ServeSettings(BaseModel):
     loader_batch: int = Field(
         50_000, ge=1, description="Most inbox rows one load moves into the warehouse."
     )
+    refresh_batch: int = Field(
+        2_000,
+        ge=0,
+        description="Most customers a loader round re-scores after loading their events "
+        "(the rest wait for the next rounds); 0 turns the refresh off.",
+    )
     decide_holdout: float = Field(
         0.1,
         ge=0,

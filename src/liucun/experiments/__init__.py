@@ -29,7 +29,12 @@ from liucun.experiments._assignment import (
     UnitType,
     assign,
 )
-from liucun.experiments._exposures import ExposureLog, first_exposures, log_exposures
+from liucun.experiments._exposures import (
+    ExposureLog,
+    experiment_summary,
+    first_exposures,
+    log_exposures,
+)
 from liucun.experiments._files import (
     PARQUET_SUFFIXES,
     analyze_outcome_file,
@@ -84,6 +89,7 @@ __all__ = [
     "compare",
     "effects_table",
     "experiment_outcomes",
+    "experiment_summary",
     "first_exposures",
     "log_exposures",
     "metric_stat",

@@ -110,3 +110,37 @@ def first_exposures(exposures: ir.Table, experiment: str) -> ir.Table:
     return first.select(
         "unit_type", "unit_id", "variant", "probability", "holdout", exposed_at=first.ts
     )
+
+
+def experiment_summary(exposures: ir.Table) -> ir.Table:
+    """One row per experiment in the exposure log, the most recently exposed first:
+    ``experiment, unit_type, units`` (distinct units exposed), ``variants`` (how many),
+    ``exposures`` (rows, repeats included), ``first_exposure`` and ``last_exposure``.
+
+    An experiment that logged several unit types has one row per type.
+    """
+    units = exposures.group_by(["experiment", "unit_type", "unit_id"]).aggregate(
+        _rows=exposures.count(), _first=exposures.ts.min(), _last=exposures.ts.max()
+    )
+    per = units.group_by(["experiment", "unit_type"]).aggregate(
+        units=units.count(),
+        exposures=units._rows.sum(),
+        first_exposure=units._first.min(),
+        last_exposure=units._last.max(),
+    )
+    arms = (
+        exposures.select("experiment", "unit_type", "variant")
+        .distinct()
+        .group_by(["experiment", "unit_type"])
+        .aggregate(variants=ibis._.count())
+    )
+    joined = per.join(arms, ["experiment", "unit_type"])
+    return joined.select(
+        "experiment",
+        "unit_type",
+        "units",
+        "variants",
+        "exposures",
+        "first_exposure",
+        "last_exposure",
+    ).order_by([ibis.desc("last_exposure"), "experiment", "unit_type"])

@@ -59,10 +59,10 @@ def journeys_section(ctx: ReportContext) -> Section | None:
     )
     for r in reports:
         sec.warnings.extend(_warnings(r))
-        figure = _margin_figure(r)
+        figure = journey_margin_figure(r)
         if figure is not None:
             sec.add_figure(figure, wide=True)
-        sec.add_table(_node_table(r))
+        sec.add_table(journey_node_table(r))
     return sec
 
 
@@ -121,7 +121,7 @@ def _warnings(r: JourneyReport) -> list[str]:
     return out
 
 
-def _margin_figure(r: JourneyReport) -> go.Figure | None:
+def journey_margin_figure(r: JourneyReport) -> go.Figure | None:
     """Incremental margin with its interval per node (a forest plot), truth as diamonds."""
     rows = [n for n in r.nodes if n.effects["margin"].ci_low is not None]
     if not rows:
@@ -178,7 +178,9 @@ def _interval(e: object) -> str:
     return number(est) if low is None else f"{number(est)} [{number(low)}, {number(high)}]"
 
 
-def _node_table(r: JourneyReport) -> pd.DataFrame:
+def journey_node_table(r: JourneyReport) -> pd.DataFrame:
+    """One row per node of the journey: entered, sent, suppressed, conversion per arm and
+    the incremental conversions, margin, ROI and payback (the report's node table)."""
     rows = []
     for n in r.nodes:
         t, c = n.entered_by_arm["treatment"], n.entered_by_arm["control"]

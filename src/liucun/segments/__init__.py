@@ -6,7 +6,7 @@ from liucun.segments._profiles import customer_profiles
 from liucun.segments._rfm import CLASSES, SEGMENT_GRID, SEGMENTS, rfm
 from liucun.segments._stages import STAGES, StageRules, lifecycle_stages, stage_transitions
 from liucun.segments._summary import SEGMENT_COLUMNS, SegmentBy, segment_customers, segment_summary
-from liucun.segments._tags import customer_tags
+from liucun.segments._tags import TAG_COLUMNS, customer_tags, tag_summary
 
 __all__ = [
     "CLASSES",
@@ -16,6 +16,7 @@ __all__ = [
     "SEGMENT_COLUMNS",
     "SEGMENT_GRID",
     "STAGES",
+    "TAG_COLUMNS",
     "FilterSyntaxError",
     "SegmentBy",
     "StageRules",
@@ -27,4 +28,5 @@ __all__ = [
     "segment_customers",
     "segment_summary",
     "stage_transitions",
+    "tag_summary",
 ]

@@ -62,3 +62,31 @@ def customer_tags(
     member = member.join(cadence, member._account == cadence.account_id)
     joined = base.left_join(member, base.user_id == member.user_id)
     return joined.select(*base.columns, "account_cadence_days")
+
+
+#: The tags :func:`tag_summary` counts, each a column of :func:`customer_tags`.
+TAG_COLUMNS = ("price_sensitive", "top_category", "preferred_channel")
+
+
+def tag_summary(
+    events: ir.Table, *, as_of: datetime, price_sensitive_share: float = 0.5
+) -> ir.Table:
+    """Buyers per tag value as of ``as_of``: ``tag`` (one of :data:`TAG_COLUMNS`),
+    ``value`` (as text: ``true``/``false`` for ``price_sensitive``) and ``customers``,
+    by tag, then largest first. Buyers without a value (no category on any order) are
+    not counted for that tag."""
+    tags = customer_tags(events, as_of=as_of, price_sensitive_share=price_sensitive_share)
+    parts = []
+    for name in TAG_COLUMNS:
+        known = tags.filter(tags[name].notnull())
+        value = known[name].cast("string")
+        if name == "price_sensitive":
+            value = known[name].ifelse("true", "false")
+        parts.append(
+            known.group_by(value=value)
+            .aggregate(customers=known.count())
+            .mutate(tag=ibis.literal(name))
+            .select("tag", "value", "customers")
+        )
+    summary = ibis.union(*parts)
+    return summary.order_by([summary.tag, summary.customers.desc(), summary.value])

@@ -30,7 +30,13 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy import event
 from sqlalchemy.engine import URL, Engine, make_url
-from sqlalchemy.exc import ArgumentError, DisconnectionError, NoSuchModuleError, OperationalError
+from sqlalchemy.exc import (
+    ArgumentError,
+    DatabaseError,
+    DisconnectionError,
+    NoSuchModuleError,
+    OperationalError,
+)
 from sqlalchemy.orm import Session, sessionmaker
 
 from liucun.core import ConfigError, StateError
@@ -112,6 +118,14 @@ def _translated_errors(store: StateStore) -> Iterator[None]:
             ) from None
         raise StateError(
             f"the state database {store.url} refused the operation: {message}"
+        ) from None
+    except DatabaseError as exc:
+        if type(exc) is not DatabaseError:  # integrity and programming errors are the caller's
+            raise
+        message = " ".join(str(exc.orig).split())
+        raise StateError(
+            f"the state database {store.url} cannot be read ({message}); restore it from a "
+            "backup or point the workspace at a working one"
         ) from None
 
 

@@ -7,7 +7,6 @@ Logins live in the state table ``web_users`` (``liucun -w WS web-users add NAME 
 operator``).
 """
 
-from liucun.web._alerts import AlertView, acknowledge_alert, list_alerts, snooze_alert
 from liucun.web._app import create_cockpit
 from liucun.web._customer import Started, customer_360, start_journey
 from liucun.web._figures import KpiTile, kpi_tiles, report_context, status_of
@@ -34,11 +33,9 @@ __all__ = [
     "MESSAGES",
     "PERMISSIONS",
     "ROLES",
-    "AlertView",
     "KpiTile",
     "Started",
     "WebUserPublic",
-    "acknowledge_alert",
     "check_password",
     "choose_language",
     "create_cockpit",
@@ -49,11 +46,9 @@ __all__ = [
     "hash_password",
     "journey_svg",
     "kpi_tiles",
-    "list_alerts",
     "list_web_users",
     "report_context",
     "service_from_environment",
-    "snooze_alert",
     "start_journey",
     "status_of",
     "translate",

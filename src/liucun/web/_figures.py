@@ -15,8 +15,7 @@ import pandas as pd
 
 from liucun.core import TargetSettings, as_utc
 from liucun.metrics import in_reporting_currency
-from liucun.reports import ReportContext, headline_kpis, latest_scores
-from liucun.reports._render import number, pct
+from liucun.reports import ReportContext, headline_kpis, latest_scores, number, pct
 from liucun.workspace import Workspace
 
 #: Headline KPI name (its start) → the ``[targets]`` key, and whether lower is better.

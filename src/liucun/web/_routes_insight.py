@@ -8,14 +8,21 @@ from fastapi.responses import HTMLResponse, Response
 
 from liucun.core import LiucunError, as_utc
 from liucun.journeys import list_journeys, list_tasks
-from liucun.reports import ReportContext, experiments_section, loyalty_section
-from liucun.reports._analytics import cohort_heatmap, retention_curves, rfm_grid, stages_flow
-from liucun.reports._render import Section
-from liucun.web._alerts import list_alerts
+from liucun.reports import (
+    ReportContext,
+    Section,
+    cohort_heatmap,
+    experiments_section,
+    loyalty_section,
+    retention_curves,
+    rfm_grid,
+    stages_flow,
+)
 from liucun.web._auth import Viewer
 from liucun.web._cockpit import Cockpit, cockpit_of, is_htmx, render
 from liucun.web._explore import group_sizes, members
 from liucun.web._figures import kpi_tiles, report_context
+from liucun.web._routes_ops import waiting_alerts
 
 router = APIRouter()
 
@@ -53,7 +60,7 @@ def overview(request: Request, user: Viewer) -> Response:
     tiles = [] if ctx is None else cockpit.cached(("kpis",), lambda: kpi_tiles(ctx, targets))
 
     def operations() -> dict[str, object]:
-        alerts = list_alerts(ws, open_only=True)
+        alerts = waiting_alerts(ws)
         now = as_utc(ws.clock.now())
         tasks = [t for t in list_tasks(ws) if t.status in ("open", "breached")]
         scored = ctx.scores if ctx is not None else None

@@ -23,8 +23,7 @@ from liucun.journeys import (
     pause_journey,
     resume_journey,
 )
-from liucun.reports._journeys import _margin_figure, _node_table
-from liucun.reports._render import Section, number
+from liucun.reports import Section, journey_margin_figure, journey_node_table, number
 from liucun.state import record_audit
 from liucun.web._auth import Approver, Viewer
 from liucun.web._cockpit import base_path, cockpit_of, flash, is_htmx, language, render
@@ -51,10 +50,11 @@ def _results(cockpit: object, name: str) -> tuple[Section, dict[str, str]]:
     sec.warnings.extend(report.warnings)
     if not report.nodes:
         return sec, {}
-    figure = _margin_figure(report)
+    figure = journey_margin_figure(report)
     if figure is not None:
         sec.add_figure(figure, wide=True)
-    sec.add_table(_node_table(report))
+    # one journey on this page: its name in every row says nothing
+    sec.add_table(journey_node_table(report).drop(columns="journey"))
     counts = {
         n.node: f"{number(n.entered_by_arm['treatment'])} / {number(n.entered_by_arm['control'])}"
         for n in report.nodes

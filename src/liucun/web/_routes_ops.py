@@ -1,4 +1,5 @@
-"""Operations: the alerts list (acknowledge, snooze) and the service task queue with
+"""Operations: the alerts list (acknowledge, snooze: the alerts library of
+:mod:`liucun.journeys`, as ``liucun alerts ack|snooze``) and the service task queue with
 its SLA status (respond, close)."""
 
 from __future__ import annotations
@@ -10,9 +11,17 @@ from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from liucun.core import LiucunError, as_utc
-from liucun.journeys import Task, close_task, list_tasks, respond_task
+from liucun.journeys import (
+    AlertView,
+    Task,
+    acknowledge,
+    close_task,
+    list_alerts,
+    list_tasks,
+    respond_task,
+    snooze,
+)
 from liucun.state import record_audit
-from liucun.web._alerts import acknowledge_alert, list_alerts, snooze_alert
 from liucun.web._auth import Operator, Viewer
 from liucun.web._cockpit import base_path, cockpit_of, flash, is_htmx, language, render
 from liucun.web._i18n import translate
@@ -21,6 +30,15 @@ router = APIRouter()
 
 #: An open task with less than this share of its SLA left shows yellow.
 SLA_WARNING_SHARE = 0.25
+#: How long the snooze button silences an alert.
+SNOOZE = timedelta(hours=24)
+#: The most alerts the page lists.
+ALERTS_SHOWN = 200
+
+
+def waiting_alerts(ws: Any) -> list[AlertView]:
+    """The alerts that still need someone: open and snoozed ones, most severe first."""
+    return [a for a in list_alerts(ws, status="live") if a.status != "acknowledged"]
 
 
 def duration(delta: timedelta) -> str:
@@ -65,7 +83,10 @@ def sla_status(task: Task, now: datetime, lang: str) -> tuple[str, str]:
 def alerts(request: Request, user: Viewer, show: str = "open") -> Response:
     cockpit = cockpit_of(request)
     with cockpit.lock:
-        rows = list_alerts(cockpit.ws, open_only=show != "all")
+        if show == "all":
+            rows = list_alerts(cockpit.ws, limit=ALERTS_SHOWN)
+        else:
+            rows = waiting_alerts(cockpit.ws)[:ALERTS_SHOWN]
     return render(request, "alerts.html.j2", page="/alerts", rows=rows, show=show)
 
 
@@ -75,9 +96,10 @@ def _alert_action(request: Request, alert_id: int, user: Any, action: str) -> Re
     error = None
     try:
         if action == "ack":
-            row = cockpit.run(lambda: acknowledge_alert(cockpit.ws, alert_id, by=by))
+            row = cockpit.run(lambda: acknowledge(cockpit.ws, alert_id, by=by))
         else:
-            row = cockpit.run(lambda: snooze_alert(cockpit.ws, alert_id, by=by))
+            until = as_utc(cockpit.ws.clock.now()) + SNOOZE
+            row = cockpit.run(lambda: snooze(cockpit.ws, alert_id, until=until, by=by))
     except LiucunError as exc:
         error, row = str(exc), None
     if is_htmx(request):
@@ -90,12 +112,12 @@ def _alert_action(request: Request, alert_id: int, user: Any, action: str) -> Re
 
 
 @router.post("/alerts/{alert_id}/ack", response_class=HTMLResponse)
-def acknowledge(request: Request, alert_id: int, user: Operator) -> Response:
+def acknowledge_page(request: Request, alert_id: int, user: Operator) -> Response:
     return _alert_action(request, alert_id, user, "ack")
 
 
 @router.post("/alerts/{alert_id}/snooze", response_class=HTMLResponse)
-def snooze(request: Request, alert_id: int, user: Operator) -> Response:
+def snooze_page(request: Request, alert_id: int, user: Operator) -> Response:
     return _alert_action(request, alert_id, user, "snooze")
 
 

@@ -33,7 +33,7 @@ def json_body(model: str) -> dict[str, object]:
     "",
     status_code=202,
     response_model=EventsAccepted,
-    responses=errors(*WRITE_ERRORS),
+    responses=errors(*WRITE_ERRORS, 503),
     openapi_extra=json_body("EventBatch"),
     summary="Send events (one or a batch)",
 )
@@ -55,7 +55,12 @@ async def post_events(request: Request, key: IngestKey) -> JsonResponse:
     return JsonResponse(await run_in_threadpool(accept), status_code=202)
 
 
-@api.get("/inbox", response_model=InboxStatus, summary="The inbox's pending and loaded rows")
+@api.get(
+    "/inbox",
+    response_model=InboxStatus,
+    responses=errors(503),
+    summary="The inbox's pending and loaded rows",
+)
 async def get_inbox(request: Request, key: ReadIngestKey) -> JsonResponse:
     """How many accepted rows wait for the loader and how many are in the warehouse."""
     counts = await run_in_threadpool(inbox_counts, service(request).ws)

@@ -19,7 +19,7 @@ AdminWrite = Annotated[KeyInfo, Depends(WriteRequirement("admin"))]
 KeyId = Annotated[str, Path(min_length=1, max_length=40, description="The key's id.")]
 
 
-@api.get("", response_model=list[KeyPublic], responses=errors(422), summary="List API keys")
+@api.get("", response_model=list[KeyPublic], responses=errors(422, 503), summary="List API keys")
 async def get_keys(
     request: Request,
     key: AdminKey,
@@ -33,7 +33,7 @@ async def get_keys(
 @api.delete(
     "/{key_id}",
     response_model=KeyPublic,
-    responses=errors(404, 409, 422),
+    responses=errors(404, 409, 422, 503),
     summary="Revoke an API key",
 )
 async def delete_key(request: Request, key_id: KeyId, key: AdminWrite) -> JsonResponse:

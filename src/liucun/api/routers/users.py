@@ -28,7 +28,7 @@ UserId = Annotated[
     "",
     status_code=202,
     response_model=UsersAccepted,
-    responses=errors(*WRITE_ERRORS),
+    responses=errors(*WRITE_ERRORS, 503),
     openapi_extra=json_body("UserBatch"),
     summary="Identify users: attributes and aliases",
 )

@@ -17,6 +17,14 @@
       observer.observe(f);
     });
   }
-  document.addEventListener("DOMContentLoaded", function () { watch(document); });
+  // on a narrow screen the tabs scroll sideways: bring the current one into view
+  function showCurrentTab() {
+    var nav = document.querySelector("nav.tabs");
+    var tab = nav && nav.querySelector("[aria-current=page]");
+    if (tab && nav.scrollWidth > nav.clientWidth) {
+      nav.scrollLeft = tab.offsetLeft - (nav.clientWidth - tab.offsetWidth) / 2;
+    }
+  }
+  document.addEventListener("DOMContentLoaded", function () { watch(document); showCurrentTab(); });
   document.addEventListener("htmx:afterSettle", function (e) { watch(e.target); });
 })();
