@@ -21,6 +21,7 @@ from liucun.api._problems import Problem
 from liucun.api._schemas import JsonResponse
 from liucun.api.routers._common import WRITE_ERRORS, errors, router, service
 from liucun.journeys import (
+    PARTNER_EVENT_TYPES,
     SubscriptionExists,
     create_subscription,
     delete_subscription,
@@ -34,15 +35,8 @@ api = router("/v1/webhooks", "webhooks")
 AdminKey = Annotated[KeyInfo, Depends(Requirement("admin"))]
 AdminWrite = Annotated[KeyInfo, Depends(WriteRequirement("admin"))]
 Name = Annotated[str, Path(min_length=1, max_length=200, description="The subscription's name.")]
-EventType = Literal[
-    "stage_changed",
-    "risk_crossed",
-    "tier_changed",
-    "journey_entered",
-    "journey_converted",
-    "points_changed",
-    "coupon_issued",
-]
+#: One of :data:`liucun.journeys.PARTNER_EVENT_TYPES` (the OpenAPI enum is that list).
+EventType = Literal[PARTNER_EVENT_TYPES]  # type: ignore[valid-type]
 
 
 class WebhookIn(BaseModel):
