@@ -4,6 +4,9 @@ server; plus a workspace with channels configured in its liucun.toml."""
 
 from __future__ import annotations
 
+import base64
+import hashlib
+import hmac
 import json
 import socket
 import threading
@@ -256,3 +259,18 @@ def _signed(secret: str, body: bytes, headers: dict[str, str]) -> bool:
         return False
     given = headers.get("webhook-signature", "").split()
     return expected in given
+
+
+def standard_webhooks_valid(secret: str, headers: dict[str, str], body: bytes) -> bool:
+    """The Standard Webhooks check, from the spec: the signed content is
+    ``{webhook-id}.{webhook-timestamp}.{body}``, the key the base64 after ``whsec_``,
+    and ``webhook-signature`` a space-separated list of ``v1,<base64 HMAC-SHA256>``."""
+    key = base64.b64decode(secret.removeprefix("whsec_"))
+    signed = f"{headers['webhook-id']}.{headers['webhook-timestamp']}.".encode() + body
+    expected = base64.b64encode(hmac.new(key, signed, hashlib.sha256).digest()).decode()
+    given = [
+        part.split(",", 1)[1]
+        for part in headers["webhook-signature"].split()
+        if part.startswith("v1,")
+    ]
+    return any(hmac.compare_digest(expected, g) for g in given)

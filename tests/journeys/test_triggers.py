@@ -31,6 +31,22 @@ def run(ws: Workspace, trigger: dict, now: datetime, pos: Position | None = None
     return rows, found.position
 
 
+def test_an_event_loaded_after_an_evaluation_of_an_empty_warehouse_is_read(
+    ws: Workspace,
+) -> None:
+    """The first evaluation saw no event (no high-water mark); an event that happened
+    before it but was loaded after it is still new (it was missed before)."""
+    trig = {"type": "event", "event": "signup"}
+    rows, pos = run(ws, trig, day(2026, 3, 1, 13))
+    assert rows == [] and pos.hw is None
+    ws.clock.set(day(2026, 3, 1, 13))
+    events(ws, [{"user_id": "late", "event_type": "signup", "ts": day(2026, 3, 1, 12, 30)}])
+    rows, pos = run(ws, trig, day(2026, 3, 1, 13, 1), pos)
+    assert [r["user_id"] for r in rows] == ["late"] and pos.hw == day(2026, 3, 1, 13)
+    rows, _ = run(ws, trig, day(2026, 3, 1, 13, 2), pos)
+    assert rows == []  # and once only
+
+
 def test_event_trigger_keys_filters_and_reads_only_new_events(ws: Workspace) -> None:
     ws.clock.set(day(2026, 3, 2))
     events(

@@ -29,7 +29,7 @@ def test_event_types_cover_the_journey() -> None:
         "loyalty",
         "liucun",
     }
-    assert len(STANDARD_EVENT_TYPES) == len(set(STANDARD_EVENT_TYPES)) == 38
+    assert len(STANDARD_EVENT_TYPES) == len(set(STANDARD_EVENT_TYPES)) == 40
     assert {"order", "refund", "delivery", "nps_response", "coupon_redeemed"} <= set(
         STANDARD_EVENT_TYPES
     )

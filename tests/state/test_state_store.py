@@ -61,10 +61,10 @@ def exposure_rows(n: int, *, start: int = 0) -> pa.Table:
 def test_a_new_database_is_created_at_the_latest_revision(state_url: str) -> None:
     store = connect_state(state_url)
     try:
-        assert upgrade(store) == ["0001", "0002", "0003", "0004", "0005", "0006", "0007"]
+        assert upgrade(store) == ["0001", "0002", "0003", "0004", "0005", "0006", "0007", "0008"]
         assert upgrade(store) == []  # idempotent
         st = state_status(store)
-        assert st.revision == head_revision() == "0007" and st.up_to_date
+        assert st.revision == head_revision() == "0008" and st.up_to_date
         assert st.rows == {
             "audit_log": 0,
             "exposures": 0,

@@ -27,6 +27,7 @@ from liucun.api.routers import (
     loyalty,
     segments,
     users,
+    webhooks,
 )
 from liucun.core import ServeSettings
 from liucun.ingest import EventBatch, UserBatch
@@ -36,7 +37,7 @@ from liucun.ingest import EventBatch, UserBatch
 BODY_MODELS = (EventBatch, UserBatch)
 ROUTERS: tuple[APIRouter, ...] = (health.api, events.api, users.api, keys.api, decide.api)
 #: The resource routers (issue 13, item 1): they call the library and render.
-ROUTERS += (loyalty.api, journeys.api, experiments.api, segments.api)
+ROUTERS += (loyalty.api, journeys.api, experiments.api, segments.api, webhooks.api)
 
 
 def create_app(

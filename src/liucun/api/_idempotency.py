@@ -188,6 +188,8 @@ async def settle(request: Request, response: Response | None) -> None:
     request.state.idempotency = None
     ws = request.app.state.service.ws
     body = getattr(response, "body", None)
+    # a route whose reply shows a secret once stores a reply without it
+    body = getattr(request.state, "idempotent_reply", None) or body
     if response is not None and 200 <= response.status_code < 300 and isinstance(body, bytes):
         await run_in_threadpool(finish, ws, got.record_id, response.status_code, body)
     else:

@@ -31,6 +31,7 @@ from liucun.cli import (  # noqa: F401  - importing registers the commands
     _tiers,
     _uplift,
     _web,
+    _webhooks,
     _worker,
 )
 from liucun.cli._app import app, console

@@ -23,6 +23,7 @@ from sqlalchemy.orm import Session
 
 from liucun.core import ChannelSettings, ConfigError, InvalidInput, as_utc, redact_contact_data
 from liucun.journeys._actions import INTERNAL_CHANNELS
+from liucun.journeys._subscriptions import is_subscription_provider, subscription_channel
 from liucun.state import DeliveryEvent, JourneyStep, OutboxMessage, Suppression
 
 
@@ -45,6 +46,9 @@ class Outgoing:
     node: str | None = None
     enrolment_id: int | None = None
     not_before: datetime | None = None
+    #: The provider to send through (None: the channel's own): ``subscription:<id>``
+    #: for a partner webhook (:mod:`liucun.journeys._subscriptions`).
+    provider: str | None = None
 
 
 def enqueue(s: Session, items: Sequence[Outgoing], *, now: datetime) -> int:
@@ -71,6 +75,7 @@ def enqueue(s: Session, items: Sequence[Outgoing], *, now: datetime) -> int:
                 enrolment_id=item.enrolment_id,
                 user_id=item.user_id,
                 channel=item.channel,
+                provider=item.provider,
                 payload=json.dumps(item.payload, ensure_ascii=False, sort_keys=True, default=str),
                 status="pending",
                 attempts=0,
@@ -193,8 +198,9 @@ def _step(
 def _outcome(
     s: Session, row: OutboxMessage, kind: str, event_id: str, at: datetime, detail: Any = None
 ) -> bool:
-    """A ``delivery_events`` row (not for internal channels, whose own events tell)."""
-    if row.channel in INTERNAL_CHANNELS:
+    """A ``delivery_events`` row (not for internal channels, whose own events tell, nor
+    for partner webhooks, which are not messages to the customer)."""
+    if row.channel in INTERNAL_CHANNELS or is_subscription_provider(row.provider):
         return False
     return _insert_ignore(
         s,
@@ -227,10 +233,16 @@ def _state(payload: dict[str, Any]) -> dict[str, Any]:
     return found if isinstance(found, dict) else {}
 
 
-def channel_settings_for(ws: Any, provider: str) -> ChannelSettings:
-    """``[channels.PROVIDER]`` of the workspace (ConfigError naming it when missing)."""
+def channel_settings_for(
+    ws: Any, provider: str, *, session: Session | None = None
+) -> ChannelSettings:
+    """``[channels.PROVIDER]`` of the workspace (ConfigError naming it when missing); a
+    partner subscription's webhook for ``subscription:<id>`` (read with ``session``
+    when given)."""
     from liucun.journeys._channels import channel_settings
 
+    if is_subscription_provider(provider):
+        return subscription_channel(ws, provider, session=session)
     return channel_settings(ws.settings.channels, provider)
 
 
@@ -312,7 +324,7 @@ def claim(ws: Any, *, worker_id: str, now: datetime, limit: int) -> ClaimResult:
             provider = None if row.channel in INTERNAL_CHANNELS else (row.provider or row.channel)
             if provider is not None:
                 try:
-                    channel_settings_for(ws, provider)
+                    channel_settings_for(ws, provider, session=s)
                 except ConfigError as exc:
                     _fail(s, row, str(exc), now, provider=provider, attempts=row.attempts)
                     out.failed += 1
@@ -890,7 +902,8 @@ def retry_outbox(ws: Any, ids: Sequence[int] = (), *, failed: bool = False) -> i
             payload["_delivery"] = {"attempts_before": row.attempts or 0, "tried": []}
             row.payload = json.dumps(payload, ensure_ascii=False, sort_keys=True, default=str)
             row.status = "pending"
-            row.provider = None
+            if not is_subscription_provider(row.provider):  # a subscription's stays its own
+                row.provider = None
             row.next_attempt_at = now
             row.claimed_by = None
             row.hold_reason = "manual_retry"

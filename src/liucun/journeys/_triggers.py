@@ -247,10 +247,12 @@ def _new_events(ws: Any, position: Position, now: datetime) -> tuple[ir.Table, d
         hw_new = hw_new.astimezone(UTC) if hw_new.tzinfo else hw_new.replace(tzinfo=UTC)
     sel = raw.filter(raw.ts >= position.since, raw.ts <= now)
     fresh = []
-    if position.evaluated_at is not None:
-        fresh.append(sel.ts > position.evaluated_at)
+    # no high-water mark: the warehouse held no event at the last evaluation, so every
+    # event there is now is new (one loaded just after it, with an earlier ts, too)
     if position.hw is not None:
         fresh.append(sel.ingested_at > position.hw)
+        if position.evaluated_at is not None:
+            fresh.append(sel.ts > position.evaluated_at)
     if fresh:
         cond = fresh[0]
         for c in fresh[1:]:

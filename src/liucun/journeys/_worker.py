@@ -20,7 +20,9 @@ from typing import Any
 from liucun.core import as_utc
 from liucun.journeys import _engine as eng
 from liucun.journeys._delivery import DeliveryRun, deliver_due
+from liucun.journeys._journey_events import collect_journey_events
 from liucun.journeys._outbox import publish_delivery_events
+from liucun.journeys._partner import notify_partners
 from liucun.journeys._publish import one_load
 from liucun.journeys._tasks import breach_due_tasks
 from liucun.journeys._triggers import Position, cursor_name, evaluate, is_due
@@ -49,6 +51,10 @@ class WorkSummary:
     breached: int = 0
     #: Delivery outcomes published to the warehouse in this round.
     published: int = 0
+    #: journey_entered / journey_converted events written to the warehouse.
+    journey_events: int = 0
+    #: Partner webhook rows handed to the outbox, per event type.
+    partner: dict[str, int] = field(default_factory=dict)
 
     def add_steps(self, steps: dict[str, int]) -> None:
         for k, v in steps.items():
@@ -63,6 +69,12 @@ class WorkSummary:
             f"{self.walked:,} enrolments walked (steps: {kinds}), {self.outbox:,} outbox "
             f"rows, {self.converted:,} converted, {self.finished:,} finished; "
             f"delivery: {self.delivery}"
+            + (
+                "; partner webhooks: "
+                + ", ".join(f"{k} {v:,}" for k, v in sorted(self.partner.items()))
+                if self.partner
+                else ""
+            )
         )
 
     def to_dict(self) -> dict[str, Any]:
@@ -82,6 +94,8 @@ class WorkSummary:
             "delivered": _plain(self.delivered),
             "breached": self.breached,
             "published": self.published,
+            "journey_events": self.journey_events,
+            "partner": self.partner,
         }
 
 
@@ -158,15 +172,23 @@ def work_once(
         out.woken = eng.check_waits(ws, now, cache=cache)
         out.converted = eng.check_goals(ws, now)
         memo["waits_at"] = now
-    with one_load(ws):  # the round's task, tag and delivery events: one warehouse load
+    # the round's journey, task, tag and delivery events: one warehouse load
+    with one_load(ws):
         walked = eng.advance_due(ws, worker_id=worker_id, now=now, cache=cache)
         out.walked, out.outbox, out.finished = walked.walked, walked.outbox, walked.finished
         out.add_steps(walked.steps)
+        journey_events = collect_journey_events(ws)
         if deliver:
             out.delivered = deliver_all_due(ws, worker_id=worker_id, now=now)
             out.delivery = "done"
             out.breached = len(breach_due_tasks(ws, now))
             out.published = publish_delivery_events(ws)
+    journey_events.commit(ws, now)  # loaded: the cursors may move
+    out.journey_events = journey_events.total
+    # partners hear of what this round (or anyone) put in the warehouse and scores
+    out.partner = notify_partners(ws, now)
+    if deliver and out.partner:
+        out.delivered.add(deliver_all_due(ws, worker_id=worker_id, now=now))
     return out
 
 

@@ -36,6 +36,9 @@ EVENT_TYPE_GROUPS: dict[str, tuple[str, ...]] = {
         "service_task_created",
         "service_task_breached",
         "tag_set",
+        # journeys: who entered a journey, who reached its goal (liucun.journeys._partner)
+        "journey_entered",
+        "journey_converted",
     ),
 }
 

@@ -911,10 +911,15 @@ class WebhookSubscription(Base):
     #: JSON list of event types.
     event_types: Mapped[str] = mapped_column(Text)
     active: Mapped[bool] = mapped_column(Boolean, default=True)
-    #: The last warehouse event (``ingested_at``, ``event_id``) handed to the outbox.
+    #: JSON: how far the subscription's events were handed to the outbox (the
+    #: ``ingested_at`` of warehouse events and the ``scored_at`` of scores read).
     cursor: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
     created_by: Mapped[str] = mapped_column(String(200))
+    #: ``risk_crossed``: the churn risk the latest score crosses upwards (migration 0008).
+    risk_threshold: Mapped[float | None] = mapped_column(Float)
+    disabled_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    rotated_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
 
 class Alert(Base):

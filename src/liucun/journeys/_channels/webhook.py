@@ -6,6 +6,10 @@ resend after a crash harmless (the channel deduplicates). The body::
 
     {"type": "liucun.journey.webhook", "timestamp": "2026-03-01T09:30:00+00:00",
      "data": {"key": …, "user_id": …, "journey": …, "node": …, …the node's body…}}
+
+A partner subscription's event (the payload's ``partner_event``) is sent as
+``{"type": "stage_changed", "timestamp": …, "occurred_at": …, "data": {"user_id": …,
+"from": …, "to": …, …}}`` (docs/journeys.md, "Partner webhooks").
 """
 
 from __future__ import annotations
@@ -52,12 +56,22 @@ class WebhookAdapter:
                 "failed",
                 answer=f"no url: set [channels.{self.name}] url or the webhook node's url",
             )
-        body = json.dumps(
-            {
+        event = message.payload.get("partner_event")
+        if isinstance(event, dict):  # a partner subscription's event (its own envelope)
+            envelope = {
+                "type": event.get("type"),
+                "timestamp": message.now.astimezone(UTC).isoformat(),
+                "occurred_at": event.get("occurred_at"),
+                "data": event.get("data"),
+            }
+        else:
+            envelope = {
                 "type": EVENT_TYPE,
                 "timestamp": message.now.astimezone(UTC).isoformat(),
                 "data": webhook_data(message),
-            },
+            }
+        body = json.dumps(
+            envelope,
             ensure_ascii=False,
             sort_keys=True,
             default=str,
