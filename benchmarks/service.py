@@ -9,7 +9,10 @@ CPU 0 with ``taskset``; the load runs on CPU 1 (this process and its children).
 - **decide**: Debian's ``hey`` sends ``POST /v1/decide`` for ``--seconds`` at
   ``--rate`` requests/s: ``-c C`` connections each limited to ``rate / C`` per second
   (``-q``), so the rate is fixed by the clock and not by the server's answers as long as
-  an answer takes less than ``C / rate`` seconds. The body names one known customer
+  an answer takes less than ``C / rate`` seconds. hey's connections tick in step, so
+  requests arrive in bursts of ``C`` every ``C / rate`` seconds: the default ``C`` = 10
+  (bursts of 10 every 10 ms at 1,000/s) keeps the arrivals close to even; ``--conns 50``
+  measures bursts of 50 every 50 ms. The body names one known customer
   (hey sends one body). Per-request times come from ``hey -o csv``; p50 / p95 / p99,
   the achieved rate and the non-2xx count are reported.
 - **baseline**: the same hey run against ``GET /healthz`` (no auth, no work): the HTTP
@@ -166,6 +169,8 @@ async def _send_events(base: str, key: str, bodies: list[bytes], rate: float) ->
     interval = BATCH / rate
     accepted = failed = 0
     lat: list[float] = []
+    statuses: dict[int | str, int] = {}
+    details: dict[int, str] = {}
     limits = httpx.Limits(max_connections=256, max_keepalive_connections=256)
     headers = {"Authorization": f"Bearer {key}", "Content-Type": "application/json"}
     async with httpx.AsyncClient(base_url=base, timeout=60, limits=limits) as client:
@@ -175,14 +180,19 @@ async def _send_events(base: str, key: str, bodies: list[bytes], rate: float) ->
             t = time.perf_counter()
             try:
                 r = await client.post("/v1/events", content=body, headers=headers)
-            except httpx.HTTPError:
+            except httpx.HTTPError as exc:
                 failed += 1
+                kind = type(exc).__name__
+                statuses[kind] = statuses.get(kind, 0) + 1
                 return
             lat.append(time.perf_counter() - t)
             if r.status_code == 202:
                 accepted += int(r.json()["accepted"])
             else:
                 failed += 1
+                statuses[r.status_code] = statuses.get(r.status_code, 0) + 1
+                if r.status_code not in details:
+                    details[r.status_code] = r.text[:300]
 
         start = time.perf_counter()
         tasks = []
@@ -198,6 +208,8 @@ async def _send_events(base: str, key: str, bodies: list[bytes], rate: float) ->
         "batches": len(bodies),
         "accepted": accepted,
         "failed_batches": failed,
+        "failed_statuses": {str(k): v for k, v in statuses.items()},
+        "failed_details": {str(k): v for k, v in details.items()},
         "wall_s": round(wall, 2),
         "events_per_s": round(accepted / wall, 1),
         "target_events_per_s": rate,
@@ -236,7 +248,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--users", type=int, default=2000, help="Simulated shop size.")
     parser.add_argument("--rate", type=int, default=1000, help="decide requests per second.")
-    parser.add_argument("--conns", type=int, default=50, help="hey connections.")
+    parser.add_argument("--conns", type=int, default=10, help="hey connections.")
     parser.add_argument("--events-rate", type=float, default=20_000, help="Events per second.")
     parser.add_argument("--seconds", type=int, default=20, help="Length of each load phase.")
     parser.add_argument("--keep", action="store_true", help="Keep the workspace.")

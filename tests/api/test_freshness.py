@@ -167,3 +167,22 @@ def test_a_long_backlog_still_refreshes_within_refresh_max_delay_s(
         assert r.status_code == 202
         svc.load_once()  # full, but the delay allowed is 0: refreshed now
         assert sorted(svc.last_refresh.stages) == ["d0", "d1"]
+
+
+def test_the_loader_yields_to_a_burst_for_at_most_loader_max_delay_s(
+    serve_app: Any, keys: Keys
+) -> None:
+    with serve_app(loader_yield_above=100, loader_max_delay_s=5) as client:
+        svc = client.app.state.service  # type: ignore[attr-defined]
+        t0 = svc._rate_mark[1]
+        svc.accepted(50)  # 50 rows in 1 s: no burst
+        assert not svc._yields(t0 + 1)
+        svc.accepted(1000)  # 1,000 rows/s: a burst, the loader yields ...
+        assert svc._yields(t0 + 2)
+        svc.accepted(1000)
+        assert svc._yields(t0 + 3)
+        svc.accepted(5000)  # ... until it has yielded for 5 s, then it loads anyway
+        assert not svc._yields(t0 + 7.5)
+        svc.accepted(10)  # the burst is over: it loads every round again
+        assert not svc._yields(t0 + 8.5)
+        assert svc.yielded == 2

@@ -67,6 +67,11 @@ class Service:
         self.refresh_error: str | None = None
         self._to_refresh: dict[str, None] = {}  # customers loaded, not yet refreshed (in order)
         self._refresh_waiting_since: float | None = None
+        self._accepted_lock = threading.Lock()
+        self._accepted = 0  # inbox rows accepted by this process's requests
+        self._rate_mark = (0, time.monotonic())
+        self._yielding_since: float | None = None
+        self.yielded = 0  # loader rounds given up to a burst of requests
         self.loads = 0
         self.refresh_cache = RefreshCache()
         self.decider = Decider(ws, holdout=settings.decide_holdout, access=self.warehouse)
@@ -187,6 +192,33 @@ class Service:
         self.last_refresh = result
         return result
 
+    def accepted(self, rows: int) -> None:
+        """Count rows a request just committed to the inbox (the loader's yield signal)."""
+        with self._accepted_lock:
+            self._accepted += rows
+
+    def _yields(self, now: float) -> bool:
+        """True when the loader should let requests have the CPU this round: rows
+        arrive faster than ``[serve] loader_yield_above`` per second (a burst), and the
+        loader has not yielded for ``loader_max_delay_s`` yet — so a burst is accepted at
+        full speed and loaded right after it, and no row waits longer than that delay
+        plus a round."""
+        with self._accepted_lock:
+            total = self._accepted
+        seen, since = self._rate_mark
+        self._rate_mark = (total, now)
+        rate = (total - seen) / max(now - since, 1e-3)
+        if rate <= self.settings.loader_yield_above:
+            self._yielding_since = None
+            return False
+        if self._yielding_since is None:
+            self._yielding_since = now
+        if now - self._yielding_since >= self.settings.loader_max_delay_s:
+            self._yielding_since = now  # load now; the next burst round may yield again
+            return False
+        self.yielded += 1
+        return True
+
     def _flush_usage(self) -> None:
         used = self.usage.drain()
         if not used:
@@ -212,7 +244,7 @@ class Service:
                 if now - last_purge >= PURGE_EVERY_S:
                     purge_expired(self.ws)
                     last_purge = now
-                if self.run_loader and self._take_loader_lock():
+                if self.run_loader and self._take_loader_lock() and not self._yields(now):
                     done = self.load_once()
                     # a full round leaves more behind: the next one starts at once
                     backlog = done.rows >= self.settings.loader_batch

@@ -269,6 +269,17 @@ class ServeSettings(BaseModel):
         description="Most customers a loader round re-scores after loading their events "
         "(the rest wait for the next rounds); 0 turns the refresh off.",
     )
+    loader_yield_above: float = Field(
+        5_000.0,
+        ge=0,
+        description="While requests commit more inbox rows per second than this (a "
+        "burst), the loader skips its rounds and leaves the CPU to them …",
+    )
+    loader_max_delay_s: float = Field(
+        20.0,
+        ge=0,
+        description="… for at most this long; then it loads whatever the burst.",
+    )
     refresh_max_delay_s: float = Field(
         30.0,
         ge=0,

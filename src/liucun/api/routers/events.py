@@ -50,6 +50,7 @@ async def post_events(request: Request, key: IngestKey) -> JsonResponse:
     def accept() -> EventsAccepted:
         batch = parse_body(EventBatch, body, svc.ws, svc.settings, key="events")
         done = accept_events(svc.ws, batch.events, key.key_id)
+        svc.accepted(done.accepted)
         return EventsAccepted(accepted=done.accepted, duplicates=done.duplicates)
 
     return JsonResponse(await run_in_threadpool(accept), status_code=202)

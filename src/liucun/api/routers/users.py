@@ -43,7 +43,9 @@ async def post_users(request: Request, key: IngestKey) -> JsonResponse:
 
     def accept() -> UsersAccepted:
         batch = parse_body(UserBatch, body, svc.ws, svc.settings, key="users")
-        return UsersAccepted(accepted=accept_users(svc.ws, batch.users, key.key_id))
+        accepted = accept_users(svc.ws, batch.users, key.key_id)
+        svc.accepted(accepted)
+        return UsersAccepted(accepted=accepted)
 
     return JsonResponse(await run_in_threadpool(accept), status_code=202)
 
