@@ -81,7 +81,7 @@ def test_the_cli_syncs_and_reports_state(tmp_path: Path) -> None:
     assert again.exit_code == 0 and "up to date" in again.output
     status = runner.invoke(app, ["-w", str(path), "state", "status"])
     assert status.exit_code == 0
-    assert "sqlite" in status.output and "0007" in status.output
+    assert "sqlite" in status.output and "0008" in status.output
     assert "rows: exposures" in status.output and "20" in status.output
 
 
@@ -117,7 +117,7 @@ def test_migrations_and_syncs_are_in_the_audit_log(tmp_path: Path, state_url: st
             entries = session.scalars(select(AuditEntry).order_by(AuditEntry.id)).all()
     assert [e.action for e in entries] == ["state.migrate", "sync"]
     migrate, synced = entries
-    ran = ["0001", "0002", "0003", "0004", "0005", "0006", "0007"]
+    ran = ["0001", "0002", "0003", "0004", "0005", "0006", "0007", "0008"]
     assert json.loads(migrate.details) == {"from": None, "ran": ran, "adopted_exposures": 0}
     assert migrate.at == T0 and synced.at == T0 + timedelta(hours=2)
     assert synced.target == "exposures" and json.loads(synced.details)["copied"] == 30
