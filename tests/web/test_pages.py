@@ -91,12 +91,25 @@ def test_every_message_has_both_languages_and_the_same_fields() -> None:
 def test_at_risk_lists_the_reports_order_with_reasons(
     as_role: Callable[[str], Any], cockpit_ws: Workspace
 ) -> None:
-    html = as_role("oli").get("/cockpit/at-risk?min_risk=0.5").text
+    c = as_role("oli")
+    html = c.get("/cockpit/at-risk?min_risk=0.5").text
     listed = re.findall(r'data-testid="at-risk-customer">([^<]+)<', html)
     scores, _ = latest_scores(cockpit_ws, cockpit_ws.data_end())
     risky = scores[scores.churn_risk >= 0.5]
-    top = risky.assign(v=risky.churn_risk * risky.clv_365d).nlargest(100, "v")
+    ranked = risky.assign(v=risky.churn_risk * risky.clv_365d).sort_values(
+        ["v", "user_id"], ascending=[False, True]
+    )
+    top = ranked.head(25)
     assert listed == list(top.user_id)
+    assert f"1–25 of {len(ranked):,}" in html and 'rel="next"' in html
+    # the pages together list every customer at risk, in the same order, once
+    seen = list(listed)
+    for page in range(2, -(-len(ranked) // 25) + 1):
+        seen += re.findall(
+            r'data-testid="at-risk-customer">([^<]+)<',
+            c.get(f"/cockpit/at-risk?min_risk=0.5&page={page}").text,
+        )
+    assert seen == list(ranked.user_id)
     first = top.iloc[0]
     assert "; ".join(first.reasons) in html
     assert html.count('name="journey"') == len(listed)  # a start form per row for operators

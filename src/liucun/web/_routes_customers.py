@@ -18,8 +18,8 @@ from liucun.web._routes_insight import context
 
 router = APIRouter()
 
-#: Customers on the at-risk page.
-AT_RISK_ROWS = 100
+#: Customers on one page of the at-risk list (a phone shows each as a card).
+AT_RISK_ROWS = 25
 #: Customers a search lists.
 SEARCH_ROWS = 25
 
@@ -73,20 +73,25 @@ def _at_risk(cockpit: object, min_risk: float) -> pd.DataFrame | None:
     s = s[s.churn_risk >= min_risk]
     # the report's order: expected value at risk (churn risk × 365-day CLV)
     s = s.assign(value_at_risk=s.churn_risk * s.clv_365d)
-    return s.nlargest(AT_RISK_ROWS, "value_at_risk")
+    return s.sort_values(["value_at_risk", "user_id"], ascending=[False, True], kind="stable")
 
 
 @router.get("/at-risk", response_class=HTMLResponse)
-def at_risk(request: Request, user: Viewer, min_risk: float = 0.5) -> Response:
+def at_risk(request: Request, user: Viewer, min_risk: float = 0.5, page: int = 1) -> Response:
     cockpit = cockpit_of(request)
     min_risk = min(max(min_risk, 0.0), 1.0)
     table = cockpit.cached(("at_risk", min_risk), lambda: _at_risk(cockpit, min_risk))
     journeys = cockpit.cached(("startable",), lambda: startable_journeys(cockpit.ws))
-    rows = [] if table is None else table.to_dict("records")
+    total = 0 if table is None else len(table)
+    pages = max(1, -(-total // AT_RISK_ROWS))
+    page = min(max(page, 1), pages)
+    start = (page - 1) * AT_RISK_ROWS
+    rows = [] if table is None else table.iloc[start : start + AT_RISK_ROWS].to_dict("records")
     ctx = context(cockpit)
     return render(
         request, "at_risk.html.j2", page="/at-risk", rows=rows, scored=table is not None,
-        min_risk=min_risk, journeys=journeys, ctx=ctx,
+        min_risk=min_risk, journeys=journeys, ctx=ctx, total=total, page_no=page,
+        pages=pages, first=start + 1, last=start + len(rows),
     )  # fmt: skip
 
 
