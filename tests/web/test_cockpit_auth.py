@@ -204,3 +204,37 @@ def test_the_service_serves_the_api_and_the_cockpit_together(cockpit_ws: Workspa
         page = c.get(f"{COCKPIT_PATH}/login")
         assert page.status_code == 200
         assert "<form" in page.text
+
+
+def test_in_the_service_the_pages_take_turns_with_the_loader_on_the_warehouse(
+    cockpit_ws: Workspace,
+) -> None:
+    """Mounted in the API, the cockpit's warehouse use goes through the service's
+    access, so a loader round and a page never use the one DuckDB connection at once."""
+    import threading
+
+    from liucun.web import COCKPIT_PATH, create_service
+
+    app = create_service(cockpit_ws, run_loader=False)
+    svc = app.state.service
+    (mounted,) = [r for r in app.routes if getattr(r, "path", "") == COCKPIT_PATH]
+    cockpit = mounted.app.state.cockpit  # type: ignore[attr-defined]
+    with cockpit.using():
+        assert svc._warehouse_lock._is_owned()  # the service's lock is this thread's
+    # while a loader round holds the warehouse, a page waits for it
+    held, release, order = threading.Event(), threading.Event(), []
+
+    def loader_round() -> None:
+        with svc.warehouse():
+            held.set()
+            release.wait(5)
+            order.append("loader")
+
+    t = threading.Thread(target=loader_round)
+    t.start()
+    held.wait(5)
+    threading.Timer(0.3, release.set).start()
+    with cockpit.using():
+        order.append("page")
+    t.join(5)
+    assert order == ["loader", "page"]

@@ -9,7 +9,10 @@ itself — htmx from ``web/static`` (vendored, pinned), Plotly.js from the insta
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Callable
+from contextlib import AbstractContextManager
 from pathlib import Path
+from typing import Any
 from urllib.parse import quote
 
 from fastapi import Depends, FastAPI, Request
@@ -46,13 +49,15 @@ def create_cockpit(
     secret: str | None = None,
     https_only: bool = False,
     cache_ttl_s: float = CACHE_TTL_S,
+    access: Callable[[], AbstractContextManager[Any]] | None = None,
 ) -> FastAPI:
     """The cockpit on workspace ``ws``: a FastAPI app to mount (at ``/cockpit``).
 
     ``secret`` signs the session cookies (default: derived from the workspace secret,
     so every process of one workspace accepts the same sessions); ``https_only`` marks
     the cookie Secure (set it behind TLS). ``cache_ttl_s`` is how long a computed page
-    part (KPIs, a chart) is reused.
+    part (KPIs, a chart) is reused. ``access`` is the service's warehouse access when
+    the cockpit is mounted in the API (:func:`liucun.web.create_service`).
     """
     app = FastAPI(
         title="liucun cockpit",
@@ -61,7 +66,7 @@ def create_cockpit(
         openapi_url=None,
         dependencies=[Depends(check_csrf)],
     )
-    app.state.cockpit = Cockpit(ws=ws, env=new_environment(), ttl_s=cache_ttl_s)
+    app.state.cockpit = Cockpit(ws=ws, env=new_environment(), ttl_s=cache_ttl_s, access=access)
     app.state.failed_sign_ins = FailedSignIns()
     app.state.plotly_js = None
     app.add_middleware(GZipMiddleware, minimum_size=2048)

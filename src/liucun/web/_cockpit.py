@@ -3,9 +3,11 @@ templates, and how a page is rendered."""
 
 from __future__ import annotations
 
+import contextlib
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, TypeVar
@@ -53,6 +55,20 @@ class Cockpit:
     lock: threading.RLock = field(default_factory=threading.RLock)
     cache: dict[Any, tuple[float, Any]] = field(default_factory=dict)
     ttl_s: float = CACHE_TTL_S
+    #: The service's warehouse access (:meth:`liucun.api.Service.warehouse`) when the
+    #: cockpit is mounted in it: the loader, the decider and the pages then take turns
+    #: on the one DuckDB connection. Alone, the cockpit uses ``lock``.
+    access: Callable[[], AbstractContextManager[Any]] | None = None
+
+    @contextlib.contextmanager
+    def using(self) -> Iterator[None]:
+        """The workspace to this request alone for the block."""
+        if self.access is None:
+            with self.lock:
+                yield
+        else:
+            with self.lock, self.access():
+                yield
 
     def cached(self, key: Any, compute: Callable[[], T]) -> T:
         """``compute()`` under the lock, reused for ``ttl_s`` seconds per ``key``."""
@@ -60,14 +76,14 @@ class Cockpit:
         hit = self.cache.get(key)
         if hit is not None and now - hit[0] < self.ttl_s:
             return hit[1]  # type: ignore[no-any-return]
-        with self.lock:
+        with self.using():
             value = compute()
         self.cache[key] = (time.monotonic(), value)
         return value
 
     def run(self, action: Callable[[], T]) -> T:
         """Run a write ``action`` under the lock and forget cached parts."""
-        with self.lock:
+        with self.using():
             try:
                 return action()
             finally:

@@ -41,7 +41,7 @@ def search(request: Request, user: Viewer, q: str = "") -> Response:
         hits = users.filter(users.user_id.startswith(q)).order_by("user_id").limit(SEARCH_ROWS)
         return [str(u) for u in hits.select("user_id").to_pyarrow().column(0).to_pylist()]
 
-    with cockpit.lock:
+    with cockpit.using():
         found = find()
     if found == [q]:
         return RedirectResponse(f"{base}/customers/{quote(q, safe='')}", status_code=303)
@@ -51,7 +51,7 @@ def search(request: Request, user: Viewer, q: str = "") -> Response:
 @router.get("/customers/{user_id}", response_class=HTMLResponse)
 def customer_page(request: Request, user_id: str, user: Viewer) -> Response:
     cockpit = cockpit_of(request)
-    with cockpit.lock:
+    with cockpit.using():
         view = customer_360(cockpit.ws, user_id)
         journeys = startable_journeys(cockpit.ws) if view is not None else []
     if view is None:

@@ -36,7 +36,7 @@ router = APIRouter()
 @router.get("/journeys", response_class=HTMLResponse)
 def journeys(request: Request, user: Viewer) -> Response:
     cockpit = cockpit_of(request)
-    with cockpit.lock:
+    with cockpit.using():
         rows = list_journeys(cockpit.ws)
     return render(request, "journeys.html.j2", page="/journeys", rows=rows)
 
@@ -67,7 +67,7 @@ def journey_page(request: Request, name: str, user: Viewer, version: int | None 
     cockpit = cockpit_of(request)
     ws = cockpit.ws
     try:
-        with cockpit.lock:
+        with cockpit.using():
             status = journey_status(ws, name)
             versions = journey_versions(ws, name)
             shown = version or status.latest_version
@@ -112,7 +112,7 @@ def _transition(request: Request, name: str, user: object, action: str, note: st
     except LiucunError as exc:
         ok, text = False, str(exc)
     if is_htmx(request):
-        with cockpit.lock:
+        with cockpit.using():
             status = journey_status(ws, name)
         return render(request, "_journey_actions.html.j2", status=status, result=(ok, text))
     flash(request, text, "ok" if ok else "error")

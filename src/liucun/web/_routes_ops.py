@@ -82,7 +82,7 @@ def sla_status(task: Task, now: datetime, lang: str) -> tuple[str, str]:
 @router.get("/alerts", response_class=HTMLResponse)
 def alerts(request: Request, user: Viewer, show: str = "open") -> Response:
     cockpit = cockpit_of(request)
-    with cockpit.lock:
+    with cockpit.using():
         if show == "all":
             rows = list_alerts(cockpit.ws, limit=ALERTS_SHOWN)
         else:
@@ -129,7 +129,7 @@ def tasks(request: Request, user: Viewer, status: str | None = None) -> Response
     cockpit = cockpit_of(request)
     lang = language(request, user)
     try:
-        with cockpit.lock:
+        with cockpit.using():
             found = list_tasks(cockpit.ws, status=status or None)
     except LiucunError as exc:
         flash(request, str(exc), "error")

@@ -20,7 +20,8 @@ def create_service(ws: Any, settings: ServeSettings | None = None, **options: An
     from liucun.web._app import create_cockpit
 
     app = create_app(ws, settings, **options)
-    app.mount(COCKPIT_PATH, create_cockpit(ws))
+    # the pages share the service's turn-taking on the warehouse (loader, decider)
+    app.mount(COCKPIT_PATH, create_cockpit(ws, access=app.state.service.warehouse))
     return app
 
 
