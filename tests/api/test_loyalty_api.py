@@ -146,6 +146,9 @@ def test_unknown_customers_and_programs_are_404(api: Api) -> None:
     problem(api.get("/v1/loyalty/programs/vip/tiers"), 404, "'vip'")
     _write(api, "accrue", points=5, key="x")
     problem(api.get(ACCOUNT, params={"program": "vip"}), 404, "'vip'")
+    # the 404s wrote nothing: the only account is the one the accrual opened
+    assert loyalty.account(api.ws, "nobody").entries == []
+    assert [e.key for e in loyalty.account(api.ws, "u1").entries] == ["x"]
 
 
 def test_program_and_tiers_as_applied(api: Api) -> None:
